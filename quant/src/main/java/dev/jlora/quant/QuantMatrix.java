@@ -1,0 +1,30 @@
+package dev.jlora.quant;
+
+/**
+ * A frozen weight matrix W of shape [OC × IC] (rows = output features, Hugging Face / ggml orientation),
+ * stored in any {@link QuantType}, used without ever materialising it in fp32.
+ *
+ * <p>Implementations are immutable and thread-safe; the kernels may run on the shared pool.
+ */
+public interface QuantMatrix {
+    /** Output features (rows). */
+    int rows();
+
+    /** Input features (columns, the contiguous dimension). */
+    int cols();
+
+    /** Storage format of the rows. */
+    QuantType type();
+
+    /** Bytes of weight storage, heap or off-heap. */
+    long storageBytes();
+
+    /** y[t·OC + o] = Σ_i x[t·IC + i]·W[o, i] for t < T. Overwrites y. */
+    void matmul(float[] x, int T, float[] y);
+
+    /** dx[t·IC + i] += Σ_o dy[t·OC + o]·W[o, i] for t < T. Accumulates into dx (W frozen: no weight gradient). */
+    void matmulBackwardInput(float[] dy, int T, float[] dx);
+
+    /** out[off + i] = W[row, i] for i < IC (dequantized). */
+    void dequantizeRow(int row, float[] out, int off);
+}
