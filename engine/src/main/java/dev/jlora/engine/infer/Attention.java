@@ -1,23 +1,36 @@
 package dev.jlora.engine.infer;
 
+import dev.jlora.simd.Parallel;
+import dev.jlora.simd.VectorOps;
+
 /**
  * Causal grouped-query self-attention over the KV cache (Vaswani et al. 2017 §3.2.1; GQA, Ainslie et al. 2023):
  * query head h reads key/value head h / (H / KVH). Query t of a chunk sits at position p0 + t and attends to
- * positions 0 .. p0 + t. Holds one score row per head so heads can run in parallel without allocating.
+ * positions 0 .. p0 + t.
+ *
+ * <p>Heads run in parallel on the shared pool once the work is worth a fork (decode of a tiny model is not). Each
+ * head owns one score row, so the loop allocates nothing of its own; the body is a field, not a fresh lambda.
  */
-final class Attention {
-    private final int H, KVH, hs, group;
+final class Attention implements Parallel.RangeBody {
+    /** Multiply-adds below which heads run on the caller: a fork-join round trip costs more than this. */
+    static final long PARALLEL_THRESHOLD = 1L << 15;
+
+    private final VectorOps ops = VectorOps.get();
+    private final int H, KVH, hs, group, ctx;
     private final float scale;
     private final float[] scores;   // [H × ctx]
-    private final int ctx;
+
+    // arguments of the current forward, read by run(from, to)
+    private float[] out, q, kc, vc;
+    private int p0, T;
 
     Attention(int nHeads, int nKvHeads, int headDim, int contextSize) {
         this.H = nHeads;
         this.KVH = nKvHeads;
         this.hs = headDim;
         this.group = nHeads / nKvHeads;
-        this.scale = (float) (1.0 / Math.sqrt(headDim));
         this.ctx = contextSize;
+        this.scale = (float) (1.0 / Math.sqrt(headDim));
         this.scores = new float[Math.multiplyExact(nHeads, contextSize)];
     }
 
@@ -30,48 +43,43 @@ final class Attention {
      * @param vc   value cache, same shape
      */
     void forward(float[] out, float[] q, float[] kc, float[] vc, int p0, int T) {
-        for (int h = 0; h < H; h++) {
-            head(h, out, q, kc, vc, p0, T);
+        this.out = out;
+        this.q = q;
+        this.kc = kc;
+        this.vc = vc;
+        this.p0 = p0;
+        this.T = T;
+        long work = 2L * H * T * (p0 + T) * hs;
+        if (work < PARALLEL_THRESHOLD) {
+            run(0, H);
+        } else {
+            Parallel.parallelForRange(H, this);
         }
     }
 
-    private void head(int h, float[] out, float[] q, float[] kc, float[] vc, int p0, int T) {
+    /** Heads [from, to) of the current forward. */
+    @Override
+    public void run(int from, int to) {
+        for (int h = from; h < to; h++) {
+            head(h);
+        }
+    }
+
+    private void head(int h) {
         final int qDim = H * hs, kvDim = KVH * hs;
         final int kvOff = (h / group) * hs;
         final int sOff = h * ctx;
         for (int t = 0; t < T; t++) {
             int qOff = t * qDim + h * hs;
             int n = p0 + t + 1;
-            float max = Float.NEGATIVE_INFINITY;
             for (int j = 0; j < n; j++) {
-                int kOff = j * kvDim + kvOff;
-                float s = 0f;
-                for (int i = 0; i < hs; i++) {
-                    s += q[qOff + i] * kc[kOff + i];
-                }
-                s *= scale;
-                scores[sOff + j] = s;
-                if (s > max) {
-                    max = s;
-                }
+                scores[sOff + j] = scale * ops.dot(q, qOff, kc, j * kvDim + kvOff, hs);
             }
-            float sum = 0f;
-            for (int j = 0; j < n; j++) {
-                float e = (float) Math.exp(scores[sOff + j] - max);
-                scores[sOff + j] = e;
-                sum += e;
-            }
-            float inv = 1f / sum;
+            ops.softmaxForward(scores, sOff, scores, sOff, n, n);
             int oOff = t * qDim + h * hs;
-            for (int i = 0; i < hs; i++) {
-                out[oOff + i] = 0f;
-            }
+            java.util.Arrays.fill(out, oOff, oOff + hs, 0f);
             for (int j = 0; j < n; j++) {
-                float p = scores[sOff + j] * inv;
-                int vOff = j * kvDim + kvOff;
-                for (int i = 0; i < hs; i++) {
-                    out[oOff + i] += p * vc[vOff + i];
-                }
+                ops.axpy(scores[sOff + j], vc, j * kvDim + kvOff, out, oOff, hs);
             }
         }
     }

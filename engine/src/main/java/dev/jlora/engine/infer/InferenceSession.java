@@ -7,6 +7,9 @@ import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.model.LlamaWeights;
 import dev.jlora.quant.QuantMatrix;
+import dev.jlora.simd.RopeLayout;
+import dev.jlora.simd.RopeTables;
+import dev.jlora.simd.VectorOps;
 
 /**
  * One running sequence of a Llama-family decoder: the fp32 KV cache, the position, and every buffer the forward
@@ -27,7 +30,9 @@ public final class InferenceSession {
     private final LlamaConfig cfg;
     private final LlamaWeights w;
     private final AdapterSet adapters;
-    private final Rope rope;
+    private final VectorOps ops = VectorOps.get();
+    private final RopeTables ropeTables;   // [ctx × hs/2] angles of every position the cache can hold
+    private final RopeLayout ropeLayout;
     private final KvCache cache;
     private final Attention attention;
     private final int maxBatch;
@@ -35,7 +40,8 @@ public final class InferenceSession {
 
     // [maxBatch × width] activations, reused by every chunk and layer.
     private final float[] x, xb, q, k, v, att, hb, hb2;
-    private final float[] cos, sin;     // [maxBatch × hs/2] rotary angles of the chunk's positions
+    private final int[] positions;      // [maxBatch] positions of the chunk's tokens
+    private final float[] rstd;         // [maxBatch] RMSNorm scales (kept only because the kernel writes them)
     private final float[] logits;       // [V] logits of the last position
     private float[] chunkLogits;        // [maxBatch × V], allocated on the first all-positions forward
 
@@ -57,7 +63,8 @@ public final class InferenceSession {
             throw new IllegalArgumentException("context size and batch must be positive, got " + contextSize + " and " + maxBatch);
         }
         checkShapes(cfg, w);
-        this.rope = new Rope(cfg);
+        this.ropeTables = Rope.tables(cfg, contextSize);
+        this.ropeLayout = Rope.layout(cfg);
         this.maxBatch = Math.min(maxBatch, contextSize);
         this.cache = new KvCache(cfg.nLayers(), contextSize, cfg.kvDim());
         int B = this.maxBatch;
@@ -70,8 +77,8 @@ public final class InferenceSession {
         att = new float[B * cfg.qDim()];
         hb = new float[B * cfg.hiddenDim()];
         hb2 = new float[B * cfg.hiddenDim()];
-        cos = new float[B * rope.pairs()];
-        sin = new float[B * rope.pairs()];
+        positions = new int[B];
+        rstd = new float[B];
         logits = new float[cfg.vocabSize()];
         attention = new Attention(cfg.nHeads(), cfg.nKvHeads(), cfg.headDim(), contextSize);
     }
@@ -167,8 +174,8 @@ public final class InferenceSession {
 
     /** The decoder blocks over tokens[off .. off+T) at positions pos .. pos+T; leaves the residual stream in x. */
     private void forwardChunk(int[] tokens, int off, int T) {
-        final int C = cfg.dim(), qDim = cfg.qDim(), kvDim = cfg.kvDim(), hidden = cfg.hiddenDim();
-        final int V = cfg.vocabSize(), half = rope.pairs();
+        final int C = cfg.dim(), kvDim = cfg.kvDim(), hidden = cfg.hiddenDim(), hs = cfg.headDim();
+        final int V = cfg.vocabSize();
         final int p0 = pos;
         for (int t = 0; t < T; t++) {
             int id = tokens[off + t];
@@ -176,30 +183,28 @@ public final class InferenceSession {
                 throw new IllegalArgumentException("token id " + id + " at index " + (off + t) + " is outside the vocabulary 0.." + (V - 1));
             }
             w.tokenEmbedding().dequantizeRow(id, x, t * C);
-            rope.angles(p0 + t, cos, sin, t * half);
+            positions[t] = p0 + t;
         }
         for (int l = 0; l < cfg.nLayers(); l++) {
             LlamaWeights.Layer layer = w.layers().get(l);
-            rmsNorm(xb, x, layer.attnNorm(), T, C, cfg.rmsEps());
+            ops.rmsNormForward(xb, rstd, x, layer.attnNorm(), T, C, cfg.rmsEps());
             linear(layer.wq(), layer.bq(), l, Target.Q, xb, T, q);
             linear(layer.wk(), layer.bk(), l, Target.K, xb, T, k);
             linear(layer.wv(), layer.bv(), l, Target.V, xb, T, v);
+            ops.ropeForward(q, T, cfg.nHeads(), hs, positions, ropeTables, ropeLayout);
+            ops.ropeForward(k, T, cfg.nKvHeads(), hs, positions, ropeTables, ropeLayout);
             float[] kc = cache.keys[l], vc = cache.values[l];
-            for (int t = 0; t < T; t++) {
-                rope.rotate(q, t * qDim, cfg.nHeads(), cos, sin, t * half);
-                rope.rotate(k, t * kvDim, cfg.nKvHeads(), cos, sin, t * half);
-            }
             System.arraycopy(k, 0, kc, p0 * kvDim, T * kvDim);
             System.arraycopy(v, 0, vc, p0 * kvDim, T * kvDim);
             attention.forward(att, q, kc, vc, p0, T);
             linear(layer.wo(), null, l, Target.O, att, T, xb);
-            addInPlace(x, xb, T * C);
-            rmsNorm(xb, x, layer.ffnNorm(), T, C, cfg.rmsEps());
+            ops.axpy(1f, xb, 0, x, 0, T * C);
+            ops.rmsNormForward(xb, rstd, x, layer.ffnNorm(), T, C, cfg.rmsEps());
             linear(layer.wGate(), null, l, Target.GATE, xb, T, hb);
             linear(layer.wUp(), null, l, Target.UP, xb, T, hb2);
-            swiGlu(hb, hb2, T * hidden);
+            ops.swigluForward(hb, hb, hb2, T * hidden);
             linear(layer.wDown(), null, l, Target.DOWN, hb, T, xb);
-            addInPlace(x, xb, T * C);
+            ops.axpy(1f, xb, 0, x, 0, T * C);
         }
         pos = p0 + T;
     }
@@ -207,9 +212,8 @@ public final class InferenceSession {
     /** Final norm and output head of chunk rows [first, first + n) into out[0 .. n·V). */
     private void headRows(int first, int n, float[] out) {
         int C = cfg.dim();
-        for (int r = 0; r < n; r++) {
-            rmsNormRow(xb, r * C, x, (first + r) * C, w.finalNorm(), C, cfg.rmsEps());
-        }
+        System.arraycopy(x, first * C, xb, 0, n * C);
+        ops.rmsNormForward(xb, rstd, xb, w.finalNorm(), n, C, cfg.rmsEps());
         w.output().matmul(xb, n, out);
     }
 
@@ -219,53 +223,12 @@ public final class InferenceSession {
         if (bias != null) {
             int OC = W.rows();
             for (int t = 0; t < T; t++) {
-                addInPlace(out, t * OC, bias, OC);
+                ops.axpy(1f, bias, 0, out, t * OC, OC);
             }
         }
         LinearAdapter a = adapters.get(layer, target);
         if (a != null) {
             a.forward(in, T, out);
-        }
-    }
-
-    // --- element-wise pieces (scalar; the matmuls and attention dominate) ---
-
-    /** out[t] = x[t] / sqrt(mean(x[t]²) + eps) ⊙ w for each of T rows of width C (Zhang & Sennrich 2019). */
-    static void rmsNorm(float[] out, float[] x, float[] w, int T, int C, float eps) {
-        for (int t = 0; t < T; t++) {
-            rmsNormRow(out, t * C, x, t * C, w, C, eps);
-        }
-    }
-
-    static void rmsNormRow(float[] out, int outOff, float[] x, int xOff, float[] w, int C, float eps) {
-        float ss = 0f;
-        for (int i = 0; i < C; i++) {
-            float a = x[xOff + i];
-            ss += a * a;
-        }
-        float scale = (float) (1.0 / Math.sqrt(ss / C + eps));
-        for (int i = 0; i < C; i++) {
-            out[outOff + i] = x[xOff + i] * scale * w[i];
-        }
-    }
-
-    /** gate[i] = silu(gate[i]) · up[i] (SwiGLU, Shazeer 2020). */
-    static void swiGlu(float[] gate, float[] up, int n) {
-        for (int i = 0; i < n; i++) {
-            float g = gate[i];
-            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
-        }
-    }
-
-    private static void addInPlace(float[] y, float[] x, int n) {
-        for (int i = 0; i < n; i++) {
-            y[i] += x[i];
-        }
-    }
-
-    private static void addInPlace(float[] y, int yOff, float[] x, int n) {
-        for (int i = 0; i < n; i++) {
-            y[yOff + i] += x[i];
         }
     }
 

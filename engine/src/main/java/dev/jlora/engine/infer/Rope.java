@@ -2,34 +2,30 @@ package dev.jlora.engine.infer;
 
 import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.engine.model.LlamaConfig.RopeScaling;
+import dev.jlora.simd.RopeLayout;
+import dev.jlora.simd.RopeTables;
 
 /**
- * Rotary position embedding (RoFormer, Su et al. 2021, §3.4): pair i of a head of size hs turns by the angle
- * pos·θ_i with θ_i = base^(−2i/hs). Which elements form pair i depends on how the Q/K rows are stored:
- * <ul>
- *   <li>interleaved (llama.cpp's permuted GGUF "llama" rows, ggml's {@code LLAMA_ROPE_TYPE_NORM}):
- *       pair i is (2i, 2i+1);</li>
- *   <li>half-split (Hugging Face rows, ggml's NeoX type): pair i is (i, i + hs/2).</li>
- * </ul>
- * Angles are computed in double from the inverse frequencies, once per position, and shared by all heads and layers.
+ * Rotary position embedding (RoFormer, Su et al. 2021, §3.4) for a {@link LlamaConfig}: the frequencies with the
+ * config's theta and scaling, and the pair layout its Q/K rows use. The rotation itself is
+ * {@link dev.jlora.simd.VectorOps#ropeForward}.
  */
 public final class Rope {
-    private final double[] invFreq;
-    private final boolean interleaved;
+    private Rope() {}
 
-    /** Frequencies for {@code config}'s head size, theta and scaling; throws for YaRN, which jlora does not do yet. */
-    public Rope(LlamaConfig config) {
-        this.invFreq = inverseFrequencies(config.headDim(), config.ropeTheta(), config.ropeScaling());
-        this.interleaved = config.ropeInterleaved();
+    /** The pair layout of {@code config}'s Q/K rows: llama.cpp's permuted rows rotate adjacent pairs. */
+    public static RopeLayout layout(LlamaConfig config) {
+        return config.ropeInterleaved() ? RopeLayout.INTERLEAVED : RopeLayout.HALF_SPLIT;
     }
 
-    /** Pairs per head: hs/2. */
-    public int pairs() {
-        return invFreq.length;
+    /** cos/sin tables for positions 0 .. maxPos−1 with {@code config}'s frequencies (throws for YaRN). */
+    public static RopeTables tables(LlamaConfig config, int maxPos) {
+        return RopeTables.fromFrequencies(maxPos,
+                inverseFrequencies(config.headDim(), config.ropeTheta(), config.ropeScaling()));
     }
 
     /**
-     * θ_i for i < hs/2, with the scaling applied.
+     * θ_i = theta^(−2i/hs) for i < hs/2, with the scaling applied.
      * <ul>
      *   <li>LINEAR (position interpolation, Chen et al. 2023): θ_i / factor.</li>
      *   <li>LLAMA3 (Meta's Llama 3.1 {@code rope_scaling}, as Hugging Face {@code _compute_llama3_parameters}):
@@ -85,42 +81,6 @@ public final class Rope {
     private static void requirePositive(double v, String what) {
         if (!(v > 0)) {
             throw new IllegalArgumentException(what + " must be positive, got " + v);
-        }
-    }
-
-    /** cos[off + i] = cos(pos·θ_i), sin[off + i] = sin(pos·θ_i) for i < hs/2. */
-    public void angles(int pos, float[] cos, float[] sin, int off) {
-        for (int i = 0; i < invFreq.length; i++) {
-            double a = pos * invFreq[i];
-            cos[off + i] = (float) Math.cos(a);
-            sin[off + i] = (float) Math.sin(a);
-        }
-    }
-
-    /**
-     * Rotates {@code nHeads} consecutive heads of size hs starting at {@code v[off]} in place, with the angles at
-     * {@code cos/sin[csOff .. csOff + hs/2)}.
-     */
-    public void rotate(float[] v, int off, int nHeads, float[] cos, float[] sin, int csOff) {
-        int half = invFreq.length;
-        int hs = 2 * half;
-        for (int h = 0; h < nHeads; h++) {
-            int base = off + h * hs;
-            if (interleaved) {
-                for (int i = 0; i < half; i++) {
-                    float c = cos[csOff + i], s = sin[csOff + i];
-                    float a = v[base + 2 * i], b = v[base + 2 * i + 1];
-                    v[base + 2 * i] = a * c - b * s;
-                    v[base + 2 * i + 1] = a * s + b * c;
-                }
-            } else {
-                for (int i = 0; i < half; i++) {
-                    float c = cos[csOff + i], s = sin[csOff + i];
-                    float a = v[base + i], b = v[base + i + half];
-                    v[base + i] = a * c - b * s;
-                    v[base + i + half] = a * s + b * c;
-                }
-            }
         }
     }
 }

@@ -86,6 +86,23 @@ class InferenceSessionTest {
         }
     }
 
+    /** A 48-token chunk is over {@link Attention#PARALLEL_THRESHOLD}: heads run on the shared pool. */
+    @Test
+    void longChunkWithParallelHeadsMatchesFloat64Reference() {
+        LlamaConfig c = TinyModels.config(false, true, false, RopeScaling.NONE);
+        LlamaWeights w = TinyModels.weights(c, 77);
+        int[] tokens = TinyModels.tokens(78, 48, c.vocabSize());
+        assertTrue(2L * c.nHeads() * 48 * 48 * c.headDim() >= Attention.PARALLEL_THRESHOLD);
+        double[][] ref = LlamaForwardRef.logits(c, w, tokens);
+        float[] got = new InferenceSession(new LlamaModel(c, w, null), AdapterSet.NONE, 64, 48).forwardAllLogits(tokens);
+        for (int t = 0; t < tokens.length; t++) {
+            for (int i = 0; i < c.vocabSize(); i++) {
+                double r = ref[t][i];
+                assertEquals(r, got[t * c.vocabSize() + i], ABS + REL * Math.abs(r), "seed 77: logit[" + t + "][" + i + "]");
+            }
+        }
+    }
+
     @Test
     void rewindRecomputesTheSameLogits() {
         LlamaConfig c = TinyModels.config(true, false, false, RopeScaling.NONE);
