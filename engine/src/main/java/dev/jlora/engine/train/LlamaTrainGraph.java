@@ -8,10 +8,10 @@ import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.engine.model.LlamaWeights;
 import dev.jlora.quant.QuantMatrix;
+import dev.jlora.simd.Parallel;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.function.IntConsumer;
-import java.util.stream.IntStream;
 
 /**
  * Training forward and backward of a Llama-family decoder over B sequences of T tokens, in the manner of llm.c's
@@ -30,8 +30,8 @@ import java.util.stream.IntStream;
  * chunks of rows and its backward fused into the forward (the targets are known), so no [B·T × V] logits buffer
  * exists during training.
  *
- * <p>Not thread-safe: one graph per training loop. Work inside an op is spread over the common pool with fixed
- * partitions, so results do not depend on the thread count.
+ * <p>Not thread-safe: one graph per training loop. Work inside an op is spread over the shared {@link Parallel}
+ * pool by independent indices (rows, heads), so results do not depend on the thread count.
  */
 public final class LlamaTrainGraph {
     private final LlamaConfig cfg;
@@ -529,13 +529,8 @@ public final class LlamaTrainGraph {
         return new Loss(count == 0 ? 0 : lossSum / count, count);
     }
 
+    /** On the shared pool; every index writes disjoint outputs, so the split does not change results. */
     private static void parallelFor(int n, IntConsumer body) {
-        if (n <= 1) {
-            for (int i = 0; i < n; i++) {
-                body.accept(i);
-            }
-        } else {
-            IntStream.range(0, n).parallel().forEach(body);
-        }
+        Parallel.parallelFor(n, body);
     }
 }

@@ -10,7 +10,9 @@ import dev.jlora.engine.adapter.LoraConfig;
 import dev.jlora.engine.adapter.Parameter;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.infer.InferenceSession;
 import dev.jlora.engine.model.LlamaConfig;
+import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.model.LlamaWeights;
 import dev.jlora.engine.ref.LlamaRef;
 import dev.jlora.engine.ref.TinyLlama;
@@ -146,6 +148,23 @@ class LlamaTrainGraphTest {
         double evalLoss = graph.loss(s.in(), s.tgt()).loss();
         double trainLoss = graph.forwardBackward(s.in(), s.tgt(), 0, 1f).loss();
         assertEquals(evalLoss, trainLoss, 0.0, "no dropout: eval and train forward are the same computation");
+    }
+
+    @ParameterizedTest(name = "interleaved={0} bias={1}")
+    @CsvSource({"true,false", "false,true"})
+    void logitsEqualTheInferenceForward(boolean interleaved, boolean bias) {
+        Setup s = setup(interleaved, bias, 17);
+        var graph = new LlamaTrainGraph(s.cfg(), s.w(), s.ad(), B, T, false);
+        float[] logits = graph.logits(s.in());
+        int V = s.cfg().vocabSize();
+        for (int b = 0; b < B; b++) {
+            var session = new InferenceSession(new LlamaModel(s.cfg(), s.w(), null), s.ad(), T, 3);
+            float[] inf = session.forwardAllLogits(java.util.Arrays.copyOfRange(s.in(), b * T, (b + 1) * T));
+            // same math, different kernels (Vector API dot products, float rope angles): 1e-5 absolute + 1e-5 relative
+            for (int i = 0; i < T * V; i++) {
+                assertEquals(inf[i], logits[b * T * V + i], 1e-5 + 1e-5 * Math.abs(inf[i]), "b" + b + " logit " + i);
+            }
+        }
     }
 
     @Test
