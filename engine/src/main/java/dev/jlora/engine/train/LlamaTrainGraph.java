@@ -43,7 +43,7 @@ public final class LlamaTrainGraph {
     private final AdapterSet adapters;
     private final int B, T, BT, C, Qd, KVd, F, H, KVH, hs, V, L;
     private final boolean checkpointing;
-    private final VectorOps ops = VectorOps.get();
+    private final VectorOps ops;
     private final RopeTables ropeTables;  // same tables and layout as the inference forward (engine.infer.Rope)
     private final RopeLayout ropeLayout;
     private final int[] positions;        // [B·T]: t for row b·T + t; every sequence starts at position 0
@@ -81,6 +81,17 @@ public final class LlamaTrainGraph {
 
     public LlamaTrainGraph(LlamaConfig cfg, LlamaWeights weights, AdapterSet adapters, int B, int T,
                            boolean checkpointing) {
+        this(cfg, weights, adapters, B, T, checkpointing, VectorOps.get());
+    }
+
+    /**
+     * With explicit kernels: {@link dev.jlora.simd.ScalarOps} gives bit-identical results on every run and JIT tier;
+     * the Vector API kernels are faster but their lane reductions and {@code exp} may differ in the last bits
+     * between the interpreter, C1 and C2.
+     */
+    public LlamaTrainGraph(LlamaConfig cfg, LlamaWeights weights, AdapterSet adapters, int B, int T,
+                           boolean checkpointing, VectorOps ops) {
+        this.ops = ops;
         if (B <= 0 || T <= 0) {
             throw new IllegalArgumentException("batch and sequence length must be positive, got B=" + B + " T=" + T);
         }
