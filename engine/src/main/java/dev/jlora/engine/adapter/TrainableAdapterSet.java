@@ -1,0 +1,175 @@
+package dev.jlora.engine.adapter;
+
+import dev.jlora.engine.model.LlamaWeights;
+import dev.jlora.quant.QuantMatrix;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+/**
+ * The trainable adapters of a model, at most one per (layer, target). Parameters are named as in PEFT's module tree
+ * without its prefix: {@code layers.3.q_proj.lora_A}; the order of {@link #parameters()} is fixed (layer, then
+ * target in {@link Target} order, then the adapter's own order), which optimizers and checkpoints rely on.
+ */
+public final class TrainableAdapterSet implements AdapterSet {
+    private final List<Map<Target, TrainableAdapter>> byLayer;
+    private final List<Parameter> parameters;
+
+    private TrainableAdapterSet(List<Map<Target, TrainableAdapter>> byLayer) {
+        this.byLayer = byLayer;
+        var params = new ArrayList<Parameter>();
+        for (int l = 0; l < byLayer.size(); l++) {
+            for (var e : byLayer.get(l).entrySet()) {
+                for (Parameter p : e.getValue().parameters()) {
+                    params.add(p.renamed(prefix(l, e.getKey()) + p.name()));
+                }
+            }
+        }
+        this.parameters = Collections.unmodifiableList(params);
+    }
+
+    /**
+     * Adapters on {@code targets} of every block of {@code weights}. Each (layer, target) draws its initialisation
+     * from its own stream derived from {@code seed}, so the result does not depend on which targets are chosen.
+     */
+    public static TrainableAdapterSet create(LlamaWeights weights, Set<Target> targets, AdapterFactory factory, long seed) {
+        var layers = new ArrayList<Map<Target, TrainableAdapter>>();
+        for (int l = 0; l < weights.layers().size(); l++) {
+            var m = new EnumMap<Target, TrainableAdapter>(Target.class);
+            for (Target t : Target.values()) {
+                if (targets.contains(t)) {
+                    QuantMatrix base = baseWeight(weights.layers().get(l), t);
+                    var rnd = new SplittableRandom(mix(seed, l * 16L + t.ordinal()));
+                    TrainableAdapter a = factory.create(l, t, base, rnd);
+                    if (a.inFeatures() != base.cols() || a.outFeatures() != base.rows()) {
+                        throw new IllegalArgumentException("adapter for layer " + l + " " + t.hfName() + " is "
+                                + a.outFeatures() + "×" + a.inFeatures() + " but the base weight is "
+                                + base.rows() + "×" + base.cols());
+                    }
+                    m.put(t, a);
+                }
+            }
+            layers.add(Collections.unmodifiableMap(m));
+        }
+        return new TrainableAdapterSet(List.copyOf(layers));
+    }
+
+    /** LoRA on {@code cfg.targets()} of every block. */
+    public static TrainableAdapterSet lora(LlamaWeights weights, LoraConfig cfg, long seed) {
+        return create(weights, cfg.targets(), AdapterFactory.lora(cfg), seed);
+    }
+
+    /** The frozen base weight an adapter on {@code t} sits beside. */
+    public static QuantMatrix baseWeight(LlamaWeights.Layer layer, Target t) {
+        return switch (t) {
+            case Q -> layer.wq();
+            case K -> layer.wk();
+            case V -> layer.wv();
+            case O -> layer.wo();
+            case GATE -> layer.wGate();
+            case UP -> layer.wUp();
+            case DOWN -> layer.wDown();
+        };
+    }
+
+    /** Name prefix of the adapter on (layer, target): {@code layers.N.q_proj.}. */
+    public static String prefix(int layer, Target t) {
+        return "layers." + layer + "." + t.hfName() + ".";
+    }
+
+    @Override
+    public TrainableAdapter get(int layer, Target target) {
+        return layer < byLayer.size() ? byLayer.get(layer).get(target) : null;
+    }
+
+    public int layerCount() {
+        return byLayer.size();
+    }
+
+    /** All trainable parameters, fully named, in the fixed order. */
+    public List<Parameter> parameters() {
+        return parameters;
+    }
+
+    /** Number of trainable scalars. */
+    public long parameterCount() {
+        long n = 0;
+        for (Parameter p : parameters) {
+            n += p.size();
+        }
+        return n;
+    }
+
+    public void zeroGrad() {
+        for (Parameter p : parameters) {
+            p.zeroGrad();
+        }
+    }
+
+    /** Every parameter and buffer by full name, sharing the live arrays (for saving). */
+    public Map<String, float[]> state() {
+        var out = new LinkedHashMap<String, float[]>();
+        for (int l = 0; l < byLayer.size(); l++) {
+            for (var e : byLayer.get(l).entrySet()) {
+                String pre = prefix(l, e.getKey());
+                for (Parameter p : e.getValue().parameters()) {
+                    out.put(pre + p.name(), p.value());
+                }
+                for (var b : e.getValue().buffers().entrySet()) {
+                    out.put(pre + b.getKey(), b.getValue());
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Shape of every tensor in {@link #state()}, by full name (buffers are flat vectors). */
+    public Map<String, int[]> shapes() {
+        var out = new LinkedHashMap<String, int[]>();
+        for (int l = 0; l < byLayer.size(); l++) {
+            for (var e : byLayer.get(l).entrySet()) {
+                String pre = prefix(l, e.getKey());
+                for (Parameter p : e.getValue().parameters()) {
+                    out.put(pre + p.name(), p.shape());
+                }
+                for (var b : e.getValue().buffers().entrySet()) {
+                    out.put(pre + b.getKey(), new int[] {b.getValue().length});
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Copies saved values (full names, as {@link #state()} gives them) into the adapters. */
+    public void load(Map<String, float[]> state) {
+        for (int l = 0; l < byLayer.size(); l++) {
+            for (var e : byLayer.get(l).entrySet()) {
+                String pre = prefix(l, e.getKey());
+                var local = new LinkedHashMap<String, float[]>();
+                for (var s : state.entrySet()) {
+                    if (s.getKey().startsWith(pre)) {
+                        local.put(s.getKey().substring(pre.length()), s.getValue());
+                    }
+                }
+                try {
+                    e.getValue().load(local);
+                } catch (IllegalArgumentException ex) {
+                    throw new IllegalArgumentException("layer " + l + " " + e.getKey().hfName() + ": " + ex.getMessage(), ex);
+                }
+            }
+        }
+    }
+
+    /** SplitMix64 finaliser of seed + k·golden: independent streams per (layer, target). */
+    static long mix(long seed, long k) {
+        long z = seed + (k + 1) * 0x9E3779B97F4A7C15L;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+}
