@@ -27,11 +27,15 @@ import dev.jlora.engine.optim.LrSchedule;
  * @param keepCheckpoints        how many of the newest checkpoints to keep
  * @param seed                   seeds data order and dropout
  * @param activationCheckpointing recompute block activations in backward instead of keeping them
+ * @param bitReproducible        run the graph on the scalar kernels, so that losses are bit-identical across runs,
+ *                               resumes and JIT warm-up; otherwise the Vector API kernels are used, whose lane
+ *                               reductions and exp may change the last bits (≈1e-7 relative) from run to run
  */
 public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, String optimizer, float lr,
                           LrSchedule.Kind schedule, int warmupSteps, float minLr, float weightDecay, float beta1,
                           float beta2, float eps, float momentum, float maxGradNorm, int evalEvery, int maxEvalBatches,
-                          int checkpointEvery, int keepCheckpoints, long seed, boolean activationCheckpointing) {
+                          int checkpointEvery, int keepCheckpoints, long seed, boolean activationCheckpointing,
+                          boolean bitReproducible) {
 
     public TrainConfig {
         if (steps < 0 || batchSize <= 0 || seqLen <= 0 || gradAccum <= 0) {
@@ -78,6 +82,7 @@ public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, S
         b.keepCheckpoints = keepCheckpoints;
         b.seed = seed;
         b.activationCheckpointing = activationCheckpointing;
+        b.bitReproducible = bitReproducible;
         return b;
     }
 
@@ -93,6 +98,7 @@ public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, S
         private int evalEvery = 0, maxEvalBatches = 16, checkpointEvery = 0, keepCheckpoints = 3;
         private long seed = 42;
         private boolean activationCheckpointing = false;
+        private boolean bitReproducible = false;
 
         public Builder steps(int v) { steps = v; return this; }
         public Builder batchSize(int v) { batchSize = v; return this; }
@@ -114,11 +120,12 @@ public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, S
         public Builder keepCheckpoints(int v) { keepCheckpoints = v; return this; }
         public Builder seed(long v) { seed = v; return this; }
         public Builder activationCheckpointing(boolean v) { activationCheckpointing = v; return this; }
+        public Builder bitReproducible(boolean v) { bitReproducible = v; return this; }
 
         public TrainConfig build() {
             return new TrainConfig(steps, batchSize, seqLen, gradAccum, optimizer, lr, schedule, warmupSteps, minLr,
                     weightDecay, beta1, beta2, eps, momentum, maxGradNorm, evalEvery, maxEvalBatches, checkpointEvery,
-                    keepCheckpoints, seed, activationCheckpointing);
+                    keepCheckpoints, seed, activationCheckpointing, bitReproducible);
         }
     }
 }

@@ -13,6 +13,8 @@ import dev.jlora.engine.optim.GradientClipping;
 import dev.jlora.engine.optim.LrSchedule;
 import dev.jlora.engine.optim.Optimizer;
 import dev.jlora.engine.optim.SgdMomentum;
+import dev.jlora.simd.ScalarOps;
+import dev.jlora.simd.VectorOps;
 import java.io.IOException;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
@@ -32,8 +34,9 @@ import java.util.stream.Stream;
  * clipping, an {@link Optimizer} step on the adapter parameters, evaluation, metrics and checkpoints.
  *
  * <p>Reproducible: the data order and every dropout mask derive from {@code seed} and the step number only, so a
- * run resumed from a checkpoint (adapter values, optimizer state, data position, step) gives exactly the losses of
- * an uninterrupted run. Results do not depend on the thread count.
+ * run resumed from a checkpoint (adapter values, optimizer state, data position, step) gives the losses of an
+ * uninterrupted run — bit for bit with {@link TrainConfig#bitReproducible()} (scalar kernels, and frozen weights
+ * whose kernels are order-stable), to the last few bits otherwise. Results do not depend on the thread count.
  *
  * <p>A step whose loss or gradient norm is NaN or infinite is skipped (no update) and counted. Files written under
  * {@code outDir}: {@code metrics.jsonl} (one JSON object per step and per evaluation, appended),
@@ -70,7 +73,7 @@ public final class Trainer {
         this.cfg = cfg;
         this.outDir = outDir;
         this.graph = new LlamaTrainGraph(model.config(), model.weights(), adapters, cfg.batchSize(), cfg.seqLen(),
-                cfg.activationCheckpointing());
+                cfg.activationCheckpointing(), cfg.bitReproducible() ? ScalarOps.INSTANCE : VectorOps.get());
         this.sampler = new BatchSampler(data, cfg.batchSize(), cfg.seed());
         this.optimizer = cfg.optimizer().equals("sgd") ? new SgdMomentum(cfg.momentum(), cfg.weightDecay())
                 : new AdamW(cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
