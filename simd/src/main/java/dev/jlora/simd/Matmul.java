@@ -12,8 +12,8 @@ import java.util.Arrays;
  *   <li>input gradient {@code dx = dy·W}: {@link #matmulAB} ({@code C[M×N] = A[M×K]·B[K×N]});</li>
  *   <li>weight gradient {@code dW += dyᵀ·x}: {@link #matmulAtBAccumulate} ({@code C[K×N] += A[M×K]ᵀ·B[M×N]}).</li>
  * </ul>
- * With the Vector API the work goes to a packed, register-blocked kernel ({@code PanamaMatmul}); otherwise to
- * loops over {@link VectorOps}. Each form has a naive {@code ...Ref} twin that the tests hold it to.
+ * With the Vector API the work goes to a packed, register-blocked kernel ({@code PanamaMatmul}); otherwise, and
+ * for ABt with at most {@value #DOT_PATH_MAX_M} rows, to loops over {@link VectorOps}. Each form has a naive {@code ...Ref} twin that the tests hold it to.
  *
  * <p>Shapes are checked against the array lengths before any work; C must not alias A or B.
  */
@@ -38,8 +38,8 @@ public final class Matmul {
     /** ABt as M·N dot products, parallel over columns (rows of B): the matvec path and the fallback. */
     static void abtDots(VectorOps ops, float[] C, float[] A, float[] B, int M, int K, int N) {
         Parallel.parallelForRange(N, Math.max(1, 4096 / Math.max(K, 1)), (j0, j1) -> {
-            for (int i = 0; i < M; i++) {
-                for (int j = j0; j < j1; j++) {
+            for (int j = j0; j < j1; j++) {   // row j of B stays in L1 across the M dot products
+                for (int i = 0; i < M; i++) {
                     C[i * N + j] = ops.dot(A, i * K, B, j * K, K);
                 }
             }
@@ -64,8 +64,8 @@ public final class Matmul {
     /** Segment ABt as dot products over rows of B read in place. */
     static void abtDots(VectorOps ops, float[] C, float[] A, MemorySegment B, long bByteOff, int M, int K, int N) {
         Parallel.parallelForRange(N, Math.max(1, 4096 / Math.max(K, 1)), (j0, j1) -> {
-            for (int i = 0; i < M; i++) {
-                for (int j = j0; j < j1; j++) {
+            for (int j = j0; j < j1; j++) {
+                for (int i = 0; i < M; i++) {
                     C[i * N + j] = ops.dot(B, bByteOff + 4L * j * K, A, i * K, K);
                 }
             }
