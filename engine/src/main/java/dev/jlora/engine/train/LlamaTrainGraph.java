@@ -8,7 +8,11 @@ import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.engine.model.LlamaWeights;
 import dev.jlora.quant.QuantMatrix;
+import dev.jlora.engine.infer.Rope;
 import dev.jlora.simd.Parallel;
+import dev.jlora.simd.RopeLayout;
+import dev.jlora.simd.RopeTables;
+import dev.jlora.simd.VectorOps;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.function.IntConsumer;
@@ -39,12 +43,15 @@ public final class LlamaTrainGraph {
     private final AdapterSet adapters;
     private final int B, T, BT, C, Qd, KVd, F, H, KVH, hs, V, L;
     private final boolean checkpointing;
-    private final Rope rope;
+    private final VectorOps ops;
+    private final RopeTables ropeTables;  // same tables and layout as the inference forward (engine.infer.Rope)
+    private final RopeLayout ropeLayout;
+    private final int[] positions;        // [B·T]: t for row b·T + t; every sequence starts at position 0
     private final float[][] resid;    // [L+1][BT×C]: block inputs, then the final residual
     private final Acts[] acts;        // one per block, or a single shared one with checkpointing
     private final float[] lnf, rstdf; // final norm output and 1/rms
     // gradient scratch, shared by all blocks
-    private final float[] dres, dres2, dln, dq, dk, dv, datty, dg, du, dact;
+    private final float[] dres, dres2, dln, dtmp, dq, dk, dv, datty, dg, du, dact, dweightScratch;
 
     /** Activations of one block, saved for its backward. */
     private static final class Acts {
@@ -74,6 +81,17 @@ public final class LlamaTrainGraph {
 
     public LlamaTrainGraph(LlamaConfig cfg, LlamaWeights weights, AdapterSet adapters, int B, int T,
                            boolean checkpointing) {
+        this(cfg, weights, adapters, B, T, checkpointing, VectorOps.get());
+    }
+
+    /**
+     * With explicit kernels: {@link dev.jlora.simd.ScalarOps} gives bit-identical results on every run and JIT tier;
+     * the Vector API kernels are faster but their lane reductions and {@code exp} may differ in the last bits
+     * between the interpreter, C1 and C2.
+     */
+    public LlamaTrainGraph(LlamaConfig cfg, LlamaWeights weights, AdapterSet adapters, int B, int T,
+                           boolean checkpointing, VectorOps ops) {
+        this.ops = ops;
         if (B <= 0 || T <= 0) {
             throw new IllegalArgumentException("batch and sequence length must be positive, got B=" + B + " T=" + T);
         }
@@ -101,7 +119,12 @@ public final class LlamaTrainGraph {
         this.V = cfg.vocabSize();
         this.L = cfg.nLayers();
         this.checkpointing = checkpointing;
-        this.rope = new Rope(cfg, T);
+        this.ropeTables = Rope.tables(cfg, T);
+        this.ropeLayout = Rope.layout(cfg);
+        this.positions = new int[B * T];
+        for (int i = 0; i < B * T; i++) {
+            positions[i] = i % T;
+        }
         this.resid = new float[L + 1][BT * C];
         this.acts = new Acts[checkpointing ? 1 : L];
         for (int i = 0; i < acts.length; i++) {
@@ -112,6 +135,8 @@ public final class LlamaTrainGraph {
         dres = new float[BT * C];
         dres2 = new float[BT * C];
         dln = new float[BT * C];
+        dtmp = new float[BT * C];
+        dweightScratch = new float[C];
         dq = new float[BT * Qd];
         dk = new float[BT * KVd];
         dv = new float[BT * KVd];
@@ -214,8 +239,8 @@ public final class LlamaTrainGraph {
         linearForward(l, Target.Q, lw.wq(), lw.bq(), a.ln1, a.q, a, train, dropoutSeed);
         linearForward(l, Target.K, lw.wk(), lw.bk(), a.ln1, a.k, a, train, dropoutSeed);
         linearForward(l, Target.V, lw.wv(), lw.bv(), a.ln1, a.v, a, train, dropoutSeed);
-        rope.apply(a.q, B, H, false);
-        rope.apply(a.k, B, KVH, false);
+        ops.ropeForward(a.q, BT, H, hs, positions, ropeTables, ropeLayout);
+        ops.ropeForward(a.k, BT, KVH, hs, positions, ropeTables, ropeLayout);
         attentionForward(a.atty, a.att, a.q, a.k, a.v);
         linearForward(l, Target.O, lw.wo(), null, a.atty, a.x2, a, train, dropoutSeed);
         for (int i = 0; i < BT * C; i++) {
@@ -248,8 +273,8 @@ public final class LlamaTrainGraph {
         Arrays.fill(datty, 0f);
         linearBackward(l, Target.O, lw.wo(), a.atty, dres2, datty, a);
         attentionBackward(dq, dk, dv, datty, a.att, a.q, a.k, a.v);
-        rope.apply(dq, B, H, true);
-        rope.apply(dk, B, KVH, true);
+        ops.ropeBackward(dq, BT, H, hs, positions, ropeTables, ropeLayout);
+        ops.ropeBackward(dk, BT, KVH, hs, positions, ropeTables, ropeLayout);
         Arrays.fill(dln, 0f);
         linearBackward(l, Target.Q, lw.wq(), a.ln1, dq, dln, a);
         linearBackward(l, Target.K, lw.wk(), a.ln1, dk, dln, a);
@@ -303,34 +328,15 @@ public final class LlamaTrainGraph {
     // RMSNorm (Zhang & Sennrich 2019): y = x / √(mean(x²) + ε) ⊙ w
 
     private void rmsNormForward(float[] y, float[] rstd, float[] x, float[] weight) {
-        parallelFor(BT, i -> {
-            int o = i * C;
-            double ss = 0;
-            for (int c = 0; c < C; c++) {
-                ss += (double) x[o + c] * x[o + c];
-            }
-            float r = (float) (1.0 / Math.sqrt(ss / C + cfg.rmsEps()));
-            rstd[i] = r;
-            for (int c = 0; c < C; c++) {
-                y[o + c] = x[o + c] * r * weight[c];
-            }
-        });
+        ops.rmsNormForward(y, rstd, x, weight, BT, C, cfg.rmsEps());
     }
 
-    /** dx += r·(w⊙dy) − r³/C · x · Σ(w⊙dy⊙x); w is frozen. */
+    /** dx += r·(w⊙dy) − r³/C · x · Σ(w⊙dy⊙x); w is frozen (its gradient goes to a scratch buffer). */
     private void rmsNormBackward(float[] dx, float[] dy, float[] x, float[] rstd, float[] weight) {
-        parallelFor(BT, i -> {
-            int o = i * C;
-            double dot = 0;
-            for (int c = 0; c < C; c++) {
-                dot += (double) weight[c] * dy[o + c] * x[o + c];
-            }
-            float r = rstd[i];
-            float k = (float) (dot * r * r * r / C);
-            for (int c = 0; c < C; c++) {
-                dx[o + c] += r * weight[c] * dy[o + c] - k * x[o + c];
-            }
-        });
+        ops.rmsNormBackward(dtmp, dweightScratch, dy, x, weight, rstd, BT, C);
+        for (int i = 0; i < BT * C; i++) {
+            dx[i] += dtmp[i];
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -344,35 +350,13 @@ public final class LlamaTrainGraph {
             for (int t = 0; t < T; t++) {
                 int qo = (b * T + t) * Qd + h * hs;
                 int ao = ((b * H + h) * T + t) * T;
-                float max = Float.NEGATIVE_INFINITY;
                 for (int s = 0; s <= t; s++) {
-                    int ko = (b * T + s) * KVd + kvh * hs;
-                    float dot = 0f;
-                    for (int i = 0; i < hs; i++) {
-                        dot += q[qo + i] * k[ko + i];
-                    }
-                    dot *= scale;
-                    att[ao + s] = dot;
-                    max = Math.max(max, dot);
+                    att[ao + s] = ops.dot(q, qo, k, (b * T + s) * KVd + kvh * hs, hs) * scale;
                 }
-                float sum = 0f;
-                for (int s = 0; s <= t; s++) {
-                    float e = (float) Math.exp(att[ao + s] - max);
-                    att[ao + s] = e;
-                    sum += e;
-                }
-                float inv = 1f / sum;
-                for (int s = 0; s <= t; s++) {
-                    att[ao + s] *= inv;
-                }
-                Arrays.fill(att, ao + t + 1, ao + T, 0f);
+                ops.softmaxForward(att, ao, att, ao, T, t + 1);
                 Arrays.fill(out, qo, qo + hs, 0f);
                 for (int s = 0; s <= t; s++) {
-                    int vo = (b * T + s) * KVd + kvh * hs;
-                    float p = att[ao + s];
-                    for (int i = 0; i < hs; i++) {
-                        out[qo + i] += p * v[vo + i];
-                    }
+                    ops.axpy(att[ao + s], v, (b * T + s) * KVd + kvh * hs, out, qo, hs);
                 }
             }
         });
@@ -394,31 +378,22 @@ public final class LlamaTrainGraph {
                 Arrays.fill(dk, ko, ko + hs, 0f);
                 Arrays.fill(dv, ko, ko + hs, 0f);
             }
-            float[] dscore = new float[T];
+            float[] dp = new float[T];
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
                 for (int t = 0; t < T; t++) {
                     int qo = (b * T + t) * Qd + h * hs;
                     int ao = ((b * H + h) * T + t) * T;
-                    float pdp = 0f;
                     for (int s = 0; s <= t; s++) {
                         int vo = (b * T + s) * KVd + kvh * hs;
-                        float dp = 0f;
-                        float p = att[ao + s];
-                        for (int i = 0; i < hs; i++) {
-                            dp += dout[qo + i] * v[vo + i];
-                            dv[vo + i] += p * dout[qo + i];
-                        }
-                        dscore[s] = dp;
-                        pdp += p * dp;
+                        dp[s] = ops.dot(dout, qo, v, vo, hs);
+                        ops.axpy(att[ao + s], dout, qo, dv, vo, hs);
                     }
+                    ops.softmaxBackward(dp, 0, dp, 0, att, ao, T, t + 1);
                     Arrays.fill(dq, qo, qo + hs, 0f);
                     for (int s = 0; s <= t; s++) {
-                        float ds = att[ao + s] * (dscore[s] - pdp) * scale;
                         int so = (b * T + s) * KVd + kvh * hs;
-                        for (int i = 0; i < hs; i++) {
-                            dq[qo + i] += ds * k[so + i];
-                            dk[so + i] += ds * q[qo + i];
-                        }
+                        ops.axpy(dp[s] * scale, k, so, dq, qo, hs);
+                        ops.axpy(dp[s] * scale, q, qo, dk, so, hs);
                     }
                 }
             }
@@ -429,23 +404,12 @@ public final class LlamaTrainGraph {
     // SwiGLU (Shazeer 2020): act = silu(g) ⊙ u, silu(g) = g·σ(g)
 
     private void swigluForward(float[] act, float[] g, float[] u) {
-        parallelFor(B, b -> {
-            for (int i = b * T * F; i < (b + 1) * T * F; i++) {
-                float sg = (float) (1.0 / (1.0 + Math.exp(-g[i])));
-                act[i] = g[i] * sg * u[i];
-            }
-        });
+        ops.swigluForward(act, g, u, BT * F);
     }
 
     /** Overwrites dg, du: du = dact·silu(g); dg = dact·u·σ(g)·(1 + g·(1 − σ(g))). */
     private void swigluBackward(float[] dg, float[] du, float[] dact, float[] g, float[] u) {
-        parallelFor(B, b -> {
-            for (int i = b * T * F; i < (b + 1) * T * F; i++) {
-                float sg = (float) (1.0 / (1.0 + Math.exp(-g[i])));
-                du[i] = dact[i] * g[i] * sg;
-                dg[i] = dact[i] * u[i] * sg * (1 + g[i] * (1 - sg));
-            }
-        });
+        ops.swigluBackward(dg, du, dact, g, u, BT * F);
     }
 
     // ---------------------------------------------------------------------------------------------------------
