@@ -87,6 +87,24 @@ public final class TrainableAdapterSet implements AdapterSet {
         return layer < byLayer.size() ? byLayer.get(layer).get(target) : null;
     }
 
+    /** The targets that carry an adapter in at least one layer. */
+    public Set<Target> targets() {
+        var out = java.util.EnumSet.noneOf(Target.class);
+        for (var m : byLayer) {
+            out.addAll(m.keySet());
+        }
+        return out;
+    }
+
+    /** Every adapter in the fixed order (layer, then target). */
+    public List<TrainableAdapter> adapters() {
+        var out = new ArrayList<TrainableAdapter>();
+        for (var m : byLayer) {
+            out.addAll(m.values());
+        }
+        return out;
+    }
+
     public int layerCount() {
         return byLayer.size();
     }

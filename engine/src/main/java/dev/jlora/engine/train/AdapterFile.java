@@ -1,7 +1,9 @@
 package dev.jlora.engine.train;
 
+import dev.jlora.engine.adapter.AdapterFactory;
 import dev.jlora.engine.adapter.LoraConfig;
 import dev.jlora.engine.adapter.Target;
+import dev.jlora.engine.adapter.TrainableAdapter;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaWeights;
@@ -10,82 +12,94 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 
 /**
- * Saves and loads a LoRA adapter set in jlora's own format ({@code .jlora}, a {@link TensorArchive}): tensors named
- * {@code layers.N.q_proj.lora_A} [r × IC] / {@code lora_B} [OC × r] (Hugging Face orientation, the base model's
- * row layout — for GGUF bases q/k rows are in llama.cpp's permuted order), and metadata {@code format=jlora-adapter},
- * {@code version=1}, {@code method}, {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora},
- * {@code targets} (comma-separated HF names), {@code layers}. PEFT/GGUF export is the loaders' job.
+ * Saves and loads an adapter set in jlora's own format ({@code .jlora}, a {@link TensorArchive}). Tensors are the
+ * adapters' parameters and buffers by full name, e.g. {@code layers.N.q_proj.lora_A} [r × IC] and {@code lora_B}
+ * [OC × r] for LoRA, in Hugging Face orientation and the base model's row layout (for GGUF bases, q/k rows are in
+ * llama.cpp's permuted order). Metadata: {@code format=jlora-adapter}, {@code version=1}, {@code layers},
+ * {@code targets} (comma-separated HF names), then the adapters' own {@link TrainableAdapter#config()} ({@code method},
+ * and for LoRA {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}), then any caller metadata.
+ * PEFT/GGUF export is the loaders' job.
  */
 public final class AdapterFile {
     public static final String FORMAT = "jlora-adapter";
 
     private AdapterFile() {}
 
-    public static void save(Path file, TrainableAdapterSet adapters, LoraConfig cfg, Map<String, String> extraMeta)
-            throws IOException {
+    public static void save(Path file, TrainableAdapterSet adapters, Map<String, String> extraMeta) throws IOException {
+        var all = adapters.adapters();
+        if (all.isEmpty()) {
+            throw new IllegalArgumentException("adapter set is empty: nothing to save");
+        }
         var meta = new LinkedHashMap<String, String>();
         meta.put("format", FORMAT);
         meta.put("version", "1");
-        meta.putAll(metaOf(cfg));
         meta.put("layers", Integer.toString(adapters.layerCount()));
+        meta.put("targets", adapters.targets().stream().sorted().map(Target::hfName).collect(Collectors.joining(",")));
+        meta.putAll(all.getFirst().config());
         meta.putAll(extraMeta);
         TensorArchive.write(file, meta, adapters.state(), adapters.shapes());
     }
 
-    static Map<String, String> metaOf(LoraConfig cfg) {
-        var meta = new LinkedHashMap<String, String>();
-        meta.put("method", cfg.rsLora() ? "rslora" : "lora");
-        meta.put("rank", Integer.toString(cfg.rank()));
-        meta.put("alpha", Float.toString(cfg.alpha()));
-        meta.put("dropout", Float.toString(cfg.dropout()));
-        meta.put("rs_lora", Boolean.toString(cfg.rsLora()));
-        meta.put("targets", cfg.targets().stream().sorted().map(Target::hfName).collect(Collectors.joining(",")));
+    /** The metadata of an adapter file (format checked). */
+    public static Map<String, String> readMeta(Path file) throws IOException {
+        var meta = TensorArchive.read(file).meta();
+        checkFormat(file, meta);
         return meta;
     }
 
-    /** The LoRA configuration written in {@code meta}. */
-    static LoraConfig configOf(Path file, Map<String, String> meta) throws ModelFormatException {
-        if (!FORMAT.equals(meta.get("format"))) {
-            throw ModelFormatException.field(file, "meta.format", "expected \"%s\", found %s", FORMAT, meta.get("format"));
-        }
-        String method = meta.get("method");
-        if (!"lora".equals(method) && !"rslora".equals(method)) {
-            throw ModelFormatException.field(file, "meta.method", "method '%s' is not supported by this loader (lora, rslora)", method);
-        }
-        try {
-            Set<Target> targets = LoraConfig.parseTargets(require(file, meta, "targets"));
-            return new LoraConfig(Integer.parseInt(require(file, meta, "rank")),
-                    Float.parseFloat(require(file, meta, "alpha")), Float.parseFloat(meta.getOrDefault("dropout", "0")),
-                    Boolean.parseBoolean(meta.getOrDefault("rs_lora", "false")), targets);
-        } catch (IllegalArgumentException e) {
-            throw ModelFormatException.field(file, "meta", "%s", e.getMessage());
-        }
+    /** A LoRA / rsLoRA adapter saved by {@link #save}, for a model with {@code weights}. */
+    public static TrainableAdapterSet load(Path file, LlamaWeights weights) throws IOException {
+        return load(file, weights, meta -> {
+            if (!"lora".equals(meta.get("method"))) {
+                throw new UnsupportedOperationException("loading adapter method '" + meta.get("method")
+                        + "' needs its factory (AdapterFile.load with a factory); built in: lora");
+            }
+            return AdapterFactory.lora(loraConfig(meta));
+        });
     }
 
-    /** Loads an adapter saved by {@link #save} for a model with {@code weights}; shapes must match the model. */
-    public static TrainableAdapterSet load(Path file, LlamaWeights weights) throws IOException {
+    /**
+     * Any adapter method: {@code factories} turns the file's metadata into the factory that builds empty adapters of
+     * the right shapes, whose parameters and buffers are then filled from the file by name.
+     */
+    public static TrainableAdapterSet load(Path file, LlamaWeights weights,
+                                           Function<Map<String, String>, AdapterFactory> factories) throws IOException {
         var c = TensorArchive.read(file);
-        LoraConfig cfg = configOf(file, c.meta());
-        String layers = c.meta().get("layers");
+        var meta = c.meta();
+        checkFormat(file, meta);
+        String layers = meta.get("layers");
         if (layers != null && !layers.equals(Integer.toString(weights.layers().size()))) {
             throw ModelFormatException.field(file, "meta.layers", "adapter has %s layers but the model has %d",
                     layers, weights.layers().size());
         }
-        var set = TrainableAdapterSet.lora(weights, cfg, 0);
         try {
+            Set<Target> targets = LoraConfig.parseTargets(require(file, meta, "targets"));
+            var set = TrainableAdapterSet.create(weights, targets, factories.apply(meta), 0);
             set.load(c.tensors());
+            return set;
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file.getFileName() + ": " + e.getMessage(), e);
         }
-        return set;
     }
 
-    /** The LoRA configuration stored in an adapter file. */
-    public static LoraConfig readConfig(Path file) throws IOException {
-        return configOf(file, TensorArchive.read(file).meta());
+    /** The LoRA hyperparameters in an adapter file's metadata. */
+    public static LoraConfig loraConfig(Map<String, String> meta) {
+        return new LoraConfig(Integer.parseInt(meta.getOrDefault("rank", "?")), Float.parseFloat(meta.getOrDefault("alpha", "?")),
+                Float.parseFloat(meta.getOrDefault("dropout", "0")), Boolean.parseBoolean(meta.get("rs_lora")),
+                LoraConfig.parseTargets(meta.getOrDefault("targets", "")));
+    }
+
+    private static void checkFormat(Path file, Map<String, String> meta) throws ModelFormatException {
+        if (!FORMAT.equals(meta.get("format"))) {
+            throw ModelFormatException.field(file, "meta.format", "expected \"%s\", found %s", FORMAT, meta.get("format"));
+        }
+        if (!"1".equals(meta.get("version"))) {
+            throw ModelFormatException.field(file, "meta.version", "expected 1, found %s", meta.get("version"));
+        }
     }
 
     private static String require(Path file, Map<String, String> meta, String key) throws ModelFormatException {

@@ -198,8 +198,11 @@ class TrainerTest {
         var ad = TrainableAdapterSet.lora(m.weights(), LORA, 3);
         ad.parameters().get(1).value()[5] = 0.25f;
         Path f = dir.resolve("a.jlora");
-        AdapterFile.save(f, ad, LORA, Map.of("base_model", "tiny"));
-        assertEquals(LORA, AdapterFile.readConfig(f));
+        AdapterFile.save(f, ad, Map.of("base_model", "tiny"));
+        var meta = AdapterFile.readMeta(f);
+        assertEquals(LORA, AdapterFile.loraConfig(meta));
+        assertEquals("tiny", meta.get("base_model"));
+        assertEquals("lora", meta.get("method"));
         var back = AdapterFile.load(f, m.weights());
         for (int i = 0; i < ad.parameters().size(); i++) {
             assertEquals(ad.parameters().get(i).name(), back.parameters().get(i).name());
