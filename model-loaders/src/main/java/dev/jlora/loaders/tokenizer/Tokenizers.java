@@ -5,6 +5,7 @@ import dev.jlora.engine.tokenizer.ChatTemplate;
 import dev.jlora.engine.tokenizer.Tokenizer;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.function.Function;
 
@@ -46,6 +47,35 @@ public final class Tokenizers {
     /** From a SentencePiece {@code tokenizer.model} protobuf (BPE models: llama, mistral). */
     public static Tokenizer fromSentencePieceModel(Path file) throws IOException {
         return fromVocabulary(SentencePieceModelReader.read(file));
+    }
+
+    /**
+     * From a Hugging Face model directory: {@code tokenizer.json} (byte-level BPE, or SentencePiece-style BPE),
+     * else {@code tokenizer.model}; a SentencePiece-style tokenizer.json defers to a {@code tokenizer.model}
+     * beside it, which holds the exact scores. {@code tokenizer_config.json}, when present, gives the
+     * special tokens, add_bos/add_eos and the chat template.
+     */
+    public static Tokenizer fromHfDirectory(Path dir) throws IOException {
+        Path json = dir.resolve("tokenizer.json");
+        Path spm = dir.resolve("tokenizer.model");
+        Path config = dir.resolve("tokenizer_config.json");
+        boolean hasJson = Files.isRegularFile(json), hasSpm = Files.isRegularFile(spm);
+        if (hasJson && !(hasSpm && HfTokenizerReader.isSentencePieceStyle(json))) {
+            return fromVocabulary(HfTokenizerReader.read(json, config));
+        }
+        if (hasSpm) {
+            Vocabulary v = SentencePieceModelReader.read(spm);
+            if (Files.isRegularFile(config)) {
+                v = v.withChatTemplate(HfTokenizerReader.chatTemplate(config));
+            }
+            return fromVocabulary(v);
+        }
+        throw ModelFormatException.of(dir, "has neither tokenizer.json nor tokenizer.model");
+    }
+
+    /** From a Hugging Face {@code tokenizer.json} alone (no tokenizer_config.json: no BOS/EOS unless the post-processor adds BOS). */
+    public static Tokenizer fromHfTokenizerJson(Path file) throws IOException {
+        return fromVocabulary(HfTokenizerReader.read(file, null));
     }
 
     /** From a llama2.c binary tokenizer ({@code tokenizer.bin}, {@code tok512.bin}). */
