@@ -3,6 +3,8 @@ package dev.jlora.loaders.tokenizer;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.tokenizer.ChatTemplate;
 import dev.jlora.engine.tokenizer.Tokenizer;
+import dev.jlora.loaders.gguf.GgufFile;
+import dev.jlora.loaders.gguf.GgufReader;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -42,6 +44,18 @@ public final class Tokenizers {
      */
     public static Tokenizer fromGgufMetadata(Path file, Function<String, Object> metadata) throws ModelFormatException {
         return fromVocabulary(GgufTokenizerMetadata.vocabulary(file, metadata));
+    }
+
+    /** From the tokenizer embedded in an open GGUF file (vocab-only GGUFs included). */
+    public static Tokenizer fromGguf(GgufFile gguf) throws ModelFormatException {
+        return fromGgufMetadata(gguf.path(), gguf::javaValue);
+    }
+
+    /** Opens a GGUF file, reads its tokenizer and closes it again. */
+    public static Tokenizer fromGguf(Path file) throws IOException {
+        try (GgufFile gguf = GgufReader.open(file)) {
+            return fromGguf(gguf);
+        }
     }
 
     /** From a SentencePiece {@code tokenizer.model} protobuf (BPE models: llama, mistral). */

@@ -3,6 +3,9 @@ package dev.jlora.loaders.tokenizer;
 import dev.jlora.engine.io.Json;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.tokenizer.Tokenizer;
+import dev.jlora.loaders.gguf.GgufFile;
+import dev.jlora.loaders.gguf.GgufReader;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -33,12 +36,15 @@ class HfTokenizerReaderTest {
     @TempDir
     Path dir;
 
+    /** Slow: writes and parses tokenizer.json files of up to 152k tokens and 150k merges (a few seconds each). */
+    @Tag("slow")
     @ParameterizedTest
     @CsvSource({"ggml-vocab-gpt-2.gguf, gpt2, strings", "ggml-vocab-llama-bpe.gguf, llama3, pairs",
             "ggml-vocab-qwen2.gguf, qwen2, pairs"})
     void tokenizerJsonMatchesLlamaCppCases(String vocab, String family, String mergeForm) throws IOException {
-        Map<String, Object> md = TokenizerFixtures.readGgufMetadata(TokenizerFixtures.VOCAB.resolve(vocab));
-        writeTokenizerJson(md, family, mergeForm.equals("pairs"));
+        try (GgufFile gguf = GgufReader.open(TokenizerFixtures.VOCAB.resolve(vocab))) {
+            writeTokenizerJson(gguf, family, mergeForm.equals("pairs"));
+        }
         Tokenizer tok = Tokenizers.fromHfDirectory(dir);
         List<String> texts = TokenizerFixtures.testTexts(TokenizerFixtures.VOCAB.resolve(vocab + ".inp"));
         List<int[]> expected = TokenizerFixtures.expectedIds(TokenizerFixtures.VOCAB.resolve(vocab + ".out"));
@@ -55,23 +61,21 @@ class HfTokenizerReaderTest {
         }
     }
 
-    @SuppressWarnings("unchecked")
-    private void writeTokenizerJson(Map<String, Object> md, String family, boolean pairMerges) throws IOException {
-        List<Object> tokens = (List<Object>) md.get("tokenizer.ggml.tokens");
-        List<Object> types = (List<Object>) md.get("tokenizer.ggml.token_type");
+    private void writeTokenizerJson(GgufFile gguf, String family, boolean pairMerges) throws IOException {
+        List<String> tokens = gguf.getStringArray("tokenizer.ggml.tokens");
+        int[] types = gguf.getIntArray("tokenizer.ggml.token_type");
         Map<String, Object> vocab = new LinkedHashMap<>();
         List<Object> added = new ArrayList<>();
         for (int i = 0; i < tokens.size(); i++) {
-            long t = (Long) types.get(i);
+            int t = types[i];
             if (t == Vocabulary.CONTROL || t == Vocabulary.USER_DEFINED) {
                 added.add(Map.of("id", (long) i, "content", tokens.get(i), "special", t == Vocabulary.CONTROL));
             } else {
-                vocab.put((String) tokens.get(i), (long) i);
+                vocab.put(tokens.get(i), (long) i);
             }
         }
         List<Object> merges = new ArrayList<>();
-        for (Object m : (List<Object>) md.get("tokenizer.ggml.merges")) {
-            String s = (String) m;
+        for (String s : gguf.getStringArray("tokenizer.ggml.merges")) {
             int sp = s.indexOf(' ', 1);
             merges.add(pairMerges ? List.of(s.substring(0, sp), s.substring(sp + 1)) : s);
         }
