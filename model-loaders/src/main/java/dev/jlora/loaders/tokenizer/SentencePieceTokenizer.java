@@ -1,0 +1,133 @@
+package dev.jlora.loaders.tokenizer;
+
+import dev.jlora.engine.tokenizer.ChatTemplate;
+
+import java.nio.charset.StandardCharsets;
+import java.util.PriorityQueue;
+
+/**
+ * SentencePiece BPE as llama.cpp runs it for {@code tokenizer.ggml.model = "llama"} ({@code llm_tokenizer_spm}):
+ * spaces become {@code ▁} (U+2581), a space is prepended at the start of the text and after each special
+ * token when the vocabulary says so (SentencePiece's {@code add_dummy_prefix}), then adjacent symbols are
+ * merged greedily — always the pair whose merged piece has the highest score, leftmost first on ties —
+ * until no adjacent pair forms a piece. Symbols that are not pieces fall back to {@code <0xNN>} byte tokens
+ * (then to the unknown token when the vocabulary has no byte tokens).
+ *
+ * <p>Cost: O(n log n) in the text length: one priority-queue entry per candidate pair.
+ */
+final class SentencePieceTokenizer extends VocabularyTokenizer {
+    private static final char SPACE = '\u2581';
+
+    /** Token of each byte value for byte fallback, -1 when there is none. */
+    private final int[] byteTokens = new int[256];
+
+    SentencePieceTokenizer(Vocabulary vocab, ChatTemplate chatTemplate) {
+        super(vocab, chatTemplate);
+        if (vocab.model() != Vocabulary.Model.SPM) {
+            throw new IllegalArgumentException("SentencePieceTokenizer needs an SPM vocabulary, got " + vocab.model());
+        }
+        for (int b = 0; b < 256; b++) {
+            int id = index.id(String.format("<0x%02X>", b));
+            if (id < 0 && b < 0x80) {
+                id = index.id(String.valueOf((char) b));  // llama.cpp byte_to_token falls back to the character itself
+            }
+            byteTokens[b] = id;
+        }
+        fillBytes();
+    }
+
+    /** One candidate merge: symbols left and right, the merged piece's score, its length in chars (to spot stale entries). */
+    private record Bigram(int left, int right, float score, int length) {
+    }
+
+    @Override
+    void encodeText(String raw, boolean afterSpecial, IntList out) {
+        String text = (vocab.addSpacePrefix() && afterSpecial ? " " + raw : raw).replace(' ', SPACE);
+        int n = text.length();
+        // Symbols are code points: start offset and length in chars, linked into a list.
+        int[] start = new int[n], len = new int[n], prev = new int[n], next = new int[n];
+        int count = 0;
+        for (int i = 0; i < n; ) {
+            int cl = Character.charCount(text.codePointAt(i));
+            start[count] = i;
+            len[count] = Math.min(cl, n - i);
+            prev[count] = count - 1;
+            next[count] = i + cl >= n ? -1 : count + 1;
+            count++;
+            i += cl;
+        }
+        PriorityQueue<Bigram> queue = new PriorityQueue<>(Math.max(1, count), (a, b) -> {
+            int byScore = Float.compare(b.score, a.score);
+            return byScore != 0 ? byScore : Integer.compare(a.left, b.left);
+        });
+        for (int i = 1; i < count; i++) {
+            tryAddBigram(text, start, len, i - 1, i, queue);
+        }
+        while (!queue.isEmpty()) {
+            Bigram bg = queue.poll();
+            int l = bg.left, r = bg.right;
+            if (len[l] == 0 || len[r] == 0 || len[l] + len[r] != bg.length) {
+                continue;  // one side was merged away since this pair was queued
+            }
+            len[l] += len[r];
+            len[r] = 0;
+            next[l] = next[r];
+            if (next[r] >= 0) {
+                prev[next[r]] = l;
+            }
+            tryAddBigram(text, start, len, prev[l], l, queue);
+            tryAddBigram(text, start, len, l, next[l], queue);
+        }
+        for (int i = 0; count > 0 && i != -1; i = next[i]) {
+            String piece = text.substring(start[i], start[i] + len[i]);
+            int id = index.id(piece);
+            if (id >= 0) {
+                out.add(id);
+            } else {
+                for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
+                    out.add(byteToken(b & 0xFF, piece));
+                }
+            }
+        }
+    }
+
+    private void tryAddBigram(String text, int[] start, int[] len, int left, int right, PriorityQueue<Bigram> queue) {
+        if (left < 0 || right < 0) {
+            return;
+        }
+        int length = len[left] + len[right];
+        int id = index.id(text.substring(start[left], start[left] + length));
+        if (id >= 0) {
+            queue.add(new Bigram(left, right, vocab.scores()[id], length));
+        }
+    }
+
+    private int byteToken(int b, String piece) {
+        int id = byteTokens[b];
+        if (id >= 0) {
+            return id;
+        }
+        if (vocab.unk() >= 0) {
+            return vocab.unk();
+        }
+        throw new IllegalArgumentException(String.format(
+                "cannot encode byte 0x%02X of '%s': the vocabulary has no <0x%02X> piece and no unknown token", b, piece, b));
+    }
+
+    @Override
+    byte[] computeBytes(int id) {
+        byte[] special = specialBytes(id);
+        if (special != null) {
+            return special;
+        }
+        String piece = vocab.pieces().get(id);
+        return switch (index.types[id]) {
+            case Vocabulary.NORMAL -> piece.replace(SPACE, ' ').getBytes(StandardCharsets.UTF_8);
+            case Vocabulary.BYTE -> {
+                int b = byteOfPiece(piece);
+                yield b >= 0 ? new byte[] {(byte) b} : new byte[0];
+            }
+            default -> new byte[0];  // unused / undefined pieces print nothing, as in llama.cpp
+        };
+    }
+}

@@ -1,0 +1,55 @@
+package dev.jlora.loaders.tokenizer;
+
+import dev.jlora.engine.io.ModelFormatException;
+import dev.jlora.engine.tokenizer.ChatTemplate;
+import dev.jlora.engine.tokenizer.Tokenizer;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.function.Function;
+
+/**
+ * Builds {@link Tokenizer}s from the files llama-family models ship with. Every tokenizer is byte-exact with
+ * llama.cpp's for the same vocabulary (its {@code test-tokenizer-0} cases are the tests). Malformed files
+ * raise {@link ModelFormatException} naming the file and field; tokenizer kinds that are not implemented
+ * (Unigram, WordPiece, unknown pre-tokenizers) raise {@link UnsupportedOperationException} naming them.
+ */
+public final class Tokenizers {
+    private Tokenizers() {
+    }
+
+    /** The tokenizer for a vocabulary, with the chat template its metadata names (or one chosen by its tokens). */
+    public static Tokenizer fromVocabulary(Vocabulary vocab) {
+        ChatTemplate template = ChatTemplates.forVocabulary(vocab);
+        return switch (vocab.model()) {
+            case SPM -> new SentencePieceTokenizer(vocab, template);
+            case BPE -> {
+                BpePreTokenizer pre = BpePreTokenizer.forName(vocab.preTokenizer());
+                if (pre == null) {
+                    throw new UnsupportedOperationException("byte-level BPE pre-tokenizer '" + vocab.preTokenizer()
+                            + "' is not implemented (supported: gpt-2, llama-bpe/llama3, qwen2 families)");
+                }
+                yield new ByteLevelBpeTokenizer(vocab, pre, template);
+            }
+        };
+    }
+
+    /**
+     * From GGUF tokenizer metadata ({@code tokenizer.ggml.*}, {@code tokenizer.chat_template}); {@code metadata}
+     * maps a key to its value (String, Number, Boolean, List or primitive array) or null when absent.
+     * {@code file} is only used in error messages.
+     */
+    public static Tokenizer fromGgufMetadata(Path file, Function<String, Object> metadata) throws ModelFormatException {
+        return fromVocabulary(GgufTokenizerMetadata.vocabulary(file, metadata));
+    }
+
+    /** From a SentencePiece {@code tokenizer.model} protobuf (BPE models: llama, mistral). */
+    public static Tokenizer fromSentencePieceModel(Path file) throws IOException {
+        return fromVocabulary(SentencePieceModelReader.read(file));
+    }
+
+    /** From a llama2.c binary tokenizer ({@code tokenizer.bin}, {@code tok512.bin}). */
+    public static Tokenizer fromLlama2cBin(Path file) throws IOException {
+        return fromVocabulary(Llama2cTokenizerReader.read(file));
+    }
+}

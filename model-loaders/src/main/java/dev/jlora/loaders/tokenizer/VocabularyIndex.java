@@ -1,0 +1,180 @@
+package dev.jlora.loaders.tokenizer;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Lookup structures shared by both tokenizers: text → id, effective token types, the end-of-generation set
+ * and the special tokens that are split out of the text before tokenizing. The rules follow llama.cpp's
+ * {@code llama_vocab::impl::load} so ids match its output:
+ * <ul>
+ *   <li>end-of-turn tokens found by text ({@code <|eot_id|>}, {@code <|im_end|>}, …) become CONTROL;</li>
+ *   <li>end of generation = EOS, EOT, {@code <|eom_id|>} and the texts llama.cpp lists;</li>
+ *   <li>special tokens = CONTROL, USER_DEFINED and UNKNOWN tokens, longest text first.</li>
+ * </ul>
+ */
+final class VocabularyIndex {
+    /** Texts llama.cpp takes for the end-of-turn token when the metadata names none. */
+    private static final List<String> EOT_TEXTS = List.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+            "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>");
+    /** Texts llama.cpp treats as end of generation (its {@code special_eog_ids} rule). */
+    private static final Set<String> EOG_TEXTS = Set.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+            "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>");
+
+    final Vocabulary vocab;
+    final Map<String, Integer> ids;
+    /** Token type per id after the text-based corrections. */
+    final int[] types;
+    final BitSet endOfGeneration = new BitSet();
+    final int eot;
+    /** Special-token ids, longest text first (ties by id, so the order is deterministic). */
+    private final int[] specials;
+
+    VocabularyIndex(Vocabulary vocab) {
+        this.vocab = vocab;
+        int n = vocab.size();
+        ids = HashMap.newHashMap(n);
+        for (int i = 0; i < n; i++) {
+            ids.put(vocab.pieces().get(i), i);  // a repeated text maps to its last id, as in llama.cpp
+        }
+        types = new int[n];
+        for (int i = 0; i < n; i++) {
+            int t = vocab.tokenTypes()[i];
+            types[i] = t >= Vocabulary.NORMAL && t <= Vocabulary.BYTE ? t : Vocabulary.UNDEFINED;
+        }
+        int eotId = vocab.eot();
+        if (eotId < 0) {
+            for (String text : EOT_TEXTS) {
+                Integer id = ids.get(text);
+                if (id != null) {
+                    eotId = id;
+                    break;
+                }
+            }
+        }
+        eot = eotId;
+        if (eot >= 0) {
+            makeControl(eot);
+        }
+        for (String text : EOG_TEXTS) {
+            Integer id = ids.get(text);
+            if (id != null) {
+                endOfGeneration.set(id);
+                makeControl(id);
+            }
+        }
+        if (vocab.eos() >= 0) {
+            endOfGeneration.set(vocab.eos());
+        }
+        if (eot >= 0) {
+            endOfGeneration.set(eot);
+        }
+        List<Integer> special = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            if (isSpecialType(types[i]) && !vocab.pieces().get(i).isEmpty()) {
+                special.add(i);
+            }
+        }
+        special.sort((a, b) -> {
+            int byLength = Integer.compare(vocab.pieces().get(b).length(), vocab.pieces().get(a).length());
+            return byLength != 0 ? byLength : Integer.compare(a, b);
+        });
+        specials = special.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    private void makeControl(int id) {
+        // llama.cpp: "control-looking token … was not control-type; its type will be overridden"
+        if (types[id] != Vocabulary.CONTROL && types[id] != Vocabulary.UNKNOWN) {
+            types[id] = Vocabulary.CONTROL;
+        }
+    }
+
+    private static boolean isSpecialType(int t) {
+        return t == Vocabulary.CONTROL || t == Vocabulary.USER_DEFINED || t == Vocabulary.UNKNOWN;
+    }
+
+    int id(String text) {
+        Integer id = ids.get(text);
+        return id == null ? -1 : id;
+    }
+
+    /**
+     * Splits {@code text} into runs of plain text and special tokens, the way llama.cpp's
+     * {@code tokenizer_st_partition} does: for each special token, longest first, every occurrence in every
+     * remaining text run becomes that token. User-defined tokens are always split out; CONTROL and UNKNOWN
+     * tokens only with {@code parseSpecial} (Hugging Face tokenizers behaves the same way).
+     *
+     * @return fragments as triples (token, start, end): token ≥ 0 for a special token, -1 for text[start, end)
+     */
+    IntList partition(String text, boolean parseSpecial) {
+        IntList frags = new IntList(8);
+        if (text.isEmpty()) {
+            return frags;
+        }
+        frags.add(-1);
+        frags.add(0);
+        frags.add(text.length());
+        for (int id : specials) {
+            int t = types[id];
+            if (!parseSpecial && t != Vocabulary.USER_DEFINED) {
+                continue;
+            }
+            String piece = vocab.pieces().get(id);
+            IntList next = null;
+            for (int f = 0; f < frags.size(); f += 3) {
+                int tok = frags.get(f), start = frags.get(f + 1), end = frags.get(f + 2);
+                int at = tok < 0 ? indexOf(text, piece, start, end) : -1;
+                if (at < 0) {
+                    if (next != null) {
+                        next.add(tok);
+                        next.add(start);
+                        next.add(end);
+                    }
+                    continue;
+                }
+                if (next == null) {
+                    next = new IntList(frags.size() + 6);
+                    for (int g = 0; g < f; g++) {
+                        next.add(frags.get(g));
+                    }
+                }
+                while (at >= 0) {
+                    if (at > start) {
+                        next.add(-1);
+                        next.add(start);
+                        next.add(at);
+                    }
+                    next.add(id);
+                    next.add(at);
+                    next.add(at + piece.length());
+                    start = at + piece.length();
+                    at = indexOf(text, piece, start, end);
+                }
+                if (start < end) {
+                    next.add(-1);
+                    next.add(start);
+                    next.add(end);
+                }
+            }
+            if (next != null) {
+                frags = next;
+            }
+        }
+        return frags;
+    }
+
+    /** First occurrence of {@code piece} inside text[from, to), or -1. */
+    private static int indexOf(String text, String piece, int from, int to) {
+        return text.indexOf(piece, from, to);  // bounded search (JDK 21), so many fragments stay linear
+    }
+
+    /** The special-token ids in matching order, for tests and diagnostics. */
+    int[] specials() {
+        return Arrays.copyOf(specials, specials.length);
+    }
+}
