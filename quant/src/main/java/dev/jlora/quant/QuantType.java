@@ -1,8 +1,14 @@
 package dev.jlora.quant;
 
+import dev.jlora.simd.Parallel;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
 /**
  * The one table of storage formats: block size (elements) and bytes per block, with the ggml type id
- * where ggml has the format. Every other part of jlora reads formats from here.
+ * where ggml has the format. Every other part of jlora reads formats from here: the kernels of a row
+ * ({@link #format()}), wrapping stored data as a {@link QuantMatrix} ({@link #wrap}) and quantizing into a format
+ * ({@link #quantize(float[], int, int)}, {@link #quantize(QuantMatrix)}).
  */
 public enum QuantType {
     //     block  bytes  ggml id  layout (source)
@@ -61,5 +67,92 @@ public enum QuantType {
             }
         }
         return null;
+    }
+
+    /** Whether {@link #format()} exists: every row but NF4, whose absmax values live beside the codes. */
+    public boolean isBlockFormat() {
+        return this != NF4;
+    }
+
+    /**
+     * The kernels of this row (dequantize, reference quantize, fused dot).
+     *
+     * @throws UnsupportedOperationException for NF4, which is not a self-contained block format (see {@link Nf4Matrix})
+     */
+    public BlockFormat format() {
+        // Fully qualified: inside the enum, the simple names denote the constants.
+        return switch (this) {
+            case F32 -> dev.jlora.quant.F32.INSTANCE;
+            case F16 -> dev.jlora.quant.F16.INSTANCE;
+            case BF16 -> dev.jlora.quant.BF16.INSTANCE;
+            case Q4_0 -> dev.jlora.quant.Q4_0.INSTANCE;
+            case Q4_1 -> dev.jlora.quant.Q4_1.INSTANCE;
+            case Q5_0 -> dev.jlora.quant.Q5_0.INSTANCE;
+            case Q5_1 -> dev.jlora.quant.Q5_1.INSTANCE;
+            case Q8_0 -> dev.jlora.quant.Q8_0.INSTANCE;
+            case Q4_K -> dev.jlora.quant.Q4_K.INSTANCE;
+            case Q5_K -> dev.jlora.quant.Q5_K.INSTANCE;
+            case Q6_K -> dev.jlora.quant.Q6_K.INSTANCE;
+            case Q8_K -> dev.jlora.quant.Q8_K.INSTANCE;
+            case NF4 -> throw new UnsupportedOperationException(
+                    "NF4 keeps double-quantized absmax values beside its codes; it has no self-contained block "
+                            + "layout: use NF4.quantize(...) or Nf4Matrix.of(...)");
+        };
+    }
+
+    /**
+     * Wraps {@code data} ({@code rows × rowBytes(cols)} bytes, row-major ggml blocks, little-endian) as a matrix,
+     * reading it in place: a mapped file slice stays mapped and is never copied to the heap.
+     *
+     * @throws IllegalArgumentException if cols is not a multiple of the block size or the segment size differs
+     * @throws UnsupportedOperationException for NF4 (use {@link Nf4Matrix#of})
+     */
+    public QuantMatrix wrap(MemorySegment data, int rows, int cols) {
+        rowBytes(cols);
+        return new BlockMatrix(format(), data, rows, cols);
+    }
+
+    /**
+     * Quantizes w ([rows × cols], row-major fp32) into this format: ggml's reference quantizers (byte-identical
+     * with {@code ggml_quantize_chunk} without importance matrix), or QLoRA's NF4 with double quantization.
+     * The blocks live off-heap, freed when the matrix is unreachable.
+     */
+    public QuantMatrix quantize(float[] w, int rows, int cols) {
+        if ((long) rows * cols > w.length) {
+            throw new IllegalArgumentException("quantize to " + this + ": [" + rows + " × " + cols + "] needs "
+                    + (long) rows * cols + " floats, got " + w.length);
+        }
+        return quantizeRows(rows, cols, (row, dst) -> System.arraycopy(w, row * cols, dst, 0, cols));
+    }
+
+    /** Re-quantizes another matrix into this format, one dequantized row at a time (never the whole fp32 W). */
+    public QuantMatrix quantize(QuantMatrix src) {
+        return quantizeRows(src.rows(), src.cols(), (row, dst) -> src.dequantizeRow(row, dst, 0));
+    }
+
+    /** Source of fp32 rows for {@link #quantizeRows}. */
+    @FunctionalInterface
+    interface RowSource {
+        void row(int row, float[] dst);
+    }
+
+    private QuantMatrix quantizeRows(int rows, int cols, RowSource src) {
+        if (rows <= 0 || cols <= 0) {
+            throw new IllegalArgumentException("quantize to " + this + ": shape must be positive, got [" + rows + " × " + cols + "]");
+        }
+        if (this == NF4) {
+            return Nf4Matrix.quantize(rows, cols, src);
+        }
+        long rowBytes = rowBytes(cols);
+        BlockFormat f = format();
+        MemorySegment data = Arena.ofAuto().allocate(rowBytes * rows, 64);
+        Parallel.parallelForRange(rows, 4, (r0, r1) -> {
+            float[] buf = new float[cols];
+            for (int r = r0; r < r1; r++) {
+                src.row(r, buf);
+                f.quantizeRowRef(buf, 0, data, r * rowBytes, cols);
+            }
+        });
+        return new BlockMatrix(f, data, rows, cols);
     }
 }

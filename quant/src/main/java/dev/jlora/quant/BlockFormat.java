@@ -1,0 +1,64 @@
+package dev.jlora.quant;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The kernels of one row of the {@link QuantType} table: one class per format, each over a run of whole blocks
+ * stored little-endian in a {@link MemorySegment} (a mapped GGUF slice or an off-heap/heap buffer).
+ *
+ * <p>{@code off} is the byte offset of the first block and {@code n} the number of elements, a multiple of the
+ * format's block size (callers check this with {@link QuantType#rowBytes}). Bounds are checked by the segment and
+ * the arrays, not up front.
+ *
+ * <p>The {@code Ref} methods are the specification, ported from ggml's scalar {@code dequantize_row_*} and
+ * {@code quantize_row_*_ref} ({@code ggml/src/ggml-quants.c}); the tests hold them bit-exact against ggml itself.
+ * {@link #dequantizeRow} may use the Vector API and is held bit-exact against {@link #dequantizeRowRef}.
+ */
+public sealed interface BlockFormat permits F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Q8_K {
+
+    /** The table row this class implements. */
+    QuantType type();
+
+    /** dst[dstOff + i] = element i of the n elements stored at {@code off} (scalar, ggml's order of operations). */
+    void dequantizeRowRef(MemorySegment src, long off, float[] dst, int dstOff, int n);
+
+    /** Same result as {@link #dequantizeRowRef}, bit for bit; formats with a Vector API decoder override it. */
+    default void dequantizeRow(MemorySegment src, long off, float[] dst, int dstOff, int n) {
+        dequantizeRowRef(src, off, dst, dstOff, n);
+    }
+
+    /**
+     * Quantizes src[srcOff, srcOff + n) into blocks at {@code off}: byte-identical with ggml's
+     * {@code quantize_row_*_ref}, which {@code ggml_quantize_chunk} uses when no importance matrix is given.
+     */
+    void quantizeRowRef(float[] src, int srcOff, MemorySegment dst, long off, int n);
+
+    /**
+     * Σ W[i]·x[xOff + i] for i &lt; n, W the n elements at {@code off}. Decodes a few blocks at a time into a small
+     * local buffer and dots them with the shared {@link dev.jlora.simd.VectorOps}: the row is never materialised.
+     */
+    default float dot(MemorySegment src, long off, float[] x, int xOff, int n) {
+        QuantType t = type();
+        int chunk = Math.max(t.blockSize(), 256 / t.blockSize() * t.blockSize());
+        float[] buf = new float[chunk];
+        var ops = dev.jlora.simd.VectorOps.get();
+        float sum = 0;
+        for (int i = 0; i < n; i += chunk) {
+            int m = Math.min(chunk, n - i);
+            dequantizeRow(src, off + t.rowBytes(i), buf, 0, m);
+            sum += ops.dot(buf, 0, x, xOff + i, m);
+        }
+        return sum;
+    }
+
+    /** Scalar twin of {@link #dot}: dequantizes with {@link #dequantizeRowRef} and sums in double. */
+    default double dotRef(MemorySegment src, long off, float[] x, int xOff, int n) {
+        float[] w = new float[n];
+        dequantizeRowRef(src, off, w, 0, n);
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            sum += (double) w[i] * x[xOff + i];
+        }
+        return sum;
+    }
+}

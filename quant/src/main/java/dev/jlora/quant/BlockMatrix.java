@@ -1,0 +1,59 @@
+package dev.jlora.quant;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A {@link QuantMatrix} whose rows are runs of ggml blocks of one {@link BlockFormat}, read in place from a
+ * {@link MemorySegment} (a mapped file slice is never copied). Row o starts at byte o·rowBytes.
+ */
+final class BlockMatrix extends FusedMatrix {
+    private final BlockFormat format;
+    private final MemorySegment data;
+    private final long rowBytes;
+
+    BlockMatrix(BlockFormat format, MemorySegment data, int rows, int cols) {
+        super(rows, cols);
+        this.format = format;
+        this.rowBytes = format.type().rowBytes(cols);
+        long need = rowBytes * rows;
+        if (data.byteSize() != need) {
+            throw new IllegalArgumentException(String.format(
+                    "%s matrix [%d × %d] needs %,d bytes (%,d per row), got a segment of %,d bytes",
+                    format.type(), rows, cols, need, rowBytes, data.byteSize()));
+        }
+        this.data = data;
+    }
+
+    @Override public QuantType type() {
+        return format.type();
+    }
+
+    @Override public long storageBytes() {
+        return data.byteSize();
+    }
+
+    /** The raw blocks, row-major (read-only view). */
+    MemorySegment data() {
+        return data.asReadOnly();
+    }
+
+    @Override void decode(int row, int col0, int n, float[] dst, int dstOff) {
+        format.dequantizeRow(data, row * rowBytes + format.type().rowBytes(col0), dst, dstOff, n);
+    }
+
+    @Override void decodeRef(int row, int col0, int n, float[] dst, int dstOff) {
+        format.dequantizeRowRef(data, row * rowBytes + format.type().rowBytes(col0), dst, dstOff, n);
+    }
+
+    @Override float dotRow(int row, float[] x, int xOff) {
+        return format.dot(data, row * rowBytes, x, xOff, cols);
+    }
+
+    @Override int columnAlign() {
+        return format.type().blockSize();
+    }
+
+    @Override public String toString() {
+        return type() + "[" + rows + " × " + cols + "]";
+    }
+}

@@ -1,0 +1,171 @@
+package dev.jlora.quant;
+
+import dev.jlora.simd.Parallel;
+import dev.jlora.simd.VectorOps;
+
+/**
+ * The fused dequantize + matmul shared by every stored format. Subclasses only decode a slice of a row
+ * ({@link #decode}) and dot a row with a vector ({@link #dotRow}); the full fp32 W is never built.
+ *
+ * <ul>
+ *   <li>Forward, T = 1 (decode): one fused {@link #dotRow} per output row, rows split over {@link Parallel}.</li>
+ *   <li>Forward, T &gt; 1 (training, prefill): a tile of R rows is decoded once into a per-task buffer of at most
+ *       ~128 KiB and dotted with all T rows of x, so each weight block is decoded once per call, not per token.</li>
+ *   <li>Backward dx += dy·W: columns split over {@link Parallel} in block-aligned chunks (each task owns its
+ *       slice of dx); within a chunk, R row slices are decoded once and applied to all T rows of dx.</li>
+ * </ul>
+ * The {@code Ref} twins decode with the scalar reference and accumulate one product at a time in float.
+ */
+abstract class FusedMatrix implements QuantMatrix {
+    /** Floats of decoded weights per task buffer (128 KiB: a tile of rows stays in L2). */
+    private static final int TILE_FLOATS = 32 * 1024;
+    /** Column chunk width of the backward pass, in elements (rounded up to a block). */
+    private static final int COL_CHUNK = 512;
+
+    protected final int rows, cols;
+
+    FusedMatrix(int rows, int cols) {
+        if (rows <= 0 || cols <= 0) {
+            throw new IllegalArgumentException("matrix shape must be positive, got [" + rows + " × " + cols + "]");
+        }
+        this.rows = rows;
+        this.cols = cols;
+    }
+
+    @Override public final int rows() {
+        return rows;
+    }
+
+    @Override public final int cols() {
+        return cols;
+    }
+
+    /** dst[dstOff + i] = W[row, col0 + i] for i &lt; n; col0 and n are multiples of {@link #columnAlign()} (n may end the row). */
+    abstract void decode(int row, int col0, int n, float[] dst, int dstOff);
+
+    /** Scalar reference of {@link #decode}, bit-identical to it. */
+    abstract void decodeRef(int row, int col0, int n, float[] dst, int dstOff);
+
+    /** Σ_i W[row, i]·x[xOff + i]. */
+    abstract float dotRow(int row, float[] x, int xOff);
+
+    /** Column granularity of {@link #decode} (the block size). */
+    abstract int columnAlign();
+
+    @Override public void dequantizeRow(int row, float[] out, int off) {
+        checkRow(row);
+        decode(row, 0, cols, out, off);
+    }
+
+    /** Scalar twin of {@link #dequantizeRow}. */
+    public void dequantizeRowRef(int row, float[] out, int off) {
+        checkRow(row);
+        decodeRef(row, 0, cols, out, off);
+    }
+
+    @Override public void matmul(float[] x, int T, float[] y) {
+        checkShapes("matmul", x, T, cols, y, rows);
+        if (T == 1) {
+            Parallel.parallelForRange(rows, 8, (o0, o1) -> {
+                for (int o = o0; o < o1; o++) {
+                    y[o] = dotRow(o, x, 0);
+                }
+            });
+            return;
+        }
+        int R = Math.max(1, Math.min(16, TILE_FLOATS / cols));
+        var ops = VectorOps.get();
+        Parallel.parallelForRange((rows + R - 1) / R, (tile0, tile1) -> {
+            float[] buf = new float[R * cols];
+            for (int tile = tile0; tile < tile1; tile++) {
+                int o0 = tile * R, r = Math.min(R, rows - o0);
+                for (int k = 0; k < r; k++) {
+                    decode(o0 + k, 0, cols, buf, k * cols);
+                }
+                for (int t = 0; t < T; t++) {
+                    for (int k = 0; k < r; k++) {
+                        y[t * rows + o0 + k] = ops.dot(buf, k * cols, x, t * cols, cols);
+                    }
+                }
+            }
+        });
+    }
+
+    /** Scalar twin of {@link #matmul}: decode each row with the reference, then float dots in index order. */
+    public void matmulRef(float[] x, int T, float[] y) {
+        checkShapes("matmul", x, T, cols, y, rows);
+        float[] w = new float[cols];
+        for (int o = 0; o < rows; o++) {
+            decodeRef(o, 0, cols, w, 0);
+            for (int t = 0; t < T; t++) {
+                float s = 0;
+                for (int i = 0; i < cols; i++) {
+                    s += x[t * cols + i] * w[i];
+                }
+                y[t * rows + o] = s;
+            }
+        }
+    }
+
+    @Override public void matmulBackwardInput(float[] dy, int T, float[] dx) {
+        checkShapes("matmulBackwardInput", dx, T, cols, dy, rows);
+        int align = columnAlign();
+        int width = Math.max(align, (COL_CHUNK + align - 1) / align * align);
+        int chunks = (cols + width - 1) / width;
+        int R = Math.max(1, Math.min(16, TILE_FLOATS / width));
+        var ops = VectorOps.get();
+        Parallel.parallelForRange(chunks, (ch0, ch1) -> {
+            float[] buf = new float[R * width];
+            for (int ch = ch0; ch < ch1; ch++) {
+                int c0 = ch * width, w = Math.min(width, cols - c0);
+                for (int o0 = 0; o0 < rows; o0 += R) {
+                    int r = Math.min(R, rows - o0);
+                    for (int k = 0; k < r; k++) {
+                        decode(o0 + k, c0, w, buf, k * width);
+                    }
+                    for (int t = 0; t < T; t++) {
+                        for (int k = 0; k < r; k++) {
+                            float g = dy[t * rows + o0 + k];
+                            if (g != 0) {
+                                ops.axpy(g, buf, k * width, dx, t * cols + c0, w);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /** Scalar twin of {@link #matmulBackwardInput}. */
+    public void matmulBackwardInputRef(float[] dy, int T, float[] dx) {
+        checkShapes("matmulBackwardInput", dx, T, cols, dy, rows);
+        float[] w = new float[cols];
+        for (int o = 0; o < rows; o++) {
+            decodeRef(o, 0, cols, w, 0);
+            for (int t = 0; t < T; t++) {
+                float g = dy[t * rows + o];
+                for (int i = 0; i < cols; i++) {
+                    dx[t * cols + i] += g * w[i];
+                }
+            }
+        }
+    }
+
+    private void checkRow(int row) {
+        if (row < 0 || row >= rows) {
+            throw new IndexOutOfBoundsException("row " + row + " of a [" + rows + " × " + cols + "] " + type() + " matrix");
+        }
+    }
+
+    private void checkShapes(String op, float[] in, int T, int inWidth, float[] out, int outWidth) {
+        if (T < 0) {
+            throw new IllegalArgumentException(op + ": T must be ≥ 0, got " + T);
+        }
+        if ((long) T * inWidth > in.length || (long) T * outWidth > out.length) {
+            throw new IllegalArgumentException(String.format(
+                    "%s on [%d × %d] %s with T=%d needs arrays of %d (IC side) and %d (OC side) floats, got %d and %d",
+                    op, rows, cols, type(), T, (long) T * cols, (long) T * rows,
+                    in.length, out.length));
+        }
+    }
+}

@@ -1,0 +1,171 @@
+package dev.jlora.quant;
+
+import dev.jlora.simd.Parallel;
+import dev.jlora.simd.VectorOps;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * A frozen [rows × cols] weight in QLoRA NF4 with double-quantized absmax values (see {@link Nf4}).
+ *
+ * <p>Storage, as bitsandbytes lays it out for a row-major tensor: {@code codes} holds two 4-bit codes per byte,
+ * element 2k in the high nibble and 2k+1 in the low nibble; block b covers flat elements [64b, 64b + 64) (rows
+ * never split a block because cols is a multiple of 64); {@code qAbsmax[b]} is the 8-bit dynamic-map code of
+ * block b's absmax minus {@code offset}; {@code absmax2[b / 256]} is the fp32 scale of its group of 256.
+ * absmax(b) = DYNAMIC[qAbsmax[b]]·absmax2[b/256] + offset; w = NF4[code]·absmax(b).
+ */
+public final class Nf4Matrix extends FusedMatrix {
+    private final MemorySegment codes;
+    private final byte[] qAbsmax;
+    private final float[] absmax2;
+    private final float offset;
+
+    private Nf4Matrix(MemorySegment codes, byte[] qAbsmax, float[] absmax2, float offset, int rows, int cols) {
+        super(rows, cols);
+        this.codes = codes;
+        this.qAbsmax = qAbsmax;
+        this.absmax2 = absmax2;
+        this.offset = offset;
+    }
+
+    /**
+     * Wraps stored NF4 data (codes read in place).
+     *
+     * @throws IllegalArgumentException if cols is not a multiple of 64 or an array has the wrong length
+     */
+    public static Nf4Matrix of(MemorySegment codes, byte[] qAbsmax, float[] absmax2, float offset, int rows, int cols) {
+        checkCols(cols);
+        long n = (long) rows * cols;
+        long blocks = n / Nf4.BLOCK;
+        if (codes.byteSize() != n / 2 || qAbsmax.length != blocks || absmax2.length != (blocks + Nf4.DQ_BLOCK - 1) / Nf4.DQ_BLOCK) {
+            throw new IllegalArgumentException(String.format(
+                    "NF4 [%d × %d] needs %,d code bytes, %,d absmax codes and %,d absmax scales; got %,d, %,d and %,d",
+                    rows, cols, n / 2, blocks, (blocks + Nf4.DQ_BLOCK - 1) / Nf4.DQ_BLOCK,
+                    codes.byteSize(), qAbsmax.length, absmax2.length));
+        }
+        return new Nf4Matrix(codes, qAbsmax.clone(), absmax2.clone(), offset, rows, cols);
+    }
+
+    private static void checkCols(int cols) {
+        if (cols % Nf4.BLOCK != 0) {
+            throw new IllegalArgumentException("type NF4 needs a row length divisible by " + Nf4.BLOCK + ", got " + cols);
+        }
+    }
+
+    /**
+     * QLoRA quantization of the rows given by {@code src}: per block absmax and nearest NF4 codes (from the exact
+     * fp32 absmax, as bitsandbytes), then double quantization of the absmax values.
+     */
+    static Nf4Matrix quantize(int rows, int cols, QuantType.RowSource src) {
+        checkCols(cols);
+        long n = (long) rows * cols;
+        if (n / Nf4.BLOCK > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("NF4 [" + rows + " × " + cols + "] has too many blocks for one matrix");
+        }
+        int blocks = (int) (n / Nf4.BLOCK);
+        int perRow = cols / Nf4.BLOCK;
+        MemorySegment codes = Arena.ofAuto().allocate(n / 2, 64);
+        float[] absmax = new float[blocks];
+        Parallel.parallelForRange(rows, 4, (r0, r1) -> {
+            float[] w = new float[cols];
+            for (int r = r0; r < r1; r++) {
+                src.row(r, w);
+                for (int k = 0; k < perRow; k++) {
+                    int b = r * perRow + k;
+                    absmax[b] = encodeBlock(w, k * Nf4.BLOCK, codes, (long) b * (Nf4.BLOCK / 2));
+                }
+            }
+        });
+        // Double quantization (QLoRA §3): subtract the mean, then 8-bit blockwise quantization with absmax per 256.
+        double sum = 0;
+        for (float a : absmax) sum += a;
+        float offset = (float) (sum / blocks);
+        int groups = (blocks + Nf4.DQ_BLOCK - 1) / Nf4.DQ_BLOCK;
+        byte[] q = new byte[blocks];
+        float[] absmax2 = new float[groups];
+        for (int g = 0; g < groups; g++) {
+            int b0 = g * Nf4.DQ_BLOCK, b1 = Math.min(blocks, b0 + Nf4.DQ_BLOCK);
+            float m = 0;
+            for (int b = b0; b < b1; b++) m = Math.max(m, Math.abs(absmax[b] - offset));
+            absmax2[g] = m;
+            float inv = m == 0 ? 0f : 1f / m;
+            for (int b = b0; b < b1; b++) q[b] = (byte) Nf4.encodeDynamic((absmax[b] - offset) * inv);
+        }
+        return new Nf4Matrix(codes, q, absmax2, offset, rows, cols);
+    }
+
+    /** Codes of one block of 64 at w[off]; returns its absmax. */
+    private static float encodeBlock(float[] w, int off, MemorySegment codes, long byteOff) {
+        float amax = 0;
+        for (int i = 0; i < Nf4.BLOCK; i++) amax = Math.max(amax, Math.abs(w[off + i]));
+        float inv = amax == 0 ? 0f : 1f / amax;
+        for (int i = 0; i < Nf4.BLOCK; i += 2) {
+            int hi = Nf4.encode(w[off + i] * inv), lo = Nf4.encode(w[off + i + 1] * inv);
+            codes.set(ValueLayout.JAVA_BYTE, byteOff + i / 2, (byte) ((hi << 4) | lo));
+        }
+        return amax;
+    }
+
+    /** The dequantized absmax of block b (double quantization undone). */
+    public float absmax(int b) {
+        return Nf4.DYNAMIC[qAbsmax[b] & 0xFF] * absmax2[b / Nf4.DQ_BLOCK] + offset;
+    }
+
+    /** Number of 64-element blocks. */
+    public int blocks() {
+        return qAbsmax.length;
+    }
+
+    /** Bits of storage per parameter: codes, 8-bit absmax codes, fp32 scales per 256 and the fp32 mean. */
+    public double bitsPerParameter() {
+        return storageBytes() * 8.0 / ((double) rows * cols);
+    }
+
+    @Override public QuantType type() {
+        return QuantType.NF4;
+    }
+
+    @Override public long storageBytes() {
+        return codes.byteSize() + qAbsmax.length + 4L * absmax2.length + 4;
+    }
+
+    @Override void decode(int row, int col0, int n, float[] dst, int dstOff) {
+        decodeRef(row, col0, n, dst, dstOff);
+    }
+
+    @Override void decodeRef(int row, int col0, int n, float[] dst, int dstOff) {
+        long e0 = (long) row * cols + col0;
+        int b0 = (int) (e0 / Nf4.BLOCK);
+        for (int k = 0; k < n / Nf4.BLOCK; k++) {
+            float a = absmax(b0 + k);
+            long byteOff = (e0 + (long) k * Nf4.BLOCK) / 2;
+            int d = dstOff + k * Nf4.BLOCK;
+            for (int i = 0; i < Nf4.BLOCK / 2; i++) {
+                int v = codes.get(ValueLayout.JAVA_BYTE, byteOff + i) & 0xFF;
+                dst[d + 2 * i] = Nf4.CODE[v >>> 4] * a;
+                dst[d + 2 * i + 1] = Nf4.CODE[v & 0xF] * a;
+            }
+        }
+    }
+
+    @Override float dotRow(int row, float[] x, int xOff) {
+        float[] buf = new float[256];
+        var ops = VectorOps.get();
+        float s = 0;
+        for (int c = 0; c < cols; c += 256) {
+            int m = Math.min(256, cols - c);
+            decode(row, c, m, buf, 0);
+            s += ops.dot(buf, 0, x, xOff + c, m);
+        }
+        return s;
+    }
+
+    @Override int columnAlign() {
+        return Nf4.BLOCK;
+    }
+
+    @Override public String toString() {
+        return "NF4[" + rows + " × " + cols + "]";
+    }
+}

@@ -1,0 +1,158 @@
+package dev.jlora.quant;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.jlora.quant.testing.RandomBlocks;
+import dev.jlora.quant.testing.RandomBlocks.Kind;
+import dev.jlora.simd.testing.Approx;
+import dev.jlora.simd.testing.Rand;
+import java.lang.foreign.MemorySegment;
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Fused dequantize + matmul (Vector API and scalar twins) against dequantize-then-matmul in double, on odd shapes
+ * (rows not a multiple of the tile, T = 1, 3, 17) and boundary blocks.
+ */
+class FusedMatrixTest {
+
+    static final int[] ROWS = {1, 7, 37};
+    static final int[] TOKENS = {1, 3, 17};
+
+    /** Columns: two or three blocks (odd counts for the element formats) so chunking and tails are exercised. */
+    static int colsFor(QuantType t) {
+        return switch (t.blockSize()) {
+            case 1 -> 45;
+            case 32 -> 96;
+            case 64 -> 192;
+            default -> 512;
+        };
+    }
+
+    static FusedMatrix matrix(QuantType t, int rows, int cols, Kind kind, SplittableRandom rnd) {
+        if (t == QuantType.NF4) {
+            float[] w = Rand.gaussians(rnd, rows * cols, 0, 0.05f);
+            if (kind == Kind.ZERO) {
+                w = new float[rows * cols];
+            }
+            return (FusedMatrix) t.quantize(w, rows, cols);
+        }
+        MemorySegment data = RandomBlocks.of(t, rnd, rows * cols, kind);
+        return (FusedMatrix) t.wrap(data, rows, cols);
+    }
+
+    static double[][] dense(FusedMatrix m) {
+        double[][] w = new double[m.rows()][m.cols()];
+        float[] row = new float[m.cols()];
+        for (int o = 0; o < m.rows(); o++) {
+            m.dequantizeRowRef(o, row, 0);
+            for (int i = 0; i < m.cols(); i++) w[o][i] = row[i];
+        }
+        return w;
+    }
+
+    @ParameterizedTest
+    @EnumSource(QuantType.class)
+    void forwardAndBackwardMatchDoubleReference(QuantType t) {
+        int cols = colsFor(t);
+        for (Kind kind : Kind.values()) {
+            for (int rows : ROWS) {
+                var rnd = new SplittableRandom(rows * 1000L + t.ordinal() * 10L + kind.ordinal());
+                FusedMatrix m = matrix(t, rows, cols, kind, rnd);
+                double[][] w = dense(m);
+                float[] row = new float[cols];
+                m.dequantizeRow(rows - 1, row, 0);
+                for (int i = 0; i < cols; i++) {
+                    assertEquals(w[rows - 1][i], row[i], 0, t + " dequantizeRow vs Ref at " + i);
+                }
+                for (int T : TOKENS) {
+                    String ctx = t + " " + kind + " [" + rows + "×" + cols + "] T=" + T;
+                    float[] x = Rand.floats(rnd, T * cols, -1, 1);
+                    float[] dy = Rand.floats(rnd, T * rows, -1, 1);
+                    float[] y = new float[T * rows], yRef = new float[T * rows];
+                    m.matmul(x, T, y);
+                    m.matmulRef(x, T, yRef);
+                    for (int tt = 0; tt < T; tt++) {
+                        for (int o = 0; o < rows; o++) {
+                            double ref = 0, abs = 0;
+                            for (int i = 0; i < cols; i++) {
+                                ref += w[o][i] * x[tt * cols + i];
+                                abs += Math.abs(w[o][i] * x[tt * cols + i]);
+                            }
+                            // A float sum of `cols` products, any order: ≤ cols·ulp(1)·Σ|w·x| (+1 rounding per scale).
+                            double tol = (cols + 2) * Math.ulp(1f) * abs;
+                            int idx = tt * rows + o;
+                            Approx.assertClose(ref, y[idx], tol, 0, () -> ctx + " y[" + idx + "]");
+                            Approx.assertClose(ref, yRef[idx], tol, 0, () -> ctx + " yRef[" + idx + "]");
+                        }
+                    }
+                    float[] dx0 = Rand.floats(rnd, T * cols, -1, 1);
+                    float[] dx = dx0.clone(), dxRef = dx0.clone();
+                    m.matmulBackwardInput(dy, T, dx);
+                    m.matmulBackwardInputRef(dy, T, dxRef);
+                    for (int tt = 0; tt < T; tt++) {
+                        for (int i = 0; i < cols; i++) {
+                            double ref = dx0[tt * cols + i], abs = Math.abs(ref);
+                            for (int o = 0; o < rows; o++) {
+                                ref += dy[tt * rows + o] * w[o][i];
+                                abs += Math.abs(dy[tt * rows + o] * w[o][i]);
+                            }
+                            double tol = (rows + 2) * Math.ulp(1f) * abs;
+                            int idx = tt * cols + i;
+                            Approx.assertClose(ref, dx[idx], tol, 0, () -> ctx + " dx[" + idx + "]");
+                            Approx.assertClose(ref, dxRef[idx], tol, 0, () -> ctx + " dxRef[" + idx + "]");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = QuantType.class, names = {"Q4_0", "Q8_0", "Q4_K", "Q6_K", "Q5_K", "Q4_1", "Q5_0", "Q5_1", "F16", "BF16", "NF4"})
+    void quantizeFromMatrixEqualsQuantizeFromFloats(QuantType t) {
+        var rnd = new SplittableRandom(5 + t.ordinal());
+        int rows = 5, cols = 256;
+        float[] w = Rand.gaussians(rnd, rows * cols, 0, 0.1f);
+        QuantMatrix f32 = QuantType.F32.quantize(w, rows, cols);
+        QuantMatrix a = t.quantize(w, rows, cols), b = t.quantize(f32);
+        float[] ra = new float[cols], rb = new float[cols];
+        for (int o = 0; o < rows; o++) {
+            a.dequantizeRow(o, ra, 0);
+            b.dequantizeRow(o, rb, 0);
+            for (int i = 0; i < cols; i++) {
+                assertEquals(Float.floatToIntBits(ra[i]), Float.floatToIntBits(rb[i]), t + " row " + o + " col " + i);
+            }
+        }
+        assertEquals(t, a.type());
+        assertEquals(rows, a.rows());
+        assertEquals(cols, a.cols());
+    }
+
+    @org.junit.jupiter.api.Test
+    void wrapRejectsWrongSizesWithClearMessages() {
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> QuantType.Q4_0.wrap(MemorySegment.ofArray(new byte[18 * 3]), 2, 32));
+        assertTrue(e.getMessage().contains("needs 36 bytes"), e.getMessage());
+        var e2 = assertThrows(IllegalArgumentException.class,
+                () -> QuantType.Q4_K.wrap(MemorySegment.ofArray(new byte[144]), 1, 100));
+        assertTrue(e2.getMessage().contains("divisible by 256, got 100"), e2.getMessage());
+        var e3 = assertThrows(IllegalArgumentException.class,
+                () -> QuantType.Q8_0.quantize(new float[32], 2, 32));
+        assertTrue(e3.getMessage().contains("needs 64 floats"), e3.getMessage());
+        var m = QuantType.Q8_0.quantize(new float[64], 2, 32);
+        var e4 = assertThrows(IllegalArgumentException.class, () -> m.matmul(new float[32], 2, new float[4]));
+        assertTrue(e4.getMessage().contains("T=2"), e4.getMessage());
+        assertThrows(UnsupportedOperationException.class,
+                () -> QuantType.NF4.wrap(MemorySegment.ofArray(new byte[32]), 1, 64));
+    }
+
+    @org.junit.jupiter.api.Test
+    void storageBytesCountTheBlocks() {
+        var m = QuantType.Q4_K.quantize(new float[3 * 512], 3, 512);
+        assertEquals(3 * 2 * 144, m.storageBytes());
+    }
+}
