@@ -31,6 +31,11 @@ public final class VectorOpsProvider {
 
     private VectorOpsProvider() {}
 
+    /** Whether the Vector API implementation was chosen (Matmul and quant pick their Panama paths by this). */
+    public static boolean panama() {
+        return !(INSTANCE instanceof ScalarOps);
+    }
+
     /** The choice made for this JVM, with its reason (for {@code jlora info} and logs). */
     public static Choice choice() {
         return CHOICE;

@@ -1,0 +1,246 @@
+package dev.jlora.simd;
+
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The packed, register-blocked GEMM behind {@link Matmul} (the Goto/BLIS scheme: Goto &amp; van de Geijn 2008,
+ * "Anatomy of high-performance matrix multiplication"; Van Zee &amp; van de Geijn 2015, BLIS).
+ *
+ * <p>All three forms are one routine, {@code C[Mo×No] (+)= Aop[Mo×Kr]·Bop[Kr×No]}, where {@code Aop} is given by
+ * a row stride and a reduction stride (so Aᵀ costs nothing extra) and {@code Bop} by a packer. B is packed into
+ * panels of {@code NR = 2·L} columns ({@code L} floats per vector), zero-padded past {@code No}; A into tiles of
+ * five rows. The micro-kernel keeps a {@code 5×NR} tile of C in 10 vector registers and per reduction step loads
+ * two vectors of the panel, broadcasts five elements of A and issues ten FMAs; nothing is reduced across lanes.
+ */
+final class PanamaMatmul {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int L = F.length();
+    /** Micro-tile: MR rows of C by NR columns. 5×2 vectors = 10 accumulators + 2 B vectors + 1 broadcast. */
+    static final int MR = 5, NR = 2 * L;
+    /** Reduction block: a panel (KC·NR floats, 16 KiB at L = 16) stays in L1 while packed rows of A stream by. */
+    static final int KC = 256;
+    /** Column chunk whose packed B block (KC·NC_MAX floats, 4 MiB) all tasks share. */
+    static final int NC_MAX = 4096;
+    /** Largest row block of one task: its packed A (MC_MAX·KC floats, 240 KiB) stays in L2. */
+    static final int MC_MAX = 48 * MR;
+    /** Tasks per thread to aim for: enough to even out uneven blocks and a noisy machine. */
+    static final int TASKS_PER_THREAD = 3;
+
+    /**
+     * Packed-B buffers not in use by this thread. A stack, not one buffer: a pool worker waiting inside one GEMM
+     * may steal a task that starts another GEMM on the same thread.
+     */
+    private static final ThreadLocal<java.util.ArrayDeque<float[]>> FREE_B = ThreadLocal.withInitial(java.util.ArrayDeque::new);
+    /** Packed A of a task: filled and used inside one task, which never waits, so one per thread suffices. */
+    private static final ThreadLocal<float[]> PACKED_A = ThreadLocal.withInitial(() -> new float[KC * MC_MAX]);
+
+    private PanamaMatmul() {}
+
+    /**
+     * Copies {@code Bop[k0..k0+kc) × [j0..j0+cols)} into consecutive panels starting at {@code dst[off]}:
+     * {@code dst[off + q·kc·NR + kk·NR + jj]} for column {@code j0 + q·NR + jj}. Padding is the caller's job.
+     */
+    private interface Packer {
+        void pack(float[] dst, int off, int k0, int kc, int j0, int cols);
+    }
+
+    static void abt(float[] C, float[] A, float[] B, int M, int K, int N) {
+        // Bop[k][j] = B[j·K + k]: read each row of B contiguously, write it down the panel's column jj.
+        gemm(C, M, N, K, A, K, 1, (dst, off, k0, kc, j0, cols) -> {
+            for (int jj = 0; jj < cols; jj++) {
+                int src = (j0 + jj) * K + k0, base = off + (jj / NR) * kc * NR + jj % NR;
+                for (int kk = 0; kk < kc; kk++) {
+                    dst[base + kk * NR] = B[src + kk];
+                }
+            }
+        }, false);
+    }
+
+    static void abt(float[] C, float[] A, MemorySegment B, long bByteOff, int M, int K, int N) {
+        gemm(C, M, N, K, A, K, 1, (dst, off, k0, kc, j0, cols) -> {
+            for (int jj = 0; jj < cols; jj++) {
+                long src = bByteOff + 4L * ((long) (j0 + jj) * K + k0);
+                int base = off + (jj / NR) * kc * NR + jj % NR;
+                for (int kk = 0; kk < kc; kk++) {
+                    dst[base + kk * NR] = B.get(ScalarOps.F32_LE, src + 4L * kk);
+                }
+            }
+        }, false);
+    }
+
+    static void ab(float[] C, float[] A, float[] B, int M, int K, int N) {
+        gemm(C, M, N, K, A, K, 1, rowMajorPacker(B, N), false);
+    }
+
+    static void atbAccumulate(float[] C, float[] A, float[] B, int M, int K, int N) {
+        // C[K×N] += Aᵀ·B: output rows are k (stride 1 in A), the reduction runs over i (stride K in A).
+        gemm(C, K, N, M, A, 1, K, rowMajorPacker(B, N), true);
+    }
+
+    /** Bop[k][j] = B[k·N + j]: whole rows of a panel per copy. */
+    private static Packer rowMajorPacker(float[] B, int N) {
+        return (dst, off, k0, kc, j0, cols) -> {
+            for (int q = 0; q * NR < cols; q++) {
+                int w = Math.min(NR, cols - q * NR), base = off + q * kc * NR;
+                for (int kk = 0; kk < kc; kk++) {
+                    System.arraycopy(B, (k0 + kk) * N + j0 + q * NR, dst, base + kk * NR, w);
+                }
+            }
+        };
+    }
+
+    /**
+     * {@code C[Mo×No] (+)= Aop·Bop} with {@code Aop[i][k] = A[i·ars + k·aks]}. Overwrites C unless
+     * {@code accumulate}.
+     *
+     * <p>Loop nest as in BLIS: column chunks of at most NC_MAX (jc) → reduction blocks of KC (pc): pack that
+     * {@code KC×NC} block of B once, shared, in parallel over panels → in parallel over (row block × panel group)
+     * tasks: pack the task's rows of A once, then for each panel, for each 5-row tile, the micro-kernel. Every
+     * element of A and B is packed once per (jc, pc), except that A is packed once per panel group when rows alone
+     * give too few tasks.
+     */
+    private static void gemm(float[] C, int Mo, int No, int Kr, float[] A, int ars, int aks, Packer packer,
+                             boolean accumulate) {
+        if (!accumulate) {
+            Parallel.parallelForRange(Mo, Math.max(1, 65536 / Math.max(No, 1)),
+                    (i0, i1) -> java.util.Arrays.fill(C, i0 * No, i1 * No, 0f));
+        }
+        int threads = Parallel.threads();
+        int mBlocks = Math.max((Mo + MC_MAX - 1) / MC_MAX, Math.min(TASKS_PER_THREAD * threads, (Mo + MR - 1) / MR));
+        int mc = ((Mo + mBlocks - 1) / mBlocks + MR - 1) / MR * MR;
+        mBlocks = (Mo + mc - 1) / mc;
+        var free = FREE_B.get();
+        float[] bp = free.isEmpty() ? new float[KC * NC_MAX] : free.pop();
+        try {
+            gemmChunks(C, Mo, No, Kr, A, ars, aks, packer, bp, mBlocks, mc, threads);
+        } finally {
+            free.push(bp);
+        }
+    }
+
+    private static void gemmChunks(float[] C, int Mo, int No, int Kr, float[] A, int ars, int aks, Packer packer,
+                                   float[] bp, int mBlocks, int mc, int threads) {
+        for (int jc = 0; jc < No; jc += NC_MAX) {
+            int nc = Math.min(NC_MAX, No - jc), panels = (nc + NR - 1) / NR;
+            int nGroups = Math.min(panels, Math.max(1, (TASKS_PER_THREAD * threads + mBlocks - 1) / mBlocks));
+            int panelsPerGroup = (panels + nGroups - 1) / nGroups;
+            nGroups = (panels + panelsPerGroup - 1) / panelsPerGroup;
+            for (int k0 = 0; k0 < Kr; k0 += KC) {
+                int kc = Math.min(KC, Kr - k0), fk0 = k0, fjc = jc;
+                Parallel.parallelForRange(panels, 1, (q0, q1) -> {
+                    int cols = Math.min(q1 * NR, nc) - q0 * NR;
+                    if (cols < (q1 - q0) * NR) {
+                        java.util.Arrays.fill(bp, (q1 - 1) * kc * NR, q1 * kc * NR, 0f);   // pad the last panel
+                    }
+                    packer.pack(bp, q0 * kc * NR, fk0, kc, fjc + q0 * NR, cols);
+                });
+                int fGroups = nGroups, fMBlocks = mBlocks, fPpg = panelsPerGroup;
+                Parallel.parallelFor(mBlocks * nGroups, task -> {
+                    int i0 = (task % fMBlocks) * mc, rows = Math.min(mc, Mo - i0);
+                    int q0 = (task / fMBlocks) * fPpg, q1 = Math.min(panels, q0 + fPpg);
+                    int tiles = rows / MR;
+                    float[] ap = PACKED_A.get();
+                    // Each 5-row tile of Aop interleaved, ap[t·MR·kc + kk·MR + r]: one stream for the kernel.
+                    for (int t = 0; t < tiles; t++) {
+                        int dst = t * MR * kc;
+                        for (int kk = 0; kk < kc; kk++) {
+                            int src = (i0 + t * MR) * ars + (fk0 + kk) * aks;
+                            for (int r = 0; r < MR; r++) {
+                                ap[dst + kk * MR + r] = A[src + r * ars];
+                            }
+                        }
+                    }
+                    for (int q = q0; q < q1; q++) {
+                        // The panel (kc·NR floats) stays in L1 while the packed tiles of A stream from L2.
+                        int j = fjc + q * NR, nValid = Math.min(NR, No - j);
+                        for (int t = 0; t < tiles; t++) {
+                            int i = i0 + t * MR;
+                            kernel5(C, i * No + j, No, ap, t * MR * kc, 1, MR, bp, q * kc * NR, kc, nValid);
+                        }
+                        for (int i = i0 + tiles * MR; i < i0 + rows; i++) {
+                            kernel1(C, i * No + j, A, i * ars + fk0 * aks, aks, bp, q * kc * NR, kc, nValid);
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    /**
+     * C[5×NR tile] += Σ_kk Aop[r][kk]·panel[kk][·]; the tile starts at C[c], rows ldc apart, nValid ≤ NR columns.
+     * Five rows, not six: with twelve accumulators JDK 25's C2 boxes a vector on every iteration (measured
+     * 20 KB allocated per call and a third of the speed); ten stay in registers.
+     */
+    private static void kernel5(float[] C, int c, int ldc, float[] A, int a, int ars, int aks, float[] bp, int b,
+                                int kc, int nValid) {
+        FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
+        FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
+        FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F);
+        FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
+        FloatVector c40 = FloatVector.zero(F), c41 = FloatVector.zero(F);
+        int a0 = a, a1 = a + ars, a2 = a + 2 * ars, a3 = a + 3 * ars, a4 = a + 4 * ars;
+        for (int kk = 0; kk < kc; kk++) {
+            int bk = b + kk * NR, ak = kk * aks;
+            FloatVector b0 = FloatVector.fromArray(F, bp, bk);
+            FloatVector b1 = FloatVector.fromArray(F, bp, bk + L);
+            FloatVector x = FloatVector.broadcast(F, A[a0 + ak]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(F, A[a1 + ak]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(F, A[a2 + ak]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(F, A[a3 + ak]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(F, A[a4 + ak]);
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+        }
+        if (nValid == NR) {
+            addInto(C, c, c00, c01);
+            addInto(C, c + ldc, c10, c11);
+            addInto(C, c + 2 * ldc, c20, c21);
+            addInto(C, c + 3 * ldc, c30, c31);
+            addInto(C, c + 4 * ldc, c40, c41);
+        } else {
+            VectorMask<Float> m0 = F.indexInRange(0, nValid), m1 = F.indexInRange(L, nValid);
+            addInto(C, c, c00, c01, m0, m1);
+            addInto(C, c + ldc, c10, c11, m0, m1);
+            addInto(C, c + 2 * ldc, c20, c21, m0, m1);
+            addInto(C, c + 3 * ldc, c30, c31, m0, m1);
+            addInto(C, c + 4 * ldc, c40, c41, m0, m1);
+        }
+    }
+
+    /** One row of C against one panel: the remainder rows when Mo is not a multiple of MR. */
+    private static void kernel1(float[] C, int c, float[] A, int a, int aks, float[] bp, int b, int kc, int nValid) {
+        FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F);
+        for (int kk = 0; kk < kc; kk++) {
+            FloatVector x = FloatVector.broadcast(F, A[a + kk * aks]);
+            c0 = x.fma(FloatVector.fromArray(F, bp, b + kk * NR), c0);
+            c1 = x.fma(FloatVector.fromArray(F, bp, b + kk * NR + L), c1);
+        }
+        if (nValid == NR) {
+            addInto(C, c, c0, c1);
+        } else {
+            addInto(C, c, c0, c1, F.indexInRange(0, nValid), F.indexInRange(L, nValid));
+        }
+    }
+
+    private static void addInto(float[] C, int c, FloatVector v0, FloatVector v1) {
+        FloatVector.fromArray(F, C, c).add(v0).intoArray(C, c);
+        FloatVector.fromArray(F, C, c + L).add(v1).intoArray(C, c + L);
+    }
+
+    private static void addInto(float[] C, int c, FloatVector v0, FloatVector v1, VectorMask<Float> m0,
+                                VectorMask<Float> m1) {
+        FloatVector.fromArray(F, C, c, m0).add(v0).intoArray(C, c, m0);
+        FloatVector.fromArray(F, C, c + L, m1).add(v1).intoArray(C, c + L, m1);
+    }
+}

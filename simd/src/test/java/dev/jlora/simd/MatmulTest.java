@@ -1,0 +1,120 @@
+package dev.jlora.simd;
+
+import static dev.jlora.simd.testing.Approx.assertClose;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.jlora.simd.testing.Rand;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every Matmul form against its {@code ...Ref} triple loop, on odd shapes that cut the micro-tile (6 rows × 2
+ * vectors), the reduction block (KC = 256) and the column block. Tolerance per element: the two sum the same K
+ * products in different orders, so they differ by at most 2·K·ulp(1)·Σ_k|a·b| (Higham ch. 3 bound, both sides).
+ */
+class MatmulTest {
+    static final double ULP1 = Math.ulp(1f);
+
+    static float[] abs(float[] a) {
+        float[] r = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            r[i] = Math.abs(a[i]);
+        }
+        return r;
+    }
+
+    static void assertWithin(float[] want, float[] got, float[] absProducts, int K, String what) {
+        for (int i = 0; i < want.length; i++) {
+            int at = i;
+            assertClose(want[i], got[i], 2.0 * Math.max(K, 1) * ULP1 * absProducts[i] + 1e-30, 0,
+                    () -> what + " [" + at + "] of " + want.length);
+        }
+    }
+
+    static MemorySegment segment(Arena arena, float[] v, long byteOff) {
+        MemorySegment seg = arena.allocate(byteOff + 4L * v.length);
+        for (int i = 0; i < v.length; i++) {
+            seg.set(ScalarOps.F32_LE, byteOff + 4L * i, v[i]);
+        }
+        return seg;
+    }
+
+    @ParameterizedTest(name = "M={0} K={1} N={2}")
+    @CsvSource({"1,1,1", "1,768,33", "2,5,3", "3,17,5", "4,9,7", "6,32,32", "7,300,65", "33,65,31",
+            "130,257,67", "97,513,129", "12,1,40"})
+    void allFormsMatchReference(int M, int K, int N) {
+        var rnd = new SplittableRandom(31L * M + 17L * K + N);
+        float[] A = Rand.floats(rnd, M * K), B = Rand.floats(rnd, N * K), Bkn = Rand.floats(rnd, K * N);
+        String shape = "M=" + M + " K=" + K + " N=" + N;
+
+        float[] want = new float[M * N], bound = new float[M * N];
+        Matmul.matmulABtRef(want, A, B, M, K, N);
+        Matmul.matmulABtRef(bound, abs(A), abs(B), M, K, N);
+        float[] got = Rand.floats(rnd, M * N);   // garbage: the form must overwrite
+        Matmul.matmulABt(got, A, B, M, K, N);
+        assertWithin(want, got, bound, K, "matmulABt " + shape);
+        float[] loops = Rand.floats(rnd, M * N);
+        Matmul.abtDots(ScalarOps.INSTANCE, loops, A, B, M, K, N);
+        assertWithin(want, loops, bound, K, "matmulABt scalar path " + shape);
+        try (var arena = Arena.ofShared()) {   // the pool's threads read it
+            long off = 12;
+            MemorySegment seg = segment(arena, B, off);
+            float[] viaSeg = Rand.floats(rnd, M * N);
+            Matmul.matmulABt(viaSeg, A, seg, off, M, K, N);
+            assertWithin(want, viaSeg, bound, K, "matmulABt(segment) " + shape);
+            Matmul.abtDots(ScalarOps.INSTANCE, viaSeg, A, seg, off, M, K, N);
+            assertWithin(want, viaSeg, bound, K, "matmulABt(segment) scalar path " + shape);
+        }
+
+        Matmul.matmulABRef(want, A, Bkn, M, K, N);
+        Matmul.matmulABRef(bound, abs(A), abs(Bkn), M, K, N);
+        got = Rand.floats(rnd, M * N);
+        Matmul.matmulAB(got, A, Bkn, M, K, N);
+        assertWithin(want, got, bound, K, "matmulAB " + shape);
+        got = Rand.floats(rnd, M * N);
+        Matmul.abAxpys(ScalarOps.INSTANCE, got, A, Bkn, M, K, N);
+        assertWithin(want, got, bound, K, "matmulAB scalar path " + shape);
+
+        // C[K×N] += Aᵀ·B with B [M×N]: start from a random C to check that it accumulates.
+        float[] Bmn = Rand.floats(rnd, M * N), c0 = Rand.floats(rnd, K * N);
+        float[] wantT = c0.clone(), boundT = abs(c0);
+        Matmul.matmulAtBAccumulateRef(wantT, A, Bmn, M, K, N);
+        Matmul.matmulAtBAccumulateRef(boundT, abs(A), abs(Bmn), M, K, N);
+        float[] gotT = c0.clone();
+        Matmul.matmulAtBAccumulate(gotT, A, Bmn, M, K, N);
+        assertWithin(wantT, gotT, boundT, M + 1, "matmulAtBAccumulate " + shape);
+        gotT = c0.clone();
+        Matmul.atbAxpys(ScalarOps.INSTANCE, gotT, A, Bmn, M, K, N);
+        assertWithin(wantT, gotT, boundT, M + 1, "matmulAtBAccumulate scalar path " + shape);
+    }
+
+    @Test
+    void referenceIsTheDefinition() {
+        // 2×3 · (2×3)ᵀ by hand.
+        float[] A = {1, 2, 3, 4, 5, 6}, B = {1, 0, -1, 2, 1, 0}, C = new float[4];
+        Matmul.matmulABtRef(C, A, B, 2, 3, 2);
+        assertClose(new float[] {-2, 4, -2, 13}, C, 0, 0, () -> "ABt by hand");
+        float[] Ckn = {10, 20, 30, 40, 50, 60};   // [3×2] += Aᵀ[3×2]·I... with B = [[1,0],[0,1]]
+        Matmul.matmulAtBAccumulateRef(Ckn, A, new float[] {1, 0, 0, 1}, 2, 3, 2);
+        assertClose(new float[] {11, 24, 32, 45, 53, 66}, Ckn, 0, 0, () -> "AtB by hand");
+    }
+
+    @Test
+    void wrongSizesAreRejectedBeforeAnyWork() {
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> Matmul.matmulABt(new float[6], new float[6], new float[5], 2, 3, 2));
+        assertTrue(e.getMessage().contains("B needs 6"), e.getMessage());
+        assertThrows(IllegalArgumentException.class,
+                () -> Matmul.matmulAB(new float[3], new float[6], new float[6], 2, 3, 2));
+        try (var arena = Arena.ofConfined()) {
+            var seg = arena.allocate(20);
+            assertThrows(IllegalArgumentException.class,
+                    () -> Matmul.matmulABt(new float[4], new float[6], seg, 0, 2, 3, 2));
+        }
+    }
+}
