@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code jlora} command. Subcommands share one flag vocabulary (see docs/CLI.md). */
 @Command(name = "jlora", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Fine-tune and serve Llama-family LLMs with LoRA and its variants, in pure Java.",
-        subcommands = {CommandLine.HelpCommand.class})
+        subcommands = {CommandLine.HelpCommand.class, InfoCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
@@ -18,7 +18,24 @@ public final class Main implements Runnable {
 
     /** Runs the CLI and returns its exit code (tests call this instead of {@link #main}). */
     public static int run(String... args) {
-        return new CommandLine(new Main()).execute(args);
+        return new CommandLine(new Main()).setExecutionExceptionHandler(Main::onError).execute(args);
+    }
+
+    /**
+     * Bad input (a malformed model file, a missing file, an invalid option value, a path not implemented yet) is
+     * reported in one line with exit code 1; anything else is a bug and keeps its stack trace.
+     */
+    static int onError(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) throws Exception {
+        if (e instanceof java.io.IOException || e instanceof IllegalArgumentException
+                || e instanceof UnsupportedOperationException || e instanceof IllegalStateException) {
+            String msg = e instanceof java.nio.file.NoSuchFileException n
+                    ? n.getFile() + ": " + (n.getReason() == null ? "no such file" : n.getReason())
+                    : e.getMessage();
+            cmd.getErr().println("jlora " + cmd.getCommandName() + ": " + msg);
+            cmd.getErr().flush();
+            return 1;
+        }
+        throw e;
     }
 
     @Override
