@@ -7,6 +7,7 @@ import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.loaders.TensorNames;
 import dev.jlora.loaders.gguf.GgufFile;
 import dev.jlora.loaders.gguf.GgufReader;
 import dev.jlora.loaders.gguf.GgufTensorInfo;
@@ -73,7 +74,7 @@ public final class LoraGguf {
                     throw new UnsupportedOperationException("a LoRA GGUF has one adapter.lora.alpha; layer " + l + " "
                             + t.hfName() + " would need alpha " + la + " but the first module has " + llamaAlpha);
                 }
-                String base = "blk." + l + "." + t.ggufName() + ".weight";
+                String base = TensorNames.gguf(t, l);
                 float[] b = LoraLayout.moveRows(a.loraB().value(), t, cfg, r, cfg.ropeInterleaved(), permuted);
                 w.addTensor(base + ".lora_a", new long[] {a.inFeatures(), r}, a.loraA().value());
                 w.addTensor(base + ".lora_b", new long[] {r, a.outFeatures()}, b);

@@ -7,6 +7,7 @@ import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.engine.model.LlamaWeights;
+import dev.jlora.loaders.TensorNames;
 import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.Map;
@@ -54,11 +55,12 @@ final class LoraLayout {
      * other targets, and equal bases, return {@code b} itself.
      */
     static float[] moveRows(float[] b, Target t, LlamaConfig cfg, int rank, boolean fromPermuted, boolean toPermuted) {
-        if (fromPermuted == toPermuted || (t != Target.Q && t != Target.K)) {
+        if (fromPermuted == toPermuted || !TensorNames.isRotary(t)) {
             return b;
         }
         int rows = shape(cfg, t)[0];
-        return toPermuted ? RotaryRows.toGguf(b, rows, rank, cfg.headDim()) : RotaryRows.toHf(b, rows, rank, cfg.headDim());
+        return toPermuted ? TensorNames.permuteRowsToGguf(b, rows, rank, cfg.headDim())
+                : TensorNames.permuteRowsToHf(b, rows, rank, cfg.headDim());
     }
 
     /**

@@ -8,6 +8,7 @@ import dev.jlora.engine.io.Json;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.loaders.TensorNames;
 import dev.jlora.loaders.io.AtomicFile;
 import dev.jlora.loaders.safetensors.SafetensorsFile;
 import dev.jlora.loaders.safetensors.SafetensorsReader;
@@ -134,11 +135,7 @@ public final class PeftAdapter {
 
     /** {@code model.layers.N.self_attn.q_proj} / {@code model.layers.N.mlp.gate_proj}. */
     static String module(int layer, Target t) {
-        String block = switch (t) {
-            case Q, K, V, O -> "self_attn";
-            case GATE, UP, DOWN -> "mlp";
-        };
-        return "model.layers." + layer + "." + block + "." + t.hfName();
+        return TensorNames.hfModule(t, layer);
     }
 
     /** lora_alpha as PEFT writes it: an integer when it is one. */
