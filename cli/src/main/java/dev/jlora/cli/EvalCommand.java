@@ -3,7 +3,6 @@ package dev.jlora.cli;
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.data.JsonlDataset;
 import dev.jlora.engine.model.LlamaModel;
-import dev.jlora.loaders.ModelLoader;
 import dev.jlora.loaders.adapter.AdapterFiles;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -29,12 +28,15 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--adapter", paramLabel = "PATH", description = "LoRA adapter: PEFT directory, LoRA GGUF or .jlora")
     Path adapter;
 
+    @Option(names = "--quant", paramLabel = "Q", description = "Quantize the base at load (as for training), e.g. q4_0, nf4")
+    String quant;
+
     @Option(names = "--json", description = "Print exactly one JSON line {\"mean_nll\":…,\"tokens\":…,\"perplexity\":…}")
     boolean json;
 
     @Override
     public Integer call() throws Exception {
-        LlamaModel m = ModelLoader.load(ModelFiles.resolve(model));
+        LlamaModel m = CliModels.load(model, quant);
         AdapterSet adapters = adapter == null ? AdapterSet.NONE : AdapterFiles.load(adapter, m);
         var examples = JsonlDataset.read(data, m.tokenizer());
         var r = Evaluation.evaluate(m, adapters, examples, msg -> System.err.println("warning: " + msg));

@@ -546,8 +546,9 @@ public final class LlamaLib {
                 }
                 MemorySegment sc = a.allocate(JAVA_FLOAT, Math.max(1, scales.length));
                 MemorySegment.copy(scales, 0, sc, JAVA_FLOAT, 0, scales.length);
-                int rc = (int) setAdaptersLora.invokeExact(ptr, adapters.isEmpty() ? MemorySegment.NULL : arr,
-                        (long) adapters.size(), adapters.isEmpty() ? MemorySegment.NULL : sc);
+                MemorySegment arrArg = adapters.isEmpty() ? MemorySegment.NULL : arr;
+                MemorySegment scArg = adapters.isEmpty() ? MemorySegment.NULL : sc;
+                int rc = (int) setAdaptersLora.invokeExact(ptr, arrArg, (long) adapters.size(), scArg);
                 if (rc != 0) {
                     throw new IllegalStateException("llama_set_adapters_lora(" + adapters.size() + " adapters) returned " + rc);
                 }

@@ -74,6 +74,12 @@ class LlamaLoraAdapterTest {
         // README: jlora and llama.cpp agree to ~1e-5 on the base with an F32 KV cache; the adapter adds
         // float32 rank-4 products per projection, so 1e-3 absolute + 1e-4 relative bounds the difference.
         assertClose(base, llamaBase, 1e-3, 1e-4, () -> "base logits, " + V + " per position");
+        double maxDiff = 0;
+        for (int i = 0; i < want.length; i++) {
+            maxDiff = Math.max(maxDiff, Math.abs(want[i] - got[i]));
+        }
+        System.out.printf("LoRA GGUF in llama.cpp vs jlora unmerged (rsLoRA=%b): max |Δlogit| %.3g, adapter shift %.3g%n",
+                rsLora, maxDiff, maxShift);
         assertClose(want, got, 1e-3, 1e-4, () -> "logits with the adapter (rsLoRA=" + rsLora + "), " + V + " per position");
     }
 
