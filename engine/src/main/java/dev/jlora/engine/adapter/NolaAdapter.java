@@ -27,10 +27,11 @@ public final class NolaAdapter implements TrainableAdapter {
     private record Saved(InputDropout drop, float[] a, float[] b, float[] h) implements TrainableAdapter.Saved {}
 
     /**
-     * @param basisSeed seed of this adapter's bases (already mixed with its layer and target)
+     * @param basisSeed {@code basis_seed} of the adapter set; the bases of this adapter are drawn from
+     *                  {@link #adapterSeed}(basisSeed, layer, target)
      */
     public NolaAdapter(int inFeatures, int outFeatures, int rank, int basesA, int basesB, float alpha, float dropout,
-                       long basisSeed) {
+                       long basisSeed, int layer, Target target) {
         if (inFeatures <= 0 || outFeatures <= 0 || rank <= 0 || basesA <= 0 || basesB <= 0) {
             throw new IllegalArgumentException("NOLA needs positive sizes, got IC=" + inFeatures + " OC=" + outFeatures
                     + " r=" + rank + " num_basis_A=" + basesA + " num_basis_B=" + basesB);
@@ -52,7 +53,7 @@ public final class NolaAdapter implements TrainableAdapter {
         this.dropout = dropout;
         this.scale = alpha / rank;
         this.basisSeed = basisSeed;
-        var rnd = new SplittableRandom(basisSeed);
+        var rnd = new SplittableRandom(adapterSeed(basisSeed, layer, target));
         this.basesA = new float[k * r * IC];
         this.basesB = new float[l * OC * r];
         double boundA = 1 / Math.sqrt(IC), boundB = 1 / Math.sqrt(r);
@@ -112,6 +113,7 @@ public final class NolaAdapter implements TrainableAdapter {
         c.put("dropout", Float.toString(dropout));
         c.put("num_basis_A", Integer.toString(k));
         c.put("num_basis_B", Integer.toString(l));
+        c.put("basis_seed", Long.toString(basisSeed));
         return c;
     }
 
@@ -199,7 +201,8 @@ public final class NolaAdapter implements TrainableAdapter {
         SmallMatmul.ab(w, scale, b, a, OC, IC, r, true);
     }
 
-    long basisSeed() {
-        return basisSeed;
+    /** Seed of the bases of the adapter on (layer, target): SplitMix64 of basis_seed and the position. */
+    static long adapterSeed(long basisSeed, int layer, Target target) {
+        return TrainableAdapterSet.mix(basisSeed, layer * 16L + target.ordinal());
     }
 }

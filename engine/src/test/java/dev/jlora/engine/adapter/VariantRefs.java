@@ -119,15 +119,15 @@ final class VariantRefs {
         };
     }
 
-    /** LoLDU: σ·Lp·diag(z)·U applied to x. */
+    /** LoLDU as a delta on the original W: Lp·diag(σ·z − z₀)·U applied to x. */
     static Ref loldu(int IC, int OC, int r) {
         return (x, T, p) -> {
-            double[] lp = p.get("loldu_L"), u = p.get("loldu_U"), z = p.get("loldu_diag");
+            double[] lp = p.get("loldu_L"), u = p.get("loldu_U"), z = p.get("loldu_diag"), z0 = p.get("loldu_diag_init");
             double sigma = p.get("loldu_scale")[0];
             double[] h = abt(x, u, T, r, IC);
             for (int t = 0; t < T; t++) {
                 for (int j = 0; j < r; j++) {
-                    h[t * r + j] *= sigma * z[j];
+                    h[t * r + j] *= sigma * z[j] - z0[j];
                 }
             }
             return abt(h, lp, T, OC, r);

@@ -131,7 +131,7 @@ class VariantsTest {
 
     @Test
     void nolaTrainsCoefficientsOfFrozenBases() {
-        var nola = new NolaAdapter(IC, OC, R, 4, 3, 6f, 0, 50);
+        var nola = new NolaAdapter(IC, OC, R, 4, 3, 6f, 0, 50, 2, Target.UP);
         nola.initCoefficients(new SplittableRandom(51));
         for (float b : nola.betaCoefficients().value()) {
             assertEquals(0f, b, "β = 0: ΔW = 0 at step 0");
@@ -139,7 +139,7 @@ class VariantsTest {
         assertEquals(List.of("nola_alpha", "nola_beta"), nola.parameters().stream().map(Parameter::name).toList());
         randomize(nola.betaCoefficients(), new SplittableRandom(52), -1, 1);
         // The reference gets the bases by regenerating them exactly as the adapter documents (seeded uniform draws).
-        var rnd = new SplittableRandom(50);
+        var rnd = new SplittableRandom(NolaAdapter.adapterSeed(50, 2, Target.UP));
         double[] basesA = new double[4 * R * IC], basesB = new double[3 * OC * R];
         for (int i = 0; i < basesA.length; i++) {
             basesA[i] = (float) ((rnd.nextDouble() * 2 - 1) / Math.sqrt(IC));
@@ -149,19 +149,26 @@ class VariantsTest {
         }
         AdapterCheck.gradients(nola, VariantRefs.nola(basesA, basesB, 4, 3, IC, OC, R, 6.0 / R), T, 53);
         AdapterCheck.mergeMatchesForward(nola, base(54), T, 55);
-        AdapterCheck.stateRoundTrip(nola, new NolaAdapter(IC, OC, R, 4, 3, 6f, 0, 50), T, 56);
+        AdapterCheck.stateRoundTrip(nola, new NolaAdapter(IC, OC, R, 4, 3, 6f, 0, 50, 2, Target.UP), T, 56);
     }
 
     @Test
     void lolduStartsAtTheOriginalWeightAndTrainsDiagonalAndScale() {
         F32Matrix w = base(60);
-        var created = LoLduAdapter.decompose(w, R, 0);
-        var ld = (LoLduAdapter) created.adapter();
-        // residual + ΔW = W (fp32 rounding of the residual only).
-        float[] merged = created.residual().clone();
-        ld.mergeInto(merged);
-        Approx(w.w(), merged, "residual + adapter");
+        var ld = LoLduAdapter.decompose(w, R, 0);
+        assertEquals(List.of("loldu_diag", "loldu_scale"), ld.parameters().stream().map(Parameter::name).toList());
         assertEquals(1f, ld.scaleParameter().value()[0]);
+        // ΔW = 0 at step 0; the principal part P·L_r·D_r·U_r has the first r columns of W (LDU's leading block is
+        // exact there: W[:, :r] = Pᵀ·L·D·U[:, :r] uses only the first r rows of U).
+        float[] merged = w.w().clone();
+        ld.mergeInto(merged);
+        Approx(w.w(), merged, "ΔW = 0 at step 0");
+        float[] principal = ld.principalPart();
+        for (int o = 0; o < OC; o++) {
+            for (int i = 0; i < R; i++) {
+                assertEquals(w.w()[o * IC + i], principal[o * IC + i], 1e-5, "P·L_r·D_r·U_r column " + i + " row " + o);
+            }
+        }
         var rnd = new SplittableRandom(61);
         randomize(ld.diagonal(), rnd, -1, 1);
         randomize(ld.scaleParameter(), rnd, 0.5, 1.5);
