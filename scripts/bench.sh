@@ -23,6 +23,7 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
   elif grep -qw avx2 <<<"$flags"; then export OPENBLAS_CORETYPE=Haswell
   fi
 fi
+echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (a shared machine makes scores noisy)"
 echo "bench: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>}, CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)"
 
 case "$group" in
@@ -35,4 +36,5 @@ out="$root/bench/results/$group-$(date -u +%Y%m%dT%H%M%SZ).json"
 JAVA_HOME=$("$root/scripts/find-jdk.sh")
 "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -jar "$root/bench/target/benchmarks.jar" "$pattern" -rf json -rff "$out" "$@"
-echo "bench: results in $out"
+echo "bench: results in $out (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
+[ "$group" = kernels ] && python3 "$root/scripts/bench-summary.py" "$out"
