@@ -8,6 +8,7 @@ import dev.jlora.engine.optim.LrSchedule;
 import dev.jlora.engine.train.AdapterFile;
 import dev.jlora.engine.train.TrainConfig;
 import dev.jlora.engine.train.Trainer;
+import dev.jlora.loaders.adapter.AdapterFiles;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -106,6 +107,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Continue from the newest checkpoint in --out")
     boolean resume;
 
+    @Option(names = "--export", paramLabel = "FORMAT", split = ",",
+            description = "Also write the adapter as peft (DIR/adapter-peft/) and/or gguf (DIR/adapter.gguf)")
+    java.util.List<String> export = java.util.List.of();
+
     @Option(names = "--log-every", defaultValue = "1", description = "Print every N steps (default: ${DEFAULT-VALUE})")
     int logEvery;
 
@@ -128,7 +133,22 @@ final class TrainCommand implements Callable<Integer> {
                 model, m.config().nLayers(), m.config().dim(), rank, alpha, lora.targets(), adapters.parameterCount());
         o.printf(Locale.ROOT, "data %s: %d training rows of %d tokens (%,d target tokens), %d held-out rows%n",
                 data, ds.train().size(), seqLen, ds.trainTargets(), ds.eval().size());
+        var formats = new java.util.ArrayList<AdapterFiles.Format>();
+        for (String f : export) {
+            formats.add(AdapterFiles.Format.parse(f.trim()));   // parse before training: a typo fails fast
+        }
         run(m, adapters, ds, cfg, out, resume, Map.of("base_model", model, "data", data.toString()), o, logEvery);
+        for (var f : formats) {
+            Path p = switch (f) {
+                case PEFT -> out.resolve("adapter-peft");
+                case GGUF -> out.resolve("adapter.gguf");
+                case JLORA -> out.resolve("adapter.jlora");
+            };
+            if (f != AdapterFiles.Format.JLORA) {
+                AdapterFiles.save(p, f, adapters, m.config(), model);
+                o.printf("exported %s adapter to %s%n", f.name().toLowerCase(Locale.ROOT), p);
+            }
+        }
         return 0;
     }
 

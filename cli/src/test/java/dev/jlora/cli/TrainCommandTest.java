@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jlora.engine.train.AdapterFile;
 import dev.jlora.loaders.ModelLoader;
+import dev.jlora.loaders.adapter.AdapterFiles;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -51,8 +52,18 @@ class TrainCommandTest {
         Path out = dir.resolve("out");
         String data = data().toString();
         var r = run("train", "demo", "--data", data, "--out", out.toString(), "--steps", "3", "--seq-len", "32",
-                "--batch-size", "2", "--rank", "4", "--targets", "all-linear", "--eval-fraction", "0.25");
+                "--batch-size", "2", "--rank", "4", "--targets", "all-linear", "--eval-fraction", "0.25",
+                "--export", "peft,gguf");
         assertEquals(0, r.code(), r.err());
+        var model0 = ModelLoader.load(ModelFiles.resolve("demo"));
+        var jl = AdapterFiles.load(out.resolve("adapter.jlora"), model0);
+        for (Path exported : new Path[] {out.resolve("adapter-peft"), out.resolve("adapter.gguf")}) {
+            var back = AdapterFiles.load(exported, model0);   // PEFT/GGUF round trip (q/k un-permuted and back)
+            for (int i = 0; i < jl.parameters().size(); i++) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(jl.parameters().get(i).value(),
+                        back.parameters().get(i).value(), exported + " " + jl.parameters().get(i).name());
+            }
+        }
         assertTrue(r.out().contains("step     3/3"), r.out());
         assertTrue(r.out().contains("eval "), r.out());
         var model = ModelLoader.load(ModelFiles.resolve("demo"));
