@@ -152,6 +152,15 @@ public final class TensorNames {
         return h * headDim + (k & 1) * (headDim / 2) + (k >> 1);
     }
 
+    /** The GGUF row that holds Hugging Face row {@code hfRow}: the inverse of {@link #hfRowOfGgufRow}. */
+    public static int ggufRowOfHfRow(int hfRow, int headDim) {
+        checkHeadDim(headDim);
+        int h = hfRow / headDim;
+        int k = hfRow % headDim;
+        int half = headDim / 2;
+        return h * headDim + (k % half) * 2 + k / half;
+    }
+
     /**
      * Hugging Face → GGUF (llama.cpp {@code permute}): returns a new row-major [rows × cols] matrix whose row
      * {@code h·hs + 2i + j} is row {@code h·hs + j·hs/2 + i} of {@code w}. {@code rows} must be a multiple of an

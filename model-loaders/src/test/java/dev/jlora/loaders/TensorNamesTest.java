@@ -68,6 +68,7 @@ class TensorNamesTest {
         assertArrayEquals(w, TensorNames.permuteRowsToHf(g, rows, cols, 6));
         for (int r = 0; r < rows; r++) {
             int src = TensorNames.hfRowOfGgufRow(r, 6);
+            assertEquals(r, TensorNames.ggufRowOfHfRow(src, 6));
             for (int c = 0; c < cols; c++) {
                 assertEquals(w[src * cols + c], g[r * cols + c]);
             }

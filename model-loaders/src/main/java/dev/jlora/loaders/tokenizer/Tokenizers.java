@@ -96,4 +96,12 @@ public final class Tokenizers {
     public static Tokenizer fromLlama2cBin(Path file) throws IOException {
         return fromVocabulary(Llama2cTokenizerReader.read(file));
     }
+
+    /**
+     * The vocabulary a tokenizer built here was made from, or empty for other implementations. Model writers use
+     * it to carry the tokenizer into exported GGUF metadata and {@code tokenizer.model} files.
+     */
+    public static java.util.Optional<Vocabulary> vocabularyOf(Tokenizer tokenizer) {
+        return tokenizer instanceof VocabularyTokenizer vt ? java.util.Optional.of(vt.vocabulary()) : java.util.Optional.empty();
+    }
 }
