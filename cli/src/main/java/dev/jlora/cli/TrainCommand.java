@@ -1,6 +1,9 @@
 package dev.jlora.cli;
 
+import dev.jlora.engine.adapter.AdaptedModel;
+import dev.jlora.engine.adapter.AdapterMethods;
 import dev.jlora.engine.adapter.LoraConfig;
+import dev.jlora.engine.adapter.Requantizer;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.data.Dataset;
 import dev.jlora.engine.model.LlamaModel;
@@ -12,6 +15,7 @@ import dev.jlora.loaders.adapter.AdapterFiles;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -38,8 +42,18 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder")
     Path out;
 
-    @Option(names = "--method", defaultValue = "lora", description = "Adapter method: lora (default: ${DEFAULT-VALUE})")
+    @Option(names = "--method", defaultValue = "lora",
+            description = "Adapter method: lora, dora, vera, nola, loldu (default: ${DEFAULT-VALUE})")
     String method;
+
+    @Option(names = "--init", defaultValue = "kaiming",
+            description = "Initialisation (lora, dora): kaiming, gaussian, pissa, pissa_niter_N, olora (default: ${DEFAULT-VALUE})")
+    String init;
+
+    @Option(names = "--method-arg", paramLabel = "KEY=VALUE",
+            description = "Method hyper-parameter, repeatable (vera: d_initial, projection_prng_key; "
+                    + "nola: num_basis_A, num_basis_B, basis_seed)")
+    Map<String, String> methodArgs = new LinkedHashMap<>();
 
     @Option(names = "--targets", defaultValue = "q,k,v,o", description = "Target modules: q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE})")
     String targets;
@@ -116,28 +130,47 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!method.equalsIgnoreCase("lora")) {
-            throw new UnsupportedOperationException("--method " + method + ": only lora is implemented so far");
-        }
         PrintStream o = System.out;
         LlamaModel m = CliModels.load(model, quant);
         var lora = new LoraConfig(rank, alpha, dropout, rsLora, LoraConfig.parseTargets(targets));
+        var params = new LinkedHashMap<String, String>(methodArgs);
+        params.put("rank", Integer.toString(rank));
+        params.put("alpha", Float.toString(alpha));
+        params.put("dropout", Float.toString(dropout));
+        params.put("rs_lora", Boolean.toString(rsLora));
+        AdaptedModel adapted = AdapterMethods.create(method, init, params, m.weights(), lora.targets(), seed,
+                Requantizer.DEFAULT);
+        if (!adapted.residuals().isEmpty()) {
+            o.printf(Locale.ROOT, "init %s: %d base weights replaced by their residual (re-quantized, step-0 relative "
+                    + "error at most %.2e)%n", init, adapted.residuals().size(), adapted.maxRelativeError());
+            m = new LlamaModel(m.config(), adapted.weights(), m.tokenizer());
+        }
         var cfg = TrainConfig.builder().steps(steps).batchSize(batchSize).seqLen(seqLen).gradAccum(gradAccum)
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
                 .warmupSteps(warmup).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
                 .evalEvery(evalEvery > 0 ? evalEvery : Math.max(1, steps)).checkpointEvery(checkpointEvery)
                 .activationCheckpointing(activationCheckpointing).seed(seed).build();
         Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
-        var adapters = TrainableAdapterSet.lora(m.weights(), lora, seed);
-        o.printf(Locale.ROOT, "model %s: %d layers, dim %d; LoRA r=%d alpha=%s on %s: %,d trainable parameters%n",
-                model, m.config().nLayers(), m.config().dim(), rank, alpha, lora.targets(), adapters.parameterCount());
+        TrainableAdapterSet adapters = adapted.adapters();
+        o.printf(Locale.ROOT, "model %s: %d layers, dim %d; %s (init %s) r=%d alpha=%s on %s: %,d trainable parameters%n",
+                model, m.config().nLayers(), m.config().dim(), method, init, rank, alpha, lora.targets(),
+                adapters.parameterCount());
         o.printf(Locale.ROOT, "data %s: %d training rows of %d tokens (%,d target tokens), %d held-out rows%n",
                 data, ds.train().size(), seqLen, ds.trainTargets(), ds.eval().size());
         var formats = new java.util.ArrayList<AdapterFiles.Format>();
         for (String f : export) {
             formats.add(AdapterFiles.Format.parse(f.trim()));   // parse before training: a typo fails fast
         }
-        run(m, adapters, ds, cfg, out, resume, Map.of("base_model", model, "data", data.toString()), o, logEvery);
+        var meta = Map.of("base_model", model, "data", data.toString(), "init", init);
+        Path file = run(m, adapters, ds, cfg, out, resume, meta, o, logEvery);
+        TrainableAdapterSet saved = adapters;
+        if (!adapted.residuals().isEmpty()) {
+            // The trained adapter is relative to the residual base; save it as a delta on the original weights.
+            saved = adapted.deltaOnOriginal();
+            AdapterFile.save(file, saved, meta);
+            o.printf("converted to a rank-%d LoRA delta on the original weights (PEFT's PiSSA/OLoRA conversion): %s%n",
+                    2 * rank, file);
+        }
         for (var f : formats) {
             Path p = switch (f) {
                 case PEFT -> out.resolve("adapter-peft");
@@ -145,7 +178,7 @@ final class TrainCommand implements Callable<Integer> {
                 case JLORA -> out.resolve("adapter.jlora");
             };
             if (f != AdapterFiles.Format.JLORA) {
-                AdapterFiles.save(p, f, adapters, m.config(), model);
+                AdapterFiles.save(p, f, saved, m.config(), model);
                 o.printf("exported %s adapter to %s%n", f.name().toLowerCase(Locale.ROOT), p);
             }
         }

@@ -17,9 +17,13 @@ import java.util.Set;
  * Training and generation must use these weights with these adapters: the adapters alone are not a delta on the
  * original model (see {@link #residuals()}).
  *
- * @param residuals one entry per replaced layer weight, in (layer, target) order; empty when the base is unchanged
+ * @param residuals    one entry per replaced layer weight, in (layer, target) order; empty when the base is unchanged
+ * @param original     the weights before replacement (the same object as {@code weights} when nothing was replaced)
+ * @param initialState a copy of the adapters' state at step 0 when bases were replaced (for {@link #deltaOnOriginal}),
+ *                     else empty
  */
-public record AdaptedModel(LlamaWeights weights, TrainableAdapterSet adapters, List<Residual> residuals) {
+public record AdaptedModel(LlamaWeights weights, TrainableAdapterSet adapters, List<Residual> residuals,
+                           LlamaWeights original, Map<String, float[]> initialState) {
 
     /**
      * How well residual + adapter reproduce the original weight at step 0.
@@ -31,6 +35,7 @@ public record AdaptedModel(LlamaWeights weights, TrainableAdapterSet adapters, L
 
     public AdaptedModel {
         residuals = List.copyOf(residuals);
+        initialState = Map.copyOf(initialState);
     }
 
     /**
@@ -56,7 +61,7 @@ public record AdaptedModel(LlamaWeights weights, TrainableAdapterSet adapters, L
         };
         var adapters = TrainableAdapterSet.create(weights, targets, collecting, seed);
         if (residualOf.isEmpty()) {
-            return new AdaptedModel(weights, adapters, List.of());
+            return new AdaptedModel(weights, adapters, List.of(), weights, Map.of());
         }
         if (requantizer == null) {
             throw new IllegalArgumentException("this initialisation replaces the base weights; a Requantizer is needed "
@@ -83,7 +88,54 @@ public record AdaptedModel(LlamaWeights weights, TrainableAdapterSet adapters, L
             layers.add(layer);
         }
         var replacedWeights = new LlamaWeights(weights.tokenEmbedding(), layers, weights.finalNorm(), weights.output());
-        return new AdaptedModel(replacedWeights, adapters, report);
+        var initial = new HashMap<String, float[]>();
+        adapters.state().forEach((k, v) -> initial.put(k, v.clone()));
+        return new AdaptedModel(replacedWeights, adapters, report, weights, initial);
+    }
+
+    /**
+     * The trained adapters as a delta on the original weights: for each replaced layer, W_res + s·B·A =
+     * W + s·B·A − s·B₀·A₀, i.e. LoRA of rank 2r with A' = [A; A₀] and B' = [B, −B₀] and alpha chosen to keep s
+     * (PEFT's conversion of PiSSA/OLoRA adapters, {@code path_initial_model_for_weight_conversion}). Exact except
+     * for the re-quantization error of the residual ({@link #residuals()}). Without replaced bases, the adapters
+     * themselves. Only LoRA adapters can be converted.
+     */
+    public TrainableAdapterSet deltaOnOriginal() {
+        if (residuals.isEmpty()) {
+            return adapters;
+        }
+        var replaced = new java.util.HashSet<Integer>();
+        for (Residual r : residuals) {
+            replaced.add(key(r.layer(), r.target()));
+        }
+        AdapterFactory converted = (layer, target, base, rnd) -> {
+            TrainableAdapter a = adapters.get(layer, target);
+            if (!replaced.contains(key(layer, target))) {
+                return a;
+            }
+            if (!(a instanceof LoraAdapter lora)) {
+                throw new UnsupportedOperationException("converting a residual-base " + a.method()
+                        + " adapter to a delta on the original weights is not implemented (LoRA only)");
+            }
+            int r = lora.rank(), IC = lora.inFeatures(), OC = lora.outFeatures();
+            boolean rs = Boolean.parseBoolean(lora.config().get("rs_lora"));
+            float alpha2 = rs ? (float) (lora.scale() * Math.sqrt(2.0 * r)) : lora.scale() * 2 * r;
+            float dropout = Float.parseFloat(lora.config().get("dropout"));
+            var out = new LoraAdapter(IC, OC, 2 * r, alpha2, dropout, rs);
+            String pre = TrainableAdapterSet.prefix(layer, target);
+            float[] a0 = initialState.get(pre + "lora_A"), b0 = initialState.get(pre + "lora_B");
+            float[] a2 = out.loraA().value(), b2 = out.loraB().value();
+            System.arraycopy(lora.loraA().value(), 0, a2, 0, r * IC);
+            System.arraycopy(a0, 0, a2, r * IC, r * IC);
+            for (int o = 0; o < OC; o++) {
+                for (int j = 0; j < r; j++) {
+                    b2[o * 2 * r + j] = lora.loraB().value()[o * r + j];
+                    b2[o * 2 * r + r + j] = -b0[o * r + j];
+                }
+            }
+            return out;
+        };
+        return TrainableAdapterSet.create(original, adapters.targets(), converted, 0);
     }
 
     /** The largest {@link Residual#relativeError} (0 when nothing was replaced). */
