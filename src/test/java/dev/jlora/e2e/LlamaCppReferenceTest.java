@@ -44,7 +44,7 @@ class LlamaCppReferenceTest {
         int V = m.config().vocabSize();
         float[] ours = new InferenceSession(m, AdapterSet.NONE, 80).forwardAllLogits(seq);
         float[] theirs;
-        try (var model = lib.loadModel(Golden.stories260K()); var ctx = model.newContext(80, 2)) {
+        try (var model = lib.loadModel(Golden.stories260K()); var ctx = model.newContext(80, 1)) {
             assertArrayEquals(model.tokenize(Golden.PROMPT, true, false), m.tokenizer().encode(Golden.PROMPT, true, false));
             theirs = ctx.decode(seq, 0, true);
         }

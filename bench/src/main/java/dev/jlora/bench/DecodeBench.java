@@ -28,13 +28,20 @@ import java.util.Optional;
  * <pre>
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
  *      dev.jlora.bench.DecodeBench --models ../shared/models --out bench/target/models [--shapes 15M,110M] \
- *      [--types F32,Q8_0] [--tokens 64] [--rounds 5] [--warmup 2]
+ *      [--types F32,Q8_0] [--tokens 64] [--rounds 5] [--warmup 2] [--threads N]
  * </pre>
+ * {@code --threads} sets both engines' thread count (default: jlora's pool size). On a machine whose cores are
+ * oversubscribed, use 1: ggml's worker threads synchronise by spinning and slow down badly when a peer is descheduled.
  */
 public final class DecodeBench {
     record Result(String shape, QuantType type, String engine, double tokensPerSecond, double prefillTokensPerSecond) {}
 
     public static void main(String[] args) throws Exception {
+        // before anything touches Parallel, whose pool size is fixed when the class initialises
+        String th = opt(args, "--threads", null);
+        if (th != null) {
+            System.setProperty("jlora.threads", th);
+        }
         Path models = Path.of(opt(args, "--models", "../shared/models"));
         Path out = Path.of(opt(args, "--out", "bench/target/models"));
         String[] shapes = opt(args, "--shapes", "15M,110M").split(",");
