@@ -89,7 +89,7 @@ final class GenerateCommand implements Callable<Integer> {
         var sampling = new SamplerConfig(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seedUsed);
 
         long t0 = System.nanoTime();
-        LlamaModel m = ModelFiles.load(model, quant);
+        LlamaModel m = CliModels.load(model, quant);
         AdapterSet adapters = ModelFiles.adapters(adapter, m);
         long loadNanos = System.nanoTime() - t0;
 

@@ -3,7 +3,6 @@ package dev.jlora.cli;
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.train.AdapterFile;
-import dev.jlora.loaders.ModelLoader;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -15,12 +14,6 @@ final class ModelFiles {
     static final Path DEMO = Path.of("models", "stories260K.gguf");
 
     private ModelFiles() {}
-
-    /** Loads MODEL (see {@link #resolve}), quantizing its linear weights to {@code quant} when given. */
-    static LlamaModel load(String model, String quant) throws IOException {
-        Path p = resolve(model);
-        return quant == null ? ModelLoader.load(p) : ModelLoader.load(p, ModelLoader.LoadOptions.withQuant(quant));
-    }
 
     /** The adapters of {@code --adapter PATH}: a jlora adapter file (.jlora, written by {@code jlora train}). */
     static AdapterSet adapters(Path adapter, LlamaModel model) throws IOException {

@@ -28,6 +28,7 @@ public final class Matmul {
     /** {@code C[M×N] = A[M×K]·B[N×K]ᵀ}, i.e. {@code C[i,j] = Σ_k A[i,k]·B[j,k]}. Overwrites C. */
     public static void matmulABt(float[] C, float[] A, float[] B, int M, int K, int N) {
         check("matmulABt", C, (long) M * N, A, (long) M * K, B.length, (long) N * K, M, K, N);
+        checkNotAliased("matmulABt", C, B);
         if (VectorOpsProvider.panama() && M > DOT_PATH_MAX_M && K > 0) {
             PanamaMatmul.abt(C, A, B, M, K, N);
         } else {
@@ -90,6 +91,7 @@ public final class Matmul {
     /** {@code C[M×N] = A[M×K]·B[K×N]}. Overwrites C. */
     public static void matmulAB(float[] C, float[] A, float[] B, int M, int K, int N) {
         check("matmulAB", C, (long) M * N, A, (long) M * K, B.length, (long) K * N, M, K, N);
+        checkNotAliased("matmulAB", C, B);
         if (VectorOpsProvider.panama()) {
             PanamaMatmul.ab(C, A, B, M, K, N);
         } else {
@@ -127,6 +129,7 @@ public final class Matmul {
     /** {@code C[K×N] += A[M×K]ᵀ·B[M×N]}, i.e. {@code C[k,j] += Σ_i A[i,k]·B[i,j]}. Accumulates into C. */
     public static void matmulAtBAccumulate(float[] C, float[] A, float[] B, int M, int K, int N) {
         check("matmulAtBAccumulate", C, (long) K * N, A, (long) M * K, B.length, (long) M * N, M, K, N);
+        checkNotAliased("matmulAtBAccumulate", C, B);
         if (VectorOpsProvider.panama()) {
             PanamaMatmul.atbAccumulate(C, A, B, M, K, N);
         } else {
@@ -170,6 +173,12 @@ public final class Matmul {
         }
         if (C == A) {
             throw new IllegalArgumentException(op + ": C must not alias A");
+        }
+    }
+
+    private static void checkNotAliased(String op, float[] C, float[] B) {
+        if (C == B) {
+            throw new IllegalArgumentException(op + ": C must not alias B");
         }
     }
 }

@@ -35,31 +35,35 @@ public final class JsonlDataset {
     private JsonlDataset() {}
 
     public static List<Example> read(Path file, Tokenizer tokenizer) throws IOException {
-        String name = String.valueOf(file.getFileName());
-        var out = new ArrayList<Example>();
         var decoder = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
-        var limits = new Json.Limits(64, MAX_LINE_CHARS, MAX_LINE_CHARS, 64);
         try (BufferedReader r = new BufferedReader(new java.io.InputStreamReader(Files.newInputStream(file), decoder))) {
-            int lineNo = 0;
-            String line;
-            while ((line = readLine(r, name, lineNo + 1)) != null) {
-                lineNo++;
-                if (lineNo == 1 && line.startsWith("\uFEFF")) {
-                    line = line.substring(1);
-                }
-                if (line.isBlank()) {
-                    continue;
-                }
-                String where = name + ":" + lineNo;
-                Map<String, Object> obj = Json.parseObject(line, limits, where);
-                out.add(example(obj, tokenizer, where));
-            }
+            return read(String.valueOf(file.getFileName()), r, tokenizer);
         } catch (CharacterCodingException e) {
             throw ModelFormatException.of(file, "not valid UTF-8 (%s)", e.getMessage());
         }
+    }
+
+    /** Reads JSON Lines from {@code in}; {@code name} is used in error messages (a file or resource name). */
+    public static List<Example> read(String name, BufferedReader in, Tokenizer tokenizer) throws IOException {
+        var out = new ArrayList<Example>();
+        var limits = new Json.Limits(64, MAX_LINE_CHARS, MAX_LINE_CHARS, 64);
+        int lineNo = 0;
+        String line;
+        while ((line = readLine(in, name, lineNo + 1)) != null) {
+            lineNo++;
+            if (lineNo == 1 && line.startsWith("\uFEFF")) {
+                line = line.substring(1);
+            }
+            if (line.isBlank()) {
+                continue;
+            }
+            String where = name + ":" + lineNo;
+            Map<String, Object> obj = Json.parseObject(line, limits, where);
+            out.add(example(obj, tokenizer, where));
+        }
         if (out.isEmpty()) {
-            throw ModelFormatException.of(file, "no examples (the file is empty or has only blank lines)");
+            throw new ModelFormatException(name + ": no examples (the file is empty or has only blank lines)");
         }
         return out;
     }

@@ -1,6 +1,7 @@
 package dev.jlora.engine.train;
 
 import dev.jlora.engine.adapter.AdapterFactory;
+import dev.jlora.engine.adapter.AdapterMethods;
 import dev.jlora.engine.adapter.LoraConfig;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.adapter.TrainableAdapter;
@@ -51,15 +52,9 @@ public final class AdapterFile {
         return meta;
     }
 
-    /** A LoRA / rsLoRA adapter saved by {@link #save}, for a model with {@code weights}. */
+    /** An adapter of any registered method ({@link AdapterMethods}) saved by {@link #save}, for a model with {@code weights}. */
     public static TrainableAdapterSet load(Path file, LlamaWeights weights) throws IOException {
-        return load(file, weights, meta -> {
-            if (!"lora".equals(meta.get("method"))) {
-                throw new UnsupportedOperationException("loading adapter method '" + meta.get("method")
-                        + "' needs its factory (AdapterFile.load with a factory); built in: lora");
-            }
-            return AdapterFactory.lora(loraConfig(meta));
-        });
+        return load(file, weights, AdapterMethods.loader(weights));
     }
 
     /**

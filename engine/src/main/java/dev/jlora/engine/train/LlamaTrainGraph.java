@@ -463,16 +463,21 @@ public final class LlamaTrainGraph {
                 for (int j = 0; j < V; j++) {
                     max = Math.max(max, logits[o + j]);
                 }
+                float target = logits[o + tgt];
                 double sum = 0;
                 for (int j = 0; j < V; j++) {
-                    sum += Math.exp(logits[o + j] - max);
+                    float e = (float) Math.exp(logits[o + j] - max);
+                    sum += e;
+                    if (backward) {
+                        logits[o + j] = e;   // kept for the gradient: one exp per logit
+                    }
                 }
-                rowLoss[i] = Math.log(sum) + max - logits[o + tgt];
+                rowLoss[i] = Math.log(sum) + max - target;
                 if (backward) {
                     // d(loss)/d(logit_j) = (softmax_j − [j = target]) / count
+                    float k = (float) (dscale / sum);
                     for (int j = 0; j < V; j++) {
-                        float p = (float) (Math.exp(logits[o + j] - max) / sum);
-                        logits[o + j] = p * dscale;
+                        logits[o + j] *= k;
                     }
                     logits[o + tgt] -= dscale;
                 }

@@ -11,7 +11,22 @@ import java.util.Map;
  *
  * @param lora (layer·16 + target ordinal) → {A [r × IC], B [OC × r]} in double; scale s applies to all
  */
-public record LlamaRef(LlamaConfig c, LlamaWeights w, Map<Integer, double[][]> lora, double s) {
+public final class LlamaRef {
+    private final LlamaConfig c;
+    private final LlamaWeights w;
+    private final Map<Integer, double[][]> lora;
+    private final double s;
+
+    public LlamaRef(LlamaConfig c, LlamaWeights w, Map<Integer, double[][]> lora, double s) {
+        this.c = c;
+        this.w = w;
+        this.lora = lora;
+        this.s = s;
+    }
+
+    public Map<Integer, double[][]> lora() {
+        return lora;
+    }
 
     public static int key(int layer, Target t) {
         return layer * 16 + t.ordinal();
@@ -108,6 +123,9 @@ public record LlamaRef(LlamaConfig c, LlamaWeights w, Map<Integer, double[][]> l
     }
 
     private double[] linear(int l, Target t, dev.jlora.quant.QuantMatrix m, double[] in) {
+        if (m == null) {
+            throw new IllegalStateException("missing weight for layer " + l + " " + t);
+        }
         double[] y = matvec(m, in);
         double[][] ab = lora.get(key(l, t));
         if (ab != null) {
@@ -128,13 +146,22 @@ public record LlamaRef(LlamaConfig c, LlamaWeights w, Map<Integer, double[][]> l
         return y;
     }
 
-    private static double[] matvec(dev.jlora.quant.QuantMatrix m, double[] in) {
+    private final java.util.IdentityHashMap<dev.jlora.quant.QuantMatrix, float[][]> dequantized =
+            new java.util.IdentityHashMap<>();
+
+    /** W·in with W dequantized once (dequantizeRow is the definition of a stored matrix's values). */
+    private double[] matvec(dev.jlora.quant.QuantMatrix m, double[] in) {
+        float[][] rows = dequantized.computeIfAbsent(m, k -> {
+            float[][] r = new float[k.rows()][k.cols()];
+            for (int o = 0; o < k.rows(); o++) {
+                k.dequantizeRow(o, r[o], 0);
+            }
+            return r;
+        });
         double[] y = new double[m.rows()];
-        float[] row = new float[m.cols()];
         for (int o = 0; o < m.rows(); o++) {
-            m.dequantizeRow(o, row, 0);
-            for (int i = 0; i < row.length; i++) {
-                y[o] += row[i] * in[i];
+            for (int i = 0; i < in.length; i++) {
+                y[o] += rows[o][i] * in[i];
             }
         }
         return y;

@@ -33,6 +33,18 @@ public final class TinyLlama {
         return new LlamaWeights(emb, layers, norm(rnd, c.dim()), c.tiedEmbeddings() ? emb : matrix(rnd, c.vocabSize(), c.dim()));
     }
 
+    /** The same model with every matrix re-quantized to {@code type} (norms and biases stay fp32). */
+    public static LlamaWeights quantized(LlamaWeights w, dev.jlora.quant.QuantType type) {
+        var layers = new ArrayList<LlamaWeights.Layer>();
+        for (var l : w.layers()) {
+            layers.add(new LlamaWeights.Layer(l.attnNorm(), type.quantize(l.wq()), type.quantize(l.wk()),
+                    type.quantize(l.wv()), type.quantize(l.wo()), l.bq(), l.bk(), l.bv(), l.ffnNorm(),
+                    type.quantize(l.wGate()), type.quantize(l.wUp()), type.quantize(l.wDown())));
+        }
+        var emb = type.quantize(w.tokenEmbedding());
+        return new LlamaWeights(emb, layers, w.finalNorm(), w.output() == w.tokenEmbedding() ? emb : type.quantize(w.output()));
+    }
+
     /** Entries U(−1, 1)/√IC·1.5, so activations stay O(1) through the blocks. */
     static F32Matrix matrix(SplittableRandom rnd, int OC, int IC) {
         float[] w = new float[OC * IC];

@@ -106,6 +106,53 @@ class LlamaTrainGraphTest {
         System.out.printf("checked %d LoRA gradients: max |float − fd| = %.2e, max |g| = %.2e%n", checked, maxErr, maxGrad);
     }
 
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"Q4_0", "Q8_0", "Q4_K"})
+    void gradientsThroughQuantizedFrozenWeightsMatchFiniteDifferences(String type) {
+        // C=256 so that K-quant rows (256 per block) fit; one layer keeps the float64 reference quick
+        LlamaConfig cfg = TinyLlama.config(256, 256, 1, 4, 2, 13, true, false);
+        var w = TinyLlama.quantized(TinyLlama.weights(cfg, 5), dev.jlora.quant.QuantType.valueOf(type));
+        var ad = TrainableAdapterSet.lora(w, new LoraConfig(1, 2f, 0f, false, EnumSet.of(Target.V, Target.DOWN)), 6);
+        var rnd = new SplittableRandom(8);
+        for (Parameter p : ad.parameters()) {
+            if (p.name().endsWith("lora_B")) {
+                for (int i = 0; i < p.size(); i++) {
+                    p.value()[i] = (float) ((rnd.nextDouble() * 2 - 1) * 0.5);
+                }
+            }
+        }
+        int[] in = {1, 5, 7, 12, 3, 0}, tgt = {5, 7, 12, 3, 0, 9};
+        var graph = new LlamaTrainGraph(cfg, w, ad, 2, 3, false);
+        double loss = graph.forwardBackward(in, tgt, 0, 1f).loss();
+        var m = new HashMap<Integer, double[][]>();
+        for (Target t : new Target[] {Target.V, Target.DOWN}) {
+            var a = (LoraAdapter) ad.get(0, t);
+            m.put(LlamaRef.key(0, t), new double[][] {toDouble(a.loraA().value()), toDouble(a.loraB().value())});
+        }
+        var ref = new LlamaRef(cfg, w, m, 2.0);
+        // the reference multiplies by the dequantized rows: the same W the kernels use
+        assertEquals(ref.loss(in, tgt, 2, 3), loss, 1e-5, "loss vs float64 reference of the dequantized model");
+        double eps = 1e-5;
+        for (Target t : new Target[] {Target.V, Target.DOWN}) {
+            var a = (LoraAdapter) ad.get(0, t);
+            double[][] ab = m.get(LlamaRef.key(0, t));
+            for (int which = 0; which < 2; which++) {
+                float[] grad = which == 0 ? a.loraA().grad() : a.loraB().grad();
+                double[] v = ab[which];
+                for (int i = 0; i < v.length; i += 17) {   // every 17th element: about 60 checks
+                    double keep = v[i];
+                    v[i] = keep + eps;
+                    double up = ref.loss(in, tgt, 2, 3);
+                    v[i] = keep - eps;
+                    double down = ref.loss(in, tgt, 2, 3);
+                    v[i] = keep;
+                    double fd = (up - down) / (2 * eps);
+                    assertEquals(fd, grad[i], 1e-5 + 1e-4 * Math.abs(fd), type + " " + t + (which == 0 ? " A[" : " B[") + i + "]");
+                }
+            }
+        }
+    }
+
     @Test
     void checkpointingGivesBitIdenticalLossAndGradients() {
         Map<String, float[]> grads = new HashMap<>();

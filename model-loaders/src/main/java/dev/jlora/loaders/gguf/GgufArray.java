@@ -179,6 +179,22 @@ public final class GgufArray {
         throw wrongType("BOOL");
     }
 
+    /**
+     * Plain Java form: {@code List<String>} for STRING, {@code float[]} for FLOAT32, {@code double[]} for FLOAT64,
+     * {@code long[]} for integers, {@code boolean[]} for BOOL, {@code List<Object>} of plain forms for nested arrays.
+     */
+    public Object toJava() {
+        return switch (data) {
+            case String[] a -> List.of(a);
+            case GgufArray[] a -> Arrays.stream(a).map(GgufArray::toJava).toList();
+            case long[] a -> a.clone();
+            case float[] a -> a.clone();
+            case double[] a -> a.clone();
+            case boolean[] a -> a.clone();
+            default -> throw new IllegalStateException();
+        };
+    }
+
     /** Raw storage for the writer (no copy). */
     Object data() {
         return data;

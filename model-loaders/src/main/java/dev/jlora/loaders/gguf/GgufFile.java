@@ -87,6 +87,19 @@ public final class GgufFile implements AutoCloseable {
         return metadata.get(key);
     }
 
+    /**
+     * The value of {@code key} as plain Java, or null when absent: String, Long (every integer type; UINT64 as raw
+     * bits), Float, Double, Boolean, or an array's {@link GgufArray#toJava()} form. This is the shape
+     * {@code Tokenizers.fromGgufMetadata(path, gguf::javaValue)} reads.
+     */
+    public Object javaValue(String key) {
+        GgufValue v = metadata.get(key);
+        if (v == null) {
+            return null;
+        }
+        return v.value() instanceof GgufArray a ? a.toJava() : v.value();
+    }
+
     public String getString(String key) throws ModelFormatException {
         return (String) require(key, GgufType.STRING, "STRING").value();
     }

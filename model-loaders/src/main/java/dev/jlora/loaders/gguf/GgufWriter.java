@@ -28,7 +28,10 @@ public final class GgufWriter {
     /** ggml's GGML_MAX_NAME: names must be shorter (in UTF-8 bytes) for llama.cpp to load the file. */
     static final int MAX_NAME_BYTES = 64;
 
-    /** Fills a tensor's slice of the output file (exactly its byte size, zero-initialised). */
+    /**
+     * Fills a tensor's slice of the output file (exactly its byte size, zero-initialised). The slice may be
+     * written from other threads until fill returns.
+     */
     @FunctionalInterface
     public interface TensorSource {
         void fill(MemorySegment dest) throws IOException;
@@ -184,7 +187,8 @@ public final class GgufWriter {
             if (list.isEmpty()) {
                 return;
             }
-            try (Arena arena = Arena.ofConfined()) {
+            // Shared: a source may fill its slice from several threads (quantizing rows in parallel).
+            try (Arena arena = Arena.ofShared()) {
                 // Mapping past the end grows the file; the gaps (alignment padding) read as zeros.
                 MemorySegment out = ch.map(FileChannel.MapMode.READ_WRITE, 0, total, arena);
                 for (int i = 0; i < list.size(); i++) {

@@ -8,7 +8,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.PriorityQueue;
 
 /**
  * Byte-level BPE (GPT-2, Llama 3, Qwen2) as llama.cpp runs it ({@code llm_tokenizer_bpe_session}): the text
@@ -39,6 +38,9 @@ final class ByteLevelBpeTokenizer extends VocabularyTokenizer {
         }
         this.preTokenizer = preTokenizer;
         List<String> merges = vocab.merges();
+        if (merges.size() > 1 << 24) {
+            throw new IllegalArgumentException(merges.size() + " merges; at most 2^24 are supported (ranks are queued as exact floats)");
+        }
         rank = new LongIntMap(merges.size());
         mergedId = new int[merges.size()];
         for (int r = 0; r < merges.size(); r++) {
@@ -77,9 +79,6 @@ final class ByteLevelBpeTokenizer extends VocabularyTokenizer {
         return ((long) left << 32) | (right & 0xFFFFFFFFL);
     }
 
-    private record Bigram(int left, int right, int leftId, int rightId, int rank) {
-    }
-
     @Override
     void encodeText(String text, boolean afterSpecial, IntList out) {
         int[] cps = text.codePoints().toArray();
@@ -114,20 +113,17 @@ final class ByteLevelBpeTokenizer extends VocabularyTokenizer {
             prev[i] = i - 1;
             next[i] = i + 1 < n ? i + 1 : -1;
         }
-        PriorityQueue<Bigram> queue = new PriorityQueue<>(Math.max(1, n), (a, b) -> {
-            int byRank = Integer.compare(a.rank, b.rank);
-            return byRank != 0 ? byRank : Integer.compare(a.left, b.left);
-        });
+        BigramQueue queue = new BigramQueue(n);
         for (int i = 1; i < n; i++) {
             addBigram(sym, i - 1, i, queue);
         }
         while (!queue.isEmpty()) {
-            Bigram bg = queue.poll();
-            int l = bg.left, r = bg.right;
-            if (sym[l] != bg.leftId || sym[r] != bg.rightId) {
+            queue.poll();
+            int l = queue.left, r = queue.right;
+            if (sym[l] != queue.a || sym[r] != queue.b) {
                 continue;  // stale: one side changed since this pair was queued
             }
-            sym[l] = mergedId[bg.rank];
+            sym[l] = mergedId[(int) -queue.priority];
             sym[r] = -1;
             next[l] = next[r];
             if (next[r] >= 0) {
@@ -153,13 +149,13 @@ final class ByteLevelBpeTokenizer extends VocabularyTokenizer {
         }
     }
 
-    private void addBigram(int[] sym, int left, int right, PriorityQueue<Bigram> queue) {
+    private void addBigram(int[] sym, int left, int right, BigramQueue queue) {
         if (left < 0 || right < 0) {
             return;
         }
         int r = rank.get(key(sym[left], sym[right]));
         if (r >= 0) {
-            queue.add(new Bigram(left, right, sym[left], sym[right], r));
+            queue.add(-r, left, right, sym[left], sym[right]);  // lower rank first; ranks < 2^24 are exact floats
         }
     }
 

@@ -3,7 +3,6 @@ package dev.jlora.loaders.tokenizer;
 import dev.jlora.engine.tokenizer.ChatTemplate;
 
 import java.nio.charset.StandardCharsets;
-import java.util.PriorityQueue;
 
 /**
  * SentencePiece BPE as llama.cpp runs it for {@code tokenizer.ggml.model = "llama"} ({@code llm_tokenizer_spm}):
@@ -13,7 +12,8 @@ import java.util.PriorityQueue;
  * until no adjacent pair forms a piece. Symbols that are not pieces fall back to {@code <0xNN>} byte tokens
  * (then to the unknown token when the vocabulary has no byte tokens).
  *
- * <p>Cost: O(n log n) in the text length: one priority-queue entry per candidate pair.
+ * <p>Cost: O(n log n) in the text length: one queue entry (score, left, right, merged length — the length
+ * spots entries made stale by a later merge) per candidate pair, and no string copies for lookups.
  */
 final class SentencePieceTokenizer extends VocabularyTokenizer {
     private static final char SPACE = '\u2581';
@@ -36,10 +36,6 @@ final class SentencePieceTokenizer extends VocabularyTokenizer {
         fillBytes();
     }
 
-    /** One candidate merge: symbols left and right, the merged piece's score, its length in chars (to spot stale entries). */
-    private record Bigram(int left, int right, float score, int length) {
-    }
-
     @Override
     void encodeText(String raw, boolean afterSpecial, IntList out) {
         String text = (vocab.addSpacePrefix() && afterSpecial ? " " + raw : raw).replace(' ', SPACE);
@@ -56,17 +52,14 @@ final class SentencePieceTokenizer extends VocabularyTokenizer {
             count++;
             i += cl;
         }
-        PriorityQueue<Bigram> queue = new PriorityQueue<>(Math.max(1, count), (a, b) -> {
-            int byScore = Float.compare(b.score, a.score);
-            return byScore != 0 ? byScore : Integer.compare(a.left, b.left);
-        });
+        BigramQueue queue = new BigramQueue(count);
         for (int i = 1; i < count; i++) {
             tryAddBigram(text, start, len, i - 1, i, queue);
         }
         while (!queue.isEmpty()) {
-            Bigram bg = queue.poll();
-            int l = bg.left, r = bg.right;
-            if (len[l] == 0 || len[r] == 0 || len[l] + len[r] != bg.length) {
+            queue.poll();
+            int l = queue.left, r = queue.right;
+            if (len[l] == 0 || len[r] == 0 || len[l] + len[r] != queue.a) {
                 continue;  // one side was merged away since this pair was queued
             }
             len[l] += len[r];
@@ -79,11 +72,11 @@ final class SentencePieceTokenizer extends VocabularyTokenizer {
             tryAddBigram(text, start, len, l, next[l], queue);
         }
         for (int i = 0; count > 0 && i != -1; i = next[i]) {
-            String piece = text.substring(start[i], start[i] + len[i]);
-            int id = index.id(piece);
+            int id = index.id(text, start[i], start[i] + len[i]);
             if (id >= 0) {
                 out.add(id);
             } else {
+                String piece = text.substring(start[i], start[i] + len[i]);
                 for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
                     out.add(byteToken(b & 0xFF, piece));
                 }
@@ -91,14 +84,14 @@ final class SentencePieceTokenizer extends VocabularyTokenizer {
         }
     }
 
-    private void tryAddBigram(String text, int[] start, int[] len, int left, int right, PriorityQueue<Bigram> queue) {
+    private void tryAddBigram(String text, int[] start, int[] len, int left, int right, BigramQueue queue) {
         if (left < 0 || right < 0) {
             return;
         }
         int length = len[left] + len[right];
-        int id = index.id(text.substring(start[left], start[left] + length));
+        int id = index.id(text, start[left], start[left] + length);
         if (id >= 0) {
-            queue.add(new Bigram(left, right, vocab.scores()[id], length));
+            queue.add(vocab.scores()[id], left, right, length, 0);
         }
     }
 

@@ -3,8 +3,11 @@ package dev.jlora.loaders.tokenizer;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.tokenizer.ChatTemplate;
 import dev.jlora.engine.tokenizer.Tokenizer;
+import dev.jlora.loaders.gguf.GgufFile;
+import dev.jlora.loaders.gguf.GgufReader;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.function.Function;
 
@@ -43,13 +46,62 @@ public final class Tokenizers {
         return fromVocabulary(GgufTokenizerMetadata.vocabulary(file, metadata));
     }
 
+    /** From the tokenizer embedded in an open GGUF file (vocab-only GGUFs included). */
+    public static Tokenizer fromGguf(GgufFile gguf) throws ModelFormatException {
+        return fromGgufMetadata(gguf.path(), gguf::javaValue);
+    }
+
+    /** Opens a GGUF file, reads its tokenizer and closes it again. */
+    public static Tokenizer fromGguf(Path file) throws IOException {
+        try (GgufFile gguf = GgufReader.open(file)) {
+            return fromGguf(gguf);
+        }
+    }
+
     /** From a SentencePiece {@code tokenizer.model} protobuf (BPE models: llama, mistral). */
     public static Tokenizer fromSentencePieceModel(Path file) throws IOException {
         return fromVocabulary(SentencePieceModelReader.read(file));
     }
 
+    /**
+     * From a Hugging Face model directory: {@code tokenizer.json} (byte-level BPE, or SentencePiece-style BPE),
+     * else {@code tokenizer.model}; a SentencePiece-style tokenizer.json defers to a {@code tokenizer.model}
+     * beside it, which holds the exact scores. {@code tokenizer_config.json}, when present, gives the
+     * special tokens, add_bos/add_eos and the chat template.
+     */
+    public static Tokenizer fromHfDirectory(Path dir) throws IOException {
+        Path json = dir.resolve("tokenizer.json");
+        Path spm = dir.resolve("tokenizer.model");
+        Path config = dir.resolve("tokenizer_config.json");
+        boolean hasJson = Files.isRegularFile(json), hasSpm = Files.isRegularFile(spm);
+        if (hasJson && !(hasSpm && HfTokenizerReader.isSentencePieceStyle(json))) {
+            return fromVocabulary(HfTokenizerReader.read(json, config));
+        }
+        if (hasSpm) {
+            Vocabulary v = SentencePieceModelReader.read(spm);
+            if (Files.isRegularFile(config)) {
+                v = v.withChatTemplate(HfTokenizerReader.chatTemplate(config));
+            }
+            return fromVocabulary(v);
+        }
+        throw ModelFormatException.of(dir, "has neither tokenizer.json nor tokenizer.model");
+    }
+
+    /** From a Hugging Face {@code tokenizer.json} alone (no tokenizer_config.json: no BOS/EOS unless the post-processor adds BOS). */
+    public static Tokenizer fromHfTokenizerJson(Path file) throws IOException {
+        return fromVocabulary(HfTokenizerReader.read(file, null));
+    }
+
     /** From a llama2.c binary tokenizer ({@code tokenizer.bin}, {@code tok512.bin}). */
     public static Tokenizer fromLlama2cBin(Path file) throws IOException {
         return fromVocabulary(Llama2cTokenizerReader.read(file));
+    }
+
+    /**
+     * The vocabulary a tokenizer built here was made from, or empty for other implementations. Model writers use
+     * it to carry the tokenizer into exported GGUF metadata and {@code tokenizer.model} files.
+     */
+    public static java.util.Optional<Vocabulary> vocabularyOf(Tokenizer tokenizer) {
+        return tokenizer instanceof VocabularyTokenizer vt ? java.util.Optional.of(vt.vocabulary()) : java.util.Optional.empty();
     }
 }

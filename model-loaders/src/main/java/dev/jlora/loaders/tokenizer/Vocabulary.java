@@ -100,6 +100,12 @@ public record Vocabulary(
         }
     }
 
+    /** This vocabulary with another chat template (tokenizer_config.json next to a tokenizer.model). */
+    public Vocabulary withChatTemplate(String template) {
+        return new Vocabulary(model, pieces, scores, tokenTypes, merges, preTokenizer, bos, eos, unk, eot,
+                addBos, addEos, addSpacePrefix, template);
+    }
+
     public int size() {
         return pieces.size();
     }

@@ -34,6 +34,11 @@ final class VocabularyIndex {
     final int eot;
     /** Special-token ids, longest text first (ties by id, so the order is deterministic). */
     private final int[] specials;
+    /**
+     * Open-addressing table of ids by {@link String#hashCode} of their text, so a range of a longer string can be
+     * looked up without copying it out ({@link #id(String, int, int)}); -1 marks empty slots.
+     */
+    private final int[] slots;
 
     VocabularyIndex(Vocabulary vocab) {
         this.vocab = vocab;
@@ -41,6 +46,16 @@ final class VocabularyIndex {
         ids = HashMap.newHashMap(n);
         for (int i = 0; i < n; i++) {
             ids.put(vocab.pieces().get(i), i);  // a repeated text maps to its last id, as in llama.cpp
+        }
+        slots = new int[Integer.highestOneBit(Math.max(16, n * 2 - 1)) << 1];
+        Arrays.fill(slots, -1);
+        for (Map.Entry<String, Integer> e : ids.entrySet()) {
+            int mask = slots.length - 1;
+            int i = spread(e.getKey().hashCode()) & mask;
+            while (slots[i] >= 0) {
+                i = (i + 1) & mask;
+            }
+            slots[i] = e.getValue();
         }
         types = new int[n];
         for (int i = 0; i < n; i++) {
@@ -101,6 +116,27 @@ final class VocabularyIndex {
     int id(String text) {
         Integer id = ids.get(text);
         return id == null ? -1 : id;
+    }
+
+    /** The id whose text equals {@code text[start, end)}, or -1; allocates nothing. */
+    int id(String text, int start, int end) {
+        int h = 0;
+        for (int i = start; i < end; i++) {
+            h = 31 * h + text.charAt(i);  // String.hashCode of the range
+        }
+        int len = end - start;
+        int mask = slots.length - 1;
+        for (int i = spread(h) & mask; slots[i] >= 0; i = (i + 1) & mask) {
+            String piece = vocab.pieces().get(slots[i]);
+            if (piece.length() == len && piece.hashCode() == h && text.regionMatches(start, piece, 0, len)) {
+                return slots[i];
+            }
+        }
+        return -1;
+    }
+
+    private static int spread(int h) {
+        return (h ^ (h >>> 16)) * 0x9E3779B9;
     }
 
     /**

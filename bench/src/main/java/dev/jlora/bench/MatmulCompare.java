@@ -1,0 +1,79 @@
+package dev.jlora.bench;
+
+import dev.jlora.ffm.BlasLib;
+import dev.jlora.simd.Matmul;
+import dev.jlora.simd.Parallel;
+import dev.jlora.simd.VectorOpsProvider;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * jlora {@code matmulABt} against OpenBLAS {@code cblas_sgemm}, alternating call by call in one JVM, for a machine
+ * shared with other work: JMH runs the two in separate forks one after the other, so a change in background
+ * load between them skews their ratio. Here both see the same load, and the report gives the best and the
+ * median time of each (the best approximates an idle machine). Complements {@link MatmulBench}, does not replace
+ * it.
+ *
+ * <p>{@code java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Djlora.threads=2 -cp
+ * bench/target/benchmarks.jar dev.jlora.bench.MatmulCompare [rounds] [out.json]}
+ */
+public final class MatmulCompare {
+    private MatmulCompare() {}
+
+    public static void main(String[] args) throws IOException {
+        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 60;
+        Path out = args.length > 1 ? Path.of(args[1]) : null;
+        BlasLib blas = BlasLib.load().orElseThrow(() -> new IllegalStateException(
+                "OpenBLAS not available (install libopenblas-dev)"));
+        blas.setNumThreads(2);
+        System.out.printf("OpenBLAS core %s, %d threads; jlora %s, %d threads; %d rounds%n", blas.coreName(),
+                blas.numThreads(), VectorOpsProvider.choice().ops().name(), Parallel.threads(), rounds);
+        List<String> json = new ArrayList<>();
+        for (int[] s : new int[][] {{512, 768, 768}, {512, 768, 2048}}) {
+            int M = s[0], K = s[1], N = s[2];
+            var rnd = new SplittableRandom(7);
+            float[] A = new float[M * K], B = new float[N * K], C = new float[M * N];
+            for (int i = 0; i < A.length; i++) {
+                A[i] = (float) rnd.nextDouble(-1, 1);
+            }
+            for (int i = 0; i < B.length; i++) {
+                B[i] = (float) rnd.nextDouble(-1, 1);
+            }
+            double[] tj = new double[rounds], tb = new double[rounds];
+            for (int w = 0; w < 20; w++) {   // warm-up: C2 for the kernel, OpenBLAS thread start
+                Matmul.matmulABt(C, A, B, M, K, N);
+                blas.matmulABt(C, A, B, M, K, N);
+            }
+            for (int r = 0; r < rounds; r++) {
+                long t0 = System.nanoTime();
+                Matmul.matmulABt(C, A, B, M, K, N);
+                long t1 = System.nanoTime();
+                blas.matmulABt(C, A, B, M, K, N);
+                long t2 = System.nanoTime();
+                tj[r] = (t1 - t0) / 1e6;
+                tb[r] = (t2 - t1) / 1e6;
+            }
+            Arrays.sort(tj);
+            Arrays.sort(tb);
+            double flop = 2.0 * M * K * N;
+            String shape = M + "x" + K + "x" + N;
+            System.out.printf(Locale.ROOT, "%s: jlora best %.3f ms (%.0f GFLOPS), median %.3f ms | OpenBLAS best %.3f ms"
+                            + " (%.0f GFLOPS), median %.3f ms | jlora/OpenBLAS: %.0f%% (best), %.0f%% (median)%n",
+                    shape, tj[0], flop / tj[0] / 1e6, tj[rounds / 2], tb[0], flop / tb[0] / 1e6, tb[rounds / 2],
+                    100 * tb[0] / tj[0], 100 * tb[rounds / 2] / tj[rounds / 2]);
+            json.add(String.format(Locale.ROOT, "{\"shape\":\"%s\",\"rounds\":%d,\"jloraBestMs\":%.4f,"
+                            + "\"jloraMedianMs\":%.4f,\"openblasBestMs\":%.4f,\"openblasMedianMs\":%.4f}",
+                    shape, rounds, tj[0], tj[rounds / 2], tb[0], tb[rounds / 2]));
+        }
+        if (out != null) {
+            Files.writeString(out, "[" + String.join(",\n", json) + "]\n");
+            System.out.println("results in " + out);
+        }
+    }
+}

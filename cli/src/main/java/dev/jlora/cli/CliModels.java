@@ -1,0 +1,16 @@
+package dev.jlora.cli;
+
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.loaders.ModelLoader;
+import java.io.IOException;
+
+/** Loads the MODEL argument of a command (a GGUF file, a Hugging Face directory or 'demo') with an optional --quant. */
+final class CliModels {
+    private CliModels() {}
+
+    static LlamaModel load(String model, String quant) throws IOException {
+        var options = quant == null || quant.isBlank() ? ModelLoader.LoadOptions.DEFAULT
+                : ModelLoader.LoadOptions.withQuant(quant);
+        return ModelLoader.load(ModelFiles.resolve(model), options);
+    }
+}

@@ -1,0 +1,229 @@
+package dev.jlora.cli;
+
+import dev.jlora.engine.adapter.AdaptedModel;
+import dev.jlora.engine.adapter.AdapterMethods;
+import dev.jlora.engine.adapter.LoraConfig;
+import dev.jlora.engine.adapter.Requantizer;
+import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.data.Dataset;
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.optim.LrSchedule;
+import dev.jlora.engine.train.AdapterFile;
+import dev.jlora.engine.train.TrainConfig;
+import dev.jlora.engine.train.Trainer;
+import dev.jlora.loaders.adapter.AdapterFiles;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code jlora train MODEL --data FILE.jsonl --out DIR}: LoRA fine-tuning with checkpoints and resume. */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Fine-tune a LoRA adapter on a JSONL dataset ({\"text\"}, {\"prompt\",\"completion\"} or "
+                + "{\"messages\"} lines).",
+                "Writes DIR/adapter.jlora, DIR/metrics.jsonl and DIR/checkpoints/; Ctrl-C saves a checkpoint, "
+                        + "--resume continues from the newest one."})
+final class TrainCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "MODEL", description = "GGUF file, Hugging Face directory, or 'demo'")
+    String model;
+
+    @Option(names = "--data", required = true, paramLabel = "FILE.jsonl", description = "Training data (JSON Lines)")
+    Path data;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder")
+    Path out;
+
+    @Option(names = "--method", defaultValue = "lora",
+            description = "Adapter method: lora, dora, vera, nola, loldu (default: ${DEFAULT-VALUE})")
+    String method;
+
+    @Option(names = "--init", defaultValue = "kaiming",
+            description = "Initialisation (lora, dora): kaiming, gaussian, pissa, pissa_niter_N, olora (default: ${DEFAULT-VALUE})")
+    String init;
+
+    @Option(names = "--method-arg", paramLabel = "KEY=VALUE",
+            description = "Method hyper-parameter, repeatable (vera: d_initial, projection_prng_key; "
+                    + "nola: num_basis_A, num_basis_B, basis_seed)")
+    Map<String, String> methodArgs = new LinkedHashMap<>();
+
+    @Option(names = "--targets", defaultValue = "q,k,v,o", description = "Target modules: q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE})")
+    String targets;
+
+    @Option(names = "--rank", defaultValue = "8", description = "LoRA rank r (default: ${DEFAULT-VALUE})")
+    int rank;
+
+    @Option(names = "--alpha", defaultValue = "16", description = "LoRA alpha; scale alpha/r (default: ${DEFAULT-VALUE})")
+    float alpha;
+
+    @Option(names = "--dropout", defaultValue = "0.05", description = "Dropout on the adapter input (default: ${DEFAULT-VALUE})")
+    float dropout;
+
+    @Option(names = "--rs-lora", description = "Rank-stabilised scaling alpha/sqrt(r)")
+    boolean rsLora;
+
+    @Option(names = "--lr", defaultValue = "2e-4", description = "Peak learning rate (default: ${DEFAULT-VALUE})")
+    float lr;
+
+    @Option(names = "--schedule", defaultValue = "cosine", description = "constant, linear or cosine (default: ${DEFAULT-VALUE})")
+    String schedule;
+
+    @Option(names = "--warmup", defaultValue = "0", description = "Warmup steps (default: ${DEFAULT-VALUE})")
+    int warmup;
+
+    @Option(names = "--optimizer", defaultValue = "adamw", description = "adamw or sgd (default: ${DEFAULT-VALUE})")
+    String optimizer;
+
+    @Option(names = "--weight-decay", defaultValue = "0", description = "Weight decay (default: ${DEFAULT-VALUE})")
+    float weightDecay;
+
+    @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Gradient clipping; 0 = off (default: ${DEFAULT-VALUE})")
+    float maxGradNorm;
+
+    @Option(names = "--steps", defaultValue = "100", description = "Optimizer steps (default: ${DEFAULT-VALUE})")
+    int steps;
+
+    @Option(names = "--batch-size", defaultValue = "4", description = "Sequences per micro-batch (default: ${DEFAULT-VALUE})")
+    int batchSize;
+
+    @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-batches per step (default: ${DEFAULT-VALUE})")
+    int gradAccum;
+
+    @Option(names = "--seq-len", defaultValue = "256", description = "Tokens per packed sequence (default: ${DEFAULT-VALUE})")
+    int seqLen;
+
+    @Option(names = "--eval-fraction", defaultValue = "0.05", description = "Share of examples held out (default: ${DEFAULT-VALUE})")
+    double evalFraction;
+
+    @Option(names = "--eval-every", defaultValue = "0", description = "Evaluate every N steps; 0 = only at the end (default: ${DEFAULT-VALUE})")
+    int evalEvery;
+
+    @Option(names = "--checkpoint-every", defaultValue = "0", description = "Checkpoint every N steps; 0 = only at the end (default: ${DEFAULT-VALUE})")
+    int checkpointEvery;
+
+    @Option(names = "--activation-checkpointing", description = "Recompute block activations in backward (less memory)")
+    boolean activationCheckpointing;
+
+    @Option(names = "--seed", defaultValue = "42", description = "Seed of init, data order and dropout (default: ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--quant", paramLabel = "TYPE", description = "Quantize the frozen weights on load (e.g. Q4_0, Q8_0, NF4)")
+    String quant;
+
+    @Option(names = "--resume", description = "Continue from the newest checkpoint in --out")
+    boolean resume;
+
+    @Option(names = "--export", paramLabel = "FORMAT", split = ",",
+            description = "Also write the adapter as peft (DIR/adapter-peft/) and/or gguf (DIR/adapter.gguf)")
+    java.util.List<String> export = java.util.List.of();
+
+    @Option(names = "--log-every", defaultValue = "1", description = "Print every N steps (default: ${DEFAULT-VALUE})")
+    int logEvery;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintStream o = System.out;
+        LlamaModel m = CliModels.load(model, quant);
+        var lora = new LoraConfig(rank, alpha, dropout, rsLora, LoraConfig.parseTargets(targets));
+        var params = new LinkedHashMap<String, String>(methodArgs);
+        params.put("rank", Integer.toString(rank));
+        params.put("alpha", Float.toString(alpha));
+        params.put("dropout", Float.toString(dropout));
+        params.put("rs_lora", Boolean.toString(rsLora));
+        AdaptedModel adapted = AdapterMethods.create(method, init, params, m.weights(), lora.targets(), seed,
+                Requantizer.DEFAULT);
+        if (!adapted.residuals().isEmpty()) {
+            o.printf(Locale.ROOT, "init %s: %d base weights replaced by their residual (re-quantized, step-0 relative "
+                    + "error at most %.2e)%n", init, adapted.residuals().size(), adapted.maxRelativeError());
+            m = new LlamaModel(m.config(), adapted.weights(), m.tokenizer());
+        }
+        var cfg = TrainConfig.builder().steps(steps).batchSize(batchSize).seqLen(seqLen).gradAccum(gradAccum)
+                .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
+                .warmupSteps(warmup).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
+                .evalEvery(evalEvery > 0 ? evalEvery : Math.max(1, steps)).checkpointEvery(checkpointEvery)
+                .activationCheckpointing(activationCheckpointing).seed(seed).build();
+        Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
+        TrainableAdapterSet adapters = adapted.adapters();
+        o.printf(Locale.ROOT, "model %s: %d layers, dim %d; %s (init %s) r=%d alpha=%s on %s: %,d trainable parameters%n",
+                model, m.config().nLayers(), m.config().dim(), method, init, rank, alpha, lora.targets(),
+                adapters.parameterCount());
+        o.printf(Locale.ROOT, "data %s: %d training rows of %d tokens (%,d target tokens), %d held-out rows%n",
+                data, ds.train().size(), seqLen, ds.trainTargets(), ds.eval().size());
+        var formats = new java.util.ArrayList<AdapterFiles.Format>();
+        for (String f : export) {
+            formats.add(AdapterFiles.Format.parse(f.trim()));   // parse before training: a typo fails fast
+        }
+        var meta = Map.of("base_model", model, "data", data.toString(), "init", init);
+        Path file = run(m, adapters, ds, cfg, out, resume, meta, o, logEvery);
+        TrainableAdapterSet saved = adapters;
+        if (!adapted.residuals().isEmpty()) {
+            // The trained adapter is relative to the residual base; save it as a delta on the original weights.
+            saved = adapted.deltaOnOriginal();
+            AdapterFile.save(file, saved, meta);
+            o.printf("converted to a rank-%d LoRA delta on the original weights (PEFT's PiSSA/OLoRA conversion): %s%n",
+                    2 * rank, file);
+        }
+        for (var f : formats) {
+            Path p = switch (f) {
+                case PEFT -> out.resolve("adapter-peft");
+                case GGUF -> out.resolve("adapter.gguf");
+                case JLORA -> out.resolve("adapter.jlora");
+            };
+            if (f != AdapterFiles.Format.JLORA) {
+                AdapterFiles.save(p, f, saved, m.config(), model);
+                o.printf("exported %s adapter to %s%n", f.name().toLowerCase(Locale.ROOT), p);
+            }
+        }
+        return 0;
+    }
+
+    /** Trains (resuming if asked), saves DIR/adapter.jlora and returns its path. */
+    static Path run(LlamaModel m, TrainableAdapterSet adapters, Dataset ds, TrainConfig cfg, Path out, boolean resume,
+                    Map<String, String> meta, PrintStream o, int logEvery) throws Exception {
+        Files.createDirectories(out);
+        var trainer = new Trainer(m, adapters, ds, cfg, out);
+        if (resume) {
+            Path ck = Trainer.latestCheckpoint(out);
+            if (ck == null) {
+                throw new IllegalArgumentException("--resume: no checkpoint under " + out.resolve("checkpoints"));
+            }
+            trainer.resume(ck);
+            o.printf("resumed from %s at step %d%n", ck, trainer.step());
+        }
+        // Ctrl-C / SIGTERM: stop after the current step, let the loop checkpoint and this method save the adapter
+        var done = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            trainer.requestStop();
+            try {
+                done.await(120, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "jlora-train-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        Path file = out.resolve("adapter.jlora");
+        try {
+            Trainer.Result r = trainer.train(new TrainProgress(o, logEvery));
+            AdapterFile.save(file, adapters, meta);
+            o.printf(Locale.ROOT, "%s after %d steps (%d skipped); adapter saved to %s%n",
+                    r.stoppedEarly() ? "stopped (resume with --resume)" : "done", r.step(), r.skippedSteps(), file);
+            o.flush();
+        } finally {
+            done.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running: it returns now that done is counted down
+            }
+        }
+        return file;
+    }
+}

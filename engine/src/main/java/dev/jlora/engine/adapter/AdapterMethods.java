@@ -1,0 +1,225 @@
+package dev.jlora.engine.adapter;
+
+import dev.jlora.engine.model.LlamaWeights;
+import dev.jlora.quant.QuantMatrix;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Function;
+
+/**
+ * The adapter methods by name, for {@code jlora train --method M --init I} and for loading adapter files: each method
+ * turns hyper-parameters given as strings (PEFT's names where PEFT has the method) into a factory. The same keys are
+ * what the adapters write into {@link TrainableAdapter#config()}, so a saved file's metadata rebuilds its adapters.
+ *
+ * <p>Common keys, accepted by every method (a method ignores those it has no use for, so a CLI can always pass its
+ * flags): {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}. Method keys: VeRA {@code d_initial},
+ * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}. Any other key is
+ * an error naming the keys the method knows.
+ */
+public final class AdapterMethods {
+    private AdapterMethods() {}
+
+    private static final Set<String> COMMON = Set.of("method", "rank", "alpha", "dropout", "rs_lora");
+
+    /** One method: its description, its own keys with defaults, and what {@code --init} values it accepts. */
+    public record Method(String name, String description, Map<String, String> keys, boolean acceptsInit) {}
+
+    private static final Map<String, Method> METHODS = new LinkedHashMap<>();
+
+    static {
+        add(new Method("lora", "LoRA (Hu et al. 2021); rs_lora=true for rsLoRA (Kalajdzievski 2023)", Map.of(), true));
+        add(new Method("dora", "DoRA (Liu et al. 2024): magnitude and LoRA-updated direction", Map.of(), true));
+        add(new Method("vera", "VeRA (Kopiczko et al. 2024): shared frozen random A, B; trains vectors d, b",
+                Map.of("d_initial", "0.1", "projection_prng_key", "0"), false));
+        add(new Method("nola", "NOLA (Koohpayegani et al. 2024): A, B as combinations of frozen random bases",
+                Map.of("num_basis_A", "64", "num_basis_B", "64", "basis_seed", "0"), false));
+        add(new Method("loldu", "LoLDU (Shi et al. 2024): LDU of W, trains a diagonal and a scale", Map.of(), false));
+    }
+
+    private static void add(Method m) {
+        METHODS.put(m.name(), m);
+    }
+
+    /** The registered methods in a fixed order. */
+    public static List<Method> methods() {
+        return List.copyOf(METHODS.values());
+    }
+
+    public static Method method(String name) {
+        Method m = METHODS.get(name.trim().toLowerCase(Locale.ROOT));
+        if (m == null) {
+            throw new IllegalArgumentException("unknown adapter method '" + name + "': expected one of " + METHODS.keySet());
+        }
+        return m;
+    }
+
+    /** Typed access to string hyper-parameters with defaults, naming the key in every error. */
+    private record Params(String method, Map<String, String> values) {
+        String str(String key, String dflt) {
+            return values.getOrDefault(key, dflt);
+        }
+
+        int integer(String key, int dflt) {
+            String v = values.get(key);
+            try {
+                return v == null ? dflt : Integer.parseInt(v.trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(method + ": '" + key + "' must be a whole number, got '" + v + "'");
+            }
+        }
+
+        long longValue(String key, long dflt) {
+            String v = values.get(key);
+            try {
+                return v == null ? dflt : Long.parseLong(v.trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(method + ": '" + key + "' must be a whole number, got '" + v + "'");
+            }
+        }
+
+        float real(String key, float dflt) {
+            String v = values.get(key);
+            try {
+                return v == null ? dflt : Float.parseFloat(v.trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(method + ": '" + key + "' must be a number, got '" + v + "'");
+            }
+        }
+
+        boolean bool(String key) {
+            String v = values.get(key);
+            if (v == null) {
+                return false;
+            }
+            return switch (v.trim().toLowerCase(Locale.ROOT)) {
+                case "true", "1", "yes" -> true;
+                case "false", "0", "no" -> false;
+                default -> throw new IllegalArgumentException(method + ": '" + key + "' must be true or false, got '" + v + "'");
+            };
+        }
+
+        LoraConfig lora(Set<Target> targets) {
+            return new LoraConfig(integer("rank", 8), real("alpha", 16), real("dropout", 0), bool("rs_lora"), targets);
+        }
+    }
+
+    private static Params params(Method m, Map<String, String> values, Set<String> extraAllowed) {
+        for (String k : values.keySet()) {
+            if (!COMMON.contains(k) && !m.keys().containsKey(k) && !extraAllowed.contains(k)) {
+                var known = new TreeSet<>(COMMON);
+                known.remove("method");
+                known.addAll(m.keys().keySet());
+                throw new IllegalArgumentException("adapter method " + m.name() + " has no hyper-parameter '" + k
+                        + "' (knows " + known + ")");
+            }
+        }
+        return new Params(m.name(), values);
+    }
+
+    /**
+     * The factory of {@code method} with {@code init} ({@link AdapterInit#parse}) and hyper-parameters {@code values},
+     * for a model with {@code weights} and adapters on {@code targets} (VeRA sizes its shared matrices from them).
+     */
+    public static ResidualAdapterFactory factory(String method, String init, Map<String, String> values,
+                                                 LlamaWeights weights, Set<Target> targets) {
+        Method m = method(method);
+        Params p = params(m, values, Set.of());
+        AdapterInit ai = AdapterInit.parse(init);
+        if (!m.acceptsInit() && ai != RandomInit.KAIMING) {
+            throw new IllegalArgumentException("adapter method " + m.name() + " has its own initialisation; --init "
+                    + ai.name() + " applies to lora and dora only");
+        }
+        return switch (m.name()) {
+            case "lora" -> ResidualAdapterFactory.lora(p.lora(targets), ai);
+            case "dora" -> {
+                LoraConfig cfg = p.lora(targets);
+                if (ai.replacesBase()) {
+                    throw new UnsupportedOperationException("DoRA with --init " + ai.name()
+                            + " (replaces the base weight) is not implemented: use kaiming or gaussian");
+                }
+                yield (layer, target, base, rnd) -> new ResidualAdapterFactory.Created(
+                        DoraAdapter.create(base, cfg, ai, rnd), null);
+            }
+            default -> ResidualAdapterFactory.of(structural(m, p, weights, targets, true));
+        };
+    }
+
+    /** Creates the adapters and, for PiSSA/OLoRA, the residual weights: what {@code jlora train} starts from. */
+    public static AdaptedModel create(String method, String init, Map<String, String> values, LlamaWeights weights,
+                                      Set<Target> targets, long seed, Requantizer requantizer) {
+        return AdaptedModel.create(weights, targets, factory(method, init, values, weights, targets), seed, requantizer);
+    }
+
+    /**
+     * For {@code AdapterFile.load(file, weights, AdapterMethods.loader(weights))}: turns a saved file's metadata into
+     * the factory of empty adapters of the right shapes (their values then come from the file). Adapters trained from a
+     * residual base (PiSSA, OLoRA) are not deltas on the original weights; this does not rebuild that base.
+     */
+    public static Function<Map<String, String>, AdapterFactory> loader(LlamaWeights weights) {
+        return meta -> {
+            String name = meta.get("method");
+            if (name == null) {
+                throw new IllegalArgumentException("adapter metadata has no 'method'");
+            }
+            Method m = method(name);
+            Set<Target> targets = LoraConfig.parseTargets(meta.getOrDefault("targets", "all-linear"));
+            var own = new LinkedHashMap<String, String>();
+            for (var e : meta.entrySet()) {
+                if (COMMON.contains(e.getKey()) || m.keys().containsKey(e.getKey())) {
+                    own.put(e.getKey(), e.getValue());
+                }
+            }
+            Params p = params(m, own, Set.of());
+            return switch (m.name()) {
+                case "lora" -> AdapterFactory.lora(p.lora(targets));
+                case "dora" -> {
+                    LoraConfig cfg = p.lora(targets);
+                    yield (layer, target, base, rnd) -> new DoraAdapter(base, cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora());
+                }
+                default -> structural(m, p, weights, targets, false);
+            };
+        };
+    }
+
+    /** VeRA, NOLA, LoLDU: their own initialisation ({@code init}) or empty adapters to load into. */
+    private static AdapterFactory structural(Method m, Params p, LlamaWeights weights, Set<Target> targets, boolean init) {
+        int rank = p.integer("rank", m.name().equals("vera") ? 256 : 8);
+        float dropout = p.real("dropout", 0);
+        return switch (m.name()) {
+            case "vera" -> {
+                int maxIn = 0, maxOut = 0;
+                for (LlamaWeights.Layer layer : weights.layers()) {
+                    for (Target t : targets) {
+                        QuantMatrix w = TrainableAdapterSet.baseWeight(layer, t);
+                        maxIn = Math.max(maxIn, w.cols());
+                        maxOut = Math.max(maxOut, w.rows());
+                    }
+                }
+                var proj = VeraAdapter.Projections.generate(rank, maxIn, maxOut,
+                        p.longValue("projection_prng_key", 0));
+                float dInit = p.real("d_initial", 0.1f);
+                yield (layer, target, base, rnd) -> new VeraAdapter(base.cols(), base.rows(), proj, dInit, dropout);
+            }
+            case "nola" -> {
+                int k = p.integer("num_basis_A", 64), l = p.integer("num_basis_B", 64);
+                float alpha = p.real("alpha", 16);
+                long seed = p.longValue("basis_seed", 0);
+                yield (layer, target, base, rnd) -> {
+                    var n = new NolaAdapter(base.cols(), base.rows(), rank, k, l, alpha, dropout, seed, layer, target);
+                    if (init) {
+                        n.initCoefficients(rnd);
+                    }
+                    return n;
+                };
+            }
+            case "loldu" -> (layer, target, base, rnd) -> init
+                    ? LoLduAdapter.decompose(base, rank, dropout)
+                    : new LoLduAdapter(base.cols(), base.rows(), rank, dropout);
+            default -> throw new IllegalStateException("no factory for method " + m.name());
+        };
+    }
+}

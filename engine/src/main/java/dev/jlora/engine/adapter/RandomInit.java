@@ -1,0 +1,38 @@
+package dev.jlora.engine.adapter;
+
+import dev.jlora.quant.QuantMatrix;
+import java.util.SplittableRandom;
+
+/**
+ * PEFT's random initialisations (Hu et al. 2021 §4.1: random A, zero B, "so ΔW = BA is zero at the beginning of
+ * training"); the base is kept. {@link #KAIMING}: A ~ U(−1/√IC, 1/√IC), PyTorch {@code kaiming_uniform_(a=√5)},
+ * PEFT's default (the same draws as {@link LoraAdapter#initKaimingUniform}). {@link #GAUSSIAN}: A ~ N(0, (1/r)²),
+ * PEFT's {@code init_lora_weights="gaussian"}.
+ */
+public record RandomInit(String name, boolean gaussian) implements AdapterInit {
+    public static final RandomInit KAIMING = new RandomInit("kaiming", false);
+    public static final RandomInit GAUSSIAN = new RandomInit("gaussian", true);
+
+    @Override
+    public boolean replacesBase() {
+        return false;
+    }
+
+    @Override
+    public Factors init(QuantMatrix base, int rank, float scale, SplittableRandom rnd) {
+        int IC = base.cols(), OC = base.rows();
+        float[] a = new float[rank * IC];
+        if (gaussian) {
+            double std = 1.0 / rank;
+            for (int i = 0; i < a.length; i++) {
+                a[i] = (float) (std * PissaInit.gaussian(rnd));
+            }
+        } else {
+            double bound = Math.sqrt(2.0 / (1 + 5.0)) * Math.sqrt(3.0 / IC);
+            for (int i = 0; i < a.length; i++) {
+                a[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
+            }
+        }
+        return new Factors(a, new float[OC * rank], null);
+    }
+}

@@ -1,0 +1,136 @@
+package dev.jlora.engine.adapter;
+
+import java.util.Map;
+
+/**
+ * Float64 references of the adapter variants' Δ(x) [T × OC] for x [T × IC], written straight from the papers'
+ * formulas with plain loops (no code shared with the fp32 classes). Parameters and frozen tensors are passed by the
+ * adapters' own names so that the gradient check can perturb any of them.
+ */
+final class VariantRefs {
+    private VariantRefs() {}
+
+    /** A Δ(x) as a function of the input and the named tensors. */
+    interface Ref {
+        double[] delta(double[] x, int T, Map<String, double[]> p);
+    }
+
+    /** c = a·bᵀ, a [M×K], b [N×K]. */
+    static double[] abt(double[] a, double[] b, int M, int N, int K) {
+        double[] c = new double[M * N];
+        for (int i = 0; i < M; i++) {
+            for (int j = 0; j < N; j++) {
+                double s = 0;
+                for (int k = 0; k < K; k++) {
+                    s += a[i * K + k] * b[j * K + k];
+                }
+                c[i * N + j] = s;
+            }
+        }
+        return c;
+    }
+
+    /** LoRA: s·(x·Aᵀ)·Bᵀ. */
+    static Ref lora(int IC, int OC, int r, double s) {
+        return (x, T, p) -> {
+            double[] u = abt(abt(x, p.get("lora_A"), T, r, IC), p.get("lora_B"), T, OC, r);
+            for (int i = 0; i < u.length; i++) {
+                u[i] *= s;
+            }
+            return u;
+        };
+    }
+
+    /** Row norms of W + s·B·A [OC × IC]. */
+    static double[] doraNorms(double[] w, double[] a, double[] b, int IC, int OC, int r, double s) {
+        double[] n = new double[OC];
+        for (int o = 0; o < OC; o++) {
+            double ss = 0;
+            for (int i = 0; i < IC; i++) {
+                double v = w[o * IC + i];
+                for (int j = 0; j < r; j++) {
+                    v += s * b[o * r + j] * a[j * IC + i];
+                }
+                ss += v * v;
+            }
+            n[o] = Math.sqrt(ss);
+        }
+        return n;
+    }
+
+    /**
+     * DoRA: x·W'ᵀ − x·Wᵀ with W' = m ⊙ (W + s·B·A)/n. With {@code fixedNorm} non-null, n is that constant (the
+     * detached norm of PEFT and §4.3): finite differences of this function are the gradients DoRA's backward gives.
+     */
+    static Ref dora(double[] w, int IC, int OC, int r, double s, double[] fixedNorm) {
+        return (x, T, p) -> {
+            double[] a = p.get("lora_A"), b = p.get("lora_B"), m = p.get("lora_magnitude_vector");
+            double[] n = fixedNorm != null ? fixedNorm : doraNorms(w, a, b, IC, OC, r, s);
+            double[] wp = new double[OC * IC];
+            for (int o = 0; o < OC; o++) {
+                for (int i = 0; i < IC; i++) {
+                    double v = w[o * IC + i];
+                    for (int j = 0; j < r; j++) {
+                        v += s * b[o * r + j] * a[j * IC + i];
+                    }
+                    wp[o * IC + i] = m[o] * v / n[o] - w[o * IC + i];
+                }
+            }
+            return abt(x, wp, T, OC, IC);
+        };
+    }
+
+    /** VeRA: b ⊙ (B·(d ⊙ (A·x))) with frozen A [r × IC], B [OC × r]. */
+    static Ref vera(double[] a, double[] b, int IC, int OC, int r) {
+        return (x, T, p) -> {
+            double[] d = p.get("vera_lambda_d"), bv = p.get("vera_lambda_b");
+            double[] h = abt(x, a, T, r, IC);
+            for (int t = 0; t < T; t++) {
+                for (int j = 0; j < r; j++) {
+                    h[t * r + j] *= d[j];
+                }
+            }
+            double[] u = abt(h, b, T, OC, r);
+            for (int t = 0; t < T; t++) {
+                for (int o = 0; o < OC; o++) {
+                    u[t * OC + o] *= bv[o];
+                }
+            }
+            return u;
+        };
+    }
+
+    /** NOLA: LoRA with A = Σ α_i A_i, B = Σ β_j B_j. */
+    static Ref nola(double[] basesA, double[] basesB, int k, int l, int IC, int OC, int r, double s) {
+        return (x, T, p) -> {
+            double[] al = p.get("nola_alpha"), be = p.get("nola_beta");
+            double[] a = new double[r * IC], b = new double[OC * r];
+            for (int i = 0; i < k; i++) {
+                for (int e = 0; e < a.length; e++) {
+                    a[e] += al[i] * basesA[i * a.length + e];
+                }
+            }
+            for (int j = 0; j < l; j++) {
+                for (int e = 0; e < b.length; e++) {
+                    b[e] += be[j] * basesB[j * b.length + e];
+                }
+            }
+            return lora(IC, OC, r, s).delta(x, T, Map.of("lora_A", a, "lora_B", b));
+        };
+    }
+
+    /** LoLDU as a delta on the original W: Lp·diag(σ·z − z₀)·U applied to x. */
+    static Ref loldu(int IC, int OC, int r) {
+        return (x, T, p) -> {
+            double[] lp = p.get("loldu_L"), u = p.get("loldu_U"), z = p.get("loldu_diag"), z0 = p.get("loldu_diag_init");
+            double sigma = p.get("loldu_scale")[0];
+            double[] h = abt(x, u, T, r, IC);
+            for (int t = 0; t < T; t++) {
+                for (int j = 0; j < r; j++) {
+                    h[t * r + j] *= sigma * z[j] - z0[j];
+                }
+            }
+            return abt(h, lp, T, OC, r);
+        };
+    }
+}

@@ -1,0 +1,216 @@
+package dev.jlora.loaders;
+
+import dev.jlora.engine.adapter.Target;
+import dev.jlora.engine.io.ModelFormatException;
+import dev.jlora.engine.model.LlamaConfig;
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.model.LlamaWeights;
+import dev.jlora.engine.tokenizer.Tokenizer;
+import dev.jlora.loaders.gguf.GgufConfig;
+import dev.jlora.loaders.gguf.GgufFile;
+import dev.jlora.loaders.gguf.GgufReader;
+import dev.jlora.loaders.gguf.GgufTensorInfo;
+import dev.jlora.loaders.hf.HfConfig;
+import dev.jlora.loaders.safetensors.SafetensorsFile;
+import dev.jlora.loaders.safetensors.SafetensorsReader;
+import dev.jlora.loaders.safetensors.SafetensorsTensor;
+import dev.jlora.loaders.tokenizer.Tokenizers;
+import dev.jlora.quant.QuantMatrix;
+import dev.jlora.quant.QuantType;
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Loads a Llama-family model (llama, mistral, qwen2) from a GGUF file or a Hugging Face directory
+ * ({@code config.json}, {@code model.safetensors} or shards with an index, tokenizer files).
+ *
+ * <p>Linear weights stay in their stored format and are read in place from the memory-mapped file (the mapping
+ * lives as long as the model is referenced). With {@link LoadOptions#quant()} set, the seven linear weights of
+ * every block are quantized at load ({@link QuantPlan} picks a fallback for rows the format cannot hold);
+ * embeddings, the output head and norms keep their stored format. Norms and biases are read to fp32.
+ *
+ * <p>GGUF llama/mistral files keep llama.cpp's permuted Q/K rows ({@code ropeInterleaved = true}); Hugging
+ * Face checkpoints and qwen2 keep the half-split layout ({@code false}); the engine handles both.
+ */
+public final class ModelLoader {
+
+    private static final System.Logger LOG = System.getLogger(ModelLoader.class.getName());
+
+    private ModelLoader() {}
+
+    /**
+     * @param quant     format for the linear weights of the blocks, or null to keep the stored format
+     * @param tokenizer load the tokenizer (false gives a model with a null tokenizer, for weight-only tools)
+     */
+    public record LoadOptions(QuantType quant, boolean tokenizer) {
+        public static final LoadOptions DEFAULT = new LoadOptions(null, true);
+
+        /** Options with {@code quant} parsed from a CLI name (none, nf4, q4_0, q4_k, q8_0, …). */
+        public static LoadOptions withQuant(String quant) {
+            return new LoadOptions(QuantPlan.parse(quant), true);
+        }
+    }
+
+    public static LlamaModel load(Path path) throws IOException {
+        return load(path, LoadOptions.DEFAULT);
+    }
+
+    /** Loads a GGUF file, or a Hugging Face directory (also given as its config.json or a .safetensors in it). */
+    public static LlamaModel load(Path path, LoadOptions options) throws IOException {
+        if (!Files.exists(path)) {
+            throw new ModelFormatException(path + ": no such file or directory");
+        }
+        if (Files.isDirectory(path)) {
+            return loadHf(path, options);
+        }
+        String name = path.getFileName().toString();
+        if (name.equals("config.json") || name.endsWith(".safetensors") || name.endsWith(".safetensors.index.json")) {
+            return loadHf(path.toAbsolutePath().getParent(), options);
+        }
+        if (isGguf(path)) {
+            return loadGguf(path, options);
+        }
+        throw ModelFormatException.of(path, "is neither a GGUF file (magic 'GGUF') nor a Hugging Face model directory");
+    }
+
+    private static boolean isGguf(Path path) throws IOException {
+        try (InputStream in = Files.newInputStream(path)) {
+            byte[] m = in.readNBytes(4);
+            return Arrays.equals(m, new byte[] {'G', 'G', 'U', 'F'});
+        }
+    }
+
+    /** Loads a GGUF model. */
+    public static LlamaModel loadGguf(Path file, LoadOptions options) throws IOException {
+        // An automatic arena: the mapping stays while any weight (or segment) of the model is reachable.
+        GgufFile f = GgufReader.open(file, Arena.ofAuto());
+        LlamaConfig config = GgufConfig.read(f);
+        WeightSource src = new WeightSource() {
+            @Override public boolean has(String name) {
+                return f.hasTensor(name);
+            }
+
+            @Override public QuantMatrix matrix(String name, int rows, int cols) throws ModelFormatException {
+                GgufTensorInfo t = f.requireShape(name, cols, rows);
+                return wrap(file, name, t.type(), f.tensorData(t), rows, cols);
+            }
+
+            @Override public float[] vector(String name, int n) throws ModelFormatException {
+                f.requireShape(name, n);
+                return f.readFloats(name);
+            }
+        };
+        LlamaWeights weights = assemble(config, src, options, file);
+        Tokenizer tok = options.tokenizer() ? Tokenizers.fromGguf(f) : null;
+        return new LlamaModel(config, weights, tok);
+    }
+
+    /** Loads a Hugging Face model directory. */
+    public static LlamaModel loadHf(Path dir, LoadOptions options) throws IOException {
+        Path configFile = dir.resolve("config.json");
+        if (!Files.isRegularFile(configFile)) {
+            throw ModelFormatException.of(dir, "is not a Hugging Face model directory: config.json is missing");
+        }
+        LlamaConfig config = HfConfig.read(configFile);
+        SafetensorsFile st = SafetensorsReader.open(dir, Arena.ofAuto());
+        WeightSource src = new WeightSource() {
+            @Override public boolean has(String ggufName) {
+                return st.has(TensorNames.ggufToHf(ggufName));
+            }
+
+            @Override public QuantMatrix matrix(String ggufName, int rows, int cols) throws ModelFormatException {
+                String name = TensorNames.ggufToHf(ggufName);
+                SafetensorsTensor t = st.requireShape(name, rows, cols);
+                QuantType type = t.dtype().quantType();
+                if (type == null) {
+                    throw ModelFormatException.tensor(t.file(), name, "has dtype %s; expected F32, F16 or BF16", t.dtype());
+                }
+                return wrap(t.file(), name, type, t.data(), rows, cols);
+            }
+
+            @Override public float[] vector(String ggufName, int n) throws ModelFormatException {
+                String name = TensorNames.ggufToHf(ggufName);
+                st.requireShape(name, n);
+                return st.readFloats(name);
+            }
+        };
+        if (!config.tiedEmbeddings() && !st.has(TensorNames.HF_LM_HEAD)) {
+            throw ModelFormatException.tensor(st.files().getFirst(), TensorNames.HF_LM_HEAD,
+                    "is missing and config.json does not set tie_word_embeddings");
+        }
+        LlamaWeights weights = assemble(config, src, options, dir);
+        Tokenizer tok = options.tokenizer() ? Tokenizers.fromHfDirectory(dir) : null;
+        return new LlamaModel(config, weights, tok);
+    }
+
+    private static QuantMatrix wrap(Path file, String name, QuantType type, java.lang.foreign.MemorySegment data,
+                                    int rows, int cols) throws ModelFormatException {
+        try {
+            return type.wrap(data, rows, cols);
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            throw ModelFormatException.tensor(file, name, "%s", e.getMessage());
+        }
+    }
+
+    private static LlamaWeights assemble(LlamaConfig c, WeightSource src, LoadOptions options, Path where)
+            throws ModelFormatException {
+        int C = c.dim();
+        QuantMatrix embd = src.matrix(TensorNames.GGUF_TOKEN_EMBD, c.vocabSize(), C);
+        float[] finalNorm = src.vector(TensorNames.GGUF_OUTPUT_NORM, C);
+        QuantMatrix output = src.has(TensorNames.GGUF_OUTPUT) && !c.tiedEmbeddings()
+                ? src.matrix(TensorNames.GGUF_OUTPUT, c.vocabSize(), C) : embd;
+        List<LlamaWeights.Layer> layers = new ArrayList<>(c.nLayers());
+        List<String> fallbacks = new ArrayList<>();
+        for (int l = 0; l < c.nLayers(); l++) {
+            QuantMatrix[] w = new QuantMatrix[Target.values().length];
+            for (Target t : Target.values()) {
+                int rows = switch (t) {
+                    case Q -> c.qDim();
+                    case K, V -> c.kvDim();
+                    case O, DOWN -> C;
+                    case GATE, UP -> c.hiddenDim();
+                };
+                int cols = switch (t) {
+                    case O -> c.qDim();
+                    case DOWN -> c.hiddenDim();
+                    default -> C;
+                };
+                QuantMatrix m = src.matrix(TensorNames.gguf(t, l), rows, cols);
+                if (options.quant() != null) {
+                    QuantType q = QuantPlan.forColumns(options.quant(), cols);
+                    if (q != options.quant()) {
+                        fallbacks.add(TensorNames.gguf(t, l) + "→" + q);
+                    }
+                    if (q != m.type()) {
+                        m = q.quantize(m);
+                    }
+                }
+                w[t.ordinal()] = m;
+            }
+            float[] bq = null;
+            float[] bk = null;
+            float[] bv = null;
+            if (c.attentionBias()) {
+                bq = src.vector(TensorNames.ggufBias(Target.Q, l), c.qDim());
+                bk = src.vector(TensorNames.ggufBias(Target.K, l), c.kvDim());
+                bv = src.vector(TensorNames.ggufBias(Target.V, l), c.kvDim());
+            }
+            layers.add(new LlamaWeights.Layer(src.vector(TensorNames.ggufAttnNorm(l), C),
+                    w[Target.Q.ordinal()], w[Target.K.ordinal()], w[Target.V.ordinal()], w[Target.O.ordinal()],
+                    bq, bk, bv, src.vector(TensorNames.ggufFfnNorm(l), C),
+                    w[Target.GATE.ordinal()], w[Target.UP.ordinal()], w[Target.DOWN.ordinal()]));
+        }
+        if (!fallbacks.isEmpty()) {
+            LOG.log(System.Logger.Level.INFO, "{0}: {1} weights cannot hold {2} (row length); used {3}",
+                    where.getFileName(), fallbacks.size(), options.quant(), fallbacks.size() > 6
+                            ? String.join(", ", fallbacks.subList(0, 6)) + ", …" : String.join(", ", fallbacks));
+        }
+        return new LlamaWeights(embd, layers, finalNorm, output);
+    }
+}

@@ -1,0 +1,102 @@
+package dev.jlora.loaders.adapter;
+
+import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.io.ModelFormatException;
+import dev.jlora.engine.model.LlamaConfig;
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.train.AdapterFile;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * Adapter files of every format jlora knows, detected from the path: a directory with {@code adapter_config.json}
+ * (PEFT, Unsloth or MLX-LM), a GGUF file (llama.cpp LoRA), or jlora's own {@code .jlora} archive (what
+ * {@code jlora train} writes).
+ */
+public final class AdapterFiles {
+
+    /** The formats {@link #save} writes. */
+    public enum Format {
+        /** Hugging Face PEFT directory. */
+        PEFT,
+        /** llama.cpp LoRA GGUF. */
+        GGUF,
+        /** jlora's own archive (keeps any adapter method). */
+        JLORA;
+
+        public static Format parse(String s) {
+            return switch (s.toLowerCase(Locale.ROOT)) {
+                case "peft", "hf" -> PEFT;
+                case "gguf", "llama.cpp" -> GGUF;
+                case "jlora" -> JLORA;
+                default -> throw new IllegalArgumentException("unknown adapter format '" + s
+                        + "': expected peft, gguf or jlora");
+            };
+        }
+    }
+
+    private AdapterFiles() {}
+
+    /** Loads the adapter at {@code path} for {@code model}, warnings to stderr. */
+    public static TrainableAdapterSet load(Path path, LlamaModel model) throws IOException {
+        return load(path, model, msg -> System.err.println("warning: " + msg));
+    }
+
+    /** Loads the adapter at {@code path} for {@code model}; the format is detected from the path and its bytes. */
+    public static TrainableAdapterSet load(Path path, LlamaModel model, Consumer<String> warn) throws IOException {
+        return switch (detect(path)) {
+            case PEFT -> PeftAdapter.read(path, model, warn);
+            case GGUF -> LoraGguf.read(path, model, warn);
+            case JLORA -> AdapterFile.load(path, model.weights());
+        };
+    }
+
+    /** The format of the adapter at {@code path}. */
+    public static Format detect(Path path) throws IOException {
+        if (!Files.exists(path)) {
+            throw new NoSuchFileException(path.toString(), null, "no such adapter file or directory");
+        }
+        if (Files.isDirectory(path)) {
+            if (PeftAdapter.isAdapterDir(path)) {
+                return Format.PEFT;
+            }
+            throw ModelFormatException.of(path, "is a directory without %s (expected a PEFT/MLX adapter directory)",
+                    PeftAdapter.CONFIG);
+        }
+        byte[] head = new byte[4];
+        int n;
+        try (InputStream in = Files.newInputStream(path)) {
+            n = in.readNBytes(head, 0, 4);
+        }
+        if (n == 4 && head[0] == 'G' && head[1] == 'G' && head[2] == 'U' && head[3] == 'F') {
+            return Format.GGUF;
+        }
+        if (path.getFileName().toString().endsWith(".jlora")) {
+            return Format.JLORA;
+        }
+        if (path.getFileName().toString().equals(PeftAdapter.CONFIG) || path.getFileName().toString().equals(PeftAdapter.WEIGHTS)) {
+            throw ModelFormatException.of(path, "is one file of a PEFT adapter; pass its directory %s", path.getParent());
+        }
+        throw ModelFormatException.of(path, "is not an adapter: expected a PEFT directory, a LoRA GGUF (magic GGUF) "
+                + "or a .jlora file");
+    }
+
+    /**
+     * Writes {@code adapters} of a model shaped {@code cfg} in {@code format}; {@code baseModel} names the base for
+     * PEFT's {@code base_model_name_or_path}. Every file is written atomically.
+     */
+    public static void save(Path path, Format format, TrainableAdapterSet adapters, LlamaConfig cfg, String baseModel)
+            throws IOException {
+        switch (format) {
+            case PEFT -> PeftAdapter.write(path, adapters, cfg, baseModel);
+            case GGUF -> LoraGguf.write(path, adapters, cfg);
+            case JLORA -> AdapterFile.save(path, adapters, Map.of("base_model", baseModel));
+        }
+    }
+}

@@ -1,0 +1,130 @@
+package dev.jlora.loaders;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.io.ModelFormatException;
+import dev.jlora.engine.infer.InferenceSession;
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.loaders.gguf.GgufFile;
+import dev.jlora.loaders.gguf.GgufReader;
+import dev.jlora.loaders.gguf.GgufTensorInfo;
+import dev.jlora.loaders.gguf.GgufWriter;
+import dev.jlora.quant.QuantType;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ModelLoaderTest {
+
+    static Path stories() {
+        return Path.of(System.getProperty("jlora.models", "../shared/models"), "stories260K.gguf");
+    }
+
+    /** Golden values from shared/models/README.md (llama.cpp v0.5.0, F32 KV cache, flash attention off). */
+    static final int[] PROMPT = {1, 403, 407, 261, 378};
+    static final int[] TOP5 = {432, 383, 322, 353, 323};
+    static final float[] TOP5_LOGITS = {17.7994f, 14.2813f, 9.7097f, 9.5873f, 9.1342f};
+    static final float[] FIRST8 = {-10.13658f, -5.32946f, -10.13808f, -10.13686f, -10.13721f, -10.13833f,
+            -10.13727f, -10.13764f};
+
+    static float[] lastLogits(LlamaModel m) {
+        return new InferenceSession(m, AdapterSet.NONE, 16).prefill(PROMPT).clone();
+    }
+
+    /** README: logits match llama.cpp to about 1e-5; 1e-3 leaves room for summation order. */
+    static void assertGoldenLogits(float[] logits) {
+        for (int i = 0; i < 8; i++) {
+            assertEquals(FIRST8[i], logits[i], 1e-3, "logit " + i);
+        }
+        for (int i = 0; i < 5; i++) {
+            assertEquals(TOP5_LOGITS[i], logits[TOP5[i]], 1e-3, "logit of top-" + (i + 1) + " id " + TOP5[i]);
+        }
+    }
+
+    @Test
+    void loadsStories260KAndReproducesLlamaCppLogits() throws Exception {
+        LlamaModel m = ModelLoader.load(stories());
+        assertEquals(5, m.weights().layers().size());
+        assertEquals(QuantType.F32, m.weights().layers().get(2).wq().type());
+        assertEquals(64, m.weights().layers().get(0).wq().rows());
+        assertEquals(32, m.weights().layers().get(0).wk().rows());
+        assertEquals(172, m.weights().layers().get(0).wDown().cols());
+        assertEquals(512, m.weights().tokenEmbedding().rows());
+        assertTrue(m.config().ropeInterleaved());
+        assertArrayEquals(PROMPT, m.tokenizer().encode("Once upon a time", true, false));
+        assertGoldenLogits(lastLogits(m));
+        assertNull(ModelLoader.load(stories(), new ModelLoader.LoadOptions(null, false)).tokenizer());
+    }
+
+    @Test
+    void quantizesLinearWeightsAtLoadWithFallbackForShortRows() throws Exception {
+        LlamaModel m = ModelLoader.load(stories(), ModelLoader.LoadOptions.withQuant("q8_0"));
+        var layer = m.weights().layers().get(0);
+        assertEquals(QuantType.Q8_0, layer.wq().type());
+        assertEquals(QuantType.Q8_0, layer.wGate().type());
+        // ffn_down rows have 172 elements: not a multiple of 32, so llama.cpp's fallback F16.
+        assertEquals(QuantType.F16, layer.wDown().type());
+        assertEquals(QuantType.F32, m.weights().tokenEmbedding().type());
+        float[] logits = lastLogits(m);
+        // Q8_0 weights: the greedy choice stays; logits move by a few 1e-2 at most on this model.
+        assertEquals(TOP5[0], argmax(logits));
+        assertEquals(TOP5_LOGITS[0], logits[TOP5[0]], 0.1);
+
+        LlamaModel k = ModelLoader.load(stories(), ModelLoader.LoadOptions.withQuant("q4_k"));
+        assertEquals(QuantType.Q5_0, k.weights().layers().get(0).wq().type()); // 64-element rows: Q4_K → Q5_0
+        assertEquals(QuantType.NF4, ModelLoader.load(stories(), ModelLoader.LoadOptions.withQuant("nf4"))
+                .weights().layers().get(0).wq().type());
+        assertSame(null, QuantPlan.parse("none"));
+        assertThrows(IllegalArgumentException.class, () -> QuantPlan.parse("q3"));
+    }
+
+    private static int argmax(float[] a) {
+        int best = 0;
+        for (int i = 1; i < a.length; i++) {
+            if (a[i] > a[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    @Test
+    void missingOrMisshapenTensorsNameTensorAndShape(@TempDir Path dir) throws Exception {
+        Path noQ = dir.resolve("no-q.gguf");
+        Path wrongK = dir.resolve("wrong-k.gguf");
+        try (GgufFile f = GgufReader.open(stories())) {
+            GgufWriter a = new GgufWriter().putAll(f.metadata());
+            GgufWriter b = new GgufWriter().putAll(f.metadata());
+            for (GgufTensorInfo t : f.tensors()) {
+                if (!t.name().equals("blk.3.attn_q.weight")) {
+                    a.addTensor(t.name(), t.type(), t.shape(), f.tensorData(t));
+                }
+                if (t.name().equals("blk.1.attn_k.weight")) {
+                    b.addTensor(t.name(), t.type(), new long[] {32, 64}, f.tensorData(t));
+                } else {
+                    b.addTensor(t.name(), t.type(), t.shape(), f.tensorData(t));
+                }
+            }
+            a.write(noQ);
+            b.write(wrongK);
+        }
+        var e = assertThrows(ModelFormatException.class, () -> ModelLoader.load(noQ));
+        assertEquals("no-q.gguf: tensor 'blk.3.attn_q.weight': is missing (the file has 47 tensors)", e.getMessage());
+        e = assertThrows(ModelFormatException.class, () -> ModelLoader.load(wrongK));
+        assertEquals("wrong-k.gguf: tensor 'blk.1.attn_k.weight': has shape [32, 64], expected [64, 32] "
+                + "(ggml order, contiguous first)", e.getMessage());
+        Path txt = dir.resolve("model.bin");
+        Files.writeString(txt, "hello");
+        e = assertThrows(ModelFormatException.class, () -> ModelLoader.load(txt));
+        assertTrue(e.getMessage().contains("is neither a GGUF file"), e.getMessage());
+        e = assertThrows(ModelFormatException.class, () -> ModelLoader.load(dir));
+        assertTrue(e.getMessage().contains("config.json is missing"), e.getMessage());
+    }
+}

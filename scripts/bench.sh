@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds bench/target/benchmarks.jar and runs a benchmark group with JSON results.
+#
+#   scripts/bench.sh kernels [extra JMH options]   dot, matmul vs OpenBLAS, FMA peak -> bench/results/kernels-<UTC>.json
+#   scripts/bench.sh compare [rounds]              matmul vs OpenBLAS alternating call by call (robust to load)
+#   scripts/bench.sh jar                           only build the jar
+#
+# The jar also runs on its own:
+#   OPENBLAS_CORETYPE=SkylakeX java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+#       -jar bench/target/benchmarks.jar 'dev.jlora.bench.MatmulBench' -rf json -rff out.json
+# Quick run: scripts/bench.sh kernels -wi 2 -i 3 -w 1s -r 1s
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+group=${1:-kernels}
+shift || true
+
+"$root/build" -q package -pl bench -am -DskipTests
+[ "$group" = jar ] && { echo "built $root/bench/target/benchmarks.jar"; exit 0; }
+
+# OpenBLAS chooses its kernels when it loads, from this variable; the forked JVMs inherit it.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
+  if grep -qw avx512f <<<"$flags"; then export OPENBLAS_CORETYPE=SkylakeX
+  elif grep -qw avx2 <<<"$flags"; then export OPENBLAS_CORETYPE=Haswell
+  fi
+fi
+echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (a shared machine makes scores noisy)"
+echo "bench: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>}, CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)"
+
+mkdir -p "$root/bench/results"
+out="$root/bench/results/$group-$(date -u +%Y%m%dT%H%M%SZ).json"
+JAVA_HOME=$("$root/scripts/find-jdk.sh")
+case "$group" in
+  kernels) pattern='dev\.jlora\.bench\.(DotBench|MatmulBench|FmaPeakBench)' ;;
+  compare)
+    "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Djlora.threads=2 \
+      -cp "$root/bench/target/benchmarks.jar" dev.jlora.bench.MatmulCompare "${1:-60}" "$out"
+    exit 0 ;;
+  *) echo "usage: scripts/bench.sh kernels|compare|jar [options]" >&2; exit 2 ;;
+esac
+
+"$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+  -jar "$root/bench/target/benchmarks.jar" "$pattern" -rf json -rff "$out" "$@"
+echo "bench: results in $out (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
+[ "$group" = kernels ] && python3 "$root/scripts/bench-summary.py" "$out"
