@@ -37,6 +37,16 @@ final class BlockMatrix extends FusedMatrix {
         return data.asReadOnly();
     }
 
+    /** F32 goes to simd's packed fp32 kernel (reading the segment in place); other formats to the fused path. */
+    @Override public void matmul(float[] x, int T, float[] y) {
+        if (format == F32.INSTANCE) {
+            checkShapes("matmul", x, T, cols, y, rows);
+            dev.jlora.simd.Matmul.matmulABt(y, x, data, 0, T, cols, rows);
+        } else {
+            super.matmul(x, T, y);
+        }
+    }
+
     @Override void decode(int row, int col0, int n, float[] dst, int dstOff) {
         format.dequantizeRow(data, row * rowBytes + format.type().rowBytes(col0), dst, dstOff, n);
     }

@@ -17,8 +17,8 @@ import dev.jlora.simd.VectorOps;
  * The {@code Ref} twins decode with the scalar reference and accumulate one product at a time in float.
  */
 abstract class FusedMatrix implements QuantMatrix {
-    /** Floats of decoded weights per task buffer (128 KiB: a tile of rows stays in L2). */
-    private static final int TILE_FLOATS = 32 * 1024;
+    /** Floats of decoded weights per task buffer (256 KiB: a tile of rows stays in L2). */
+    private static final int TILE_FLOATS = 64 * 1024;
     /** Column chunk width of the backward pass, in elements (rounded up to a block). */
     private static final int COL_CHUNK = 512;
 
@@ -73,17 +73,29 @@ abstract class FusedMatrix implements QuantMatrix {
             });
             return;
         }
+        // A tile of R decoded rows is multiplied with all T rows of x, 4 rows × 4 tokens at a time (16 accumulators).
         int R = Math.max(1, Math.min(16, TILE_FLOATS / cols));
         var ops = VectorOps.get();
+        boolean blocked = VectorDecode.AVAILABLE;
         Parallel.parallelForRange((rows + R - 1) / R, (tile0, tile1) -> {
             float[] buf = new float[R * cols];
+            float[] out = new float[16];
             for (int tile = tile0; tile < tile1; tile++) {
                 int o0 = tile * R, r = Math.min(R, rows - o0);
                 for (int k = 0; k < r; k++) {
                     decode(o0 + k, 0, cols, buf, k * cols);
                 }
+                int k4 = blocked ? r / 4 * 4 : 0, t4 = blocked ? T / 4 * 4 : 0;
+                for (int k = 0; k < k4; k += 4) {
+                    for (int t = 0; t < t4; t += 4) {
+                        PanamaQuant.dot4x4(buf, k * cols, cols, x, t * cols, cols, cols, out);
+                        for (int q = 0; q < 16; q++) {
+                            y[(t + (q & 3)) * rows + o0 + k + (q >> 2)] = out[q];
+                        }
+                    }
+                }
                 for (int t = 0; t < T; t++) {
-                    for (int k = 0; k < r; k++) {
+                    for (int k = (t < t4 ? k4 : 0); k < r; k++) {
                         y[t * rows + o0 + k] = ops.dot(buf, k * cols, x, t * cols, cols);
                     }
                 }
@@ -157,7 +169,7 @@ abstract class FusedMatrix implements QuantMatrix {
         }
     }
 
-    private void checkShapes(String op, float[] in, int T, int inWidth, float[] out, int outWidth) {
+    final void checkShapes(String op, float[] in, int T, int inWidth, float[] out, int outWidth) {
         if (T < 0) {
             throw new IllegalArgumentException(op + ": T must be ≥ 0, got " + T);
         }

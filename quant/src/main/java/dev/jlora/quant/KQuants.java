@@ -194,12 +194,22 @@ final class KQuants {
 
     /** Same as {@link #scaleK4} over a heap copy of the 12 bytes. */
     static int scaleK4(byte[] q, int j) {
-        return j < 4 ? q[j] & 63 : (q[j + 4] & 0xF) | (((q[j - 4] & 0xFF) >>> 6) << 4);
+        return scaleK4(q, 0, j);
     }
 
     /** Same as {@link #minK4} over a heap copy of the 12 bytes. */
     static int minK4(byte[] q, int j) {
-        return j < 4 ? q[j + 4] & 63 : ((q[j + 4] & 0xFF) >>> 4) | (((q[j] & 0xFF) >>> 6) << 4);
+        return minK4(q, 0, j);
+    }
+
+    /** {@link #scaleK4} over the 12 bytes at q[o]. */
+    static int scaleK4(byte[] q, int o, int j) {
+        return j < 4 ? q[o + j] & 63 : (q[o + j + 4] & 0xF) | (((q[o + j - 4] & 0xFF) >>> 6) << 4);
+    }
+
+    /** {@link #minK4} over the 12 bytes at q[o]. */
+    static int minK4(byte[] q, int o, int j) {
+        return j < 4 ? q[o + j + 4] & 63 : ((q[o + j + 4] & 0xFF) >>> 4) | (((q[o + j] & 0xFF) >>> 6) << 4);
     }
 
     /**

@@ -9,9 +9,11 @@ import java.lang.foreign.ValueLayout;
 /**
  * A frozen [rows × cols] weight in QLoRA NF4 with double-quantized absmax values (see {@link Nf4}).
  *
- * <p>Storage, as bitsandbytes lays it out for a row-major tensor: {@code codes} holds two 4-bit codes per byte,
- * element 2k in the high nibble and 2k+1 in the low nibble; block b covers flat elements [64b, 64b + 64) (rows
- * never split a block because cols is a multiple of 64); {@code qAbsmax[b]} is the 8-bit dynamic-map code of
+ * <p>Storage: block b covers flat elements [64b, 64b + 64) of the row-major tensor, as in bitsandbytes (rows never
+ * split a block because cols is a multiple of 64), and takes 32 bytes of {@code codes}: byte j holds element j
+ * in its low nibble and element j + 32 in its high nibble. That is ggml's Q4 packing, so the Vector API decoder
+ * is the Q4_0 one plus a table lookup; bitsandbytes packs pairs instead (element 2k high, 2k+1 low), so codes
+ * exchanged with bitsandbytes must be repacked. {@code qAbsmax[b]} is the 8-bit dynamic-map code of
  * block b's absmax minus {@code offset}; {@code absmax2[b / 256]} is the fp32 scale of its group of 256.
  * absmax(b) = DYNAMIC[qAbsmax[b]]·absmax2[b/256] + offset; w = NF4[code]·absmax(b).
  */
@@ -100,9 +102,9 @@ public final class Nf4Matrix extends FusedMatrix {
         float amax = 0;
         for (int i = 0; i < Nf4.BLOCK; i++) amax = Math.max(amax, Math.abs(w[off + i]));
         float inv = amax == 0 ? 0f : 1f / amax;
-        for (int i = 0; i < Nf4.BLOCK; i += 2) {
-            int hi = Nf4.encode(w[off + i] * inv), lo = Nf4.encode(w[off + i + 1] * inv);
-            codes.set(ValueLayout.JAVA_BYTE, byteOff + i / 2, (byte) ((hi << 4) | lo));
+        for (int j = 0; j < Nf4.BLOCK / 2; j++) {
+            int lo = Nf4.encode(w[off + j] * inv), hi = Nf4.encode(w[off + j + Nf4.BLOCK / 2] * inv);
+            codes.set(ValueLayout.JAVA_BYTE, byteOff + j, (byte) ((hi << 4) | lo));
         }
         return amax;
     }
@@ -131,7 +133,12 @@ public final class Nf4Matrix extends FusedMatrix {
     }
 
     @Override void decode(int row, int col0, int n, float[] dst, int dstOff) {
-        decodeRef(row, col0, n, dst, dstOff);
+        if (VectorDecode.AVAILABLE) {
+            long e0 = (long) row * cols + col0;
+            PanamaQuant.dequantizeNf4(codes, e0 / 2, qAbsmax, absmax2, offset, (int) (e0 / Nf4.BLOCK), n / Nf4.BLOCK, dst, dstOff);
+        } else {
+            decodeRef(row, col0, n, dst, dstOff);
+        }
     }
 
     @Override void decodeRef(int row, int col0, int n, float[] dst, int dstOff) {
@@ -141,15 +148,19 @@ public final class Nf4Matrix extends FusedMatrix {
             float a = absmax(b0 + k);
             long byteOff = (e0 + (long) k * Nf4.BLOCK) / 2;
             int d = dstOff + k * Nf4.BLOCK;
-            for (int i = 0; i < Nf4.BLOCK / 2; i++) {
-                int v = codes.get(ValueLayout.JAVA_BYTE, byteOff + i) & 0xFF;
-                dst[d + 2 * i] = Nf4.CODE[v >>> 4] * a;
-                dst[d + 2 * i + 1] = Nf4.CODE[v & 0xF] * a;
+            for (int j = 0; j < Nf4.BLOCK / 2; j++) {
+                int v = codes.get(ValueLayout.JAVA_BYTE, byteOff + j) & 0xFF;
+                dst[d + j] = Nf4.CODE[v & 0xF] * a;
+                dst[d + j + Nf4.BLOCK / 2] = Nf4.CODE[v >>> 4] * a;
             }
         }
     }
 
     @Override float dotRow(int row, float[] x, int xOff) {
+        if (VectorDecode.AVAILABLE) {
+            return PanamaQuant.dotNf4(codes, (long) row * cols / 2, qAbsmax, absmax2, offset, row * (cols / Nf4.BLOCK),
+                    cols / Nf4.BLOCK, x, xOff);
+        }
         float[] buf = new float[256];
         var ops = VectorOps.get();
         float s = 0;

@@ -4,6 +4,9 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -22,6 +25,10 @@ final class PanamaQuant {
     private static final VectorSpecies<Byte> B = L == 8 || L == 16
             ? VectorSpecies.of(byte.class, VectorShape.forBitSize(F.vectorBitSize() / 4)) : null;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final VectorSpecies<Integer> I = B == null ? null : VectorSpecies.of(int.class, F.vectorShape());
+    /** The NF4 levels as one (L = 16) or two (L = 8) float vectors, for lookups by rearrange. */
+    private static final FloatVector NF4_LO = B == null ? null : FloatVector.fromArray(F, Nf4.CODE, 0);
+    private static final FloatVector NF4_HI = B == null ? null : FloatVector.fromArray(F, Nf4.CODE, 16 - L);
 
     private PanamaQuant() {}
 
@@ -140,5 +147,153 @@ final class PanamaQuant {
             }
         }
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    // ---------------------------------------------------------------- Q6_K
+
+    /** The four 6-bit values (minus 32) of lanes l..l+L of one 128-element half: q1..q4 as in dequantize_row_q6_K. */
+    private static ByteVector q6(ByteVector lo, ByteVector h, int part) {
+        ByteVector low = part < 2 ? lo.and((byte) 0x0F) : lo.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F);
+        ByteVector high = h.lanewise(VectorOperators.LSHR, 2 * part).and((byte) 3).lanewise(VectorOperators.LSHL, 4);
+        return low.or(high).sub((byte) 32);
+    }
+
+    static void dequantizeQ6_K(MemorySegment src, long off, float[] dst, int dstOff, int nBlocks) {
+        for (int b = 0; b < nBlocks; b++, off += Q6_K.BYTES) {
+            float d = Le.f16(src, off + 208);
+            long ql = off, qh = off + 128, sc = off + 192;
+            for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, dstOff += 128) {
+                for (int l = 0; l < 32; l += L) {
+                    int is = l / 16;
+                    var lo1 = ByteVector.fromMemorySegment(B, src, ql + l, LE);
+                    var lo2 = ByteVector.fromMemorySegment(B, src, ql + l + 32, LE);
+                    var h = ByteVector.fromMemorySegment(B, src, qh + l, LE);
+                    // (d·scale)·q, the order of ggml's d * sc[is] * q.
+                    widen(q6(lo1, h, 0)).mul(d * Le.s8(src, sc + is)).intoArray(dst, dstOff + l);
+                    widen(q6(lo2, h, 1)).mul(d * Le.s8(src, sc + is + 2)).intoArray(dst, dstOff + l + 32);
+                    widen(q6(lo1, h, 2)).mul(d * Le.s8(src, sc + is + 4)).intoArray(dst, dstOff + l + 64);
+                    widen(q6(lo2, h, 3)).mul(d * Le.s8(src, sc + is + 6)).intoArray(dst, dstOff + l + 96);
+                }
+            }
+        }
+    }
+
+    static float dotQ6_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks) {
+        var acc = FloatVector.zero(F);
+        for (int b = 0; b < nBlocks; b++, off += Q6_K.BYTES) {
+            float d = Le.f16(src, off + 208);
+            long ql = off, qh = off + 128, sc = off + 192;
+            for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, xOff += 128) {
+                for (int l = 0; l < 32; l += L) {
+                    int is = l / 16;
+                    var lo1 = ByteVector.fromMemorySegment(B, src, ql + l, LE);
+                    var lo2 = ByteVector.fromMemorySegment(B, src, ql + l + 32, LE);
+                    var h = ByteVector.fromMemorySegment(B, src, qh + l, LE);
+                    var p1 = widen(q6(lo1, h, 0)).mul(FloatVector.fromArray(F, x, xOff + l));
+                    var p2 = widen(q6(lo2, h, 1)).mul(FloatVector.fromArray(F, x, xOff + l + 32));
+                    var p3 = widen(q6(lo1, h, 2)).mul(FloatVector.fromArray(F, x, xOff + l + 64));
+                    var p4 = widen(q6(lo2, h, 3)).mul(FloatVector.fromArray(F, x, xOff + l + 96));
+                    acc = p1.fma(FloatVector.broadcast(F, d * Le.s8(src, sc + is)), acc);
+                    acc = p2.fma(FloatVector.broadcast(F, d * Le.s8(src, sc + is + 2)), acc);
+                    acc = p3.fma(FloatVector.broadcast(F, d * Le.s8(src, sc + is + 4)), acc);
+                    acc = p4.fma(FloatVector.broadcast(F, d * Le.s8(src, sc + is + 6)), acc);
+                }
+            }
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    // ---------------------------------------------------------------- NF4 (Q4 packing, see Nf4Matrix)
+
+    /** The NF4 levels of L 4-bit codes (lanes of a byte vector, values 0..15). */
+    private static FloatVector nf4Levels(ByteVector codes) {
+        IntVector idx = (IntVector) codes.convertShape(VectorOperators.B2I, I, 0);
+        if (L == 16) {
+            return NF4_LO.rearrange(idx.toShuffle().cast(F));
+        }
+        // L = 8: levels 0..7 from the first table vector, 8..15 from the second.
+        VectorShuffle<Float> sh = idx.and(7).toShuffle().cast(F);
+        VectorMask<Float> upper = idx.compare(VectorOperators.GE, 8).cast(F);
+        return NF4_LO.rearrange(sh).blend(NF4_HI.rearrange(sh), upper);
+    }
+
+    /**
+     * dst[dstOff + i] = NF4[code]·absmax(b) over {@code nBlocks} blocks from block {@code b0} (codes at {@code off});
+     * the same float products as the scalar decoder.
+     */
+    static void dequantizeNf4(MemorySegment codes, long off, byte[] qAbsmax, float[] absmax2, float offset, int b0,
+                              int nBlocks, float[] dst, int dstOff) {
+        for (int k = 0; k < nBlocks; k++, off += 32, dstOff += 64) {
+            int b = b0 + k;
+            float absmax = Nf4.DYNAMIC[qAbsmax[b] & 0xFF] * absmax2[b / Nf4.DQ_BLOCK] + offset;
+            for (int j = 0; j < 32; j += L) {
+                var q = ByteVector.fromMemorySegment(B, codes, off + j, LE);
+                nf4Levels(q.and((byte) 0x0F)).mul(absmax).intoArray(dst, dstOff + j);
+                nf4Levels(q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)).mul(absmax).intoArray(dst, dstOff + 32 + j);
+            }
+        }
+    }
+
+    /**
+     * Σ_i W[i]·x[xOff + i] over {@code nBlocks} NF4 blocks starting at block {@code b0} (codes at {@code off}),
+     * absmax(b) = DYNAMIC[qAbsmax[b]]·absmax2[b/256] + offset as in {@link Nf4Matrix#absmax}.
+     */
+    static float dotNf4(MemorySegment codes, long off, byte[] qAbsmax, float[] absmax2, float offset, int b0,
+                        int nBlocks, float[] x, int xOff) {
+        var acc = FloatVector.zero(F);
+        for (int k = 0; k < nBlocks; k++, off += 32, xOff += 64) {
+            int b = b0 + k;
+            float absmax = Nf4.DYNAMIC[qAbsmax[b] & 0xFF] * absmax2[b / Nf4.DQ_BLOCK] + offset;
+            var blk = FloatVector.zero(F);
+            for (int j = 0; j < 32; j += L) {
+                var q = ByteVector.fromMemorySegment(B, codes, off + j, LE);
+                blk = nf4Levels(q.and((byte) 0x0F)).fma(FloatVector.fromArray(F, x, xOff + j), blk);
+                blk = nf4Levels(q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)).fma(FloatVector.fromArray(F, x, xOff + 32 + j), blk);
+            }
+            acc = blk.fma(FloatVector.broadcast(F, absmax), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    // ---------------------------------------------------------------- register-blocked fp32 tile for T > 1
+
+    /**
+     * out[4·a + b] = Σ_{i<n} w[wOff + a·wStride + i]·x[xOff + b·xStride + i] for a, b &lt; 4: four decoded weight
+     * rows against four rows of x with 16 accumulators, so each loaded vector feeds four FMAs.
+     */
+    static void dot4x4(float[] w, int wOff, int wStride, float[] x, int xOff, int xStride, int n, float[] out) {
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00,
+                a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) {
+            var x0 = FloatVector.fromArray(F, x, xOff + i);
+            var x1 = FloatVector.fromArray(F, x, xOff + xStride + i);
+            var x2 = FloatVector.fromArray(F, x, xOff + 2 * xStride + i);
+            var x3 = FloatVector.fromArray(F, x, xOff + 3 * xStride + i);
+            var w0 = FloatVector.fromArray(F, w, wOff + i);
+            a00 = w0.fma(x0, a00); a01 = w0.fma(x1, a01); a02 = w0.fma(x2, a02); a03 = w0.fma(x3, a03);
+            var w1 = FloatVector.fromArray(F, w, wOff + wStride + i);
+            a10 = w1.fma(x0, a10); a11 = w1.fma(x1, a11); a12 = w1.fma(x2, a12); a13 = w1.fma(x3, a13);
+            var w2 = FloatVector.fromArray(F, w, wOff + 2 * wStride + i);
+            a20 = w2.fma(x0, a20); a21 = w2.fma(x1, a21); a22 = w2.fma(x2, a22); a23 = w2.fma(x3, a23);
+            var w3 = FloatVector.fromArray(F, w, wOff + 3 * wStride + i);
+            a30 = w3.fma(x0, a30); a31 = w3.fma(x1, a31); a32 = w3.fma(x2, a32); a33 = w3.fma(x3, a33);
+        }
+        out[0] = a00.reduceLanes(VectorOperators.ADD); out[1] = a01.reduceLanes(VectorOperators.ADD);
+        out[2] = a02.reduceLanes(VectorOperators.ADD); out[3] = a03.reduceLanes(VectorOperators.ADD);
+        out[4] = a10.reduceLanes(VectorOperators.ADD); out[5] = a11.reduceLanes(VectorOperators.ADD);
+        out[6] = a12.reduceLanes(VectorOperators.ADD); out[7] = a13.reduceLanes(VectorOperators.ADD);
+        out[8] = a20.reduceLanes(VectorOperators.ADD); out[9] = a21.reduceLanes(VectorOperators.ADD);
+        out[10] = a22.reduceLanes(VectorOperators.ADD); out[11] = a23.reduceLanes(VectorOperators.ADD);
+        out[12] = a30.reduceLanes(VectorOperators.ADD); out[13] = a31.reduceLanes(VectorOperators.ADD);
+        out[14] = a32.reduceLanes(VectorOperators.ADD); out[15] = a33.reduceLanes(VectorOperators.ADD);
+        for (int k = 0; k < 16 && i < n; k++) {
+            int wo = wOff + (k >> 2) * wStride, xo = xOff + (k & 3) * xStride;
+            float s = 0;
+            for (int j = i; j < n; j++) {
+                s += w[wo + j] * x[xo + j];
+            }
+            out[k] += s;
+        }
     }
 }

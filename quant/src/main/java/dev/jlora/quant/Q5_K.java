@@ -16,20 +16,25 @@ public final class Q5_K implements BlockFormat {
         return QuantType.Q5_K;
     }
 
+    /** ggml {@code dequantize_row_q5_K}, on a heap copy of the blocks (array reads decode much faster here). */
     @Override public void dequantizeRowRef(MemorySegment src, long off, float[] dst, int dstOff, int n) {
-        for (int b = 0; b < n / QK; b++, off += BYTES) {
-            float d = Le.f16(src, off), min = Le.f16(src, off + 2);
-            long ql = off + 48, qh = off + 16;
+        byte[] q = new byte[n / QK * BYTES];
+        MemorySegment.copy(src, java.lang.foreign.ValueLayout.JAVA_BYTE, off, q, 0, q.length);
+        for (int b = 0; b < n / QK; b++) {
+            int base = b * BYTES;
+            float d = Float.float16ToFloat((short) ((q[base] & 0xFF) | (q[base + 1] << 8)));
+            float min = Float.float16ToFloat((short) ((q[base + 2] & 0xFF) | (q[base + 3] << 8)));
+            int ql = base + 48, qh = base + 16;
             int u1 = 1, u2 = 2;
             for (int j = 0, is = 0; j < QK; j += 64, is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
-                float d1 = d * KQuants.scaleK4(src, off + 4, is), m1 = min * KQuants.minK4(src, off + 4, is);
-                float d2 = d * KQuants.scaleK4(src, off + 4, is + 1), m2 = min * KQuants.minK4(src, off + 4, is + 1);
+                float d1 = d * KQuants.scaleK4(q, base + 4, is), m1 = min * KQuants.minK4(q, base + 4, is);
+                float d2 = d * KQuants.scaleK4(q, base + 4, is + 1), m2 = min * KQuants.minK4(q, base + 4, is + 1);
                 for (int l = 0; l < 32; l++) {
-                    dst[dstOff++] = d1 * ((Le.u8(src, ql + l) & 0xF) + ((Le.u8(src, qh + l) & u1) != 0 ? 16 : 0)) - m1;
+                    int lo = q[ql + l] & 0xFF, h = q[qh + l];
+                    dst[dstOff + l] = d1 * ((lo & 0xF) + ((h & u1) != 0 ? 16 : 0)) - m1;
+                    dst[dstOff + l + 32] = d2 * ((lo >>> 4) + ((h & u2) != 0 ? 16 : 0)) - m2;
                 }
-                for (int l = 0; l < 32; l++) {
-                    dst[dstOff++] = d2 * ((Le.u8(src, ql + l) >>> 4) + ((Le.u8(src, qh + l) & u2) != 0 ? 16 : 0)) - m2;
-                }
+                dstOff += 64;
             }
         }
     }

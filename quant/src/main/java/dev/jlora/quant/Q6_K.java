@@ -16,25 +16,44 @@ public final class Q6_K implements BlockFormat {
         return QuantType.Q6_K;
     }
 
+    /** ggml {@code dequantize_row_q6_K}, on a heap copy of the blocks (array reads decode much faster here). */
     @Override public void dequantizeRowRef(MemorySegment src, long off, float[] dst, int dstOff, int n) {
-        for (int b = 0; b < n / QK; b++, off += BYTES) {
-            float d = Le.f16(src, off + 208);
-            long ql = off, qh = off + 128, sc = off + 192;
+        byte[] q = new byte[n / QK * BYTES];
+        MemorySegment.copy(src, java.lang.foreign.ValueLayout.JAVA_BYTE, off, q, 0, q.length);
+        for (int b = 0; b < n / QK; b++) {
+            int base = b * BYTES;
+            float d = Float.float16ToFloat((short) ((q[base + 208] & 0xFF) | (q[base + 209] << 8)));
+            int ql = base, qh = base + 128, sc = base + 192;
             for (int n0 = 0; n0 < QK; n0 += 128, ql += 64, qh += 32, sc += 8, dstOff += 128) {
                 for (int l = 0; l < 32; l++) {
                     int is = l / 16;
-                    int h = Le.u8(src, qh + l);
-                    int q1 = ((Le.u8(src, ql + l) & 0xF) | ((h & 3) << 4)) - 32;
-                    int q2 = ((Le.u8(src, ql + l + 32) & 0xF) | (((h >>> 2) & 3) << 4)) - 32;
-                    int q3 = ((Le.u8(src, ql + l) >>> 4) | (((h >>> 4) & 3) << 4)) - 32;
-                    int q4 = ((Le.u8(src, ql + l + 32) >>> 4) | (((h >>> 6) & 3) << 4)) - 32;
-                    dst[dstOff + l] = d * Le.s8(src, sc + is) * q1;
-                    dst[dstOff + l + 32] = d * Le.s8(src, sc + is + 2) * q2;
-                    dst[dstOff + l + 64] = d * Le.s8(src, sc + is + 4) * q3;
-                    dst[dstOff + l + 96] = d * Le.s8(src, sc + is + 6) * q4;
+                    int h = q[qh + l] & 0xFF, lo = q[ql + l] & 0xFF, lo2 = q[ql + l + 32] & 0xFF;
+                    int q1 = ((lo & 0xF) | ((h & 3) << 4)) - 32;
+                    int q2 = ((lo2 & 0xF) | (((h >>> 2) & 3) << 4)) - 32;
+                    int q3 = ((lo >>> 4) | (((h >>> 4) & 3) << 4)) - 32;
+                    int q4 = ((lo2 >>> 4) | (((h >>> 6) & 3) << 4)) - 32;
+                    dst[dstOff + l] = d * q[sc + is] * q1;
+                    dst[dstOff + l + 32] = d * q[sc + is + 2] * q2;
+                    dst[dstOff + l + 64] = d * q[sc + is + 4] * q3;
+                    dst[dstOff + l + 96] = d * q[sc + is + 6] * q4;
                 }
             }
         }
+    }
+
+    @Override public void dequantizeRow(MemorySegment src, long off, float[] dst, int dstOff, int n) {
+        if (VectorDecode.AVAILABLE) {
+            PanamaQuant.dequantizeQ6_K(src, off, dst, dstOff, n / QK);
+        } else {
+            dequantizeRowRef(src, off, dst, dstOff, n);
+        }
+    }
+
+    @Override public float dot(MemorySegment src, long off, float[] x, int xOff, int n) {
+        if (VectorDecode.AVAILABLE) {
+            return PanamaQuant.dotQ6_K(src, off, x, xOff, n / QK);
+        }
+        return BlockFormat.super.dot(src, off, x, xOff, n);
     }
 
     /** ggml {@code quantize_row_q6_K_ref}: make_qx_quants(16, 32, rmse 1) per 16, 8-bit scales with d = max/−128. */

@@ -102,7 +102,9 @@ public enum QuantType {
 
     /**
      * Wraps {@code data} ({@code rows × rowBytes(cols)} bytes, row-major ggml blocks, little-endian) as a matrix,
-     * reading it in place: a mapped file slice stays mapped and is never copied to the heap.
+     * reading it in place: a mapped file slice stays mapped and is never copied to the heap. The kernels read
+     * it from the shared pool's threads, so the segment must be heap, global, auto or shared-arena memory (a
+     * confined arena fails with WrongThreadException), and must stay alive as long as the matrix.
      *
      * @throws IllegalArgumentException if cols is not a multiple of the block size or the segment size differs
      * @throws UnsupportedOperationException for NF4 (use {@link Nf4Matrix#of})

@@ -341,22 +341,40 @@ public final class LlamaTrainGraph {
 
     // ---------------------------------------------------------------------------------------------------------
     // causal grouped-query attention: query head h reads key/value head h / (H / KVH)
+    //
+    // Keys and values of one (sequence, kv head) are first transposed to [hs × T], so every inner step is a vector
+    // op over the positions s ≤ t (length t+1) rather than over the head size: fast for the tiny heads of small
+    // models (hs = 8) as well as for large ones.
 
+    /** kt[i·T + s] = src[(b·T + s)·KVd + kvh·hs + i]. */
+    private void transposeHead(float[] dst, float[] src, int b, int kvh) {
+        for (int s = 0; s < T; s++) {
+            int o = (b * T + s) * KVd + kvh * hs;
+            for (int i = 0; i < hs; i++) {
+                dst[i * T + s] = src[o + i];
+            }
+        }
+    }
+
+    /** scores_t[s] = scale·q_t·k_s (s ≤ t); att = causal softmax; out_t = Σ_s att[s]·v_s. */
     private void attentionForward(float[] out, float[] att, float[] q, float[] k, float[] v) {
         int group = H / KVH;
         float scale = (float) (1.0 / Math.sqrt(hs));
         parallelFor(B * H, bh -> {
             int b = bh / H, h = bh % H, kvh = h / group;
+            float[] kt = new float[hs * T], vt = new float[hs * T];
+            transposeHead(kt, k, b, kvh);
+            transposeHead(vt, v, b, kvh);
             for (int t = 0; t < T; t++) {
                 int qo = (b * T + t) * Qd + h * hs;
                 int ao = ((b * H + h) * T + t) * T;
-                for (int s = 0; s <= t; s++) {
-                    att[ao + s] = ops.dot(q, qo, k, (b * T + s) * KVd + kvh * hs, hs) * scale;
+                Arrays.fill(att, ao, ao + t + 1, 0f);
+                for (int i = 0; i < hs; i++) {
+                    ops.axpy(q[qo + i] * scale, kt, i * T, att, ao, t + 1);
                 }
                 ops.softmaxForward(att, ao, att, ao, T, t + 1);
-                Arrays.fill(out, qo, qo + hs, 0f);
-                for (int s = 0; s <= t; s++) {
-                    ops.axpy(att[ao + s], v, (b * T + s) * KVd + kvh * hs, out, qo, hs);
+                for (int i = 0; i < hs; i++) {
+                    out[qo + i] = ops.dot(att, ao, vt, i * T, t + 1);
                 }
             }
         });
@@ -373,28 +391,32 @@ public final class LlamaTrainGraph {
         float scale = (float) (1.0 / Math.sqrt(hs));
         parallelFor(B * KVH, bk -> {
             int b = bk / KVH, kvh = bk % KVH;
-            for (int t = 0; t < T; t++) {
-                int ko = (b * T + t) * KVd + kvh * hs;
-                Arrays.fill(dk, ko, ko + hs, 0f);
-                Arrays.fill(dv, ko, ko + hs, 0f);
-            }
+            float[] kt = new float[hs * T], vt = new float[hs * T], dkt = new float[hs * T], dvt = new float[hs * T];
             float[] dp = new float[T];
+            transposeHead(kt, k, b, kvh);
+            transposeHead(vt, v, b, kvh);
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
                 for (int t = 0; t < T; t++) {
                     int qo = (b * T + t) * Qd + h * hs;
                     int ao = ((b * H + h) * T + t) * T;
-                    for (int s = 0; s <= t; s++) {
-                        int vo = (b * T + s) * KVd + kvh * hs;
-                        dp[s] = ops.dot(dout, qo, v, vo, hs);
-                        ops.axpy(att[ao + s], dout, qo, dv, vo, hs);
+                    Arrays.fill(dp, 0, t + 1, 0f);
+                    for (int i = 0; i < hs; i++) {
+                        float g = dout[qo + i];
+                        ops.axpy(g, vt, i * T, dp, 0, t + 1);          // dp[s] += dout_t[i]·v_s[i]
+                        ops.axpy(g, att, ao, dvt, i * T, t + 1);        // dv_s[i] += p[s]·dout_t[i]
                     }
                     ops.softmaxBackward(dp, 0, dp, 0, att, ao, T, t + 1);
-                    Arrays.fill(dq, qo, qo + hs, 0f);
-                    for (int s = 0; s <= t; s++) {
-                        int so = (b * T + s) * KVd + kvh * hs;
-                        ops.axpy(dp[s] * scale, k, so, dq, qo, hs);
-                        ops.axpy(dp[s] * scale, q, qo, dk, so, hs);
+                    for (int i = 0; i < hs; i++) {
+                        dq[qo + i] = scale * ops.dot(dp, 0, kt, i * T, t + 1);
+                        ops.axpy(scale * q[qo + i], dp, 0, dkt, i * T, t + 1);
                     }
+                }
+            }
+            for (int s = 0; s < T; s++) {
+                int o = (b * T + s) * KVd + kvh * hs;
+                for (int i = 0; i < hs; i++) {
+                    dk[o + i] = dkt[i * T + s];
+                    dv[o + i] = dvt[i * T + s];
                 }
             }
         });

@@ -215,6 +215,34 @@ class LlamaTrainGraphTest {
     }
 
     @Test
+    void gradientAccumulationOverHalvesEqualsTheWholeBatch() {
+        // both sequences have the same number of targets, so the mean of the two halves' means is the batch mean
+        Setup s = setup(true, false, 21);
+        int[] tgt = s.tgt().clone();
+        tgt[1] = 3;
+        tgt[7] = 4;
+        var whole = new LlamaTrainGraph(s.cfg(), s.w(), s.ad(), B, T, false);
+        double l = whole.forwardBackward(s.in(), tgt, 0, 1f).loss();
+        var want = s.ad().parameters().stream().map(p -> p.grad().clone()).toList();
+        s.ad().zeroGrad();
+        var half = new LlamaTrainGraph(s.cfg(), s.w(), s.ad(), 1, T, false);
+        double sum = 0;
+        for (int b = 0; b < B; b++) {
+            sum += half.forwardBackward(java.util.Arrays.copyOfRange(s.in(), b * T, (b + 1) * T),
+                    java.util.Arrays.copyOfRange(tgt, b * T, (b + 1) * T), 0, 0.5f).loss();
+        }
+        assertEquals(l, sum / 2, 1e-6, "mean loss");
+        for (int i = 0; i < want.size(); i++) {
+            float[] got = s.ad().parameters().get(i).grad();
+            for (int j = 0; j < got.length; j++) {
+                // same terms summed in another order: 1e-6 absolute + 1e-5 relative
+                assertEquals(want.get(i)[j], got[j], 1e-6 + 1e-5 * Math.abs(want.get(i)[j]),
+                        s.ad().parameters().get(i).name() + "[" + j + "]");
+            }
+        }
+    }
+
+    @Test
     void badTokensAreRejectedWithPosition() {
         Setup s = setup(true, false, 1);
         var graph = new LlamaTrainGraph(s.cfg(), s.w(), s.ad(), B, T, false);
