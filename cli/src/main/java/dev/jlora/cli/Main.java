@@ -7,7 +7,8 @@ import picocli.CommandLine.Command;
 @Command(name = "jlora", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Fine-tune and serve Llama-family LLMs with LoRA and its variants, in pure Java.",
         subcommands = {CommandLine.HelpCommand.class, InfoCommand.class, TrainCommand.class,
-                QuickstartCommand.class, QuantizeCommand.class})
+                QuickstartCommand.class, QuantizeCommand.class,
+                EvalCommand.class, ExportCommand.class, MergeCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

@@ -38,6 +38,9 @@ public final class AdapterMethods {
         add(new Method("nola", "NOLA (Koohpayegani et al. 2024): A, B as combinations of frozen random bases",
                 Map.of("num_basis_A", "64", "num_basis_B", "64", "basis_seed", "0"), false));
         add(new Method("loldu", "LoLDU (Shi et al. 2024): LDU of W, trains a diagonal and a scale", Map.of(), false));
+        add(new Method("bone", "Bone (Kang 2024): one r×OC block shared by all r-column groups of W", Map.of(), false));
+        add(new Method("mora", "MoRA (Jiang et al. 2024): square r̂×r̂ matrix between input compression and "
+                + "output repetition", Map.of(), false));
     }
 
     private static void add(Method m) {
@@ -185,7 +188,7 @@ public final class AdapterMethods {
         };
     }
 
-    /** VeRA, NOLA, LoLDU: their own initialisation ({@code init}) or empty adapters to load into. */
+    /** VeRA, NOLA, LoLDU, Bone, MoRA: their own initialisation ({@code init}) or empty adapters to load into. */
     private static AdapterFactory structural(Method m, Params p, LlamaWeights weights, Set<Target> targets, boolean init) {
         int rank = p.integer("rank", m.name().equals("vera") ? 256 : 8);
         float dropout = p.real("dropout", 0);
@@ -219,6 +222,8 @@ public final class AdapterMethods {
             case "loldu" -> (layer, target, base, rnd) -> init
                     ? LoLduAdapter.decompose(base, rank, dropout)
                     : new LoLduAdapter(base.cols(), base.rows(), rank, dropout);
+            case "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
+            case "mora" -> (layer, target, base, rnd) -> new MoraAdapter(base.cols(), base.rows(), rank, dropout);
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };
     }

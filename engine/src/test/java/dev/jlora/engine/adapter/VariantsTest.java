@@ -177,6 +177,33 @@ class VariantsTest {
         AdapterCheck.stateRoundTrip(ld, new LoLduAdapter(IC, OC, R, 0), T, 64);
     }
 
+    @Test
+    void boneSharesOneBlockAcrossInputGroups() {
+        int ic = 9;                                       // three groups of r = 3
+        var bone = new BoneAdapter(ic, OC, R);
+        assertEquals(List.of("bone_block"), bone.parameters().stream().map(Parameter::name).toList());
+        randomize(bone.block(), new SplittableRandom(80), -1, 1);
+        AdapterCheck.gradients(bone, VariantRefs.bone(ic, OC, R), T, 81);
+        AdapterCheck.mergeMatchesForward(bone, new F32Matrix(OC, ic, AdapterCheck.floats(new SplittableRandom(82), OC * ic, 1)), T, 83);
+        AdapterCheck.stateRoundTrip(bone, new BoneAdapter(ic, OC, R), T, 84);
+        var e = assertThrows(IllegalArgumentException.class, () -> new BoneAdapter(7, OC, 3));
+        assertTrue(e.getMessage().contains("divisible by r"), e.getMessage());
+    }
+
+    @Test
+    void moraSquareMatrixBetweenSharingCompressionAndRepetition() {
+        int ic = 11, oc = 13, r = 1;                      // r̂ = ⌊√24 + ½⌋ = 5: padding 4 and a cut repetition
+        var mora = new MoraAdapter(ic, oc, r, 0);
+        assertEquals(5, mora.squareSize());
+        for (float v : mora.matrix().value()) {
+            assertEquals(0f, v, "M starts at 0");
+        }
+        randomize(mora.matrix(), new SplittableRandom(90), -1, 1);
+        AdapterCheck.gradients(mora, VariantRefs.mora(ic, oc, 5), T, 91);
+        AdapterCheck.mergeMatchesForward(mora, new F32Matrix(oc, ic, AdapterCheck.floats(new SplittableRandom(92), oc * ic, 1)), T, 93);
+        AdapterCheck.stateRoundTrip(mora, new MoraAdapter(ic, oc, r, 0), T, 94);
+    }
+
     static void Approx(float[] want, float[] got, String what) {
         dev.jlora.simd.testing.Approx.assertClose(AdapterCheck.doubles(want), got, 1e-6, 1e-5, () -> what);
     }

@@ -41,6 +41,9 @@ public final class AdapterFiles {
         }
     }
 
+    /** What {@code jlora train --out DIR} writes into DIR. */
+    static final String TRAIN_OUTPUT = "adapter.jlora";
+
     private AdapterFiles() {}
 
     /** Loads the adapter at {@code path} for {@code model}, warnings to stderr. */
@@ -48,8 +51,14 @@ public final class AdapterFiles {
         return load(path, model, msg -> System.err.println("warning: " + msg));
     }
 
-    /** Loads the adapter at {@code path} for {@code model}; the format is detected from the path and its bytes. */
+    /**
+     * Loads the adapter at {@code path} for {@code model}; the format is detected from the path and its bytes. A
+     * directory of {@code jlora train} output stands for its {@code adapter.jlora}.
+     */
     public static TrainableAdapterSet load(Path path, LlamaModel model, Consumer<String> warn) throws IOException {
+        if (Files.isDirectory(path) && !PeftAdapter.isAdapterDir(path) && Files.isRegularFile(path.resolve(TRAIN_OUTPUT))) {
+            path = path.resolve(TRAIN_OUTPUT);
+        }
         return switch (detect(path)) {
             case PEFT -> PeftAdapter.read(path, model, warn);
             case GGUF -> LoraGguf.read(path, model, warn);
@@ -66,8 +75,11 @@ public final class AdapterFiles {
             if (PeftAdapter.isAdapterDir(path)) {
                 return Format.PEFT;
             }
-            throw ModelFormatException.of(path, "is a directory without %s (expected a PEFT/MLX adapter directory)",
-                    PeftAdapter.CONFIG);
+            if (Files.isRegularFile(path.resolve(TRAIN_OUTPUT))) {
+                return Format.JLORA;
+            }
+            throw ModelFormatException.of(path, "is a directory without %s or %s (expected a PEFT/MLX adapter directory or jlora train output)",
+                    PeftAdapter.CONFIG, TRAIN_OUTPUT);
         }
         byte[] head = new byte[4];
         int n;
