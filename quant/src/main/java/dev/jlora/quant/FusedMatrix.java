@@ -12,7 +12,7 @@ import dev.jlora.simd.VectorOps;
  *   <li>Forward, T &gt; 1 (training, prefill): a tile of R rows is decoded once into a per-task buffer of at most
  *       ~128 KiB and dotted with all T rows of x, so each weight block is decoded once per call, not per token.</li>
  *   <li>Backward dx += dy·W: columns split over {@link Parallel} in block-aligned chunks (each task owns its
- *       slice of dx); within a chunk, R row slices are decoded once and applied to all T rows of dx.</li>
+ *       slice of dx); within a chunk, R row slices are decoded once and applied to all T rows of dx, four rows per pass.</li>
  * </ul>
  * The {@code Ref} twins decode with the scalar reference and accumulate one product at a time in float.
  */
