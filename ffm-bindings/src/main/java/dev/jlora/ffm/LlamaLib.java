@@ -129,6 +129,7 @@ public final class LlamaLib {
     private final Path dir;
     private final MethodHandle modelDefaultParams, modelLoad, modelFree, contextDefaultParams, initFromModel, free,
             modelGetVocab, vocabNTokens, tokenize, decode, getLogitsIth, getMemory, memoryClear, memorySeqRm;
+    private final MethodHandle adapterLoraInit, adapterLoraFree, setAdaptersLora;
 
     private LlamaLib(Path dir, SymbolLookup llama) {
         this.dir = dir;
@@ -149,6 +150,11 @@ public final class LlamaLib {
         memoryClear = L.downcallHandle(find(llama, "llama_memory_clear"), FunctionDescriptor.ofVoid(ADDRESS, JAVA_BOOLEAN));
         memorySeqRm = L.downcallHandle(find(llama, "llama_memory_seq_rm"),
                 FunctionDescriptor.of(JAVA_BOOLEAN, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT));
+        // LoRA adapters (llama.h v0.5.0: llama_adapter_lora_init, llama_adapter_lora_free, llama_set_adapters_lora)
+        adapterLoraInit = L.downcallHandle(find(llama, "llama_adapter_lora_init"), FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
+        adapterLoraFree = L.downcallHandle(find(llama, "llama_adapter_lora_free"), FunctionDescriptor.ofVoid(ADDRESS));
+        setAdaptersLora = L.downcallHandle(find(llama, "llama_set_adapters_lora"),
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
     }
 
     private static MemorySegment find(SymbolLookup lib, String name) {
@@ -371,15 +377,77 @@ public final class LlamaLib {
             }
         }
 
+        /** llama_adapter_lora_init: a LoRA GGUF for this model (valid until it or the model is closed). */
+        public Adapter loadLoraAdapter(Path gguf) throws IOException {
+            live();
+            if (!Files.isRegularFile(gguf)) {
+                throw new java.nio.file.NoSuchFileException(gguf.toString());
+            }
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment ad = (MemorySegment) adapterLoraInit.invokeExact(ptr,
+                        a.allocateFrom(gguf.toAbsolutePath().toString()));
+                if (ad.equals(MemorySegment.NULL)) {
+                    throw new IOException("llama_adapter_lora_init(" + path.getFileName() + ", " + gguf
+                            + ") returned NULL (see the log above)");
+                }
+                var adapter = new Adapter(ad, gguf, this);
+                adapters.add(adapter);
+                return adapter;
+            } catch (IOException | RuntimeException e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IllegalStateException("llama_adapter_lora_init(" + gguf + ") failed", t);
+            }
+        }
+
+        private final java.util.List<Adapter> adapters = new java.util.ArrayList<>();
+
         @Override
         public void close() {
             if (ptr != null) {
+                for (Adapter ad : adapters) {
+                    ad.ptr = null; // llama_model_free frees the model's adapters
+                }
                 try {
                     modelFree.invokeExact(ptr);
                 } catch (Throwable t) {
                     throw new IllegalStateException("llama_model_free failed", t);
                 }
                 ptr = null;
+            }
+        }
+    }
+
+    /** A LoRA adapter loaded by llama.cpp for one {@link Model}. */
+    public final class Adapter implements AutoCloseable {
+        private MemorySegment ptr;
+        private final Path path;
+        private final Model model;
+
+        private Adapter(MemorySegment ptr, Path path, Model model) {
+            this.ptr = ptr;
+            this.path = path;
+            this.model = model;
+        }
+
+        private MemorySegment live() {
+            if (ptr == null) {
+                throw new IllegalStateException("LoRA adapter " + path + " is closed (or its model is)");
+            }
+            return ptr;
+        }
+
+        /** llama_adapter_lora_free (detaches it from the model). */
+        @Override
+        public void close() {
+            if (ptr != null) {
+                try {
+                    adapterLoraFree.invokeExact(ptr);
+                } catch (Throwable t) {
+                    throw new IllegalStateException("llama_adapter_lora_free(" + path + ") failed", t);
+                }
+                ptr = null;
+                model.adapters.remove(this);
             }
         }
     }
@@ -457,6 +525,37 @@ public final class LlamaLib {
                 throw e;
             } catch (Throwable t) {
                 throw new IllegalStateException("llama_decode failed", t);
+            }
+        }
+
+        /**
+         * llama_set_adapters_lora: the LoRA adapters applied from the next decode on, each with its user scale
+         * (1 applies alpha / r as the file says); no adapters removes them.
+         */
+        public void setLoraAdapters(java.util.List<Adapter> adapters, float[] scales) {
+            if (ptr == null) {
+                throw new IllegalStateException("context is closed");
+            }
+            if (scales.length != adapters.size()) {
+                throw new IllegalArgumentException(adapters.size() + " adapters but " + scales.length + " scales");
+            }
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment arr = a.allocate(ADDRESS, Math.max(1, adapters.size()));
+                for (int i = 0; i < adapters.size(); i++) {
+                    arr.setAtIndex(ADDRESS, i, adapters.get(i).live());
+                }
+                MemorySegment sc = a.allocate(JAVA_FLOAT, Math.max(1, scales.length));
+                MemorySegment.copy(scales, 0, sc, JAVA_FLOAT, 0, scales.length);
+                MemorySegment arrArg = adapters.isEmpty() ? MemorySegment.NULL : arr;
+                MemorySegment scArg = adapters.isEmpty() ? MemorySegment.NULL : sc;
+                int rc = (int) setAdaptersLora.invokeExact(ptr, arrArg, (long) adapters.size(), scArg);
+                if (rc != 0) {
+                    throw new IllegalStateException("llama_set_adapters_lora(" + adapters.size() + " adapters) returned " + rc);
+                }
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IllegalStateException("llama_set_adapters_lora failed", t);
             }
         }
 

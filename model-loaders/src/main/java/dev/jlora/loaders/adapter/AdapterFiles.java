@@ -1,5 +1,6 @@
 package dev.jlora.loaders.adapter;
 
+import dev.jlora.engine.adapter.AdapterMethods;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaConfig;
@@ -41,6 +42,9 @@ public final class AdapterFiles {
         }
     }
 
+    /** What {@code jlora train --out DIR} writes into DIR. */
+    static final String TRAIN_OUTPUT = "adapter.jlora";
+
     private AdapterFiles() {}
 
     /** Loads the adapter at {@code path} for {@code model}, warnings to stderr. */
@@ -48,12 +52,18 @@ public final class AdapterFiles {
         return load(path, model, msg -> System.err.println("warning: " + msg));
     }
 
-    /** Loads the adapter at {@code path} for {@code model}; the format is detected from the path and its bytes. */
+    /**
+     * Loads the adapter at {@code path} for {@code model}; the format is detected from the path and its bytes. A
+     * directory of {@code jlora train} output stands for its {@code adapter.jlora}.
+     */
     public static TrainableAdapterSet load(Path path, LlamaModel model, Consumer<String> warn) throws IOException {
+        if (Files.isDirectory(path) && !PeftAdapter.isAdapterDir(path) && Files.isRegularFile(path.resolve(TRAIN_OUTPUT))) {
+            path = path.resolve(TRAIN_OUTPUT);
+        }
         return switch (detect(path)) {
             case PEFT -> PeftAdapter.read(path, model, warn);
             case GGUF -> LoraGguf.read(path, model, warn);
-            case JLORA -> AdapterFile.load(path, model.weights());
+            case JLORA -> AdapterFile.load(path, model.weights(), AdapterMethods.loader(model.weights()));
         };
     }
 
@@ -66,8 +76,11 @@ public final class AdapterFiles {
             if (PeftAdapter.isAdapterDir(path)) {
                 return Format.PEFT;
             }
-            throw ModelFormatException.of(path, "is a directory without %s (expected a PEFT/MLX adapter directory)",
-                    PeftAdapter.CONFIG);
+            if (Files.isRegularFile(path.resolve(TRAIN_OUTPUT))) {
+                return Format.JLORA;
+            }
+            throw ModelFormatException.of(path, "is a directory without %s or %s (expected a PEFT/MLX adapter directory or jlora train output)",
+                    PeftAdapter.CONFIG, TRAIN_OUTPUT);
         }
         byte[] head = new byte[4];
         int n;

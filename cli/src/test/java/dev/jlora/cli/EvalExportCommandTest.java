@@ -1,0 +1,139 @@
+package dev.jlora.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.adapter.LoraAdapter;
+import dev.jlora.engine.adapter.LoraConfig;
+import dev.jlora.engine.adapter.Target;
+import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.data.JsonlDataset;
+import dev.jlora.engine.io.Json;
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.train.AdapterFile;
+import dev.jlora.engine.train.LlamaTrainGraph;
+import dev.jlora.loaders.ModelLoader;
+import dev.jlora.loaders.adapter.AdapterFiles;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code jlora eval} and {@code jlora export} on stories260K. */
+class EvalExportCommandTest {
+    @TempDir
+    static Path tmp;
+    static Path gguf, data, adapter;
+    static LlamaModel model;
+    static TrainableAdapterSet set;
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        gguf = CliRun.models().resolve("stories260K.gguf");
+        model = ModelLoader.load(gguf);
+        data = tmp.resolve("data.jsonl");
+        Files.writeString(data, """
+                {"text": "Once upon a time, there was a little girl named Lily."}
+
+                {"text": "She loved to play outside in the park."}
+                {"prompt": "One day, she saw", "completion": " a big, red ball."}
+                """);
+        set = TrainableAdapterSet.lora(model.weights(), new LoraConfig(2, 4f, 0f, false, EnumSet.of(Target.Q, Target.K, Target.DOWN)), 5);
+        var rnd = new SplittableRandom(7);
+        for (var a : set.adapters()) {
+            float[] b = ((LoraAdapter) a).loraB().value();
+            for (int i = 0; i < b.length; i++) {
+                b[i] = (float) (rnd.nextDouble() - 0.5);
+            }
+        }
+        adapter = tmp.resolve("run/adapter.jlora");
+        Files.createDirectories(adapter.getParent());
+        AdapterFile.save(adapter, set, Map.of());
+    }
+
+    /** The training graph's loss (an independent forward) over the same examples, token-weighted. */
+    static double graphMeanNll(AdapterSet adapters) throws Exception {
+        double sum = 0;
+        long n = 0;
+        for (var e : JsonlDataset.read(data, model.tokenizer())) {
+            int T = e.tokens().length - 1;
+            int[] in = Arrays.copyOf(e.tokens(), T), tgt = new int[T];
+            for (int t = 0; t < T; t++) {
+                tgt[t] = e.loss()[t + 1] ? e.tokens()[t + 1] : -100;
+            }
+            var loss = new LlamaTrainGraph(model.config(), model.weights(), adapters, 1, T, false).loss(in, tgt);
+            sum += loss.loss() * loss.tokens();
+            n += loss.tokens();
+        }
+        return sum / n;
+    }
+
+    @Test
+    void evalJsonIsOneLineAndMatchesTheTrainingGraph() throws Exception {
+        for (boolean withAdapter : new boolean[] {false, true}) {
+            var run = withAdapter
+                    ? CliRun.of("eval", gguf.toString(), "--data", data.toString(), "--adapter", adapter.getParent().toString(), "--json")
+                    : CliRun.of("eval", gguf.toString(), "--data", data.toString(), "--json");
+            assertEquals(0, run.code(), run.err());
+            String[] lines = run.out().strip().split("\n");
+            assertEquals(1, lines.length, run.out());
+            Map<String, Object> o = Json.parseObject(lines[0], Json.Limits.DEFAULT, "eval output");
+            assertEquals(java.util.List.of("mean_nll", "tokens", "perplexity"), java.util.List.copyOf(o.keySet()));
+            double nll = ((Number) o.get("mean_nll")).doubleValue();
+            double want = graphMeanNll(withAdapter ? set : AdapterSet.NONE);
+            // inference forward (float32) against the training forward (float32, other kernels): 1e-5 relative
+            assertEquals(want, nll, 1e-5 * want, "mean NLL, adapter=" + withAdapter);
+            assertEquals(Math.exp(nll), ((Number) o.get("perplexity")).doubleValue(), 1e-9 * Math.exp(nll));
+            // BOS + text + EOS: 12+1 and 9+1 predicted tokens for the texts; the completion's 6 tokens + EOS
+            long tokens = ((Number) o.get("tokens")).longValue();
+            long expected = 0;
+            for (var e : JsonlDataset.read(data, model.tokenizer())) {
+                expected += e.targetCount();
+            }
+            assertEquals(expected, tokens);
+        }
+        var plain = CliRun.of("eval", gguf.toString(), "--data", data.toString());
+        assertEquals(0, plain.code(), plain.err());
+        assertTrue(plain.out().contains("perplexity:"), plain.out());
+    }
+
+    @Test
+    void evalErrorsAreOneLine() {
+        var run = CliRun.of("eval", gguf.toString(), "--data", tmp.resolve("missing.jsonl").toString());
+        assertEquals(1, run.code());
+        assertTrue(run.err().startsWith("jlora eval: ") && run.err().strip().lines().count() == 1, run.err());
+        run = CliRun.of("eval", gguf.toString(), "--data", data.toString(), "--adapter", tmp.toString());
+        assertEquals(1, run.code());
+        assertTrue(run.err().contains("adapter_config.json"), run.err());
+    }
+
+    @Test
+    void exportWritesPeftAndGgufThatLoadBackToTheSameDeltaW() throws Exception {
+        for (String fmt : new String[] {"peft", "gguf"}) {
+            Path out = tmp.resolve("export-" + fmt + (fmt.equals("gguf") ? ".gguf" : ""));
+            var run = CliRun.of("export", adapter.toString(), "--format", fmt, "--base", gguf.toString(), "--out", out.toString());
+            assertEquals(0, run.code(), run.err());
+            assertEquals(fmt.equals("peft") ? AdapterFiles.Format.PEFT : AdapterFiles.Format.GGUF, AdapterFiles.detect(out));
+            var back = AdapterFiles.load(out, model, msg -> {});
+            for (int l = 0; l < model.config().nLayers(); l++) {
+                for (Target t : set.targets()) {
+                    var a = set.get(l, t);
+                    float[] want = new float[a.inFeatures() * a.outFeatures()], got = want.clone();
+                    a.mergeInto(want);
+                    back.get(l, t).mergeInto(got);
+                    assertArrayEquals(want, got, fmt + " layer " + l + " " + t);
+                }
+            }
+        }
+        var bad = CliRun.of("export", adapter.toString(), "--format", "onnx", "--base", gguf.toString(), "--out", tmp.resolve("x").toString());
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("expected peft, gguf or jlora"), bad.err());
+    }
+}
