@@ -24,6 +24,9 @@ import java.util.SplittableRandom;
  * bench/target/benchmarks.jar dev.jlora.bench.MatmulCompare [rounds] [out.json]}
  */
 public final class MatmulCompare {
+    private static final com.sun.management.OperatingSystemMXBean OS =
+            (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+
     private MatmulCompare() {}
 
     public static void main(String[] args) throws IOException {
@@ -45,31 +48,41 @@ public final class MatmulCompare {
             for (int i = 0; i < B.length; i++) {
                 B[i] = (float) rnd.nextDouble(-1, 1);
             }
-            double[] tj = new double[rounds], tb = new double[rounds];
+            double[] tj = new double[rounds], tb = new double[rounds], cj = new double[rounds], cb = new double[rounds];
             for (int w = 0; w < 20; w++) {   // warm-up: C2 for the kernel, OpenBLAS thread start
                 Matmul.matmulABt(C, A, B, M, K, N);
                 blas.matmulABt(C, A, B, M, K, N);
             }
             for (int r = 0; r < rounds; r++) {
-                long t0 = System.nanoTime();
+                long c0 = OS.getProcessCpuTime(), t0 = System.nanoTime();
                 Matmul.matmulABt(C, A, B, M, K, N);
-                long t1 = System.nanoTime();
+                long c1 = OS.getProcessCpuTime(), t1 = System.nanoTime();
                 blas.matmulABt(C, A, B, M, K, N);
-                long t2 = System.nanoTime();
+                long c2 = OS.getProcessCpuTime(), t2 = System.nanoTime();
                 tj[r] = (t1 - t0) / 1e6;
                 tb[r] = (t2 - t1) / 1e6;
+                cj[r] = (c1 - c0) / 1e6;
+                cb[r] = (c2 - c1) / 1e6;
             }
             Arrays.sort(tj);
             Arrays.sort(tb);
+            double cpuJ = Arrays.stream(cj).sum() / rounds, cpuB = Arrays.stream(cb).sum() / rounds;
             double flop = 2.0 * M * K * N;
             String shape = M + "x" + K + "x" + N;
             System.out.printf(Locale.ROOT, "%s: jlora best %.3f ms (%.0f GFLOPS), median %.3f ms | OpenBLAS best %.3f ms"
                             + " (%.0f GFLOPS), median %.3f ms | jlora/OpenBLAS: %.0f%% (best), %.0f%% (median)%n",
                     shape, tj[0], flop / tj[0] / 1e6, tj[rounds / 2], tb[0], flop / tb[0] / 1e6, tb[rounds / 2],
                     100 * tb[0] / tj[0], 100 * tb[rounds / 2] / tj[rounds / 2]);
+            // CPU time of the whole process (all threads) per product: what the work costs when the wall clock
+            // is stretched by other processes. OpenBLAS threads that spin while waiting count too. The clock ticks
+            // in 10 ms steps on Linux, so only the mean over all rounds means anything.
+            System.out.printf(Locale.ROOT, "%s: process CPU per product, mean: jlora %.2f ms, OpenBLAS %.2f ms"
+                    + " | jlora/OpenBLAS: %.0f%%%n", shape, cpuJ, cpuB, 100 * cpuB / cpuJ);
             json.add(String.format(Locale.ROOT, "{\"shape\":\"%s\",\"rounds\":%d,\"jloraBestMs\":%.4f,"
-                            + "\"jloraMedianMs\":%.4f,\"openblasBestMs\":%.4f,\"openblasMedianMs\":%.4f}",
-                    shape, rounds, tj[0], tj[rounds / 2], tb[0], tb[rounds / 2]));
+                            + "\"jloraMedianMs\":%.4f,\"openblasBestMs\":%.4f,\"openblasMedianMs\":%.4f,"
+                            + "\"jloraMeanCpuMs\":%.4f,\"openblasMeanCpuMs\":%.4f,\"loadAverage\":%.2f}",
+                    shape, rounds, tj[0], tj[rounds / 2], tb[0], tb[rounds / 2], cpuJ, cpuB,
+                    OS.getSystemLoadAverage()));
         }
         if (out != null) {
             Files.writeString(out, "[" + String.join(",\n", json) + "]\n");

@@ -93,6 +93,42 @@ class MatmulTest {
         assertWithin(wantT, gotT, boundT, M + 1, "matmulAtBAccumulate scalar path " + shape);
     }
 
+    /** Packed-B buffers are per calling thread and reused: concurrent and nested calls must not share one. */
+    @Test
+    void concurrentAndNestedCallsDoNotShareBuffers() throws Exception {
+        int M = 40, K = 300, N = 70, calls = 6;
+        var rnd = new SplittableRandom(99);
+        float[][] A = new float[calls][], B = new float[calls][], want = new float[calls][];
+        for (int c = 0; c < calls; c++) {
+            A[c] = Rand.floats(rnd, M * K);
+            B[c] = Rand.floats(rnd, N * K);
+            want[c] = new float[M * N];
+            Matmul.matmulABtRef(want[c], A[c], B[c], M, K, N);
+        }
+        float[][] nested = new float[calls][M * N];
+        Parallel.parallelFor(calls, c -> Matmul.matmulABt(nested[c], A[c], B[c], M, K, N));
+        float[][] threads = new float[calls][M * N];
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(3);
+        try {
+            var futures = new java.util.ArrayList<java.util.concurrent.Future<?>>();
+            for (int c = 0; c < calls; c++) {
+                int fc = c;
+                futures.add(pool.submit(() -> Matmul.matmulABt(threads[fc], A[fc], B[fc], M, K, N)));
+            }
+            for (var f : futures) {
+                f.get();
+            }
+        } finally {
+            pool.shutdown();
+        }
+        for (int c = 0; c < calls; c++) {
+            float[] bound = new float[M * N];
+            Matmul.matmulABtRef(bound, abs(A[c]), abs(B[c]), M, K, N);
+            assertWithin(want[c], nested[c], bound, K, "nested call " + c);
+            assertWithin(want[c], threads[c], bound, K, "concurrent call " + c);
+        }
+    }
+
     @Test
     void referenceIsTheDefinition() {
         // 2×3 · (2×3)ᵀ by hand.
