@@ -15,12 +15,12 @@ final class ModelFiles {
 
     private ModelFiles() {}
 
-    /** The adapters of {@code --adapter PATH}: a PEFT directory, a llama.cpp LoRA GGUF or a .jlora file. */
+    /**
+     * The adapters of {@code --adapter PATH}: a PEFT/MLX directory, a llama.cpp LoRA GGUF, a .jlora file or a
+     * {@code jlora train} output directory (see {@link AdapterFiles#load}).
+     */
     static AdapterSet adapters(Path adapter, LlamaModel model) throws IOException {
-        if (adapter == null) {
-            return AdapterSet.NONE;
-        }
-        return AdapterFiles.load(adapter, model, msg -> System.err.println("warning: " + msg));
+        return adapter == null ? AdapterSet.NONE : AdapterFiles.load(adapter, model);
     }
 
     /** {@code demo} → models/stories260K.gguf under -Djlora.home, the jar's checkout or the working directory. */
