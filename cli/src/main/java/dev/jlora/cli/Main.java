@@ -6,9 +6,15 @@ import picocli.CommandLine.Command;
 /** The {@code jlora} command. Subcommands share one flag vocabulary (see docs/CLI.md). */
 @Command(name = "jlora", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Fine-tune and serve Llama-family LLMs with LoRA and its variants, in pure Java.",
-        subcommands = {CommandLine.HelpCommand.class, InfoCommand.class, TrainCommand.class,
-                QuickstartCommand.class, QuantizeCommand.class,
-                EvalCommand.class, ExportCommand.class, MergeCommand.class})
+        subcommands = {CommandLine.HelpCommand.class,
+                InfoCommand.class,
+                GenerateCommand.class,
+                TrainCommand.class,
+                QuickstartCommand.class,
+                QuantizeCommand.class,
+                EvalCommand.class,
+                ExportCommand.class,
+                MergeCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

@@ -1,5 +1,9 @@
 package dev.jlora.cli;
 
+import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.train.AdapterFile;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -10,6 +14,22 @@ final class ModelFiles {
     static final Path DEMO = Path.of("models", "stories260K.gguf");
 
     private ModelFiles() {}
+
+    /** The adapters of {@code --adapter PATH}: a jlora adapter file (.jlora, written by {@code jlora train}). */
+    static AdapterSet adapters(Path adapter, LlamaModel model) throws IOException {
+        if (adapter == null) {
+            return AdapterSet.NONE;
+        }
+        if (!Files.exists(adapter)) {
+            throw new NoSuchFileException(adapter.toString(), null, "no such adapter file or directory");
+        }
+        String name = adapter.getFileName().toString();
+        if (Files.isDirectory(adapter) || name.endsWith(".gguf") || name.endsWith(".safetensors")) {
+            throw new UnsupportedOperationException("loading PEFT directories and GGUF LoRA adapters for generate is not "
+                    + "implemented yet; pass a .jlora adapter written by 'jlora train'");
+        }
+        return AdapterFile.load(adapter, model.weights());
+    }
 
     /** {@code demo} → models/stories260K.gguf under -Djlora.home, the jar's checkout or the working directory. */
     static Path resolve(String model) throws NoSuchFileException {

@@ -16,7 +16,7 @@ class LlamaLibTest {
     void tokenizesAndDecodesStories260KAsTheReadmeRecords() throws Exception {
         LlamaLib lib = NativeReference.llamaOrSkip();
         try (var model = lib.loadModel(NativeReference.models().resolve("stories260K.gguf"));
-             var ctx = model.newContext(64, 2)) {
+             var ctx = model.newContext(64, 1)) {
             assertEquals(512, model.vocabSize());
             assertArrayEquals(PROMPT, model.tokenize("Once upon a time", true, false));
             float[] last = ctx.decode(PROMPT, 0, false);

@@ -29,8 +29,9 @@ import java.util.function.IntConsumer;
  * ≥ 0 (negative targets, e.g. −100, are ignored).
  *
  * <p>Memory: the residual stream [L+1 × B·T × C] is always kept. Without checkpointing every block keeps its
- * activations (about (4C + 3·hidden + 2·qDim + 2·kvDim)·B·T + H·B·T² floats); with checkpointing one set is
- * shared and each block's forward is recomputed during backward (Chen et al. 2016). The head is evaluated in
+ * activations (about (4C + 3·hidden + 2·qDim + 2·kvDim)·B·T floats); with checkpointing one set is shared and each
+ * block's forward is recomputed during backward (Chen et al. 2016). Attention probabilities are never stored
+ * (that would be B·H·T² per block): backward recomputes each row from q and k, as FlashAttention does. The head is evaluated in
  * chunks of rows and its backward fused into the forward (the targets are known), so no [B·T × V] logits buffer
  * exists during training.
  *
@@ -55,7 +56,7 @@ public final class LlamaTrainGraph {
 
     /** Activations of one block, saved for its backward. */
     private static final class Acts {
-        final float[] ln1, rstd1, q, k, v, att, atty, x2, ln2, rstd2, g, u, act;
+        final float[] ln1, rstd1, q, k, v, atty, x2, ln2, rstd2, g, u, act;
         final EnumMap<Target, TrainableAdapter.Saved> saved = new EnumMap<>(Target.class);
 
         Acts(int B, int T, int C, int Qd, int KVd, int F, int H) {
@@ -65,7 +66,6 @@ public final class LlamaTrainGraph {
             q = new float[BT * Qd];
             k = new float[BT * KVd];
             v = new float[BT * KVd];
-            att = new float[B * H * T * T];
             atty = new float[BT * Qd];
             x2 = new float[BT * C];
             ln2 = new float[BT * C];
@@ -98,10 +98,6 @@ public final class LlamaTrainGraph {
         if (weights.layers().size() != cfg.nLayers()) {
             throw new IllegalArgumentException("config has " + cfg.nLayers() + " layers but the weights have "
                     + weights.layers().size());
-        }
-        if ((long) B * cfg.nHeads() * T * T > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("attention buffer B·H·T² = " + ((long) B * cfg.nHeads() * T * T)
-                    + " floats does not fit in one array; lower the batch size or sequence length");
         }
         this.cfg = cfg;
         this.w = weights;
@@ -241,7 +237,7 @@ public final class LlamaTrainGraph {
         linearForward(l, Target.V, lw.wv(), lw.bv(), a.ln1, a.v, a, train, dropoutSeed);
         ops.ropeForward(a.q, BT, H, hs, positions, ropeTables, ropeLayout);
         ops.ropeForward(a.k, BT, KVH, hs, positions, ropeTables, ropeLayout);
-        attentionForward(a.atty, a.att, a.q, a.k, a.v);
+        attentionForward(a.atty, a.q, a.k, a.v);
         linearForward(l, Target.O, lw.wo(), null, a.atty, a.x2, a, train, dropoutSeed);
         for (int i = 0; i < BT * C; i++) {
             a.x2[i] += x[i];
@@ -272,7 +268,7 @@ public final class LlamaTrainGraph {
         // x2 = x + o(atty)
         Arrays.fill(datty, 0f);
         linearBackward(l, Target.O, lw.wo(), a.atty, dres2, datty, a);
-        attentionBackward(dq, dk, dv, datty, a.att, a.q, a.k, a.v);
+        attentionBackward(dq, dk, dv, datty, a.q, a.k, a.v);
         ops.ropeBackward(dq, BT, H, hs, positions, ropeTables, ropeLayout);
         ops.ropeBackward(dk, BT, KVH, hs, positions, ropeTables, ropeLayout);
         Arrays.fill(dln, 0f);
@@ -356,25 +352,32 @@ public final class LlamaTrainGraph {
         }
     }
 
-    /** scores_t[s] = scale·q_t·k_s (s ≤ t); att = causal softmax; out_t = Σ_s att[s]·v_s. */
-    private void attentionForward(float[] out, float[] att, float[] q, float[] k, float[] v) {
+    /**
+     * p = causal softmax of scale·q_t·k_s over s ≤ t, into p[0..T) (zeros past t). The forward and the backward both
+     * call this, so the probabilities recomputed in backward are bit-identical to the forward's.
+     */
+    private void attentionRow(float[] p, float[] q, int qo, float[] kt, int t, float scale) {
+        Arrays.fill(p, 0, t + 1, 0f);
+        for (int i = 0; i < hs; i++) {
+            ops.axpy(q[qo + i] * scale, kt, i * T, p, 0, t + 1);
+        }
+        ops.softmaxForward(p, 0, p, 0, T, t + 1);
+    }
+
+    /** out_t = Σ_{s ≤ t} p_ts·v_s. The probabilities are not kept: backward recomputes them (O(T) memory per task). */
+    private void attentionForward(float[] out, float[] q, float[] k, float[] v) {
         int group = H / KVH;
         float scale = (float) (1.0 / Math.sqrt(hs));
         parallelFor(B * H, bh -> {
             int b = bh / H, h = bh % H, kvh = h / group;
-            float[] kt = new float[hs * T], vt = new float[hs * T];
+            float[] kt = new float[hs * T], vt = new float[hs * T], p = new float[T];
             transposeHead(kt, k, b, kvh);
             transposeHead(vt, v, b, kvh);
             for (int t = 0; t < T; t++) {
                 int qo = (b * T + t) * Qd + h * hs;
-                int ao = ((b * H + h) * T + t) * T;
-                Arrays.fill(att, ao, ao + t + 1, 0f);
+                attentionRow(p, q, qo, kt, t, scale);
                 for (int i = 0; i < hs; i++) {
-                    ops.axpy(q[qo + i] * scale, kt, i * T, att, ao, t + 1);
-                }
-                ops.softmaxForward(att, ao, att, ao, T, t + 1);
-                for (int i = 0; i < hs; i++) {
-                    out[qo + i] = ops.dot(att, ao, vt, i * T, t + 1);
+                    out[qo + i] = ops.dot(p, 0, vt, i * T, t + 1);
                 }
             }
         });
@@ -385,27 +388,26 @@ public final class LlamaTrainGraph {
      * dq_t = scale·Σ_s dscore_ts·k_s; dk_s = scale·Σ_t dscore_ts·q_t. Parallel over (b, kv head) so that the query
      * heads sharing a key/value head accumulate into dk/dv in a fixed order.
      */
-    private void attentionBackward(float[] dq, float[] dk, float[] dv, float[] dout, float[] att, float[] q,
-                                   float[] k, float[] v) {
+    private void attentionBackward(float[] dq, float[] dk, float[] dv, float[] dout, float[] q, float[] k, float[] v) {
         int group = H / KVH;
         float scale = (float) (1.0 / Math.sqrt(hs));
         parallelFor(B * KVH, bk -> {
             int b = bk / KVH, kvh = bk % KVH;
             float[] kt = new float[hs * T], vt = new float[hs * T], dkt = new float[hs * T], dvt = new float[hs * T];
-            float[] dp = new float[T];
+            float[] dp = new float[T], att = new float[T];
             transposeHead(kt, k, b, kvh);
             transposeHead(vt, v, b, kvh);
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
                 for (int t = 0; t < T; t++) {
                     int qo = (b * T + t) * Qd + h * hs;
-                    int ao = ((b * H + h) * T + t) * T;
+                    attentionRow(att, q, qo, kt, t, scale);
                     Arrays.fill(dp, 0, t + 1, 0f);
                     for (int i = 0; i < hs; i++) {
                         float g = dout[qo + i];
                         ops.axpy(g, vt, i * T, dp, 0, t + 1);          // dp[s] += dout_t[i]·v_s[i]
-                        ops.axpy(g, att, ao, dvt, i * T, t + 1);        // dv_s[i] += p[s]·dout_t[i]
+                        ops.axpy(g, att, 0, dvt, i * T, t + 1);         // dv_s[i] += p[s]·dout_t[i]
                     }
-                    ops.softmaxBackward(dp, 0, dp, 0, att, ao, T, t + 1);
+                    ops.softmaxBackward(dp, 0, dp, 0, att, 0, T, t + 1);
                     for (int i = 0; i < hs; i++) {
                         dq[qo + i] = scale * ops.dot(dp, 0, kt, i * T, t + 1);
                         ops.axpy(scale * q[qo + i], dp, 0, dkt, i * T, t + 1);

@@ -133,4 +133,60 @@ final class VariantRefs {
             return abt(h, lp, T, OC, r);
         };
     }
+
+    /** Bone: the dense ΔW[o, i] = b[i mod r, o], applied to x. */
+    static Ref bone(int IC, int OC, int r) {
+        return (x, T, p) -> {
+            double[] b = p.get("bone_block");
+            double[] dw = new double[OC * IC];
+            for (int o = 0; o < OC; o++) {
+                for (int i = 0; i < IC; i++) {
+                    dw[o * IC + i] = b[(i % r) * OC + o];
+                }
+            }
+            return abt(x, dw, T, OC, IC);
+        };
+    }
+
+    /**
+     * MoRA (sharing): explicit compression C [r̂ × IC] (C[j, i] counts padded positions p ≡ j (mod r̂) whose source
+     * is i, the padding repeating x's first elements) and decompression D [OC × r̂] (D[o, o mod r̂] = 1);
+     * Δ(x) = D·M·C·x.
+     */
+    static Ref mora(int IC, int OC, int rHat) {
+        int padded = (IC + rHat - 1) / rHat * rHat;
+        double[] c = new double[rHat * IC];
+        for (int q = 0; q < padded; q++) {
+            c[(q % rHat) * IC + (q < IC ? q : q - IC)] += 1;
+        }
+        double[] d = new double[OC * rHat];
+        for (int o = 0; o < OC; o++) {
+            d[o * rHat + o % rHat] = 1;
+        }
+        return (x, T, p) -> {
+            double[] xs = abt(x, c, T, rHat, IC);
+            double[] z = abt(xs, p.get("mora_M"), T, rHat, rHat);
+            return abt(z, d, T, OC, rHat);
+        };
+    }
+
+    /** RandLoRA: s·Σ_b B_b·diag(λ_b)·A_b·diag(γ_b) applied to x, with the layer's slices a [n×r×IC], b [n×OC×r]. */
+    static Ref randLora(double[] a, double[] b, int n, int IC, int OC, int r, double s) {
+        return (x, T, p) -> {
+            double[] lam = p.get("randlora_lambda"), gam = p.get("randlora_gamma");
+            double[] dw = new double[OC * IC];
+            for (int k = 0; k < n; k++) {
+                for (int o = 0; o < OC; o++) {
+                    for (int i = 0; i < IC; i++) {
+                        double acc = 0;
+                        for (int j = 0; j < r; j++) {
+                            acc += b[k * OC * r + o * r + j] * lam[k * r + j] * a[k * r * IC + j * IC + i];
+                        }
+                        dw[o * IC + i] += s * acc * gam[k * IC + i];
+                    }
+                }
+            }
+            return abt(x, dw, T, OC, IC);
+        };
+    }
 }

@@ -177,6 +177,64 @@ class VariantsTest {
         AdapterCheck.stateRoundTrip(ld, new LoLduAdapter(IC, OC, R, 0), T, 64);
     }
 
+    @Test
+    void boneSharesOneBlockAcrossInputGroups() {
+        int ic = 9;                                       // three groups of r = 3
+        var bone = new BoneAdapter(ic, OC, R);
+        assertEquals(List.of("bone_block"), bone.parameters().stream().map(Parameter::name).toList());
+        randomize(bone.block(), new SplittableRandom(80), -1, 1);
+        AdapterCheck.gradients(bone, VariantRefs.bone(ic, OC, R), T, 81);
+        AdapterCheck.mergeMatchesForward(bone, new F32Matrix(OC, ic, AdapterCheck.floats(new SplittableRandom(82), OC * ic, 1)), T, 83);
+        AdapterCheck.stateRoundTrip(bone, new BoneAdapter(ic, OC, R), T, 84);
+        var e = assertThrows(IllegalArgumentException.class, () -> new BoneAdapter(7, OC, 3));
+        assertTrue(e.getMessage().contains("divisible by r"), e.getMessage());
+    }
+
+    @Test
+    void moraSquareMatrixBetweenSharingCompressionAndRepetition() {
+        int ic = 11, oc = 13, r = 1;                      // r̂ = ⌊√24 + ½⌋ = 5: padding 4 and a cut repetition
+        var mora = new MoraAdapter(ic, oc, r, 0);
+        assertEquals(5, mora.squareSize());
+        for (float v : mora.matrix().value()) {
+            assertEquals(0f, v, "M starts at 0");
+        }
+        randomize(mora.matrix(), new SplittableRandom(90), -1, 1);
+        AdapterCheck.gradients(mora, VariantRefs.mora(ic, oc, 5), T, 91);
+        AdapterCheck.mergeMatchesForward(mora, new F32Matrix(oc, ic, AdapterCheck.floats(new SplittableRandom(92), oc * ic, 1)), T, 93);
+        AdapterCheck.stateRoundTrip(mora, new MoraAdapter(ic, oc, r, 0), T, 94);
+    }
+
+    @Test
+    void randLoraTrainsTheDiagonalsOfSharedRandomBases() {
+        int ic = 7, oc = 5, r = 2;                        // N = ⌈5/2⌉ = 3 terms
+        var bases = RandLoraAdapter.Bases.generate(r, ic + 2, oc + 3, 100);
+        var rl = new RandLoraAdapter(ic, oc, bases, 4f, 0);
+        assertEquals(3, rl.terms());
+        assertEquals(List.of("randlora_lambda", "randlora_gamma"), rl.parameters().stream().map(Parameter::name).toList());
+        float[] x = AdapterCheck.floats(new SplittableRandom(101), T * ic, 1), y = new float[T * oc];
+        rl.forward(x, T, y);
+        for (float v : y) {
+            assertEquals(0f, v, "λ = 0: ΔW = 0 at step 0");
+        }
+        randomize(rl.lambda(), new SplittableRandom(102), -1, 1);
+        randomize(rl.gamma(), new SplittableRandom(103), -1, 1);
+        // The layer's slices of the shared bases, as the class documents them.
+        double[] a = new double[3 * r * ic], b = new double[3 * oc * r];
+        for (int k = 0; k < 3; k++) {
+            for (int j = 0; j < r; j++) {
+                for (int i = 0; i < ic; i++) {
+                    a[k * r * ic + j * ic + i] = bases.a()[(k * r + j) * bases.maxIn() + i];
+                }
+            }
+            for (int e = 0; e < oc * r; e++) {
+                b[k * oc * r + e] = bases.b()[k * bases.maxOut() * r + e];
+            }
+        }
+        AdapterCheck.gradients(rl, VariantRefs.randLora(a, b, 3, ic, oc, r, 4.0 / r), T, 104);
+        AdapterCheck.mergeMatchesForward(rl, new F32Matrix(oc, ic, AdapterCheck.floats(new SplittableRandom(105), oc * ic, 1)), T, 106);
+        AdapterCheck.stateRoundTrip(rl, new RandLoraAdapter(ic, oc, RandLoraAdapter.Bases.generate(r, ic + 2, oc + 3, 100), 4f, 0), T, 107);
+    }
+
     static void Approx(float[] want, float[] got, String what) {
         dev.jlora.simd.testing.Approx.assertClose(AdapterCheck.doubles(want), got, 1e-6, 1e-5, () -> what);
     }

@@ -1,5 +1,6 @@
 package dev.jlora.loaders.adapter;
 
+import dev.jlora.engine.adapter.AdapterMethods;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaConfig;
@@ -62,7 +63,7 @@ public final class AdapterFiles {
         return switch (detect(path)) {
             case PEFT -> PeftAdapter.read(path, model, warn);
             case GGUF -> LoraGguf.read(path, model, warn);
-            case JLORA -> AdapterFile.load(path, model.weights());
+            case JLORA -> AdapterFile.load(path, model.weights(), AdapterMethods.loader(model.weights()));
         };
     }
 

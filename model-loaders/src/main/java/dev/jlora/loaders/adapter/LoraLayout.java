@@ -1,5 +1,6 @@
 package dev.jlora.loaders.adapter;
 
+import dev.jlora.engine.adapter.DoraAdapter;
 import dev.jlora.engine.adapter.LoraAdapter;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.adapter.TrainableAdapter;
@@ -27,8 +28,15 @@ import java.util.function.Consumer;
 final class LoraLayout {
     private LoraLayout() {}
 
-    /** One module's LoRA tensors as read from a file, in the model's row basis: A [r × IC], B [OC × r]. */
-    record Module(int layer, Target target, int rank, float[] a, float[] b, float alpha) {}
+    /**
+     * One module's LoRA tensors as read from a file, in the model's row basis: A [r × IC], B [OC × r], and for DoRA
+     * the magnitude m [OC] (null for LoRA).
+     */
+    record Module(int layer, Target target, int rank, float[] a, float[] b, float alpha, float[] magnitude) {
+        Module(int layer, Target target, int rank, float[] a, float[] b, float alpha) {
+            this(layer, target, rank, a, b, alpha, null);
+        }
+    }
 
     /** [OC, IC] of the linear layer {@code t} in a model of shape {@code cfg}. */
     static int[] shape(LlamaConfig cfg, Target t) {
@@ -72,6 +80,13 @@ final class LoraLayout {
     static TrainableAdapterSet build(Path file, LlamaWeights weights, LlamaConfig cfg, Map<String, Module> modules,
                                      Set<Target> targets, boolean rsLora, float dropout, int defaultRank,
                                      float defaultAlpha, Consumer<String> warn) throws ModelFormatException {
+        return build(file, weights, cfg, modules, targets, rsLora, dropout, defaultRank, defaultAlpha, false, warn);
+    }
+
+    /** As above; with {@code dora}, every module is DoRA (Liu et al. 2024) with its magnitude vector. */
+    static TrainableAdapterSet build(Path file, LlamaWeights weights, LlamaConfig cfg, Map<String, Module> modules,
+                                     Set<Target> targets, boolean rsLora, float dropout, int defaultRank,
+                                     float defaultAlpha, boolean dora, Consumer<String> warn) throws ModelFormatException {
         if (modules.isEmpty()) {
             throw ModelFormatException.of(file, "holds no LoRA tensors");
         }
@@ -93,6 +108,26 @@ final class LoraLayout {
                 Module m = modules.get(key(layer, t));
                 int r = m == null ? defaultRank : m.rank();
                 float alpha = m == null ? defaultAlpha : m.alpha();
+                if (dora) {
+                    var d = new DoraAdapter(base, r, alpha, dropout, rsLora);
+                    if (m != null) {
+                        System.arraycopy(m.a(), 0, d.loraA().value(), 0, m.a().length);
+                        System.arraycopy(m.b(), 0, d.loraB().value(), 0, m.b().length);
+                        System.arraycopy(m.magnitude(), 0, d.magnitude().value(), 0, m.magnitude().length);
+                    } else {
+                        // A = B = 0: W' = m ⊙ W / ‖W‖ is W when m = ‖W‖ per row
+                        float[] row = new float[base.cols()], mv = d.magnitude().value();
+                        for (int o = 0; o < base.rows(); o++) {
+                            base.dequantizeRow(o, row, 0);
+                            double ss = 0;
+                            for (float v : row) {
+                                ss += (double) v * v;
+                            }
+                            mv[o] = (float) Math.sqrt(ss);
+                        }
+                    }
+                    return d;
+                }
                 var a = new LoraAdapter(base.cols(), base.rows(), r, alpha, dropout, rsLora);
                 if (m != null) {
                     System.arraycopy(m.a(), 0, a.loraA().value(), 0, m.a().length);
@@ -115,19 +150,24 @@ final class LoraLayout {
             return l;
         }
         throw new UnsupportedOperationException(format + " export of adapter method '" + a.method()
-                + "' is not implemented; only plain LoRA/rsLoRA can be written as " + format);
+                + "' is not implemented; only plain LoRA/rsLoRA can be written as " + format
+                + (a.method().equals("dora") ? " (llama.cpp has no DoRA: merge it with 'jlora merge', or export PEFT)" : ""));
     }
 
-    /** alpha of a LoRA adapter, recovered from its scale: s·r, or s·√r for rsLoRA. */
-    static float alpha(LoraAdapter a) {
+    /** lora_alpha of a LoRA or DoRA adapter (from its config). */
+    static float alpha(TrainableAdapter a) {
         return Float.parseFloat(a.config().get("alpha"));
     }
 
-    static boolean rsLora(LoraAdapter a) {
+    static boolean rsLora(TrainableAdapter a) {
         return Boolean.parseBoolean(a.config().get("rs_lora"));
     }
 
-    static float dropout(LoraAdapter a) {
+    static float dropout(TrainableAdapter a) {
         return Float.parseFloat(a.config().get("dropout"));
+    }
+
+    static int rank(TrainableAdapter a) {
+        return Integer.parseInt(a.config().get("rank"));
     }
 }

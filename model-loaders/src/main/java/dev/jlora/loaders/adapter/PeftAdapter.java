@@ -1,5 +1,6 @@
 package dev.jlora.loaders.adapter;
 
+import dev.jlora.engine.adapter.DoraAdapter;
 import dev.jlora.engine.adapter.LoraAdapter;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.adapter.TrainableAdapter;
@@ -58,7 +59,7 @@ public final class PeftAdapter {
             "runtime_config", "peft_version", "enable_lora");
 
     private static final Pattern KEY = Pattern.compile(
-            "^(?:.*\\.)?layers\\.(\\d+)\\.(?:self_attn\\.|mlp\\.)?([a-z_]+)\\.(lora_A|lora_B|lora_a|lora_b)"
+            "^(?:.*\\.)?layers\\.(\\d+)\\.(?:self_attn\\.|mlp\\.)?([a-z_]+)\\.(lora_A|lora_B|lora_a|lora_b|lora_magnitude_vector)"
                     + "(?:\\.[A-Za-z0-9_-]+)?(?:\\.weight)?$");
 
     private PeftAdapter() {}
@@ -78,33 +79,48 @@ public final class PeftAdapter {
             throw new IllegalArgumentException("adapter set is empty: nothing to export");
         }
         var st = new SafetensorsWriter().metadata("format", "pt");
-        LoraAdapter first = null;
+        TrainableAdapter first = null;
         var rankPattern = new TreeMap<String, Object>();
         var alphaPattern = new TreeMap<String, Object>();
         for (int l = 0; l < adapters.layerCount(); l++) {
             for (Target t : Target.values()) {
-                TrainableAdapter ta = adapters.get(l, t);
-                if (ta == null) {
+                TrainableAdapter a = adapters.get(l, t);
+                if (a == null) {
                     continue;
                 }
-                LoraAdapter a = LoraLayout.lora(ta, "PEFT");
+                float[] av, bv, mv = null;
+                if (a instanceof DoraAdapter d) {
+                    av = d.loraA().value();
+                    bv = d.loraB().value();
+                    mv = d.magnitude().value();
+                } else {
+                    LoraAdapter lora = LoraLayout.lora(a, "PEFT");
+                    av = lora.loraA().value();
+                    bv = lora.loraB().value();
+                }
                 if (first == null) {
                     first = a;
-                } else if (LoraLayout.rsLora(a) != LoraLayout.rsLora(first)) {
-                    throw new IllegalArgumentException("PEFT has one use_rslora for all modules; layer " + l + " "
-                            + t.hfName() + " differs from the first adapter");
+                } else if (LoraLayout.rsLora(a) != LoraLayout.rsLora(first) || !a.method().equals(first.method())) {
+                    throw new IllegalArgumentException("PEFT has one use_rslora and one use_dora for all modules; layer "
+                            + l + " " + t.hfName() + " (" + a.method() + ") differs from the first adapter ("
+                            + first.method() + ")");
                 }
                 String module = module(l, t);
-                if (a.rank() != first.rank()) {
-                    rankPattern.put(module, (long) a.rank());
+                int r = LoraLayout.rank(a);
+                if (r != LoraLayout.rank(first)) {
+                    rankPattern.put(module, (long) r);
                 }
                 if (LoraLayout.alpha(a) != LoraLayout.alpha(first)) {
                     alphaPattern.put(module, number(LoraLayout.alpha(a)));
                 }
-                int r = a.rank();
-                float[] b = LoraLayout.moveRows(a.loraB().value(), t, cfg, r, cfg.ropeInterleaved(), false);
-                st.add("base_model.model." + module + ".lora_A.weight", new long[] {r, a.inFeatures()}, a.loraA().value());
+                float[] b = LoraLayout.moveRows(bv, t, cfg, r, cfg.ropeInterleaved(), false);
+                st.add("base_model.model." + module + ".lora_A.weight", new long[] {r, a.inFeatures()}, av);
                 st.add("base_model.model." + module + ".lora_B.weight", new long[] {a.outFeatures(), r}, b);
+                if (mv != null) {
+                    // DoRA's m is per output row, so Q/K rows move like B's (cols = 1)
+                    st.add("base_model.model." + module + ".lora_magnitude_vector", new long[] {a.outFeatures()},
+                            LoraLayout.moveRows(mv, t, cfg, 1, cfg.ropeInterleaved(), false));
+                }
             }
         }
         var conf = new LinkedHashMap<String, Object>();
@@ -121,12 +137,12 @@ public final class PeftAdapter {
         conf.put("lora_dropout", (double) LoraLayout.dropout(first));
         conf.put("modules_to_save", null);
         conf.put("peft_type", "LORA");
-        conf.put("r", (long) first.rank());
+        conf.put("r", (long) LoraLayout.rank(first));
         conf.put("rank_pattern", rankPattern);
         conf.put("revision", null);
         conf.put("target_modules", adapters.targets().stream().sorted().map(Target::hfName).toList());
         conf.put("task_type", "CAUSAL_LM");
-        conf.put("use_dora", false);
+        conf.put("use_dora", first instanceof DoraAdapter);
         conf.put("use_rslora", LoraLayout.rsLora(first));
         Files.createDirectories(dir);
         st.write(dir.resolve(WEIGHTS));
@@ -174,6 +190,7 @@ public final class PeftAdapter {
         try (SafetensorsFile f = SafetensorsReader.open(weights)) {
             var as = new HashMap<String, SafetensorsTensor>();
             var bs = new HashMap<String, SafetensorsTensor>();
+            var ms = new HashMap<String, SafetensorsTensor>();
             for (SafetensorsTensor t : f.tensors().values()) {
                 Matcher m = KEY.matcher(t.name());
                 Target target = m.matches() ? target(m.group(2)) : null;
@@ -188,7 +205,11 @@ public final class PeftAdapter {
                             layer, cfg.nLayers());
                 }
                 String k = LoraLayout.key(layer, target);
-                var into = m.group(3).equalsIgnoreCase("lora_a") ? as : bs;
+                var into = m.group(3).equals("lora_magnitude_vector") ? ms : m.group(3).equalsIgnoreCase("lora_a") ? as : bs;
+                if (into == ms && !s.dora()) {
+                    throw ModelFormatException.tensor(weights, t.name(), "is a DoRA magnitude but %s has no use_dora=true",
+                            CONFIG);
+                }
                 if (into.put(k, t) != null) {
                     throw ModelFormatException.tensor(weights, t.name(), "duplicates another tensor of layer %d %s",
                             layer, target.hfName());
@@ -200,7 +221,16 @@ public final class PeftAdapter {
                 if (tb == null) {
                     throw ModelFormatException.tensor(weights, ta.name(), "has no matching lora_B tensor");
                 }
-                modules.put(e.getKey(), module(weights, ta, tb, cfg, s));
+                SafetensorsTensor tm = ms.get(e.getKey());
+                if (s.dora() && tm == null) {
+                    throw ModelFormatException.tensor(weights, ta.name(), "has no lora_magnitude_vector (use_dora=true)");
+                }
+                modules.put(e.getKey(), module(weights, ta, tb, tm, cfg, s));
+            }
+            for (var e : ms.entrySet()) {
+                if (!as.containsKey(e.getKey())) {
+                    throw ModelFormatException.tensor(weights, e.getValue().name(), "has no matching lora_A tensor");
+                }
             }
             for (var e : bs.entrySet()) {
                 if (!as.containsKey(e.getKey())) {
@@ -219,15 +249,16 @@ public final class PeftAdapter {
             throw ModelFormatException.of(weights, "holds no LoRA tensors");
         }
         return LoraLayout.build(weights, model.weights(), cfg, modules, targets, s.rsLora(), s.dropout(), s.rank(),
-                s.alpha(), warn);
+                s.alpha(), s.dora(), warn);
     }
 
     /** The hyperparameters the reader needs, from either config dialect. */
-    private record Settings(int rank, float alpha, float dropout, boolean rsLora, boolean transposed, Float mlxScale,
-                            Map<String, Object> rankPattern, Map<String, Object> alphaPattern, List<String> targetModules) {}
+    private record Settings(int rank, float alpha, float dropout, boolean rsLora, boolean dora, boolean transposed,
+                            Float mlxScale, Map<String, Object> rankPattern, Map<String, Object> alphaPattern,
+                            List<String> targetModules) {}
 
-    private static LoraLayout.Module module(Path file, SafetensorsTensor ta, SafetensorsTensor tb, LlamaConfig cfg,
-                                            Settings s) throws ModelFormatException {
+    private static LoraLayout.Module module(Path file, SafetensorsTensor ta, SafetensorsTensor tb, SafetensorsTensor tm,
+                                            LlamaConfig cfg, Settings s) throws ModelFormatException {
         Matcher m = KEY.matcher(ta.name());
         m.matches();
         int layer = Integer.parseInt(m.group(1));
@@ -276,7 +307,17 @@ public final class PeftAdapter {
             alpha = pa != null ? pa : s.alpha();
         }
         float[] bModel = LoraLayout.moveRows(b, t, cfg, rank, false, cfg.ropeInterleaved());
-        return new LoraLayout.Module(layer, t, rank, a, bModel, alpha);
+        float[] mag = null;
+        if (tm != null) {
+            long[] sm = tm.shape();
+            if (!(sm.length == 1 && sm[0] == OC) && !(sm.length == 2 && sm[0] == OC && sm[1] == 1)
+                    && !(sm.length == 2 && sm[0] == 1 && sm[1] == OC)) {
+                throw ModelFormatException.tensor(file, tm.name(), "has shape %s, expected [%d] (OC of %s)",
+                        Arrays.toString(sm), OC, t.hfName());
+            }
+            mag = LoraLayout.moveRows(SafetensorsFile.readFloats(tm), t, cfg, 1, false, cfg.ropeInterleaved());
+        }
+        return new LoraLayout.Module(layer, t, rank, a, bModel, alpha, mag);
     }
 
     /** PEFT's pattern lookup: key matches module name {@code m} when {@code m} matches {@code (.*\.)?key$}. */
@@ -341,10 +382,6 @@ public final class PeftAdapter {
             throw new UnsupportedOperationException(file.getFileName() + ": bias \"" + bias
                     + "\" is not supported (LoRA bias tensors); expected \"none\"");
         }
-        if (bool(file, c, "use_dora", false)) {
-            throw new UnsupportedOperationException(file.getFileName() + ": use_dora=true: DoRA adapters cannot be "
-                    + "read as PEFT LoRA yet (lora_magnitude_vector)");
-        }
         if (bool(file, c, "fan_in_fan_out", false)) {
             throw ModelFormatException.field(file, "fan_in_fan_out", "is true (Conv1D layout, GPT-2); Llama "
                     + "adapters store A as [r, IC], expected false");
@@ -379,7 +416,7 @@ public final class PeftAdapter {
             throw ModelFormatException.field(file, "target_modules", "expected a list or a string, found %s",
                     Json.typeName(tm));
         }
-        return new Settings(r, alpha, dropout, bool(file, c, "use_rslora", false), false, null,
+        return new Settings(r, alpha, dropout, bool(file, c, "use_rslora", false), bool(file, c, "use_dora", false), false, null,
                 map(file, c, "rank_pattern"), map(file, c, "alpha_pattern"), targets);
     }
 
@@ -408,7 +445,7 @@ public final class PeftAdapter {
             warn.accept(file.getFileName() + ": lora_parameters has no scale; using MLX-LM's default 20");
         }
         float dropout = (float) num(file, p, "dropout", 0);
-        return new Settings(r, scale * r, dropout, false, true, scale, Map.of(), Map.of(), List.of());
+        return new Settings(r, scale * r, dropout, false, false, true, scale, Map.of(), Map.of(), List.of());
     }
 
     private static String str(Path file, Map<String, Object> c, String k, String def) throws ModelFormatException {

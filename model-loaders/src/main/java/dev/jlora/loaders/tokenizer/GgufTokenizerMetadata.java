@@ -96,7 +96,27 @@ final class GgufTokenizerMetadata {
         }
         String template = string("tokenizer.chat_template", false);
         return new Vocabulary(kind, List.copyOf(pieces), scores, types, merges, pre, bos, eos, unk, eot,
-                addBos, addEos, addSpacePrefix, template);
+                addBos, addEos, addSpacePrefix, template, strip(pieces));
+    }
+
+    /**
+     * GGUF stores no per-token strip flags; llama.cpp sets them by model name, and so does this: for Phi-3
+     * ({@code general.name} containing "phi-3"/"phi3") every special token but {@code <unk>}, {@code <s>} and
+     * {@code <|endoftext|>} drops the whitespace after it (its tokenizer.json marks them {@code rstrip}).
+     */
+    private int[] strip(List<String> pieces) throws ModelFormatException {
+        String name = string("general.name", false);
+        String lower = name == null ? "" : name.toLowerCase(java.util.Locale.ROOT);
+        if (!lower.contains("phi-3") && !lower.contains("phi3")) {
+            return null;
+        }
+        int[] strip = new int[pieces.size()];
+        for (int i = 0; i < strip.length; i++) {
+            String p = pieces.get(i);
+            boolean keep = p.equals("<unk>") || p.equals("<s>") || p.equals("<|endoftext|>");
+            strip[i] = keep ? 0 : Vocabulary.STRIP_RIGHT;  // only matters for tokens that are split out as special
+        }
+        return strip;
     }
 
     private String string(String key, boolean required) throws ModelFormatException {

@@ -78,6 +78,7 @@ final class HfTokenizerReader {
             maxId = Math.max(maxId, id);
         }
         Map<Integer, Boolean> added = new HashMap<>();  // id → special
+        Map<Integer, Integer> stripById = new HashMap<>();
         if (root.get("added_tokens") instanceof List<?> list) {
             for (int i = 0; i < list.size(); i++) {
                 String where = "added_tokens[" + i + "]";
@@ -93,6 +94,11 @@ final class HfTokenizerReader {
                     throw ModelFormatException.field(file, where, "id %d is '%s' in model.vocab but '%s' here", id, previous, content);
                 }
                 added.put(id, Boolean.TRUE.equals(t.get("special")));
+                int flags = (Boolean.TRUE.equals(t.get("lstrip")) ? Vocabulary.STRIP_LEFT : 0)
+                        | (Boolean.TRUE.equals(t.get("rstrip")) ? Vocabulary.STRIP_RIGHT : 0);
+                if (flags != 0) {
+                    stripById.put(id, flags);
+                }
                 maxId = Math.max(maxId, id);
             }
         } else if (root.get("added_tokens") != null) {
@@ -101,6 +107,13 @@ final class HfTokenizerReader {
         int n = maxId + 1;
         if (n == 0) {
             throw ModelFormatException.field(file, "model.vocab", "is empty");
+        }
+        int[] strip = null;
+        if (!stripById.isEmpty()) {
+            strip = new int[n];
+            for (Map.Entry<Integer, Integer> e : stripById.entrySet()) {
+                strip[e.getKey()] = e.getValue();
+            }
         }
         List<String> pieces = new ArrayList<>(n);
         int[] types = new int[n];
@@ -158,14 +171,14 @@ final class HfTokenizerReader {
             boolean addBos = bool(config, "add_bos_token", bos >= 0, configFile) && bos >= 0;
             boolean addEos = bool(config, "add_eos_token", false, configFile) && eos >= 0;
             return new Vocabulary(Vocabulary.Model.SPM, List.copyOf(pieces), scores, types, List.of(), null,
-                    bos, eos, unk, -1, addBos, addEos, dummyPrefix, template);
+                    bos, eos, unk, -1, addBos, addEos, dummyPrefix, template, strip);
         }
         String pre = preTokenizerName(root.get("pre_tokenizer"));
         boolean defaultBos = "llama-bpe".equals(pre) || startsWithBos(root.get("post_processor"), bosText);
         boolean addBos = bool(config, "add_bos_token", defaultBos, configFile) && bos >= 0;
         boolean addEos = bool(config, "add_eos_token", false, configFile) && eos >= 0;
         return new Vocabulary(Vocabulary.Model.BPE, List.copyOf(pieces), scores, types, merges, pre,
-                bos, eos, unk, -1, addBos, addEos, false, template);
+                bos, eos, unk, -1, addBos, addEos, false, template, strip);
     }
 
     /** The llama.cpp pre-tokenizer name matching the Split regex of a byte-level pre_tokenizer. */

@@ -110,6 +110,6 @@ final class Llama2cTokenizerReader {
         }
         // llama2.c: BOS = 1, EOS = 2, and its encoder prepends a space to the text (add_dummy_prefix).
         return new Vocabulary(Vocabulary.Model.SPM, List.copyOf(pieces), scoreArray, types, List.of(), null,
-                1, 2, 0, -1, true, false, true, null);
+                1, 2, 0, -1, true, false, true, null, null);
     }
 }

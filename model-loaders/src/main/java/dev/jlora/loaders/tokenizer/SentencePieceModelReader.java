@@ -120,7 +120,7 @@ final class SentencePieceModelReader {
         }
         return new Vocabulary(Vocabulary.Model.SPM, List.copyOf(pieces), scoreArray, typeArray, List.of(), null,
                 checkId("bos_id", bos, n), checkId("eos_id", eos, n), checkId("unk_id", unk, n), -1,
-                bos >= 0, false, addDummyPrefix, null);
+                bos >= 0, false, addDummyPrefix, null, null);
     }
 
     private int checkId(String name, int id, int n) throws ModelFormatException {

@@ -26,6 +26,9 @@ import java.util.Objects;
  * @param addEos         encode(addSpecial = true) appends EOS
  * @param addSpacePrefix SPM: prepend a space (the "dummy prefix") to text at the start and after special tokens
  * @param chatTemplate   the Jinja chat template text shipped with the model, or null
+ * @param strip          per id, {@link #STRIP_LEFT} / {@link #STRIP_RIGHT}: when this special token is split out of
+ *                       the text, whitespace before / after it is dropped (Hugging Face {@code lstrip}/{@code rstrip},
+ *                       llama.cpp {@code LLAMA_TOKEN_ATTR_LSTRIP/RSTRIP}); null when no token strips
  */
 public record Vocabulary(
         Model model,
@@ -41,7 +44,8 @@ public record Vocabulary(
         boolean addBos,
         boolean addEos,
         boolean addSpacePrefix,
-        String chatTemplate) {
+        String chatTemplate,
+        int[] strip) {
 
     public static final int UNDEFINED = 0;
     public static final int NORMAL = 1;
@@ -50,6 +54,9 @@ public record Vocabulary(
     public static final int USER_DEFINED = 4;
     public static final int UNUSED = 5;
     public static final int BYTE = 6;
+
+    public static final int STRIP_LEFT = 1;
+    public static final int STRIP_RIGHT = 2;
 
     /** The two tokenizer algorithms llama-family models use. */
     public enum Model {
@@ -82,6 +89,9 @@ public record Vocabulary(
                 throw new IllegalArgumentException("piece " + i + " is null");
             }
         }
+        if (strip != null && strip.length != n) {
+            throw new IllegalArgumentException("vocabulary has " + n + " pieces but " + strip.length + " strip flags");
+        }
         checkId("bos", bos, n);
         checkId("eos", eos, n);
         checkId("unk", unk, n);
@@ -103,7 +113,7 @@ public record Vocabulary(
     /** This vocabulary with another chat template (tokenizer_config.json next to a tokenizer.model). */
     public Vocabulary withChatTemplate(String template) {
         return new Vocabulary(model, pieces, scores, tokenTypes, merges, preTokenizer, bos, eos, unk, eot,
-                addBos, addEos, addSpacePrefix, template);
+                addBos, addEos, addSpacePrefix, template, strip);
     }
 
     public int size() {

@@ -6,15 +6,16 @@ import java.util.BitSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * Lookup structures shared by both tokenizers: text → id, effective token types, the end-of-generation set
  * and the special tokens that are split out of the text before tokenizing. The rules follow llama.cpp's
  * {@code llama_vocab::impl::load} so ids match its output:
  * <ul>
- *   <li>end-of-turn tokens found by text ({@code <|eot_id|>}, {@code <|im_end|>}, …) become CONTROL;</li>
- *   <li>end of generation = EOS, EOT, {@code <|eom_id|>} and the texts llama.cpp lists;</li>
+ *   <li>end-of-turn, fill-in-the-middle and end-of-generation tokens found by text ({@code <|eot_id|>},
+ *       {@code <|im_end|>}, {@code </s>}, …) become CONTROL, even where the file calls them normal;</li>
+ *   <li>end of generation = EOS, EOT, FIM pad/repo/separator and the texts llama.cpp lists, with its
+ *       gpt-oss and gemma4 exceptions;</li>
  *   <li>special tokens = CONTROL, USER_DEFINED and UNKNOWN tokens, longest text first.</li>
  * </ul>
  */
@@ -22,9 +23,20 @@ final class VocabularyIndex {
     /** Texts llama.cpp takes for the end-of-turn token when the metadata names none. */
     private static final List<String> EOT_TEXTS = List.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
             "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>");
-    /** Texts llama.cpp treats as end of generation (its {@code special_eog_ids} rule). */
-    private static final Set<String> EOG_TEXTS = Set.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-            "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>");
+    /** Fill-in-the-middle tokens, which llama.cpp makes CONTROL; the pad/repo/separator ones also end generation. */
+    private static final List<String> FIM_TEXTS = List.of("<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>",
+            "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>", "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
+            "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>", "<|fim_middle|>", "<fim-middle>",
+            "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>");
+    private static final List<String> FIM_EOG_TEXTS = List.of("<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]",
+            "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>");
+    /** Texts llama.cpp treats as end of generation (its {@code special_eog_ids} rule), made CONTROL. */
+    private static final List<String> EOG_TEXTS = List.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>",
+            "<|flush|>", "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]",
+            "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+            "<｜end▁of▁sentence｜>", "[e~[");
+    /** gpt-oss tokens llama.cpp always prints (USER_DEFINED). */
+    private static final List<String> ALWAYS_PRINTED = List.of("<|channel|>", "<|message|>", "<|start|>", "<|constrain|>");
 
     final Vocabulary vocab;
     final Map<String, Integer> ids;
@@ -64,23 +76,33 @@ final class VocabularyIndex {
         }
         int eotId = vocab.eot();
         if (eotId < 0) {
-            for (String text : EOT_TEXTS) {
-                Integer id = ids.get(text);
-                if (id != null) {
-                    eotId = id;
-                    break;
-                }
-            }
+            eotId = first(EOT_TEXTS);
         }
         eot = eotId;
         if (eot >= 0) {
             makeControl(eot);
         }
-        for (String text : EOG_TEXTS) {
-            Integer id = ids.get(text);
-            if (id != null) {
-                endOfGeneration.set(id);
+        for (String text : FIM_TEXTS) {
+            makeControl(id(text));
+        }
+        for (String text : FIM_EOG_TEXTS) {
+            int id = id(text);
+            if (id >= 0) {
                 makeControl(id);
+                endOfGeneration.set(id);
+            }
+        }
+        for (String text : EOG_TEXTS) {
+            int id = id(text);
+            if (id >= 0) {
+                makeControl(id);
+                endOfGeneration.set(id);
+            }
+        }
+        for (String text : ALWAYS_PRINTED) {
+            int id = id(text);
+            if (id >= 0) {
+                types[id] = Vocabulary.USER_DEFINED;
             }
         }
         if (vocab.eos() >= 0) {
@@ -88,6 +110,19 @@ final class VocabularyIndex {
         }
         if (eot >= 0) {
             endOfGeneration.set(eot);
+        }
+        // llama.cpp's workarounds: in o200k_harmony / solar-open vocabularies <|end|> ends a message, not
+        // generation; with gemma4's <|tool_response> the </s> token is ordinary text.
+        int end = eogId("<|end|>");
+        if (end >= 0 && ((eogId("<|return|>") >= 0 && (eogId("<|call|>") >= 0 || eogId("<|calls|>") >= 0))
+                || ((eogId("<|call|>") >= 0 || eogId("<|calls|>") >= 0) && eogId("<|flush|>") >= 0))) {
+            endOfGeneration.clear(end);
+            types[end] = Vocabulary.USER_DEFINED;
+        }
+        int closeS = eogId("</s>");
+        if (closeS >= 0 && eogId("<|tool_response>") >= 0) {
+            endOfGeneration.clear(closeS);
+            types[closeS] = Vocabulary.NORMAL;
         }
         List<Integer> special = new ArrayList<>();
         for (int i = 0; i < n; i++) {
@@ -102,9 +137,26 @@ final class VocabularyIndex {
         specials = special.stream().mapToInt(Integer::intValue).toArray();
     }
 
+    private int first(List<String> texts) {
+        for (String text : texts) {
+            int id = id(text);
+            if (id >= 0) {
+                return id;
+            }
+        }
+        return -1;
+    }
+
+    /** The id of text when it ends generation, else -1. */
+    private int eogId(String text) {
+        int id = id(text);
+        return id >= 0 && endOfGeneration.get(id) ? id : -1;
+    }
+
     private void makeControl(int id) {
-        // llama.cpp: "control-looking token … was not control-type; its type will be overridden"
-        if (types[id] != Vocabulary.CONTROL && types[id] != Vocabulary.UNKNOWN) {
+        // llama.cpp: "control-looking token … was not control-type; its type will be overridden". Its
+        // attributes are bit flags (USER_DEFINED|CONTROL acts as CONTROL), so replacing the type is equivalent.
+        if (id >= 0 && types[id] != Vocabulary.CONTROL && types[id] != Vocabulary.UNKNOWN) {
             types[id] = Vocabulary.CONTROL;
         }
     }
@@ -179,16 +231,28 @@ final class VocabularyIndex {
                         next.add(frags.get(g));
                     }
                 }
+                int strip = vocab.strip() == null ? 0 : vocab.strip()[id];
                 while (at >= 0) {
-                    if (at > start) {
+                    int leftEnd = at;
+                    if ((strip & Vocabulary.STRIP_LEFT) != 0) {
+                        while (leftEnd > start && isSpace(text.charAt(leftEnd - 1))) {
+                            leftEnd--;
+                        }
+                    }
+                    if (leftEnd > start) {
                         next.add(-1);
                         next.add(start);
-                        next.add(at);
+                        next.add(leftEnd);
                     }
                     next.add(id);
                     next.add(at);
                     next.add(at + piece.length());
                     start = at + piece.length();
+                    if ((strip & Vocabulary.STRIP_RIGHT) != 0) {
+                        while (start < end && isSpace(text.charAt(start))) {
+                            start++;
+                        }
+                    }
                     at = indexOf(text, piece, start, end);
                 }
                 if (start < end) {
@@ -202,6 +266,11 @@ final class VocabularyIndex {
             }
         }
         return frags;
+    }
+
+    /** C {@code isspace}, which llama.cpp's strip uses. */
+    private static boolean isSpace(char c) {
+        return c == ' ' || (c >= '\t' && c <= '\r');
     }
 
     /** First occurrence of {@code piece} inside text[from, to), or -1. */

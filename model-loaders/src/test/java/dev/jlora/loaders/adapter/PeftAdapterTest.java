@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.jlora.engine.adapter.DoraAdapter;
 import dev.jlora.engine.adapter.LoraAdapter;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
@@ -127,6 +128,49 @@ class PeftAdapterTest {
                 }
             }
         }
+    }
+
+    /** DoRA (use_dora, lora_magnitude_vector [OC]): W' = m ⊙ (W + s·B·A)/‖·‖ survives the round trip, both bases. */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void doraRoundTripGivesTheSameMergedWeight(boolean ggufBase) throws IOException {
+        LlamaModel model = AdapterFixtures.model(ggufBase);
+        var cfg = new dev.jlora.engine.adapter.LoraConfig(2, 4f, 0f, false, EnumSet.of(Target.Q, Target.K, Target.UP));
+        var init = dev.jlora.engine.adapter.AdapterInit.parse("kaiming");
+        var set = TrainableAdapterSet.create(model.weights(), cfg.targets(),
+                (l, t, base, rnd) -> DoraAdapter.create(base, cfg, init, rnd), 3);
+        var rnd = new java.util.SplittableRandom(4);
+        for (var a : set.adapters()) {
+            for (var p : a.parameters()) {
+                float[] v = p.value();
+                for (int i = 0; i < v.length; i++) {
+                    v[i] += (float) (rnd.nextDouble() - 0.5);
+                }
+            }
+        }
+        Path dir = tmp.resolve("dora");
+        PeftAdapter.write(dir, set, model.config(), "x");
+        assertEquals(true, Json.readObject(dir.resolve("adapter_config.json")).get("use_dora"));
+        try (SafetensorsFile f = SafetensorsReader.open(dir.resolve("adapter_model.safetensors"))) {
+            f.requireShape("base_model.model.model.layers.1.self_attn.k_proj.lora_magnitude_vector", 8);
+        }
+        var back = PeftAdapter.read(dir, model, m -> {});
+        for (int l = 0; l < 2; l++) {
+            for (Target t : set.targets()) {
+                var base = TrainableAdapterSet.baseWeight(model.weights().layers().get(l), t);
+                float[] w1 = new float[base.rows() * base.cols()];
+                for (int r = 0; r < base.rows(); r++) {
+                    base.dequantizeRow(r, w1, r * base.cols());
+                }
+                float[] w2 = w1.clone();
+                set.get(l, t).mergeInto(w1);
+                back.get(l, t).mergeInto(w2);
+                assertArrayEquals(w1, w2, "layer " + l + " " + t);
+                assertEquals("dora", back.get(l, t).method());
+            }
+        }
+        var e = assertThrows(UnsupportedOperationException.class, () -> LoraGguf.write(tmp.resolve("d.gguf"), set, model.config()));
+        assertTrue(e.getMessage().contains("dora") && e.getMessage().contains("jlora merge"), e.getMessage());
     }
 
     @Test

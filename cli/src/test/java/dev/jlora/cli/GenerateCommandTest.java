@@ -1,0 +1,57 @@
+package dev.jlora.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+class GenerateCommandTest {
+    /** README golden output of stories260K, greedy, no stop at EOS. */
+    static final String GOLDEN = "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
+            + "park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily";
+
+    @Test
+    void greedyDemoPrintsTheGoldenStoryAndTokensPerSecond() {
+        var r = CliRun.of("generate", "demo", "--prompt", "Once upon a time", "--max-tokens", "60",
+                "--temperature", "0", "--ignore-eos");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(GOLDEN, r.out().strip());
+        assertTrue(r.err().contains("prompt: 5 tokens"), r.err());
+        assertTrue(r.err().matches("(?s).*generated: 60 tokens, decode [0-9.]+ tokens/s, stopped by max tokens.*"), r.err());
+    }
+
+    @Test
+    void seededSamplingIsReproducibleAndSeedsDiffer() {
+        String model = CliRun.models().resolve("stories260K.gguf").toString();
+        var a = CliRun.of("generate", model, "--prompt", "Once upon a time", "--max-tokens", "40", "--temperature", "1.0",
+                "--seed", "7", "--top-k", "0", "--top-p", "1", "--min-p", "0", "--ignore-eos");
+        var b = CliRun.of("generate", model, "--prompt", "Once upon a time", "--max-tokens", "40", "--temperature", "1.0",
+                "--seed", "7", "--top-k", "0", "--top-p", "1", "--min-p", "0", "--ignore-eos");
+        var c = CliRun.of("generate", model, "--prompt", "Once upon a time", "--max-tokens", "40", "--temperature", "1.0",
+                "--seed", "8", "--top-k", "0", "--top-p", "1", "--min-p", "0", "--ignore-eos");
+        assertEquals(0, a.code(), a.err());
+        assertEquals(a.out(), b.out());
+        assertNotEquals(a.out(), c.out());
+        assertTrue(a.err().contains("seed 7"), a.err());
+    }
+
+    @Test
+    void stopStringEndsTheTextBeforeIt() {
+        var r = CliRun.of("generate", "demo", "--prompt", "Once upon a time", "--max-tokens", "60",
+                "--temperature", "0", "--stop", "Lily");
+        assertEquals(0, r.code(), r.err());
+        assertEquals("Once upon a time, there was a little girl named", r.out().strip());
+        assertTrue(r.err().contains("stopped by stop string"), r.err());
+    }
+
+    @Test
+    void badOptionsGiveOneLineErrors() {
+        var r = CliRun.of("generate", "demo", "--prompt", "x", "--top-p", "2");
+        assertEquals(1, r.code());
+        assertTrue(r.err().strip().endsWith("top-p must be in (0, 1] (1 = off), got 2.0"), r.err());
+        var q = CliRun.of("generate", "demo", "--prompt", "x", "--backend", "cuda");
+        assertEquals(1, q.code());
+        assertTrue(q.err().contains("backend 'cuda' is not available"), q.err());
+    }
+}
