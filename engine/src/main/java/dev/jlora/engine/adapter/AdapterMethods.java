@@ -17,7 +17,8 @@ import java.util.function.Function;
  *
  * <p>Common keys, accepted by every method (a method ignores those it has no use for, so a CLI can always pass its
  * flags): {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}. Method keys: VeRA {@code d_initial},
- * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}. Any other key is
+ * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}; RandLoRA
+ * {@code projection_prng_key}. Any other key is
  * an error naming the keys the method knows.
  */
 public final class AdapterMethods {
@@ -41,6 +42,8 @@ public final class AdapterMethods {
         add(new Method("bone", "Bone (Kang 2024): one r×OC block shared by all r-column groups of W", Map.of(), false));
         add(new Method("mora", "MoRA (Jiang et al. 2024): square r̂×r̂ matrix between input compression and "
                 + "output repetition", Map.of(), false));
+        add(new Method("randlora", "RandLoRA (Albert et al. 2025): full-rank sum of shared random bases with trainable "
+                + "diagonals", Map.of("projection_prng_key", "0"), false));
     }
 
     private static void add(Method m) {
@@ -188,22 +191,27 @@ public final class AdapterMethods {
         };
     }
 
-    /** VeRA, NOLA, LoLDU, Bone, MoRA: their own initialisation ({@code init}) or empty adapters to load into. */
+    /** {largest IC, largest OC} over the adapted layers: the size of shared random matrices (VeRA, RandLoRA). */
+    private static int[] maxShape(LlamaWeights weights, Set<Target> targets) {
+        int maxIn = 0, maxOut = 0;
+        for (LlamaWeights.Layer layer : weights.layers()) {
+            for (Target t : targets) {
+                QuantMatrix w = TrainableAdapterSet.baseWeight(layer, t);
+                maxIn = Math.max(maxIn, w.cols());
+                maxOut = Math.max(maxOut, w.rows());
+            }
+        }
+        return new int[] {maxIn, maxOut};
+    }
+
+    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
     private static AdapterFactory structural(Method m, Params p, LlamaWeights weights, Set<Target> targets, boolean init) {
         int rank = p.integer("rank", m.name().equals("vera") ? 256 : 8);
         float dropout = p.real("dropout", 0);
         return switch (m.name()) {
             case "vera" -> {
-                int maxIn = 0, maxOut = 0;
-                for (LlamaWeights.Layer layer : weights.layers()) {
-                    for (Target t : targets) {
-                        QuantMatrix w = TrainableAdapterSet.baseWeight(layer, t);
-                        maxIn = Math.max(maxIn, w.cols());
-                        maxOut = Math.max(maxOut, w.rows());
-                    }
-                }
-                var proj = VeraAdapter.Projections.generate(rank, maxIn, maxOut,
-                        p.longValue("projection_prng_key", 0));
+                int[] max = maxShape(weights, targets);
+                var proj = VeraAdapter.Projections.generate(rank, max[0], max[1], p.longValue("projection_prng_key", 0));
                 float dInit = p.real("d_initial", 0.1f);
                 yield (layer, target, base, rnd) -> new VeraAdapter(base.cols(), base.rows(), proj, dInit, dropout);
             }
@@ -222,6 +230,12 @@ public final class AdapterMethods {
             case "loldu" -> (layer, target, base, rnd) -> init
                     ? LoLduAdapter.decompose(base, rank, dropout)
                     : new LoLduAdapter(base.cols(), base.rows(), rank, dropout);
+            case "randlora" -> {
+                int[] max = maxShape(weights, targets);
+                var bases = RandLoraAdapter.Bases.generate(rank, max[0], max[1], p.longValue("projection_prng_key", 0));
+                float alpha = p.real("alpha", 16);
+                yield (layer, target, base, rnd) -> new RandLoraAdapter(base.cols(), base.rows(), bases, alpha, dropout);
+            }
             case "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
             case "mora" -> (layer, target, base, rnd) -> new MoraAdapter(base.cols(), base.rows(), rank, dropout);
             default -> throw new IllegalStateException("no factory for method " + m.name());

@@ -46,7 +46,7 @@ class AdapterMethodsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "dora", "vera", "nola", "loldu", "bone", "mora"})
+    @ValueSource(strings = {"lora", "dora", "vera", "nola", "loldu", "bone", "mora", "randlora"})
     void startsAtTheBaseModelTrainsAndRoundTripsThroughAnAdapterFile(String method, @TempDir Path dir) throws Exception {
         LlamaWeights w = TinyLlama.weights(CFG, 1);
         int[] in = tokens(2), tgt = tokens(3);
@@ -109,7 +109,7 @@ class AdapterMethodsTest {
         LlamaWeights w = TinyLlama.weights(CFG, 7);
         var e = assertThrows(IllegalArgumentException.class,
                 () -> AdapterMethods.create("adalora", "kaiming", Map.of(), w, TARGETS, 1, null));
-        assertTrue(e.getMessage().contains("expected one of [lora, dora, vera, nola, loldu, bone, mora]"), e.getMessage());
+        assertTrue(e.getMessage().contains("expected one of [lora, dora, vera, nola, loldu, bone, mora, randlora]"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
                 () -> AdapterMethods.create("vera", "kaiming", Map.of("num_basis_A", "3"), w, TARGETS, 1, null));
         assertTrue(e.getMessage().contains("vera has no hyper-parameter 'num_basis_A'"), e.getMessage());

@@ -169,4 +169,24 @@ final class VariantRefs {
             return abt(z, d, T, OC, rHat);
         };
     }
+
+    /** RandLoRA: s·Σ_b B_b·diag(λ_b)·A_b·diag(γ_b) applied to x, with the layer's slices a [n×r×IC], b [n×OC×r]. */
+    static Ref randLora(double[] a, double[] b, int n, int IC, int OC, int r, double s) {
+        return (x, T, p) -> {
+            double[] lam = p.get("randlora_lambda"), gam = p.get("randlora_gamma");
+            double[] dw = new double[OC * IC];
+            for (int k = 0; k < n; k++) {
+                for (int o = 0; o < OC; o++) {
+                    for (int i = 0; i < IC; i++) {
+                        double acc = 0;
+                        for (int j = 0; j < r; j++) {
+                            acc += b[k * OC * r + o * r + j] * lam[k * r + j] * a[k * r * IC + j * IC + i];
+                        }
+                        dw[o * IC + i] += s * acc * gam[k * IC + i];
+                    }
+                }
+            }
+            return abt(x, dw, T, OC, IC);
+        };
+    }
 }

@@ -204,6 +204,37 @@ class VariantsTest {
         AdapterCheck.stateRoundTrip(mora, new MoraAdapter(ic, oc, r, 0), T, 94);
     }
 
+    @Test
+    void randLoraTrainsTheDiagonalsOfSharedRandomBases() {
+        int ic = 7, oc = 5, r = 2;                        // N = ⌈5/2⌉ = 3 terms
+        var bases = RandLoraAdapter.Bases.generate(r, ic + 2, oc + 3, 100);
+        var rl = new RandLoraAdapter(ic, oc, bases, 4f, 0);
+        assertEquals(3, rl.terms());
+        assertEquals(List.of("randlora_lambda", "randlora_gamma"), rl.parameters().stream().map(Parameter::name).toList());
+        float[] x = AdapterCheck.floats(new SplittableRandom(101), T * ic, 1), y = new float[T * oc];
+        rl.forward(x, T, y);
+        for (float v : y) {
+            assertEquals(0f, v, "λ = 0: ΔW = 0 at step 0");
+        }
+        randomize(rl.lambda(), new SplittableRandom(102), -1, 1);
+        randomize(rl.gamma(), new SplittableRandom(103), -1, 1);
+        // The layer's slices of the shared bases, as the class documents them.
+        double[] a = new double[3 * r * ic], b = new double[3 * oc * r];
+        for (int k = 0; k < 3; k++) {
+            for (int j = 0; j < r; j++) {
+                for (int i = 0; i < ic; i++) {
+                    a[k * r * ic + j * ic + i] = bases.a()[(k * r + j) * bases.maxIn() + i];
+                }
+            }
+            for (int e = 0; e < oc * r; e++) {
+                b[k * oc * r + e] = bases.b()[k * bases.maxOut() * r + e];
+            }
+        }
+        AdapterCheck.gradients(rl, VariantRefs.randLora(a, b, 3, ic, oc, r, 4.0 / r), T, 104);
+        AdapterCheck.mergeMatchesForward(rl, new F32Matrix(oc, ic, AdapterCheck.floats(new SplittableRandom(105), oc * ic, 1)), T, 106);
+        AdapterCheck.stateRoundTrip(rl, new RandLoraAdapter(ic, oc, RandLoraAdapter.Bases.generate(r, ic + 2, oc + 3, 100), 4f, 0), T, 107);
+    }
+
     static void Approx(float[] want, float[] got, String what) {
         dev.jlora.simd.testing.Approx.assertClose(AdapterCheck.doubles(want), got, 1e-6, 1e-5, () -> what);
     }
