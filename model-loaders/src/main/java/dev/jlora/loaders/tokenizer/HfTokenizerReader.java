@@ -42,9 +42,8 @@ final class HfTokenizerReader {
         this.file = file;
     }
 
-    /** Whether tokenizer.json describes a SentencePiece-style (▁, byte fallback) BPE rather than a byte-level one. */
-    static boolean isSentencePieceStyle(Path tokenizerJson) throws IOException {
-        Map<String, Object> root = Json.readObject(tokenizerJson);
+    /** Whether a parsed tokenizer.json describes a SentencePiece-style (▁, byte fallback) BPE rather than a byte-level one. */
+    static boolean isSentencePieceStyle(Map<String, Object> root) {
         return !mentions(root.get("pre_tokenizer"), "ByteLevel");
     }
 
@@ -54,7 +53,11 @@ final class HfTokenizerReader {
     }
 
     static Vocabulary read(Path tokenizerJson, Path tokenizerConfig) throws IOException {
-        Map<String, Object> root = Json.readObject(tokenizerJson);
+        return read(tokenizerJson, Json.readObject(tokenizerJson), tokenizerConfig);
+    }
+
+    /** From an already parsed tokenizer.json ({@code root}); {@code tokenizerJson} names it in errors. */
+    static Vocabulary read(Path tokenizerJson, Map<String, Object> root, Path tokenizerConfig) throws IOException {
         Map<String, Object> config = tokenizerConfig != null && Files.isRegularFile(tokenizerConfig)
                 ? Json.readObject(tokenizerConfig) : Map.of();
         return new HfTokenizerReader(tokenizerJson).build(root, config, tokenizerConfig);

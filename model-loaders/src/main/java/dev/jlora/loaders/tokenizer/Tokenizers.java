@@ -1,5 +1,6 @@
 package dev.jlora.loaders.tokenizer;
 
+import dev.jlora.engine.io.Json;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.tokenizer.ChatTemplate;
 import dev.jlora.engine.tokenizer.Tokenizer;
@@ -9,6 +10,7 @@ import dev.jlora.loaders.gguf.GgufReader;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.function.Function;
 
 /**
@@ -74,8 +76,11 @@ public final class Tokenizers {
         Path spm = dir.resolve("tokenizer.model");
         Path config = dir.resolve("tokenizer_config.json");
         boolean hasJson = Files.isRegularFile(json), hasSpm = Files.isRegularFile(spm);
-        if (hasJson && !(hasSpm && HfTokenizerReader.isSentencePieceStyle(json))) {
-            return fromVocabulary(HfTokenizerReader.read(json, config));
+        if (hasJson) {
+            Map<String, Object> root = Json.readObject(json);
+            if (!(hasSpm && HfTokenizerReader.isSentencePieceStyle(root))) {
+                return fromVocabulary(HfTokenizerReader.read(json, root, config));
+            }
         }
         if (hasSpm) {
             Vocabulary v = SentencePieceModelReader.read(spm);

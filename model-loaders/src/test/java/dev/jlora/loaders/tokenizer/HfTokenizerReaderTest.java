@@ -124,6 +124,21 @@ class HfTokenizerReaderTest {
         assertEquals(" ab\n", tok.decode(tok.encode("ab\n", true, false)));
     }
 
+    /** With tokenizer.model beside a SentencePiece-style tokenizer.json, the protobuf (exact scores) wins; the config still gives the template. */
+    @Test
+    void sentencePieceModelIsPreferredOverSentencePieceStyleJson() throws IOException {
+        Files.copy(TokenizerFixtures.MODELS.resolve("llama2-tokenizer.model"), dir.resolve("tokenizer.model"));
+        Files.writeString(dir.resolve("tokenizer.json"), Json.write(Map.of(
+                "normalizer", Map.of("type", "Prepend", "prepend", "\u2581"),
+                "model", Map.of("type", "BPE", "byte_fallback", true, "vocab", Map.of("a", 0L), "merges", List.of()))));
+        Files.writeString(dir.resolve("tokenizer_config.json"), Json.write(Map.of(
+                "chat_template", "{% for m in messages %}<|im_start|>{{ m.content }}<|im_end|>{% endfor %}")));
+        Tokenizer tok = Tokenizers.fromHfDirectory(dir);
+        assertEquals(32000, tok.vocabSize());
+        assertArrayEquals(new int[] {1, 15043, 3186}, tok.encode("Hello world", true, false), "llama-spm ids (llama.cpp)");
+        assertEquals("chatml", tok.chatTemplate().name());
+    }
+
     @Test
     void malformedTokenizerJsonNamesTheField() throws IOException {
         Path json = dir.resolve("tokenizer.json");
