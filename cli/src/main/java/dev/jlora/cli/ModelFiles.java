@@ -2,7 +2,7 @@ package dev.jlora.cli;
 
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.model.LlamaModel;
-import dev.jlora.engine.train.AdapterFile;
+import dev.jlora.loaders.adapter.AdapterFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -15,20 +15,12 @@ final class ModelFiles {
 
     private ModelFiles() {}
 
-    /** The adapters of {@code --adapter PATH}: a jlora adapter file (.jlora, written by {@code jlora train}). */
+    /**
+     * The adapters of {@code --adapter PATH}: a PEFT/MLX directory, a llama.cpp LoRA GGUF, a .jlora file or a
+     * {@code jlora train} output directory (see {@link AdapterFiles#load}).
+     */
     static AdapterSet adapters(Path adapter, LlamaModel model) throws IOException {
-        if (adapter == null) {
-            return AdapterSet.NONE;
-        }
-        if (!Files.exists(adapter)) {
-            throw new NoSuchFileException(adapter.toString(), null, "no such adapter file or directory");
-        }
-        String name = adapter.getFileName().toString();
-        if (Files.isDirectory(adapter) || name.endsWith(".gguf") || name.endsWith(".safetensors")) {
-            throw new UnsupportedOperationException("loading PEFT directories and GGUF LoRA adapters for generate is not "
-                    + "implemented yet; pass a .jlora adapter written by 'jlora train'");
-        }
-        return AdapterFile.load(adapter, model.weights());
+        return adapter == null ? AdapterSet.NONE : AdapterFiles.load(adapter, model);
     }
 
     /** {@code demo} → models/stories260K.gguf under -Djlora.home, the jar's checkout or the working directory. */

@@ -104,6 +104,32 @@ class EvalExportCommandTest {
         assertTrue(plain.out().contains("perplexity:"), plain.out());
     }
 
+    /** {@code jlora generate --adapter} takes every format; the same adapter gives the same greedy text in each. */
+    @Test
+    void generateWithTheAdapterInEveryFormat() throws Exception {
+        Path peft = tmp.resolve("gen-peft"), lora = tmp.resolve("gen.gguf");
+        AdapterFiles.save(peft, AdapterFiles.Format.PEFT, set, model.config(), "stories260K");
+        AdapterFiles.save(lora, AdapterFiles.Format.GGUF, set, model.config(), "stories260K");
+        String[] base = {"generate", gguf.toString(), "--prompt", "Once upon a time", "--max-tokens", "24",
+                "--temperature", "0", "--ignore-eos"};
+        var plain = CliRun.of(base);
+        assertEquals(0, plain.code(), plain.err());
+        String first = null;
+        for (Path a : new Path[] {adapter, adapter.getParent(), peft, lora}) {
+            String[] args = Arrays.copyOf(base, base.length + 2);
+            args[base.length] = "--adapter";
+            args[base.length + 1] = a.toString();
+            var r = CliRun.of(args);
+            assertEquals(0, r.code(), r.err());
+            if (first == null) {
+                first = r.out();
+                assertTrue(!first.equals(plain.out()), "the adapter must change the greedy text: " + first);
+            } else {
+                assertEquals(first, r.out(), "adapter " + a);
+            }
+        }
+    }
+
     @Test
     void evalErrorsAreOneLine() {
         var run = CliRun.of("eval", gguf.toString(), "--data", tmp.resolve("missing.jsonl").toString());

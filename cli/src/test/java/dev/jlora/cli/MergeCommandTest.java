@@ -90,6 +90,40 @@ class MergeCommandTest {
         assertTrue(bad.err().contains("f32, f16 or bf16"), bad.err());
     }
 
+    /**
+     * A base quantized at load (as 'jlora train --quant q8_0' trains on it): ΔW is added to the dequantized Q8_0
+     * weights and the sum re-quantized to Q8_0, bit for bit what ggml's reference quantizer gives for that sum.
+     */
+    @Test
+    void quantizedBaseIsMergedOnItsDequantizedWeightsAndRequantized() throws Exception {
+        LlamaModel q8 = ModelLoader.load(gguf, ModelLoader.LoadOptions.withQuant("q8_0"));
+        Path p = tmp.resolve("merged-from-q8.gguf");
+        var run = CliRun.of("merge", gguf.toString(), "--quant", "q8_0", "--adapter", adapter.toString(), "--out", p.toString());
+        assertEquals(0, run.code(), run.err());
+        assertTrue(run.out().contains("Q8_0 linear weights; base had Q8_0"), run.out());
+        LlamaModel merged = ModelLoader.load(p);
+        var adapters = AdapterFiles.load(adapter, q8, m -> {});
+        for (Target t : new Target[] {Target.Q, Target.V, Target.UP}) {
+            var base = TrainableAdapterSet.baseWeight(q8.weights().layers().get(3), t);
+            int rows = base.rows(), cols = base.cols();
+            float[] w = new float[rows * cols];
+            for (int r = 0; r < rows; r++) {
+                base.dequantizeRow(r, w, r * cols);
+            }
+            adapters.get(3, t).mergeInto(w);
+            var want = QuantType.Q8_0.quantize(w, rows, cols);
+            var got = TrainableAdapterSet.baseWeight(merged.weights().layers().get(3), t);
+            assertEquals(QuantType.Q8_0, got.type(), t.toString());
+            float[] a = new float[cols], b = new float[cols];
+            for (int r = 0; r < rows; r++) {
+                want.dequantizeRow(r, a, 0);
+                got.dequantizeRow(r, b, 0);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(a, b, t + " row " + r);
+            }
+        }
+        assertTrue(Math.abs(delta(run.out())) < 0.05, run.out());
+    }
+
     private static double delta(String out) {
         Matcher m = Pattern.compile("delta:\\s+([-+0-9.]+) nats").matcher(out);
         assertTrue(m.find(), out);

@@ -12,7 +12,7 @@ import dev.jlora.simd.VectorOps;
  *   <li>Forward, T &gt; 1 (training, prefill): a tile of R rows is decoded once into a per-task buffer of at most
  *       ~128 KiB and dotted with all T rows of x, so each weight block is decoded once per call, not per token.</li>
  *   <li>Backward dx += dy·W: columns split over {@link Parallel} in block-aligned chunks (each task owns its
- *       slice of dx); within a chunk, R row slices are decoded once and applied to all T rows of dx.</li>
+ *       slice of dx); within a chunk, R row slices are decoded once and applied to all T rows of dx, four rows per pass.</li>
  * </ul>
  * The {@code Ref} twins decode with the scalar reference and accumulate one product at a time in float.
  */
@@ -126,6 +126,7 @@ abstract class FusedMatrix implements QuantMatrix {
         int chunks = (cols + width - 1) / width;
         int R = Math.max(1, Math.min(16, TILE_FLOATS / width));
         var ops = VectorOps.get();
+        boolean blocked = VectorDecode.AVAILABLE;
         Parallel.parallelForRange(chunks, (ch0, ch1) -> {
             float[] buf = new float[R * width];
             for (int ch = ch0; ch < ch1; ch++) {
@@ -135,9 +136,15 @@ abstract class FusedMatrix implements QuantMatrix {
                     for (int k = 0; k < r; k++) {
                         decode(o0 + k, c0, w, buf, k * width);
                     }
+                    int k4 = blocked ? r / 4 * 4 : 0;
                     for (int t = 0; t < T; t++) {
-                        for (int k = 0; k < r; k++) {
-                            float g = dy[t * rows + o0 + k];
+                        int g0 = t * rows + o0;
+                        for (int k = 0; k < k4; k += 4) {
+                            PanamaQuant.axpy4(dy[g0 + k], dy[g0 + k + 1], dy[g0 + k + 2], dy[g0 + k + 3],
+                                    buf, k * width, width, dx, t * cols + c0, w);
+                        }
+                        for (int k = k4; k < r; k++) {
+                            float g = dy[g0 + k];
                             if (g != 0) {
                                 ops.axpy(g, buf, k * width, dx, t * cols + c0, w);
                             }

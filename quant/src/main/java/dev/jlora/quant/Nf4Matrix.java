@@ -114,6 +114,26 @@ public final class Nf4Matrix extends FusedMatrix {
         return Nf4.DYNAMIC[qAbsmax[b] & 0xFF] * absmax2[b / Nf4.DQ_BLOCK] + offset;
     }
 
+    /** The packed 4-bit codes (read-only view; layout in the class comment), for writers. */
+    public MemorySegment codes() {
+        return codes.asReadOnly();
+    }
+
+    /** A copy of the 8-bit dynamic-map codes of the absmax values, one per block. */
+    public byte[] absmaxCodes() {
+        return qAbsmax.clone();
+    }
+
+    /** A copy of the fp32 scales of the absmax values, one per 256 blocks. */
+    public float[] absmaxScales() {
+        return absmax2.clone();
+    }
+
+    /** The mean subtracted from the absmax values before their quantization. */
+    public float absmaxOffset() {
+        return offset;
+    }
+
     /** Number of 64-element blocks. */
     public int blocks() {
         return qAbsmax.length;

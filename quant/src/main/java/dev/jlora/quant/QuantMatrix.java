@@ -4,7 +4,9 @@ package dev.jlora.quant;
  * A frozen weight matrix W of shape [OC × IC] (rows = output features, Hugging Face / ggml orientation),
  * stored in any {@link QuantType}, used without ever materialising it in fp32.
  *
- * <p>Implementations are immutable and thread-safe; the kernels may run on the shared pool.
+ * <p>Implementations are immutable and thread-safe; the kernels may run on the shared pool. Get one from the
+ * table: {@link QuantType#wrap} (stored blocks, e.g. a mapped GGUF slice, read in place),
+ * {@link QuantType#quantize(float[], int, int)} or {@link QuantType#quantize(QuantMatrix)}.
  */
 public interface QuantMatrix {
     /** Output features (rows). */

@@ -17,8 +17,8 @@ import java.util.SplittableRandom;
  * through the numerator only. Dropout (PEFT) applies to the adapter's input for both terms.
  *
  * <p>As an additive update on y = x·Wᵀ: Δ(x) = (m/n − 1) ⊙ (xd·Wᵀ) + (m/n) ⊙ s·(xd·Aᵀ)·Bᵀ with n = ‖W + s·B·A‖ per row.
- * Needs the frozen base W: it keeps the {@link QuantMatrix} and dequantizes rows on demand for n (never the whole
- * fp32 W) and calls its matmul for xd·Wᵀ. The base must be the weight the model uses (DoRA cannot sit on a residual
+ * Needs the frozen base W: it keeps the {@link QuantMatrix}, reads each row once for ‖W_o‖, and otherwise only
+ * calls its matmul (for xd·Wᵀ and W·Aᵀ), never materialising the fp32 W. The base must be the weight the model uses (DoRA cannot sit on a residual
  * base from another initialisation unless built on it).
  */
 public final class DoraAdapter implements TrainableAdapter {
@@ -26,6 +26,7 @@ public final class DoraAdapter implements TrainableAdapter {
     private final float alpha, dropout, scale;
     private final boolean rsLora;
     private final QuantMatrix base;
+    private final double[] baseRowNormSq;   // ‖W[o,:]‖², computed once: W is frozen
     private final Parameter a, b, m;
 
     /** xd (and mask), h = xd·Aᵀ [T×r], base = xd·Wᵀ [T×OC], lora = h·Bᵀ [T×OC] unscaled, n [OC] (detached). */
@@ -46,6 +47,16 @@ public final class DoraAdapter implements TrainableAdapter {
         this.a = Parameter.zeros("lora_A", r, IC);
         this.b = Parameter.zeros("lora_B", OC, r);
         this.m = Parameter.zeros("lora_magnitude_vector", OC);
+        this.baseRowNormSq = new double[OC];
+        float[] row = new float[IC];
+        for (int o = 0; o < OC; o++) {
+            base.dequantizeRow(o, row, 0);
+            double ss = 0;
+            for (float v : row) {
+                ss += (double) v * v;
+            }
+            baseRowNormSq[o] = ss;
+        }
     }
 
     /**
@@ -113,23 +124,39 @@ public final class DoraAdapter implements TrainableAdapter {
         return c;
     }
 
-    /** n_o = ‖W[o,:] + s·(B·A)[o,:]‖₂ for every row, in float64, from the current A and B. */
+    /**
+     * n_o = ‖W[o,:] + s·(B·A)[o,:]‖₂ for every row, from the current A and B, without materialising W or B·A:
+     * n_o² = ‖W_o‖² + 2s·Σ_j B[o,j]·(W·Aᵀ)[o,j] + s²·B_o·(A·Aᵀ)·B_oᵀ, with W·Aᵀ from the base's own (quantized)
+     * matmul and ‖W_o‖² precomputed. O(OC·IC·r) in the fast kernel plus O(r²·(IC + OC)), summed in float64.
+     */
     float[] rowNorms() {
-        float[] n = new float[OC];
-        float[] row = new float[IC];
         float[] av = a.value(), bv = b.value();
-        for (int o = 0; o < OC; o++) {
-            base.dequantizeRow(o, row, 0);
-            double ss = 0;
-            for (int i = 0; i < IC; i++) {
-                double d = 0;
-                for (int j = 0; j < r; j++) {
-                    d += bv[o * r + j] * av[j * IC + i];
+        float[] aw = new float[r * OC];                   // row j: (W·A_jᵀ)ᵀ, i.e. A_j as one "token" through W
+        base.matmul(av, r, aw);
+        double[] g = new double[r * r];                   // A·Aᵀ
+        for (int j = 0; j < r; j++) {
+            for (int k = j; k < r; k++) {
+                double acc = 0;
+                for (int i = 0; i < IC; i++) {
+                    acc += (double) av[j * IC + i] * av[k * IC + i];
                 }
-                double v = row[i] + scale * d;
-                ss += v * v;
+                g[j * r + k] = acc;
+                g[k * r + j] = acc;
             }
-            n[o] = (float) Math.sqrt(ss);
+        }
+        float[] n = new float[OC];
+        for (int o = 0; o < OC; o++) {
+            double cross = 0, quad = 0;
+            for (int j = 0; j < r; j++) {
+                double bj = bv[o * r + j];
+                cross += bj * aw[j * OC + o];
+                double gb = 0;
+                for (int k = 0; k < r; k++) {
+                    gb += g[j * r + k] * bv[o * r + k];
+                }
+                quad += bj * gb;
+            }
+            n[o] = (float) Math.sqrt(Math.max(0, baseRowNormSq[o] + 2 * scale * cross + (double) scale * scale * quad));
         }
         return n;
     }

@@ -1,45 +1,59 @@
 package dev.jlora.engine.linalg;
 
+import dev.jlora.simd.Parallel;
+
 /** The few dense float64 products the factorizations need, on row-major arrays. Plain loops in i-k-j order. */
 final class Dense {
     private Dense() {}
 
-    /** c = a·b with a [m×k], b [k×n]; returns a new [m×n] array. */
+    /**
+     * c = a·b with a [m×k], b [k×n]; returns a new [m×n] array. Rows of c are spread over the shared pool; each element
+     * is summed in one fixed order, so the result does not depend on the thread count.
+     */
     static double[] mul(double[] a, double[] b, int m, int k, int n) {
         double[] c = new double[m * n];
-        for (int i = 0; i < m; i++) {
-            int co = i * n;
-            for (int p = 0; p < k; p++) {
-                double av = a[i * k + p];
-                if (av == 0) {
-                    continue;
-                }
-                int bo = p * n;
-                for (int j = 0; j < n; j++) {
-                    c[co + j] += av * b[bo + j];
+        Parallel.parallelForRange(m, grain(k, n), (from, to) -> {
+            for (int i = from; i < to; i++) {
+                int co = i * n;
+                for (int p = 0; p < k; p++) {
+                    double av = a[i * k + p];
+                    if (av == 0) {
+                        continue;
+                    }
+                    int bo = p * n;
+                    for (int j = 0; j < n; j++) {
+                        c[co + j] += av * b[bo + j];
+                    }
                 }
             }
-        }
+        });
         return c;
     }
 
-    /** c = aᵀ·b with a [k×m], b [k×n]; returns a new [m×n] array. */
+    /** c = aᵀ·b with a [k×m], b [k×n]; returns a new [m×n] array. Parallel and order-fixed as {@link #mul}. */
     static double[] mulTn(double[] a, double[] b, int k, int m, int n) {
         double[] c = new double[m * n];
-        for (int p = 0; p < k; p++) {
-            int bo = p * n;
-            for (int i = 0; i < m; i++) {
-                double av = a[p * m + i];
-                if (av == 0) {
-                    continue;
-                }
+        Parallel.parallelForRange(m, grain(k, n), (from, to) -> {
+            for (int i = from; i < to; i++) {
                 int co = i * n;
-                for (int j = 0; j < n; j++) {
-                    c[co + j] += av * b[bo + j];
+                for (int p = 0; p < k; p++) {
+                    double av = a[p * m + i];
+                    if (av == 0) {
+                        continue;
+                    }
+                    int bo = p * n;
+                    for (int j = 0; j < n; j++) {
+                        c[co + j] += av * b[bo + j];
+                    }
                 }
             }
-        }
+        });
         return c;
+    }
+
+    /** Rows per task so that a task does at least ~64k multiply-adds. */
+    private static int grain(int k, int n) {
+        return Math.max(1, (1 << 16) / Math.max(1, k * n));
     }
 
     /** The transpose of a [m×n] as a new [n×m] array. */
