@@ -18,7 +18,8 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Bytes are loaded L at a time (L = float lanes, 8 or 16) and widened with B2F. Decoders do the same float
  * multiplications (and subtractions) as the scalar {@code dequantizeRowRef}, so their output is bit-identical;
- * the fused dots reorder sums and are held to a tolerance instead.
+ * the fused dots reorder sums and are held to a tolerance instead. The quant tests pass at all three widths
+ * ({@code -XX:MaxVectorSize=16} makes L = 4 and the scalar decoders take over; 32 gives L = 8; 64 gives L = 16).
  */
 final class PanamaQuant {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
