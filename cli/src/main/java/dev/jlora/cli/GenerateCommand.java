@@ -72,7 +72,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--quant", paramLabel = "Q", description = "Quantize weights on load (e.g. Q8_0, Q4_0, NF4)")
     String quant;
 
-    @Option(names = "--adapter", paramLabel = "PATH", description = "LoRA adapter (PEFT directory or GGUF)")
+    @Option(names = "--adapter", paramLabel = "PATH", description = "Adapter: PEFT directory, llama.cpp LoRA GGUF or .jlora (jlora train output)")
     Path adapter;
 
     @Option(names = "--backend", paramLabel = "B", defaultValue = "java", description = "Compute backend (default: ${DEFAULT-VALUE})")

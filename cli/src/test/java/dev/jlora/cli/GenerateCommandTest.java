@@ -4,7 +4,23 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.adapter.LoraConfig;
+import dev.jlora.engine.adapter.Parameter;
+import dev.jlora.engine.adapter.Target;
+import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.infer.GenerationConfig;
+import dev.jlora.engine.infer.Generator;
+import dev.jlora.engine.infer.InferenceSession;
+import dev.jlora.engine.infer.SamplerConfig;
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.loaders.adapter.AdapterFiles;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class GenerateCommandTest {
     /** README golden output of stories260K, greedy, no stop at EOS. */
@@ -53,5 +69,33 @@ class GenerateCommandTest {
         var q = CliRun.of("generate", "demo", "--prompt", "x", "--backend", "cuda");
         assertEquals(1, q.code());
         assertTrue(q.err().contains("backend 'cuda' is not available"), q.err());
+    }
+
+    /** --adapter loads a PEFT directory and generates what the in-process Generator does with the same adapters. */
+    @Test
+    void adapterDirectoryChangesTheStoryAsInProcess(@TempDir Path dir) throws Exception {
+        String path = CliRun.models().resolve("stories260K.gguf").toString();
+        LlamaModel m = CliModels.load(path, null);
+        var set = TrainableAdapterSet.lora(m.weights(), new LoraConfig(4, 8f, 0f, false,
+                Set.of(Target.Q, Target.V, Target.DOWN)), 3);
+        var rnd = new SplittableRandom(4);
+        for (Parameter p : set.parameters()) {
+            for (int i = 0; i < p.value().length; i++) {
+                p.value()[i] = (float) rnd.nextDouble(-0.2, 0.2);   // B ≠ 0, so the adapter changes the output
+            }
+        }
+        Path peft = dir.resolve("peft");
+        AdapterFiles.save(peft, AdapterFiles.Format.PEFT, set, m.config(), "stories260K");
+
+        var r = CliRun.of("generate", path, "--adapter", peft.toString(), "--prompt", "Once upon a time",
+                "--max-tokens", "30", "--temperature", "0", "--ignore-eos");
+        assertEquals(0, r.code(), r.err());
+
+        AdapterSet loaded = AdapterFiles.load(peft, m);
+        var gen = new Generator(new InferenceSession(m, loaded, 64), m.tokenizer());
+        String expected = gen.generate(m.tokenizer().encode("Once upon a time", true, false),
+                new GenerationConfig(30, SamplerConfig.greedy(), List.of(), false), Generator.Listener.NONE).text();
+        assertEquals("Once upon a time" + expected, r.out().strip());
+        assertNotEquals(GOLDEN.substring(0, 60), r.out().strip().substring(0, Math.min(60, r.out().strip().length())));
     }
 }

@@ -200,8 +200,8 @@ final class PanamaMatmul {
         FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F);
         FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
         FloatVector c40 = FloatVector.zero(F), c41 = FloatVector.zero(F);
-        // Induction variables stepping by constants (not kk·stride) let C2 hoist the range checks: 157 against
-        // 121 GFLOPS for the same kernel with products of variables in the indices (measured, one thread, L1).
+        // A packed into one stream with indices stepping by constants: 157 GFLOPS against 121 for five strided
+        // rows indexed by kk·stride (measured, one thread, data in L1; layout and range-check hoisting not separated).
         for (int kk = 0, ai = a, bk = b; kk < kc; kk++, ai += MR, bk += NR) {
             FloatVector b0 = FloatVector.fromArray(F, bp, bk);
             FloatVector b1 = FloatVector.fromArray(F, bp, bk + L);
