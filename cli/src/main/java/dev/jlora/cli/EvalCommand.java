@@ -15,8 +15,9 @@ import picocli.CommandLine.Parameters;
 /** {@code jlora eval MODEL --data FILE.jsonl [--adapter PATH] [--json]}: mean NLL and perplexity. */
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = {"Mean next-token negative log-likelihood and perplexity of a model on a JSONL dataset.",
-                "Each example is evaluated alone from position 0 with BOS, no padding; the mean is over every "
-                        + "predicted token (for prompt/completion and messages data, the completion/assistant tokens)."})
+                "Each example is evaluated alone from position 0 with BOS (and the EOS the dataset appends), no "
+                        + "padding; the mean is over every predicted token (for prompt/completion and messages data, "
+                        + "the completion/assistant tokens)."})
 final class EvalCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "MODEL", description = "GGUF file, Hugging Face directory, or 'demo'")

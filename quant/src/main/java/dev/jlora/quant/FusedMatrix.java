@@ -9,15 +9,16 @@ import dev.jlora.simd.VectorOps;
  *
  * <ul>
  *   <li>Forward, T = 1 (decode): one fused {@link #dotRow} per output row, rows split over {@link Parallel}.</li>
- *   <li>Forward, T &gt; 1 (training, prefill): a tile of R rows is decoded once into a per-task buffer of at most
- *       ~128 KiB and dotted with all T rows of x, so each weight block is decoded once per call, not per token.</li>
+ *   <li>Forward, T &gt; 1 (training, prefill): a tile of up to 64 rows × kc columns is decoded once into a
+ *       per-task buffer of at most 256 KiB and multiplied with all T rows of x (4 × 4 register blocks), so each
+ *       weight block is decoded once per call, not once per token.</li>
  *   <li>Backward dx += dy·W: columns split over {@link Parallel} in block-aligned chunks (each task owns its
  *       slice of dx); within a chunk, R row slices are decoded once and applied to all T rows of dx, four rows per pass.</li>
  * </ul>
  * The {@code Ref} twins decode with the scalar reference and accumulate one product at a time in float.
  */
 abstract class FusedMatrix implements QuantMatrix {
-    /** Floats of decoded weights per task buffer (256 KiB: a tile of rows stays in L2). */
+    /** Floats of decoded weights per task buffer (256 KiB: a tile stays in L2). */
     private static final int TILE_FLOATS = 64 * 1024;
     /** Column chunk width of the backward pass, in elements (rounded up to a block). */
     private static final int COL_CHUNK = 512;
@@ -73,30 +74,41 @@ abstract class FusedMatrix implements QuantMatrix {
             });
             return;
         }
-        // A tile of R decoded rows is multiplied with all T rows of x, 4 rows × 4 tokens at a time (16 accumulators).
-        int R = Math.max(1, Math.min(16, TILE_FLOATS / cols));
+        // GEMM-style blocking: a tile of R rows × kc columns of W is decoded once (≤ TILE_FLOATS floats, in L2) and
+        // multiplied with the matching kc columns of all T rows of x, 4 rows × 4 tokens at a time (16 accumulators);
+        // partial sums over the column chunks accumulate in y. Large R keeps the re-reads of x per row tile few.
+        int R = Math.min(64, rows);
+        int align = columnAlign();
+        int kc = Math.min(cols, Math.max(align, TILE_FLOATS / R / align * align));
         var ops = VectorOps.get();
         boolean blocked = VectorDecode.AVAILABLE;
         Parallel.parallelForRange((rows + R - 1) / R, (tile0, tile1) -> {
-            float[] buf = new float[R * cols];
+            float[] buf = new float[R * kc];
             float[] out = new float[16];
             for (int tile = tile0; tile < tile1; tile++) {
                 int o0 = tile * R, r = Math.min(R, rows - o0);
-                for (int k = 0; k < r; k++) {
-                    decode(o0 + k, 0, cols, buf, k * cols);
-                }
-                int k4 = blocked ? r / 4 * 4 : 0, t4 = blocked ? T / 4 * 4 : 0;
-                for (int k = 0; k < k4; k += 4) {
-                    for (int t = 0; t < t4; t += 4) {
-                        PanamaQuant.dot4x4(buf, k * cols, cols, x, t * cols, cols, cols, out);
-                        for (int q = 0; q < 16; q++) {
-                            y[(t + (q & 3)) * rows + o0 + k + (q >> 2)] = out[q];
+                for (int c0 = 0; c0 < cols; c0 += kc) {
+                    int w = Math.min(kc, cols - c0);
+                    boolean first = c0 == 0;
+                    for (int k = 0; k < r; k++) {
+                        decode(o0 + k, c0, w, buf, k * w);
+                    }
+                    int k4 = blocked ? r / 4 * 4 : 0, t4 = blocked ? T / 4 * 4 : 0;
+                    for (int k = 0; k < k4; k += 4) {
+                        for (int t = 0; t < t4; t += 4) {
+                            PanamaQuant.dot4x4(buf, k * w, w, x, t * cols + c0, cols, w, out);
+                            for (int q = 0; q < 16; q++) {
+                                int yi = (t + (q & 3)) * rows + o0 + k + (q >> 2);
+                                y[yi] = first ? out[q] : y[yi] + out[q];
+                            }
                         }
                     }
-                }
-                for (int t = 0; t < T; t++) {
-                    for (int k = (t < t4 ? k4 : 0); k < r; k++) {
-                        y[t * rows + o0 + k] = ops.dot(buf, k * cols, x, t * cols, cols);
+                    for (int t = 0; t < T; t++) {
+                        for (int k = (t < t4 ? k4 : 0); k < r; k++) {
+                            int yi = t * rows + o0 + k;
+                            float d = ops.dot(buf, k * w, x, t * cols + c0, w);
+                            y[yi] = first ? d : y[yi] + d;
+                        }
                     }
                 }
             }

@@ -112,6 +112,30 @@ class FusedMatrixTest {
     }
 
     @ParameterizedTest
+    @EnumSource(value = QuantType.class, names = {"Q8_0", "Q4_K", "NF4", "F16"})
+    void forwardSplitsLongRowsIntoColumnChunks(QuantType t) {
+        // 70 rows (a 64-row tile plus 6) × 2304 columns: more than one column chunk of the T > 1 tile
+        // (64 rows × 1024 floats), with a partial last chunk for block sizes 32 and 64 and 256.
+        var rnd = new SplittableRandom(9 + t.ordinal());
+        int rows = 70, cols = 2304, T = 6;
+        FusedMatrix m = matrix(t, rows, cols, Kind.RANDOM, rnd);
+        double[][] w = dense(m);
+        float[] x = Rand.floats(rnd, T * cols, -1, 1), y = new float[T * rows];
+        m.matmul(x, T, y);
+        for (int tt = 0; tt < T; tt++) {
+            for (int o = 0; o < rows; o++) {
+                double ref = 0, abs = 0;
+                for (int i = 0; i < cols; i++) {
+                    ref += w[o][i] * x[tt * cols + i];
+                    abs += Math.abs(w[o][i] * x[tt * cols + i]);
+                }
+                int idx = tt * rows + o;
+                Approx.assertClose(ref, y[idx], (cols + 2) * Math.ulp(1f) * abs, 0, () -> t + " y[" + idx + "]");
+            }
+        }
+    }
+
+    @ParameterizedTest
     @EnumSource(value = QuantType.class, names = {"Q4_0", "Q8_0", "Q4_K", "Q6_K", "Q5_K", "Q4_1", "Q5_0", "Q5_1", "F16", "BF16", "NF4"})
     void quantizeFromMatrixEqualsQuantizeFromFloats(QuantType t) {
         var rnd = new SplittableRandom(5 + t.ordinal());

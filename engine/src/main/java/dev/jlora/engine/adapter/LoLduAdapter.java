@@ -50,7 +50,7 @@ public final class LoLduAdapter implements TrainableAdapter {
     public static LoLduAdapter decompose(QuantMatrix base, int rank, float dropout) {
         int OC = base.rows(), IC = base.cols();
         var ad = new LoLduAdapter(IC, OC, rank, dropout);
-        Ldu f = Ldu.decompose(AdapterInit.denseBase(base), OC, IC);
+        Ldu f = Ldu.decompose(AdapterInit.denseBase(base), OC, IC, rank);   // only the r steps LoLDU keeps
         int k = f.k();
         for (int i = 0; i < OC; i++) {
             int row = f.perm()[i];           // row i of P·W is row perm[i] of W: Pᵀ·L puts L's row i at perm[i]

@@ -30,18 +30,21 @@ final class Dense {
         return c;
     }
 
-    /** c = aᵀ·b with a [k×m], b [k×n]; returns a new [m×n] array. Parallel and order-fixed as {@link #mul}. */
+    /**
+     * c = aᵀ·b with a [k×m], b [k×n]; returns a new [m×n] array. Each task owns a range of c's rows and walks a and b
+     * row by row (contiguous reads); every element is summed over p in order, as in {@link #mul}.
+     */
     static double[] mulTn(double[] a, double[] b, int k, int m, int n) {
         double[] c = new double[m * n];
         Parallel.parallelForRange(m, grain(k, n), (from, to) -> {
-            for (int i = from; i < to; i++) {
-                int co = i * n;
-                for (int p = 0; p < k; p++) {
-                    double av = a[p * m + i];
+            for (int p = 0; p < k; p++) {
+                int ao = p * m, bo = p * n;
+                for (int i = from; i < to; i++) {
+                    double av = a[ao + i];
                     if (av == 0) {
                         continue;
                     }
-                    int bo = p * n;
+                    int co = i * n;
                     for (int j = 0; j < n; j++) {
                         c[co + j] += av * b[bo + j];
                     }

@@ -10,9 +10,22 @@ package dev.jlora.engine.linalg;
  */
 public record Ldu(int[] perm, double[] l, double[] d, double[] u, int m, int n, int k) {
 
+    /** The full factorization, k = min(m, n). */
     public static Ldu decompose(double[] a, int m, int n) {
+        return decompose(a, m, n, Math.min(m, n));
+    }
+
+    /**
+     * The first {@code steps} columns of L, entries of D and rows of U (k = steps), at cost O(m·n·steps): Gaussian
+     * elimination's first steps do not depend on the later ones, so LoLDU's rank-r part never pays for the full LU.
+     * {@link #perm()} then reflects only the pivots of those steps.
+     */
+    public static Ldu decompose(double[] a, int m, int n, int steps) {
         Dense.checkShape("LDU", a, m, n);
-        int k = Math.min(m, n);
+        if (steps <= 0 || steps > Math.min(m, n)) {
+            throw new IllegalArgumentException("LDU: steps must be in [1, min(m, n) = " + Math.min(m, n) + "], got " + steps);
+        }
+        int k = steps;
         double[] w = a.clone();
         int[] perm = new int[m];
         for (int i = 0; i < m; i++) {

@@ -193,6 +193,18 @@ class LinalgTest {
     }
 
     @Test
+    void partialLduGivesTheSameLeadingTermsAsTheFullOne() {
+        int m = 9, n = 11, r = 3;
+        double[] a = gaussian(new SplittableRandom(21), m * n);
+        Ldu full = Ldu.decompose(a, m, n), part = Ldu.decompose(a, m, n, r);
+        assertEquals(r, part.k());
+        for (int j = 0; j < r; j++) {
+            assertEquals(full.d()[j], part.d()[j], 1e-14, "d" + j);
+        }
+        assertMatrixClose(full.product(r), part.product(r), 1e-14, "Pᵀ·L_r·D_r·U_r");
+    }
+
+    @Test
     void badShapesAreRejectedWithTheExpectation() {
         var e = assertThrows(IllegalArgumentException.class, () -> Qr.householder(new double[5], 2, 3));
         assertTrue(e.getMessage().contains("needs 6 values, got 5"), e.getMessage());

@@ -164,8 +164,8 @@ public final class LoraGguf {
                     throw ModelFormatException.tensor(file, tb.name(), "has ne %s, expected [%d, %d] (r from %s, OC of %s)",
                             Arrays.toString(nb), r, OC, ta.name(), t.ggufName());
                 }
-                float[] a = f.readFloats(ta.name());
-                float[] b = LoraLayout.moveRows(f.readFloats(tb.name()), t, cfg, r, permuted, cfg.ropeInterleaved());
+                float[] a = floats(f, ta, r, IC);
+                float[] b = LoraLayout.moveRows(floats(f, tb, OC, r), t, cfg, r, permuted, cfg.ropeInterleaved());
                 float alpha;
                 if (jlora) {
                     alpha = f.getFloat(KEY_JLORA_ALPHA);
@@ -179,6 +179,30 @@ public final class LoraGguf {
             }
             LoraLayout.Module any = modules.values().iterator().next();
             return LoraLayout.build(file, model.weights(), cfg, modules, targets, rs, dropout, any.rank(), any.alpha(), warn);
+        }
+    }
+
+    /**
+     * A [rows × cols] tensor as fp32: F32/F16/BF16 directly, ggml block formats (convert_lora_to_gguf.py
+     * {@code --outtype q8_0}) dequantized with jlora's bit-exact kernels.
+     */
+    private static float[] floats(GgufFile f, GgufTensorInfo t, int rows, int cols) throws ModelFormatException {
+        switch (t.type()) {
+            case F32, F16, BF16 -> {
+                return f.readFloats(t.name());
+            }
+            default -> {
+                if (!t.type().isBlockFormat() || cols % t.type().blockSize() != 0) {
+                    throw ModelFormatException.tensor(f.path(), t.name(), "is %s with rows of %d; expected F32, F16, "
+                            + "BF16 or a ggml block format whose block size divides the row", t.type(), cols);
+                }
+                var m = t.type().wrap(f.tensorData(t), rows, cols);
+                float[] out = new float[rows * cols];
+                for (int i = 0; i < rows; i++) {
+                    m.dequantizeRow(i, out, i * cols);
+                }
+                return out;
+            }
         }
     }
 

@@ -13,21 +13,27 @@ import java.util.ArrayList;
 import java.util.Set;
 import java.util.SplittableRandom;
 
-/** A tiny random Llama (C=16, hidden 24, 2 layers, 4 heads of 4, 2 KV heads, V=32) and non-zero LoRA adapters. */
+/** Tiny random Llamas (default C=16, hidden 24, 2 layers, 4 heads of 4, 2 KV heads, V=32) and non-zero LoRA adapters. */
 final class AdapterFixtures {
     private AdapterFixtures() {}
 
     static LlamaModel model(boolean ropeInterleaved) {
-        var cfg = new LlamaConfig("llama", 16, 24, 2, 4, 2, 4, 32, 64, 1e-5f, 10000f,
+        return model(ropeInterleaved, 16);
+    }
+
+    /** Width C (a multiple of 8), hidden 3C/2, 2 layers, 4 heads of C/4, 2 KV heads, V = 32. */
+    static LlamaModel model(boolean ropeInterleaved, int C) {
+        int F = C * 3 / 2, hs = C / 4, kv = 2 * hs;
+        var cfg = new LlamaConfig("llama", C, F, 2, 4, 2, hs, 32, 64, 1e-5f, 10000f,
                 LlamaConfig.RopeScaling.NONE, ropeInterleaved, false, false);
         var rnd = new SplittableRandom(11);
         var layers = new ArrayList<LlamaWeights.Layer>();
         for (int l = 0; l < cfg.nLayers(); l++) {
-            layers.add(new LlamaWeights.Layer(ones(16), m(rnd, 16, 16), m(rnd, 8, 16), m(rnd, 8, 16), m(rnd, 16, 16),
-                    null, null, null, ones(16), m(rnd, 24, 16), m(rnd, 24, 16), m(rnd, 16, 24)));
+            layers.add(new LlamaWeights.Layer(ones(C), m(rnd, C, C), m(rnd, kv, C), m(rnd, kv, C), m(rnd, C, C),
+                    null, null, null, ones(C), m(rnd, F, C), m(rnd, F, C), m(rnd, C, F)));
         }
-        QuantMatrix emb = m(rnd, 32, 16);
-        return new LlamaModel(cfg, new LlamaWeights(emb, layers, ones(16), m(rnd, 32, 16)), null);
+        QuantMatrix emb = m(rnd, 32, C);
+        return new LlamaModel(cfg, new LlamaWeights(emb, layers, ones(C), m(rnd, 32, C)), null);
     }
 
     /** LoRA on {@code targets} with A and B both drawn from U(−0.5, 0.5), so ΔW ≠ 0. */

@@ -94,6 +94,31 @@ class LoraGgufTest {
         assertArrayEquals(b, v.loraB().value());
         assertEquals(1, warnings.size()); // layer 0 has no attn_v adapter
 
+        // convert_lora_to_gguf.py --outtype q8_0: block-quantized factors are dequantized on load (C = 32 here)
+        LlamaModel wide = AdapterFixtures.model(true, 32);
+        float[] a32 = new float[2 * 32];
+        for (int i = 0; i < a32.length; i++) {
+            a32[i] = (float) Math.sin(i);
+        }
+        Path q8 = tmp.resolve("q8.gguf");
+        long rb = QuantType.Q8_0.rowBytes(32);
+        var seg = java.lang.foreign.MemorySegment.ofArray(new byte[(int) rb * 2]);
+        QuantType.Q8_0.format().quantizeRowRef(a32, 0, seg, 0, 32);
+        QuantType.Q8_0.format().quantizeRowRef(a32, 32, seg, rb, 32);
+        float[] refA = new float[64];
+        var qa = QuantType.Q8_0.quantize(a32, 2, 32);
+        for (int r = 0; r < 2; r++) {
+            qa.dequantizeRow(r, refA, r * 32);
+        }
+        new GgufWriter().putString("general.architecture", "llama").putString("general.type", "adapter")
+                .putString("adapter.type", "lora").putFloat32("adapter.lora.alpha", 4f)
+                .addTensor("blk.0.attn_v.weight.lora_a", QuantType.Q8_0, new long[] {32, 2}, seg)
+                .addTensor("blk.0.attn_v.weight.lora_b", new long[] {2, 16}, new float[32]).write(q8);
+        var v0 = (LoraAdapter) LoraGguf.read(q8, wide, m -> {}).get(0, Target.V);
+        assertArrayEquals(refA, v0.loraA().value());
+        assertEquals(2f, v0.scale());
+        assertTrue(Math.abs(refA[5] - a32[5]) < 0.02, "Q8_0 keeps values to ~1%");
+
         Path bad = tmp.resolve("bad.gguf");
         new GgufWriter().putString("general.architecture", "llama").putString("general.type", "adapter")
                 .putString("adapter.type", "lora").putFloat32("adapter.lora.alpha", 4f)

@@ -1,0 +1,104 @@
+package dev.jlora.bench;
+
+import dev.jlora.engine.adapter.LoraConfig;
+import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.optim.AdamW;
+import dev.jlora.engine.optim.GradientClipping;
+import dev.jlora.engine.train.LlamaTrainGraph;
+import dev.jlora.loaders.ModelLoader;
+import dev.jlora.quant.QuantType;
+import dev.jlora.simd.Parallel;
+import dev.jlora.simd.VectorOps;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * LoRA training throughput of jlora: tokens/s of one full step (forward, backward through the frozen weights,
+ * global-norm clipping, AdamW) on random-initialised stories15M/42M-shaped models ({@link BenchModels}) in F32, Q8_0
+ * and Q4_0, with and without activation checkpointing. Warm-up steps run first (JIT); the median of the measured
+ * steps is reported, with the heap in use after the last step. A plain runner, not JMH: a step is long and the loop
+ * is the thing measured.
+ *
+ * <pre>
+ * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
+ *      dev.jlora.bench.TrainBench --models ../shared/models --out bench/target/models [--shapes 15M] \
+ *      [--types F32,Q8_0,Q4_0] [--batch 4] [--seq 256] [--rank 8] [--targets q,k,v,o] [--steps 5] [--warmup 2]
+ * </pre>
+ */
+public final class TrainBench {
+
+    public static void main(String[] args) throws Exception {
+        String th = opt(args, "--threads", null);
+        if (th != null) {
+            System.setProperty("jlora.threads", th);
+        }
+        Path models = Path.of(opt(args, "--models", "../shared/models"));
+        Path out = Path.of(opt(args, "--out", "bench/target/models"));
+        String[] shapes = opt(args, "--shapes", "15M").split(",");
+        String[] types = opt(args, "--types", "F32,Q8_0,Q4_0").split(",");
+        int B = Integer.parseInt(opt(args, "--batch", "4"));
+        int T = Integer.parseInt(opt(args, "--seq", "256"));
+        int rank = Integer.parseInt(opt(args, "--rank", "8"));
+        String targets = opt(args, "--targets", "q,k,v,o");
+        int steps = Integer.parseInt(opt(args, "--steps", "5"));
+        int warmup = Integer.parseInt(opt(args, "--warmup", "2"));
+        System.out.printf(Locale.ROOT, "jlora kernels: %s, threads: %d; B=%d T=%d LoRA r=%d on %s%n",
+                VectorOps.get().name(), Parallel.threads(), B, T, rank, targets);
+        for (String s : shapes) {
+            var shape = BenchModels.shape(s.trim());
+            for (String t : types) {
+                QuantType type = QuantType.valueOf(t.trim());
+                Path file = BenchModels.write(shape, type, models.resolve("vocab/ggml-vocab-llama-spm.gguf"),
+                        out.resolve(shape.name() + "-" + type + ".gguf"), 42);
+                LlamaModel m = ModelLoader.load(file);
+                for (boolean ck : new boolean[] {false, true}) {
+                    run(shape.name(), type, m, B, T, new LoraConfig(rank, 2f * rank, 0f, false,
+                            LoraConfig.parseTargets(targets)), ck, steps, warmup);
+                }
+            }
+        }
+    }
+
+    static void run(String shape, QuantType type, LlamaModel m, int B, int T, LoraConfig lora, boolean checkpointing,
+                    int steps, int warmup) {
+        var adapters = TrainableAdapterSet.lora(m.weights(), lora, 1);
+        var graph = new LlamaTrainGraph(m.config(), m.weights(), adapters, B, T, checkpointing);
+        var opt = AdamW.defaults();
+        var rnd = new SplittableRandom(3);
+        int[] in = new int[B * T], tgt = new int[B * T];
+        for (int i = 0; i < in.length; i++) {
+            in[i] = 3 + rnd.nextInt(m.config().vocabSize() - 3);
+            tgt[i] = 3 + rnd.nextInt(m.config().vocabSize() - 3);
+        }
+        double[] secs = new double[steps];
+        for (int i = -warmup; i < steps; i++) {
+            long t0 = System.nanoTime();
+            adapters.zeroGrad();
+            graph.forwardBackward(in, tgt, i, 1f);
+            GradientClipping.clip(adapters.parameters(), 1.0);
+            opt.step(adapters.parameters(), 1e-4f);
+            if (i >= 0) {
+                secs[i] = (System.nanoTime() - t0) / 1e9;
+            }
+        }
+        Arrays.sort(secs);
+        double median = secs[steps / 2];
+        Runtime rt = Runtime.getRuntime();
+        System.gc();
+        long heapMiB = (rt.totalMemory() - rt.freeMemory()) >> 20;
+        System.out.printf(Locale.ROOT, "%-12s %-5s checkpointing=%-5s  %8.0f tokens/s  (%.3f s/step, %,d trainable, heap %,d MiB)%n",
+                shape, type, checkpointing, B * T / median, median, adapters.parameterCount(), heapMiB);
+    }
+
+    private static String opt(String[] args, String name, String def) {
+        for (int i = 0; i < args.length - 1; i++) {
+            if (args[i].equals(name)) {
+                return args[i + 1];
+            }
+        }
+        return def;
+    }
+}
