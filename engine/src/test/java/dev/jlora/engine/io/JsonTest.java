@@ -197,6 +197,38 @@ class JsonTest {
         assertEquals(List.of(Map.of("text", "a"), Map.of("text", "b")), Json.readLines(jl, Json.Limits.DEFAULT));
     }
 
+
+    /** Random edits of a valid document: each result parses or fails with JsonParseException, nothing else. */
+    @Test
+    void mutatedDocumentsParseOrFailCleanly() throws Exception {
+        String base = "[" + Json.write(randomValue(new SplittableRandom(1), 0))
+                + ", {\"k\": [1, -2.5e3, \"\\u00e9\\n\", true, null]}]";
+        assertInstanceOf(List.class, Json.parse(base));
+        String alphabet = "{}[],:\"\\/-+.eE0123456789tfnul \n\u00e9\ud83d\ude00";
+        var rnd = new SplittableRandom(77);
+        int failures = 0;
+        int parsed = 0;
+        for (int i = 0; i < 2000; i++) {
+            StringBuilder sb = new StringBuilder(base);
+            for (int e = 1 + rnd.nextInt(3); e > 0; e--) {
+                int at = rnd.nextInt(sb.length());
+                char c = alphabet.charAt(rnd.nextInt(alphabet.length()));
+                switch (rnd.nextInt(3)) {
+                    case 0 -> sb.setCharAt(at, c);
+                    case 1 -> sb.insert(at, c);
+                    default -> sb.deleteCharAt(at);
+                }
+            }
+            try {
+                Json.parse(sb);
+                parsed++;
+            } catch (JsonParseException expected) {
+                failures++;
+            }
+        }
+        assertTrue(failures > 500 && parsed > 20, "rejected " + failures + ", parsed " + parsed);
+    }
+
     private static Map<String, Object> mapOf(Object... kv) {
         Map<String, Object> m = new LinkedHashMap<>();
         for (int i = 0; i < kv.length; i += 2) {

@@ -29,9 +29,6 @@ final class BigramQueue {
         return size == 0;
     }
 
-    void clear() {
-        size = 0;
-    }
 
     void add(float p, int l, int r, int x, int y) {
         if (size == prio.length) {

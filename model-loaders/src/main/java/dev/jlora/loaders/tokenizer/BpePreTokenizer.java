@@ -31,7 +31,7 @@ enum BpePreTokenizer {
                  "mellum", "modern-bert", "jina-v1-en", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais",
                  "trillion", "granite-docling" -> GPT2;
             case "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
-                 "jina-v5-nano", "dbrx", "smaug-bpe", "chatglm-bpe" -> LLAMA3;
+                 "jina-v5-nano" -> LLAMA3;
             case "qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "stablelm2", "hunyuan", "solar-open", "grok-2" -> QWEN2;
             default -> null;
         };

@@ -26,9 +26,6 @@ final class IntList {
         return a[i];
     }
 
-    void clear() {
-        n = 0;
-    }
 
     int[] toArray() {
         return Arrays.copyOf(a, n);

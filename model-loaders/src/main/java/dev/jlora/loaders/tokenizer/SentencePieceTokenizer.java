@@ -20,6 +20,12 @@ final class SentencePieceTokenizer extends VocabularyTokenizer {
 
     /** Token of each byte value for byte fallback, -1 when there is none. */
     private final int[] byteTokens = new int[256];
+    /**
+     * BMP characters that occur in no piece longer than one char (in llama's vocabulary: '\n', '\t', …). A pair
+     * containing one is never a piece, so such a character never merges and the text can be tokenized run by
+     * run between them with the same result — a smaller queue per run instead of one over the whole text.
+     */
+    private final boolean[] barrier = new boolean[Character.MAX_VALUE + 1];
 
     SentencePieceTokenizer(Vocabulary vocab, ChatTemplate chatTemplate) {
         super(vocab, chatTemplate);
@@ -33,22 +39,49 @@ final class SentencePieceTokenizer extends VocabularyTokenizer {
             }
             byteTokens[b] = id;
         }
+        java.util.Arrays.fill(barrier, true);
+        for (String piece : vocab.pieces()) {
+            if (piece.length() > 1) {
+                for (int i = 0; i < piece.length(); i++) {
+                    barrier[piece.charAt(i)] = false;
+                }
+            }
+        }
+        for (char c = Character.MIN_SURROGATE; c <= Character.MAX_SURROGATE; c++) {
+            barrier[c] = false;  // half of a code point, never a symbol of its own
+        }
         fillBytes();
     }
 
     @Override
     void encodeText(String raw, boolean afterSpecial, IntList out) {
         String text = (vocab.addSpacePrefix() && afterSpecial ? " " + raw : raw).replace(' ', SPACE);
-        int n = text.length();
+        int runStart = 0;
+        for (int i = 0; i < text.length(); i++) {
+            if (barrier[text.charAt(i)]) {
+                encodeRun(text, runStart, i, out);
+                emit(text, i, i + 1, out);
+                runStart = i + 1;
+            }
+        }
+        encodeRun(text, runStart, text.length(), out);
+    }
+
+    /** llama.cpp's {@code llm_tokenizer_spm_session::tokenize} on text[from, to). */
+    private void encodeRun(String text, int from, int to, IntList out) {
+        int n = to - from;
+        if (n == 0) {
+            return;
+        }
         // Symbols are code points: start offset and length in chars, linked into a list.
         int[] start = new int[n], len = new int[n], prev = new int[n], next = new int[n];
         int count = 0;
-        for (int i = 0; i < n; ) {
+        for (int i = from; i < to; ) {
             int cl = Character.charCount(text.codePointAt(i));
             start[count] = i;
-            len[count] = Math.min(cl, n - i);
+            len[count] = Math.min(cl, to - i);
             prev[count] = count - 1;
-            next[count] = i + cl >= n ? -1 : count + 1;
+            next[count] = i + cl >= to ? -1 : count + 1;
             count++;
             i += cl;
         }
@@ -71,15 +104,20 @@ final class SentencePieceTokenizer extends VocabularyTokenizer {
             tryAddBigram(text, start, len, prev[l], l, queue);
             tryAddBigram(text, start, len, l, next[l], queue);
         }
-        for (int i = 0; count > 0 && i != -1; i = next[i]) {
-            int id = index.id(text, start[i], start[i] + len[i]);
-            if (id >= 0) {
-                out.add(id);
-            } else {
-                String piece = text.substring(start[i], start[i] + len[i]);
-                for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
-                    out.add(byteToken(b & 0xFF, piece));
-                }
+        for (int i = 0; i != -1; i = next[i]) {
+            emit(text, start[i], start[i] + len[i], out);
+        }
+    }
+
+    /** The piece text[from, to) if it is one, else its bytes' fallback tokens. */
+    private void emit(String text, int from, int to, IntList out) {
+        int id = index.id(text, from, to);
+        if (id >= 0) {
+            out.add(id);
+        } else {
+            String piece = text.substring(from, to);
+            for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
+                out.add(byteToken(b & 0xFF, piece));
             }
         }
     }

@@ -11,6 +11,8 @@ import java.util.Objects;
  * {@code ModelProto.SentencePiece.Type}: {@link #NORMAL} 1, {@link #UNKNOWN} 2, {@link #CONTROL} 3,
  * {@link #USER_DEFINED} 4, {@link #UNUSED} 5, {@link #BYTE} 6 (0 = undefined).
  *
+ * <p>The arrays are not copied (vocabularies are large); treat them as read-only once built.
+ *
  * @param model          which algorithm: SentencePiece-BPE (scores) or byte-level BPE (merge ranks)
  * @param pieces         token text by id; for {@link Model#SPM} spaces are written {@code ▁} (U+2581) and byte
  *                       tokens {@code <0xNN>}; for {@link Model#BPE} text is in GPT-2's byte-to-unicode alphabet

@@ -278,8 +278,4 @@ final class VocabularyIndex {
         return text.indexOf(piece, from, to);  // bounded search (JDK 21), so many fragments stay linear
     }
 
-    /** The special-token ids in matching order, for tests and diagnostics. */
-    int[] specials() {
-        return Arrays.copyOf(specials, specials.length);
-    }
 }
