@@ -243,6 +243,9 @@ public final class Trainer {
         meta.put("data_index", Integer.toString(sampler.position().index()));
         meta.put("batch_size", Integer.toString(cfg.batchSize()));
         meta.put("seq_len", Integer.toString(cfg.seqLen()));
+        meta.put("grad_accum", Integer.toString(cfg.gradAccum()));
+        meta.put("data_rows", Integer.toString(data.train().size()));
+        meta.put("total_steps", Integer.toString(cfg.steps()));
         var tensors = new LinkedHashMap<String, float[]>();
         var shapes = new LinkedHashMap<String, int[]>();
         for (var e : adapters.state().entrySet()) {
@@ -283,7 +286,9 @@ public final class Trainer {
 
     /**
      * Restores adapter values, optimizer state, data position and step from a checkpoint written by a run with the
-     * same model, adapter layout, data, seed, batch size and sequence length.
+     * same model, adapter layout, data (same number of packed rows), seed, batch size, gradient accumulation and
+     * sequence length; any of those differing is an error naming the field. The total step count may differ (to
+     * extend a run); the learning-rate schedule then follows the new total.
      */
     public void resume(Path checkpoint) throws IOException {
         var c = TensorArchive.read(checkpoint);
@@ -295,6 +300,8 @@ public final class Trainer {
         expect(checkpoint, meta, "seed", Long.toString(cfg.seed()));
         expect(checkpoint, meta, "batch_size", Integer.toString(cfg.batchSize()));
         expect(checkpoint, meta, "seq_len", Integer.toString(cfg.seqLen()));
+        expect(checkpoint, meta, "grad_accum", Integer.toString(cfg.gradAccum()));
+        expect(checkpoint, meta, "data_rows", Integer.toString(data.train().size()));
         var adapterState = new LinkedHashMap<String, float[]>();
         var optimState = new LinkedHashMap<String, float[]>();
         for (var e : c.tensors().entrySet()) {
