@@ -86,7 +86,9 @@ class AdapterMethodsTest {
         }
         float[] a = graph.logits(in);
         float[] b = new LlamaTrainGraph(CFG, w, loaded, B, T, false).logits(in);
-        assertArrayEquals(a, b, method + ": loaded adapter gives the trained logits bit for bit");
+        // The loaded tensors are bit-identical (checked above); the two forwards may still differ in the last bit
+        // because the Vector API kernels can run in different JIT tiers, so compare within float rounding.
+        Approx.assertClose(a, b, 1e-5, 1e-5, () -> method + ": loaded adapter gives the trained logits");
         assertTrue(Files.size(file) > 0);
     }
 
