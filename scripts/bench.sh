@@ -2,6 +2,7 @@
 # Builds bench/target/benchmarks.jar and runs a benchmark group with JSON results.
 #
 #   scripts/bench.sh kernels [extra JMH options]   dot, matmul vs OpenBLAS, FMA peak -> bench/results/kernels-<UTC>.json
+#   scripts/bench.sh forms [extra JMH options]     matmulAB, matmulAtBAccumulate, segment ABt vs OpenBLAS
 #   scripts/bench.sh compare [rounds]              matmul vs OpenBLAS alternating call by call (robust to load)
 #   scripts/bench.sh jar                           only build the jar
 #
@@ -32,14 +33,15 @@ out="$root/bench/results/$group-$(date -u +%Y%m%dT%H%M%SZ).json"
 JAVA_HOME=$("$root/scripts/find-jdk.sh")
 case "$group" in
   kernels) pattern='dev\.jlora\.bench\.(DotBench|MatmulBench|FmaPeakBench)' ;;
+  forms) pattern='dev\.jlora\.bench\.MatmulFormsBench' ;;
   compare)
     "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Djlora.threads=2 \
       -cp "$root/bench/target/benchmarks.jar" dev.jlora.bench.MatmulCompare "${1:-60}" "$out"
     exit 0 ;;
-  *) echo "usage: scripts/bench.sh kernels|compare|jar [options]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh kernels|forms|compare|jar [options]" >&2; exit 2 ;;
 esac
 
 "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -jar "$root/bench/target/benchmarks.jar" "$pattern" -rf json -rff "$out" "$@"
 echo "bench: results in $out (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
-[ "$group" = kernels ] && python3 "$root/scripts/bench-summary.py" "$out"
+if [ "$group" = kernels ]; then python3 "$root/scripts/bench-summary.py" "$out"; fi

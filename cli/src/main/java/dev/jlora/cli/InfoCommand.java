@@ -1,11 +1,17 @@
 package dev.jlora.cli;
 
+import dev.jlora.engine.io.Json;
+import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.loaders.gguf.GgufArray;
+import dev.jlora.loaders.gguf.GgufConfig;
 import dev.jlora.loaders.gguf.GgufFile;
 import dev.jlora.loaders.gguf.GgufReader;
 import dev.jlora.loaders.gguf.GgufTensorInfo;
 import dev.jlora.loaders.gguf.GgufValue;
-import dev.jlora.quant.QuantType;
+import dev.jlora.loaders.hf.HfConfig;
+import dev.jlora.loaders.safetensors.SafetensorsFile;
+import dev.jlora.loaders.safetensors.SafetensorsReader;
+import dev.jlora.loaders.safetensors.SafetensorsTensor;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -39,8 +45,8 @@ final class InfoCommand implements Callable<Integer> {
         Path path = ModelFiles.resolve(model);
         PrintStream out = System.out;
         if (Files.isDirectory(path)) {
-            throw new UnsupportedOperationException("info on a Hugging Face directory needs the safetensors reader, "
-                    + "which has not landed yet; GGUF files work");
+            printHf(path, out);
+            return 0;
         }
         try (GgufFile f = GgufReader.open(path)) {
             printGguf(f, out);
@@ -56,36 +62,75 @@ final class InfoCommand implements Callable<Integer> {
         if (f.has("general.name")) {
             out.printf("name:          %s%n", f.getString("general.name"));
         }
-        out.println("config:");
-        for (String key : new String[] {"context_length", "embedding_length", "feed_forward_length", "block_count",
-                "attention.head_count", "attention.head_count_kv", "attention.key_length", "attention.layer_norm_rms_epsilon",
-                "rope.freq_base", "rope.dimension_count", "rope.scaling.type", "rope.scaling.factor", "vocab_size"}) {
-            String full = arch + "." + key;
-            if (f.has(full)) {
-                out.printf("  %-36s %s%n", key, f.value(full));
-            }
-        }
+        printConfig(GgufConfig.read(f), out);
         out.printf("metadata (%d keys):%n", f.metadata().size());
         for (Map.Entry<String, GgufValue> e : new TreeMap<>(f.metadata()).entrySet()) {
             out.printf("  %-40s %s%n", e.getKey(), show(e.getValue()));
         }
+        printTensors(f.tensors().stream().map(t -> new Row(t.name(), t.type().name(), t.rowMajorShape(),
+                t.elementCount(), t.byteSize())).toList(), out);
+    }
+
+    private void printHf(Path dir, PrintStream out) throws Exception {
+        Path configFile = dir.resolve("config.json");
+        if (!Files.isRegularFile(configFile)) {
+            throw new java.nio.file.NoSuchFileException(configFile.toString(), null,
+                    "not a Hugging Face model directory: config.json is missing");
+        }
+        LlamaConfig config = HfConfig.read(configFile);
+        out.printf("directory:     %s (Hugging Face)%n", dir);
+        out.printf("architecture:  %s%n", config.architecture());
+        printConfig(config, out);
+        Object json = Json.parse(Files.readString(configFile));
+        if (json instanceof Map<?, ?> m) {
+            out.printf("config.json (%d keys):%n", m.size());
+            for (Map.Entry<?, ?> e : new TreeMap<>(m).entrySet()) {
+                String v = String.valueOf(e.getValue());
+                out.printf("  %-40s %s%n", e.getKey(), allMetadata || v.length() <= 120 ? escape(v) : escape(v.substring(0, 117)) + "…");
+            }
+        }
+        try (SafetensorsFile st = SafetensorsReader.open(dir)) {
+            out.printf("files:         %s%n", st.files().stream().map(p -> p.getFileName().toString())
+                    .collect(Collectors.joining(", ")));
+            var rows = new java.util.ArrayList<Row>();
+            for (SafetensorsTensor t : new TreeMap<>(st.tensors()).values()) {
+                rows.add(new Row(t.name(), t.dtype().name(), t.shape(), t.elementCount(), t.data().byteSize()));
+            }
+            printTensors(rows, out);
+        }
+    }
+
+    private static void printConfig(LlamaConfig c, PrintStream out) {
+        out.printf(Locale.ROOT, "config:        dim %d, hidden %d, layers %d, heads %d, kv heads %d, head dim %d, vocab %d,%n"
+                        + "               context %d, rms eps %s, rope theta %s (%s layout, scaling %s), tied embeddings %s, "
+                        + "attention bias %s%n",
+                c.dim(), c.hiddenDim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.headDim(), c.vocabSize(), c.contextLength(),
+                c.rmsEps(), c.ropeTheta(), c.ropeInterleaved() ? "interleaved" : "half-split",
+                c.ropeScaling().type() == LlamaConfig.RopeScaling.Type.NONE ? "none"
+                        : c.ropeScaling().type() + " ×" + c.ropeScaling().factor(),
+                c.tiedEmbeddings() ? "yes" : "no", c.attentionBias() ? "yes" : "no");
+    }
+
+    /** One line of the tensor table: row-major shape, storage type, bytes. */
+    private record Row(String name, String type, long[] shape, long elements, long bytes) {}
+
+    private void printTensors(java.util.List<Row> rows, PrintStream out) {
         long params = 0, bytes = 0;
-        Map<QuantType, long[]> byType = new TreeMap<>();
-        for (GgufTensorInfo t : f.tensors()) {
-            params += t.elementCount();
-            bytes += t.byteSize();
+        Map<String, long[]> byType = new TreeMap<>();
+        for (Row t : rows) {
+            params += t.elements();
+            bytes += t.bytes();
             long[] acc = byType.computeIfAbsent(t.type(), k -> new long[2]);
             acc[0]++;
-            acc[1] += t.byteSize();
+            acc[1] += t.bytes();
         }
         if (!noTensors) {
-            out.printf("tensors (%d):%n", f.tensors().size());
-            int w = f.tensors().stream().mapToInt(t -> t.name().length()).max().orElse(4);
+            out.printf("tensors (%d):%n", rows.size());
+            int w = rows.stream().mapToInt(t -> t.name().length()).max().orElse(4);
             out.printf("  %-" + w + "s  %-5s  %-16s  %12s%n", "name", "type", "shape", "bytes");
-            for (GgufTensorInfo t : f.tensors()) {
+            for (Row t : rows) {
                 out.printf(Locale.ROOT, "  %-" + w + "s  %-5s  %-16s  %,12d%n", t.name(), t.type(),
-                        Arrays.stream(t.rowMajorShape()).mapToObj(Long::toString).collect(Collectors.joining(" × ")),
-                        t.byteSize());
+                        Arrays.stream(t.shape()).mapToObj(Long::toString).collect(Collectors.joining(" × ")), t.bytes());
             }
         }
         out.printf(Locale.ROOT, "parameters:    %,d (%s)%n", params, human(params, 1000, ""));

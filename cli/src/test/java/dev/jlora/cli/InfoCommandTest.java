@@ -21,6 +21,20 @@ class InfoCommandTest {
         assertTrue(r.out().contains("tensors (48):"), r.out());
         assertTrue(r.out().matches("(?s).*blk\\.0\\.attn_k\\.weight\\s+F32\\s+32 × 64\\s+8,192\n.*"), r.out());
         assertTrue(r.out().contains("F32 × 48"), r.out());
+        assertTrue(r.out().contains("config:        dim 64, hidden 172, layers 5, heads 8, kv heads 4, head dim 8, vocab 512"), r.out());
+        assertTrue(r.out().contains("rope theta 10000.0 (interleaved layout, scaling none)"), r.out());
+    }
+
+    @Test
+    void summarisesAHuggingFaceDirectory(@TempDir Path dir) throws Exception {
+        var m = dev.jlora.loaders.ModelLoader.load(CliRun.models().resolve("stories260K.gguf"));
+        dev.jlora.loaders.ModelWriter.writeHf(m, dir, dev.jlora.loaders.safetensors.SafetensorsDtype.F32);
+        var r = CliRun.of("info", dir.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("(Hugging Face)"), r.out());
+        assertTrue(r.out().contains("half-split layout"), r.out());
+        assertTrue(r.out().contains("model.layers.0.self_attn.k_proj.weight"), r.out());
+        assertTrue(r.out().contains("parameters:    292,800"), r.out());
     }
 
     @Test

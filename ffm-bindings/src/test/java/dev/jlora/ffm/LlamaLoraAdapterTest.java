@@ -83,6 +83,38 @@ class LlamaLoraAdapterTest {
         assertClose(want, got, 1e-3, 1e-4, () -> "logits with the adapter (rsLoRA=" + rsLora + "), " + V + " per position");
     }
 
+    /**
+     * An adapter trained on the Hugging Face form of the model (half-split Q/K rows, written by jlora's HF writer)
+     * exported as a LoRA GGUF must apply to llama.cpp's GGUF of the same model: its Q/K B rows are permuted into
+     * llama.cpp's layout on export.
+     */
+    @org.junit.jupiter.api.Test
+    void adapterOfAHuggingFaceBaseAppliesToTheGgufInLlamaCpp() throws Exception {
+        LlamaLib lib = NativeReference.llamaOrSkip();
+        Path gguf = NativeReference.models().resolve("stories260K.gguf");
+        Path hfDir = tmp.resolve("hf");
+        dev.jlora.loaders.ModelWriter.writeHf(ModelLoader.load(gguf, new ModelLoader.LoadOptions(null, false)), hfDir,
+                dev.jlora.loaders.safetensors.SafetensorsDtype.F32);
+        LlamaModel hf = ModelLoader.load(hfDir, new ModelLoader.LoadOptions(null, false));
+        org.junit.jupiter.api.Assertions.assertFalse(hf.config().ropeInterleaved());
+        var set = TrainableAdapterSet.lora(hf.weights(), new LoraConfig(3, 5f, 0f, false, EnumSet.of(Target.Q, Target.K, Target.O)), 5);
+        var rnd = new SplittableRandom(31);
+        for (var a : set.adapters()) {
+            fill(rnd, ((LoraAdapter) a).loraA().value(), 0.3);
+            fill(rnd, ((LoraAdapter) a).loraB().value(), 0.3);
+        }
+        Path loraFile = tmp.resolve("hf-lora.gguf");
+        LoraGguf.write(loraFile, set, hf.config());
+        float[] want = new InferenceSession(hf, set, 64).forwardAllLogits(PROMPT);
+        float[] got;
+        try (var m = lib.loadModel(gguf); var ctx = m.newContext(64, 2); var ad = m.loadLoraAdapter(loraFile)) {
+            ctx.setLoraAdapters(List.of(ad), new float[] {1f});
+            got = ctx.decode(PROMPT, 0, true);
+        }
+        // same bound as above: float32 paths of two engines on the same weights and adapter
+        assertClose(want, got, 1e-3, 1e-4, () -> "HF-base adapter applied by llama.cpp to the GGUF base");
+    }
+
     private static void fill(SplittableRandom rnd, float[] x, double s) {
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) ((rnd.nextDouble() * 2 - 1) * s);

@@ -12,12 +12,14 @@ import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Vector API decoders and fused dots for the hot formats (Q4_0, Q8_0, Q4_K). The only class of {@code quant}
+ * Vector API decoders and fused dots for the common formats (Q4_0, Q8_0, Q4_K, Q5_K decode, Q6_K, NF4), and the
+ * register-blocked fp32 tiles of the T &gt; 1 paths. The only class of {@code quant}
  * that imports {@code jdk.incubator.vector}; loaded only through {@link VectorDecode}.
  *
  * <p>Bytes are loaded L at a time (L = float lanes, 8 or 16) and widened with B2F. Decoders do the same float
  * multiplications (and subtractions) as the scalar {@code dequantizeRowRef}, so their output is bit-identical;
- * the fused dots reorder sums and are held to a tolerance instead.
+ * the fused dots reorder sums and are held to a tolerance instead. The quant tests pass at all three widths
+ * ({@code -XX:MaxVectorSize=16} makes L = 4 and the scalar decoders take over; 32 gives L = 8; 64 gives L = 16).
  */
 final class PanamaQuant {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -147,6 +149,28 @@ final class PanamaQuant {
             }
         }
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    // ---------------------------------------------------------------- Q5_K
+
+    static void dequantizeQ5_K(MemorySegment src, long off, float[] dst, int dstOff, int nBlocks) {
+        for (int b = 0; b < nBlocks; b++, off += Q5_K.BYTES) {
+            float d = Le.f16(src, off), min = Le.f16(src, off + 2);
+            long ql = off + 48, qh = off + 16;
+            for (int is = 0; is < 8; is += 2, ql += 32, dstOff += 64) {
+                float d1 = d * KQuants.scaleK4(src, off + 4, is), m1 = min * KQuants.minK4(src, off + 4, is);
+                float d2 = d * KQuants.scaleK4(src, off + 4, is + 1), m2 = min * KQuants.minK4(src, off + 4, is + 1);
+                for (int l = 0; l < 32; l += L) {
+                    var q = ByteVector.fromMemorySegment(B, src, ql + l, LE);
+                    var h = ByteVector.fromMemorySegment(B, src, qh + l, LE);
+                    // fifth bit of sub-block is: bit is of qh (bit is+1 for the high nibbles), worth 16
+                    var hi1 = h.lanewise(VectorOperators.LSHR, is).and((byte) 1).lanewise(VectorOperators.LSHL, 4);
+                    var hi2 = h.lanewise(VectorOperators.LSHR, is + 1).and((byte) 1).lanewise(VectorOperators.LSHL, 4);
+                    widen(q.and((byte) 0x0F).or(hi1)).mul(d1).sub(m1).intoArray(dst, dstOff + l);
+                    widen(q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).or(hi2)).mul(d2).sub(m2).intoArray(dst, dstOff + 32 + l);
+                }
+            }
+        }
     }
 
     // ---------------------------------------------------------------- Q6_K

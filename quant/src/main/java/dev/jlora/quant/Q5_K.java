@@ -39,6 +39,14 @@ public final class Q5_K implements BlockFormat {
         }
     }
 
+    @Override public void dequantizeRow(MemorySegment src, long off, float[] dst, int dstOff, int n) {
+        if (VectorDecode.AVAILABLE) {
+            PanamaQuant.dequantizeQ5_K(src, off, dst, dstOff, n / QK);
+        } else {
+            dequantizeRowRef(src, off, dst, dstOff, n);
+        }
+    }
+
     /** ggml {@code quantize_row_q5_K_ref}: as Q4_K with 31 levels (make_qkx2_quants, −0.5 + 0.1·k, 15 steps). */
     @Override public void quantizeRowRef(float[] src, int srcOff, MemorySegment dst, long off, int n) {
         byte[] L = new byte[QK];

@@ -171,4 +171,35 @@ class SafetensorsTest {
         expectError(file("{\"__metadata__\": {\"k\": 1}}", 0), "field '__metadata__.k': must be a string, found number");
         expectError(dir.resolve("nothing-here"), "no such file or directory");
     }
+
+    /** Random edits of the fixture's 8-byte length and JSON header: it opens or fails with ModelFormatException. */
+    @Test
+    void corruptedHeadersOpenOrFailCleanly() throws Exception {
+        byte[] orig = Files.readAllBytes(Path.of(getClass().getResource("/safetensors/torch-ref.safetensors").toURI()));
+        int headerEnd = 8 + 304;
+        long seed = 99;
+        var rnd = new SplittableRandom(seed);
+        String alphabet = "{}[],:\"0123456789-.eFBI_ ";
+        Path p = dir.resolve("fuzz.safetensors");
+        int rejected = 0;
+        for (int iter = 0; iter < 400; iter++) {
+            byte[] b = orig.clone();
+            for (int e = 1 + rnd.nextInt(3); e > 0; e--) {
+                int at = rnd.nextInt(headerEnd);
+                b[at] = at < 8 || rnd.nextInt(4) == 0 ? (byte) rnd.nextInt(256)
+                        : (byte) alphabet.charAt(rnd.nextInt(alphabet.length()));
+            }
+            Files.write(p, b);
+            try (SafetensorsFile f = SafetensorsReader.open(p)) {
+                for (SafetensorsTensor t : f.tensors().values()) {
+                    assertEquals(t.elementCount() * t.dtype().size(), t.data().byteSize(), t.name());
+                }
+            } catch (ModelFormatException expected) {
+                rejected++;
+            } catch (Throwable t) {
+                throw new AssertionError("iteration " + iter + " (seed " + seed + "): " + t, t);
+            }
+        }
+        assertTrue(rejected > 100, "rejected " + rejected);
+    }
 }
