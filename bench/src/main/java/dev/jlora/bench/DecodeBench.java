@@ -21,20 +21,38 @@ import java.util.Optional;
  * cache, flash attention off) on the same GGUF files: random-initialised stories15M/110M-shaped models in F32 and
  * Q8_0 ({@link BenchModels}).
  *
- * <p>Each engine prefills a 16-token prompt, then decodes {@code --tokens} tokens one at a time, feeding back its own
- * argmax. Warm-up rounds run first (JIT compilation for jlora, page-in for both); the median of the measured rounds is
- * reported. A plain runner, not JMH: one decode step is milliseconds long and the loop is the thing measured.
+ * <p>Each round prefills a 16-token prompt, then decodes {@code --tokens} tokens one at a time, feeding back the
+ * engine's own argmax. The two engines alternate round by round in one process, so both see the same machine load;
+ * warm-up rounds (JIT compilation for jlora, page-in for both) come first. Best and median of the measured rounds
+ * are printed and written with every round to {@code bench/results/<date>/decode-<UTC>.json}. A plain runner, not
+ * JMH: one decode step is milliseconds long, and the loop is the thing measured.
  *
  * <pre>
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
  *      dev.jlora.bench.DecodeBench --models ../shared/models --out bench/target/models [--shapes 15M,110M] \
- *      [--types F32,Q8_0] [--tokens 64] [--rounds 5] [--warmup 2] [--threads N]
+ *      [--types F32,Q8_0] [--tokens 64] [--rounds 5] [--warmup 2] [--threads N] [--results bench/results]
  * </pre>
  * {@code --threads} sets both engines' thread count (default: jlora's pool size). On a machine whose cores are
  * oversubscribed, use 1: ggml's worker threads synchronise by spinning and slow down badly when a peer is descheduled.
  */
 public final class DecodeBench {
-    record Result(String shape, QuantType type, String engine, double tokensPerSecond, double prefillTokensPerSecond) {}
+    /** Tokens/s of every measured round of one engine on one model. */
+    record Series(String shape, QuantType type, String engine, double[] decode, double[] prefill) {
+        double best(double[] a) {
+            return Arrays.stream(a).max().orElse(0);
+        }
+
+        double median(double[] a) {
+            double[] s = a.clone();
+            Arrays.sort(s);
+            return s.length == 0 ? 0 : s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+        }
+    }
+
+    /** One engine's round: prefill then decode, returns {prefill tok/s, decode tok/s}. */
+    interface Round {
+        double[] run() throws Exception;
+    }
 
     public static void main(String[] args) throws Exception {
         // before anything touches Parallel, whose pool size is fixed when the class initialises
@@ -44,6 +62,7 @@ public final class DecodeBench {
         }
         Path models = Path.of(opt(args, "--models", "../shared/models"));
         Path out = Path.of(opt(args, "--out", "bench/target/models"));
+        Path resultsDir = Path.of(opt(args, "--results", "bench/results"));
         String[] shapes = opt(args, "--shapes", "15M,110M").split(",");
         String[] types = opt(args, "--types", "F32,Q8_0").split(",");
         int tokens = Integer.parseInt(opt(args, "--tokens", "64"));
@@ -51,90 +70,135 @@ public final class DecodeBench {
         int warmup = Integer.parseInt(opt(args, "--warmup", "2"));
         int threads = Parallel.threads();
         Optional<LlamaLib> llama = LlamaLib.load(LlamaLib.defaultDirectory());
-        System.out.printf(Locale.ROOT, "jlora kernels: %s, threads: %d; llama.cpp: %s%n", VectorOps.get().name(), threads,
-                llama.map(l -> "v0.5.0 from " + l.directory()).orElse("not available"));
+        String started = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
+        String load = loadAverage();
+        System.out.printf(Locale.ROOT, "jlora kernels: %s, threads: %d; llama.cpp: %s; load average at start: %s%n",
+                VectorOps.get().name(), threads, llama.map(l -> "v0.5.0 from " + l.directory()).orElse("not available"), load);
         int[] prompt = new int[16];
         for (int i = 0; i < prompt.length; i++) {
             prompt[i] = 1 + i * 997 % 31999;
         }
-        List<Result> results = new ArrayList<>();
+        List<Series> results = new ArrayList<>();
         for (String s : shapes) {
             BenchModels.Shape shape = BenchModels.shape(s.trim());
             for (String t : types) {
                 QuantType type = QuantType.valueOf(t.trim());
                 Path file = BenchModels.write(shape, type, models.resolve("vocab/ggml-vocab-llama-spm.gguf"),
                         out.resolve(shape.name() + "-" + type + ".gguf"), 42);
-                results.add(jlora(shape, type, file, prompt, tokens, rounds, warmup));
+                LlamaModel m = ModelLoader.load(file);
+                Round ours = () -> jloraRound(m, prompt, tokens);
+                LlamaLib.Model theirModel = llama.isPresent() ? llama.get().loadModel(file) : null;
+                LlamaLib.Context ctx = theirModel == null ? null : theirModel.newContext(prompt.length + tokens + 1, threads);
+                Round theirs = ctx == null ? null : () -> llamaRound(ctx, prompt, tokens);
+                double[][] j = new double[2][rounds], l = new double[2][rounds];
+                try {
+                    for (int r = -warmup; r < rounds; r++) {
+                        double[] a = ours.run();
+                        double[] b = theirs == null ? null : theirs.run();
+                        if (r >= 0) {
+                            j[0][r] = a[0];
+                            j[1][r] = a[1];
+                            if (b != null) {
+                                l[0][r] = b[0];
+                                l[1][r] = b[1];
+                            }
+                        }
+                    }
+                } finally {
+                    if (ctx != null) {
+                        ctx.close();
+                        theirModel.close();
+                    }
+                }
+                results.add(new Series(shape.name(), type, "jlora", j[1], j[0]));
                 print(results.getLast());
-                if (llama.isPresent()) {
-                    results.add(llamaCpp(llama.get(), shape, type, file, prompt, tokens, rounds, warmup, threads));
+                if (theirs != null) {
+                    results.add(new Series(shape.name(), type, "llama.cpp", l[1], l[0]));
                     print(results.getLast());
                 }
             }
         }
         System.out.println();
-        System.out.println("| model | weights | engine | decode tokens/s | prefill tokens/s (16-token prompt) |");
-        System.out.println("|---|---|---|---:|---:|");
-        for (Result r : results) {
-            System.out.printf(Locale.ROOT, "| %s | %s | %s | %.1f | %.1f |%n", r.shape(), r.type(), r.engine(),
-                    r.tokensPerSecond(), r.prefillTokensPerSecond());
+        System.out.println("| model | weights | engine | decode tok/s best | median | prefill tok/s best | median |");
+        System.out.println("|---|---|---|---:|---:|---:|---:|");
+        for (Series r : results) {
+            System.out.printf(Locale.ROOT, "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f |%n", r.shape(), r.type(), r.engine(),
+                    r.best(r.decode()), r.median(r.decode()), r.best(r.prefill()), r.median(r.prefill()));
         }
+        writeResults(resultsDir, started, load, loadAverage(), threads, tokens, rounds, warmup, results);
     }
 
-    static Result jlora(BenchModels.Shape shape, QuantType type, Path file, int[] prompt, int tokens, int rounds,
-                        int warmup) throws Exception {
-        LlamaModel m = ModelLoader.load(file);
-        double[] decode = new double[rounds], prefill = new double[rounds];
-        for (int r = -warmup; r < rounds; r++) {
-            var s = new InferenceSession(m, AdapterSet.NONE, prompt.length + tokens + 1);
-            long t0 = System.nanoTime();
-            float[] logits = s.prefill(prompt);
-            long t1 = System.nanoTime();
-            for (int i = 0; i < tokens; i++) {
-                logits = s.decode(Sampler.argmax(logits, logits.length));
-            }
-            long t2 = System.nanoTime();
-            if (r >= 0) {
-                prefill[r] = prompt.length * 1e9 / (t1 - t0);
-                decode[r] = tokens * 1e9 / (t2 - t1);
-            }
+    static double[] jloraRound(LlamaModel m, int[] prompt, int tokens) {
+        var s = new InferenceSession(m, AdapterSet.NONE, prompt.length + tokens + 1);
+        long t0 = System.nanoTime();
+        float[] logits = s.prefill(prompt);
+        long t1 = System.nanoTime();
+        for (int i = 0; i < tokens; i++) {
+            logits = s.decode(Sampler.argmax(logits, logits.length));
         }
-        return new Result(shape.name(), type, "jlora", median(decode), median(prefill));
+        long t2 = System.nanoTime();
+        return new double[] {prompt.length * 1e9 / (t1 - t0), tokens * 1e9 / (t2 - t1)};
     }
 
-    static Result llamaCpp(LlamaLib lib, BenchModels.Shape shape, QuantType type, Path file, int[] prompt, int tokens,
-                           int rounds, int warmup, int threads) throws Exception {
-        double[] decode = new double[rounds], prefill = new double[rounds];
-        try (var model = lib.loadModel(file); var ctx = model.newContext(prompt.length + tokens + 1, threads)) {
-            int[] one = new int[1];
-            for (int r = -warmup; r < rounds; r++) {
-                ctx.clear();
-                long t0 = System.nanoTime();
-                float[] logits = ctx.decode(prompt, 0, false);
-                long t1 = System.nanoTime();
-                for (int i = 0; i < tokens; i++) {
-                    one[0] = Sampler.argmax(logits, logits.length);
-                    logits = ctx.decode(one, prompt.length + i, false);
-                }
-                long t2 = System.nanoTime();
-                if (r >= 0) {
-                    prefill[r] = prompt.length * 1e9 / (t1 - t0);
-                    decode[r] = tokens * 1e9 / (t2 - t1);
-                }
-            }
+    static double[] llamaRound(LlamaLib.Context ctx, int[] prompt, int tokens) {
+        int[] one = new int[1];
+        ctx.clear();
+        long t0 = System.nanoTime();
+        float[] logits = ctx.decode(prompt, 0, false);
+        long t1 = System.nanoTime();
+        for (int i = 0; i < tokens; i++) {
+            one[0] = Sampler.argmax(logits, logits.length);
+            logits = ctx.decode(one, prompt.length + i, false);
         }
-        return new Result(shape.name(), type, "llama.cpp", median(decode), median(prefill));
+        long t2 = System.nanoTime();
+        return new double[] {prompt.length * 1e9 / (t1 - t0), tokens * 1e9 / (t2 - t1)};
     }
 
-    private static void print(Result r) {
-        System.out.printf(Locale.ROOT, "%-12s %-5s %-10s decode %8.1f tok/s   prefill %8.1f tok/s%n", r.shape(), r.type(),
-                r.engine(), r.tokensPerSecond(), r.prefillTokensPerSecond());
+    private static void print(Series r) {
+        System.out.printf(Locale.ROOT, "%-12s %-5s %-10s decode best %8.1f median %8.1f tok/s   prefill best %8.1f tok/s%n",
+                r.shape(), r.type(), r.engine(), r.best(r.decode()), r.median(r.decode()), r.best(r.prefill()));
     }
 
-    private static double median(double[] a) {
-        double[] s = a.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    private static void writeResults(Path dir, String started, String loadStart, String loadEnd, int threads, int tokens,
+                                     int rounds, int warmup, List<Series> results) throws java.io.IOException {
+        var runs = new ArrayList<Object>();
+        for (Series s : results) {
+            var m = new java.util.LinkedHashMap<String, Object>();
+            m.put("model", s.shape());
+            m.put("weights", s.type().name());
+            m.put("engine", s.engine());
+            m.put("decode_tokens_per_s", Arrays.stream(s.decode()).boxed().toList());
+            m.put("prefill_tokens_per_s", Arrays.stream(s.prefill()).boxed().toList());
+            m.put("decode_best", s.best(s.decode()));
+            m.put("decode_median", s.median(s.decode()));
+            runs.add(m);
+        }
+        var doc = new java.util.LinkedHashMap<String, Object>();
+        doc.put("benchmark", "DecodeBench");
+        doc.put("started", started);
+        doc.put("load_average_start", loadStart);
+        doc.put("load_average_end", loadEnd);
+        doc.put("threads", threads);
+        doc.put("kernels", VectorOps.get().name());
+        doc.put("prompt_tokens", 16);
+        doc.put("decode_tokens", tokens);
+        doc.put("rounds", rounds);
+        doc.put("warmup_rounds", warmup);
+        doc.put("java", Runtime.version().toString());
+        doc.put("results", runs);
+        String stamp = started.replace("-", "").replace(":", "");
+        Path file = dir.resolve(started.substring(0, 10)).resolve("decode-" + stamp + ".json");
+        java.nio.file.Files.createDirectories(file.getParent());
+        java.nio.file.Files.writeString(file, dev.jlora.engine.io.Json.writePretty(doc) + "\n");
+        System.out.println("results: " + file);
+    }
+
+    private static String loadAverage() {
+        try {
+            return java.nio.file.Files.readString(Path.of("/proc/loadavg")).strip();
+        } catch (java.io.IOException e) {
+            return "unknown";
+        }
     }
 
     private static String opt(String[] args, String name, String def) {

@@ -14,7 +14,8 @@ import picocli.CommandLine.Command;
                 QuantizeCommand.class,
                 EvalCommand.class,
                 ExportCommand.class,
-                MergeCommand.class})
+                MergeCommand.class,
+                ServeCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
