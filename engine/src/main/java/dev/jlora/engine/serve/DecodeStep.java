@@ -48,7 +48,11 @@ interface DecodeStep {
                 return;
             }
             for (int i = 0; i < batch.size(); i++) {
-                batch.get(i).accept(logits[i]);
+                try {
+                    batch.get(i).accept(logits[i]);
+                } catch (RuntimeException e) {
+                    batch.get(i).fail(e);   // e.g. a listener that threw: only its own request ends
+                }
             }
         };
     }

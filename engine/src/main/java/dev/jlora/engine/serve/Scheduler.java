@@ -124,7 +124,7 @@ public final class Scheduler implements AutoCloseable {
         return requestsTotal.get();
     }
 
-    /** Tokens generated since start, over all requests. */
+    /** Tokens generated since start, over all requests (updated after every step). */
     public long tokensGenerated() {
         return tokensGenerated.get();
     }
@@ -216,8 +216,8 @@ public final class Scheduler implements AutoCloseable {
             synchronized (this) {
                 for (int i = running.size() - 1; i >= 0; i--) {
                     Sequence s = running.get(i);
+                    tokensGenerated.addAndGet(s.takeNewTokens());
                     if (s.done()) {
-                        tokensGenerated.addAndGet(s.generatedTokens());
                         reservedPositions -= s.reservedPositions;
                         running.remove(i);
                         runningTickets.remove(i);
