@@ -11,10 +11,10 @@ import picocli.CommandLine.Parameters;
 
 /** {@code jlora export ADAPTER --format peft|gguf --base MODEL --out PATH}. */
 @Command(name = "export", mixinStandardHelpOptions = true,
-        description = {"Convert a LoRA adapter (a .jlora from 'jlora train', a PEFT directory or a LoRA GGUF) into",
-                "a Hugging Face PEFT directory (adapter_config.json + adapter_model.safetensors) or a llama.cpp",
-                "LoRA GGUF (for llama-cli --lora). Q/K rows are moved between llama.cpp's and Hugging Face's",
-                "layouts as each format needs."})
+        description = {"Convert a LoRA adapter to a Hugging Face PEFT directory or a llama.cpp LoRA GGUF.",
+                "ADAPTER is a .jlora (or 'jlora train' output directory), a PEFT directory or a LoRA GGUF. PEFT is",
+                "adapter_config.json + adapter_model.safetensors; the GGUF is for llama-cli --lora. Q/K rows are",
+                "moved between llama.cpp's and Hugging Face's layouts as each format needs."})
 final class ExportCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "ADAPTER", description = "adapter file or directory")

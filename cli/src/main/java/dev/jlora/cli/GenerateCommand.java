@@ -1,6 +1,8 @@
 package dev.jlora.cli;
 
 import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.backend.BackendWeights;
+import dev.jlora.engine.backend.Backends;
 import dev.jlora.engine.infer.GenerationConfig;
 import dev.jlora.engine.infer.GenerationResult;
 import dev.jlora.engine.infer.Generator;
@@ -75,21 +77,20 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--adapter", paramLabel = "PATH", description = "Adapter: PEFT directory, llama.cpp LoRA GGUF or .jlora (jlora train output)")
     Path adapter;
 
-    @Option(names = "--backend", paramLabel = "B", defaultValue = "java", description = "Compute backend (default: ${DEFAULT-VALUE})")
+    @Option(names = "--backend", paramLabel = "B", defaultValue = "java",
+            description = "Compute backend for fp32 weights: auto, java, openblas, ggml, cuda (default: ${DEFAULT-VALUE}); see jlora --version")
     String backend;
 
     @Override
     public Integer call() throws Exception {
-        if (!backend.equalsIgnoreCase("java")) {
-            throw new UnsupportedOperationException("backend '" + backend + "' is not available for generate; only 'java' is");
-        }
+        Backends.Selection selected = Backends.select(backend);
         PrintStream out = System.out;
         PrintStream err = System.err;
         long seedUsed = seed != null ? seed : System.nanoTime();
         var sampling = new SamplerConfig(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seedUsed);
 
         long t0 = System.nanoTime();
-        LlamaModel m = CliModels.load(model, quant);
+        LlamaModel m = BackendWeights.onBackend(CliModels.load(model, quant), selected.backend());
         AdapterSet adapters = ModelFiles.adapters(adapter, m);
         long loadNanos = System.nanoTime() - t0;
 
@@ -127,6 +128,8 @@ final class GenerateCommand implements Callable<Integer> {
         out.println();
         err.printf(Locale.ROOT, "%nmodel: %s (%s, %d layers, dim %d), loaded in %.2f s%n", model,
                 m.config().architecture(), m.config().nLayers(), m.config().dim(), loadNanos / 1e9);
+        err.printf(Locale.ROOT, "backend: %s, %d fp32 weight matrices on it (%s)%n", selected.backend().name(),
+                BackendWeights.countOnBackend(m.weights()), selected.reason());
         err.printf(Locale.ROOT, "sampling: %s, seed %d%n", sampling.isGreedy() ? "greedy"
                 : String.format(Locale.ROOT, "temperature %.2f, top-k %d, top-p %.2f, min-p %.2f, repeat penalty %.2f",
                 temperature, topK, topP, minP, repeatPenalty), seedUsed);

@@ -14,7 +14,8 @@ import picocli.CommandLine.Command;
                 QuantizeCommand.class,
                 EvalCommand.class,
                 ExportCommand.class,
-                MergeCommand.class})
+                MergeCommand.class,
+                ServeCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
@@ -55,8 +56,14 @@ public final class Main implements Runnable {
         @Override
         public String[] getVersion() {
             String v = Main.class.getPackage().getImplementationVersion();
-            return new String[] {"jlora " + (v == null ? "dev" : v),
-                    "Java " + Runtime.version() + " (" + System.getProperty("java.vm.name") + ")"};
+            var lines = new java.util.ArrayList<String>();
+            lines.add("jlora " + (v == null ? "dev" : v));
+            lines.add("Java " + Runtime.version() + " (" + System.getProperty("java.vm.name") + ")");
+            lines.add("backends (--backend auto picks the first available):");
+            for (String b : dev.jlora.engine.backend.Backends.describe(dev.jlora.engine.backend.Backends.discover())) {
+                lines.add("  " + b);
+            }
+            return lines.toArray(String[]::new);
         }
     }
 }

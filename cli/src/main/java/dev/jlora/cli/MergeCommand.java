@@ -33,9 +33,10 @@ import picocli.CommandLine.Parameters;
  * written, on {@code --data} or a short built-in text.
  */
 @Command(name = "merge", mixinStandardHelpOptions = true,
-        description = {"Merge a LoRA adapter into its base model and write the result: a GGUF file when OUT ends",
-                "in .gguf, else a Hugging Face directory. A quantized base is merged in fp32 and re-quantized",
-                "(to --to, default the base's type); the eval loss before and after is printed."})
+        description = {"Merge a LoRA adapter into its base model and write the merged model.",
+                "OUT ending in .gguf gives a GGUF file, anything else a Hugging Face directory. A quantized base is",
+                "merged in fp32 and re-quantized (to --to, default the base's type); the eval loss with the adapter",
+                "unmerged and of the merged file as written is printed."})
 final class MergeCommand implements Callable<Integer> {
 
     /** Used when no --data is given: enough text for a loss with some meaning on small models. */

@@ -82,12 +82,25 @@ final class QuickstartCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Control characters a tiny model may emit (byte tokens such as <0x00>) shown as \\uXXXX, not sent to the terminal. */
+    static String printable(String s) {
+        var sb = new StringBuilder(s.length());
+        s.codePoints().forEach(c -> {
+            if (Character.isISOControl(c) && c != '\n' && c != '\t') {
+                sb.append(String.format("\\u%04x", c));
+            } else {
+                sb.appendCodePoint(c);
+            }
+        });
+        return sb.toString();
+    }
+
     private void printGenerations(LlamaModel m, AdapterSet adapters, PrintStream o) {
         for (String prompt : PROMPTS) {
             var gen = new Generator(new InferenceSession(m, adapters, 256), m.tokenizer());
             var r = gen.generate(m.tokenizer().encode(prompt, true, false),
                     new GenerationConfig(maxTokens, SamplerConfig.greedy()), Generator.Listener.NONE);
-            o.printf("%s%s%n", prompt.replace("\n", "\n  "), r.text().replace("\n", "\n  "));
+            o.printf("%s%s%n", prompt.replace("\n", "\n  "), printable(r.text()).replace("\n", "\n  "));
         }
     }
 }

@@ -4,6 +4,8 @@ import dev.jlora.engine.adapter.AdaptedModel;
 import dev.jlora.engine.adapter.AdapterMethods;
 import dev.jlora.engine.adapter.LoraConfig;
 import dev.jlora.engine.adapter.Requantizer;
+import dev.jlora.engine.backend.BackendWeights;
+import dev.jlora.engine.backend.Backends;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.data.Dataset;
 import dev.jlora.engine.model.LlamaModel;
@@ -125,12 +127,17 @@ final class TrainCommand implements Callable<Integer> {
             description = "Also write the adapter as peft (DIR/adapter-peft/) and/or gguf (DIR/adapter.gguf)")
     java.util.List<String> export = java.util.List.of();
 
+    @Option(names = "--backend", paramLabel = "B", defaultValue = "java",
+            description = "Compute backend for fp32 frozen weights: auto, java, openblas, ggml, cuda (default: ${DEFAULT-VALUE})")
+    String backend;
+
     @Option(names = "--log-every", defaultValue = "1", description = "Print every N steps (default: ${DEFAULT-VALUE})")
     int logEvery;
 
     @Override
     public Integer call() throws Exception {
         PrintStream o = System.out;
+        Backends.Selection selected = Backends.select(backend);
         LlamaModel m = CliModels.load(model, quant);
         var lora = new LoraConfig(rank, alpha, dropout, rsLora, LoraConfig.parseTargets(targets));
         var params = new LinkedHashMap<String, String>(methodArgs);
@@ -145,6 +152,10 @@ final class TrainCommand implements Callable<Integer> {
                     + "error at most %.2e)%n", init, adapted.residuals().size(), adapted.maxRelativeError());
             m = new LlamaModel(m.config(), adapted.weights(), m.tokenizer());
         }
+        // After the residual init: the frozen weights training runs on are the (possibly replaced) ones.
+        m = BackendWeights.onBackend(m, selected.backend());
+        o.printf(Locale.ROOT, "backend %s: %d fp32 weight matrices on it (%s)%n", selected.backend().name(),
+                BackendWeights.countOnBackend(m.weights()), selected.reason());
         var cfg = TrainConfig.builder().steps(steps).batchSize(batchSize).seqLen(seqLen).gradAccum(gradAccum)
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
                 .warmupSteps(warmup).weightDecay(weightDecay).maxGradNorm(maxGradNorm)

@@ -71,6 +71,26 @@ class GenerateCommandTest {
         assertTrue(q.err().contains("backend 'cuda' is not available"), q.err());
     }
 
+    /** --backend openblas puts the demo model's fp32 weights on OpenBLAS; greedy text matches the Java backend. */
+    @Test
+    @org.junit.jupiter.api.Tag("native")
+    void openblasBackendRunsTheFp32WeightsAndGivesTheSameGreedyText() {
+        var java = CliRun.of("generate", "demo", "--prompt", "Once upon a time", "--max-tokens", "8",
+                "--temperature", "0", "--backend", "java");
+        assertEquals(0, java.code(), java.err());
+        var blas = CliRun.of("generate", "demo", "--prompt", "Once upon a time", "--max-tokens", "8",
+                "--temperature", "0", "--backend", "openblas");
+        if (blas.code() != 0 && System.getenv("CI") == null) {
+            org.junit.jupiter.api.Assumptions.assumeTrue(false, "OpenBLAS not available here: " + blas.err());
+        }
+        assertEquals(0, blas.code(), blas.err());
+        // stories260K is all-F32: its 7 matrices per layer × 5 layers plus the tied output/embedding.
+        assertTrue(blas.err().matches("(?s).*backend: openblas, [1-9][0-9]* fp32 weight matrices on it.*"), blas.err());
+        assertTrue(java.err().contains("backend: java, 0 fp32 weight matrices on it"), java.err());
+        // Greedy decoding of 8 tokens: logits differ only by summation order (~1e-6), far below the top-2 gaps.
+        assertEquals(java.out(), blas.out());
+    }
+
     /** --adapter loads a PEFT directory and generates what the in-process Generator does with the same adapters. */
     @Test
     void adapterDirectoryChangesTheStoryAsInProcess(@TempDir Path dir) throws Exception {

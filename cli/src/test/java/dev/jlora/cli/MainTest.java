@@ -24,5 +24,10 @@ class MainTest {
         String out = buffer.toString(StandardCharsets.UTF_8);
         assertTrue(out.startsWith("jlora "), out);
         assertTrue(out.contains("Java " + Runtime.version().feature()), out);
+        // Every provider on the class path is listed, available or with its reason (ffm-bindings is a dependency).
+        assertTrue(out.contains("  java: available (pure Java"), out);
+        for (String b : new String[] {"openblas", "ggml", "cuda"}) {
+            assertTrue(out.contains("  " + b + ": "), b + " missing in: " + out);
+        }
     }
 }

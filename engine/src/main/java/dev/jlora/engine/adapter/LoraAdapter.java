@@ -140,16 +140,7 @@ public final class LoraAdapter implements TrainableAdapter {
 
     /** y [T × OC] += s·h·Bᵀ. */
     private void addUp(float[] h, int T, float[] y) {
-        float[] bv = b.value();
-        for (int t = 0; t < T; t++) {
-            for (int o = 0; o < OC; o++) {
-                float s = 0f;
-                for (int j = 0; j < r; j++) {
-                    s += h[t * r + j] * bv[o * r + j];
-                }
-                y[t * OC + o] += scale * s;
-            }
-        }
+        SmallMatmul.abtAcc(y, scale, h, b.value(), T, OC, r);
     }
 
     /**

@@ -28,6 +28,23 @@ final class SmallMatmul {
         });
     }
 
+    /** c[i·N + j] += alpha·Σ_k a[i·K + k]·b[j·K + k] (c += alpha·a·bᵀ, a [M×K], b [N×K]). Accumulates. */
+    static void abtAcc(float[] c, float alpha, float[] a, float[] b, int M, int N, int K) {
+        Parallel.parallelForRange(M, grain(N * K), (from, to) -> {
+            for (int i = from; i < to; i++) {
+                int ao = i * K;
+                for (int j = 0; j < N; j++) {
+                    int bo = j * K;
+                    float s = 0f;
+                    for (int k = 0; k < K; k++) {
+                        s += a[ao + k] * b[bo + k];
+                    }
+                    c[i * N + j] += alpha * s;
+                }
+            }
+        });
+    }
+
     /** c[i·N + j] (+)= alpha·Σ_k a[i·K + k]·b[k·N + j] (c = alpha·a·b, a [M×K], b [K×N]); accumulates if {@code acc}. */
     static void ab(float[] c, float alpha, float[] a, float[] b, int M, int N, int K, boolean acc) {
         Parallel.parallelForRange(M, grain(N * K), (from, to) -> {

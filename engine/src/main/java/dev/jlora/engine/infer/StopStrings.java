@@ -6,18 +6,18 @@ import java.util.List;
  * Watches streamed text for stop strings. Text that might be the start of a stop string is held back until the
  * following text decides it, so a stop string never reaches the listener, not even in part.
  */
-final class StopStrings {
+public final class StopStrings {
     private final List<String> stops;
     private final StringBuilder text = new StringBuilder();   // everything released so far
     private final StringBuilder pending = new StringBuilder();
     private boolean stopped;
 
-    StopStrings(List<String> stops) {
+    public StopStrings(List<String> stops) {
         this.stops = stops;
     }
 
     /** Adds {@code piece}; returns the text now safe to release (maybe empty). */
-    String append(String piece) {
+    public String append(String piece) {
         if (stopped) {
             throw new IllegalStateException("already stopped");
         }
@@ -38,19 +38,19 @@ final class StopStrings {
     }
 
     /** Releases whatever is held back (the stream ended without a stop string). */
-    String finish(String tail) {
+    public String finish(String tail) {
         if (!stopped) {
             pending.append(tail);
         }
         return release(pending.length());
     }
 
-    boolean stopped() {
+    public boolean stopped() {
         return stopped;
     }
 
     /** All released text. */
-    String text() {
+    public String text() {
         return text.toString();
     }
 

@@ -7,6 +7,8 @@ package dev.jlora.engine.io;
  */
 public final class JsonParseException extends ModelFormatException {
 
+    private static final long serialVersionUID = 1L;
+
     private final int line;
     private final int column;
 

@@ -183,6 +183,43 @@ class TrainerTest {
     }
 
     @Test
+    void shutdownHookStopsTheLoopAndWaitsForTheCheckpoint() throws Exception {
+        var t = trainer(model(), dir, config().steps(100_000).evalEvery(0).build());
+        Thread hook = t.installShutdownHook();
+        try {
+            var result = new java.util.concurrent.CompletableFuture<Trainer.Result>();
+            var started = new java.util.concurrent.CountDownLatch(1);
+            Thread loop = new Thread(() -> {
+                try {
+                    result.complete(t.train(new TrainListener() {
+                        @Override
+                        public void onStep(Step s) {
+                            started.countDown();
+                        }
+                    }));
+                } catch (Throwable e) {
+                    result.completeExceptionally(e);
+                }
+            });
+            loop.start();
+            started.await();
+            hook.start();   // what the JVM does on Ctrl-C / SIGTERM
+            hook.join(60_000);
+            assertTrue(!hook.isAlive(), "the hook returns once the loop has checkpointed");
+            var r = result.get();
+            assertTrue(r.stoppedEarly() && r.step() >= 1 && r.step() < 100_000, "stopped at step " + r.step());
+            assertEquals(String.format("checkpoint-%06d.jlck", r.step()),
+                    Trainer.latestCheckpoint(dir).getFileName().toString(), "checkpoint of the last finished step");
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException | IllegalArgumentException alreadyRun) {
+                // a started hook thread can no longer be deregistered on some JDKs; it has finished anyway
+            }
+        }
+    }
+
+    @Test
     void resumeRejectsAMismatchedRun() throws IOException {
         var t = trainer(model(), dir, config().steps(1).build());
         t.train(null);

@@ -267,6 +267,31 @@ class PeftAdapterTest {
                 e.getMessage());
     }
 
+    /** Hostile or broken configs and files fail with a message naming the file and the field, never a crash. */
+    @Test
+    void brokenConfigsAndTruncatedWeightsGiveClearErrors() throws IOException {
+        LlamaModel model = AdapterFixtures.model(false);
+        Path ok = tmp.resolve("ok");
+        PeftAdapter.write(ok, AdapterFixtures.randomLora(model, EnumSet.of(Target.Q), 2, 2f, false, 1), model.config(), "b");
+        Path cfg = ok.resolve("adapter_config.json");
+        AtomicFile.writeString(cfg, "{\"peft_type\": \"LORA\", \"r\": \"eight\"}");
+        var e = assertThrows(ModelFormatException.class, () -> PeftAdapter.read(ok, model, m -> {}));
+        assertTrue(e.getMessage().contains("adapter_config.json") && e.getMessage().contains("'r'")
+                && e.getMessage().contains("expected a number"), e.getMessage());
+        AtomicFile.writeString(cfg, "{\"peft_type\": \"LORA\", \"r\": 2,");
+        var io = assertThrows(IOException.class, () -> PeftAdapter.read(ok, model, m -> {}));
+        assertTrue(io.getMessage().contains("adapter_config.json"), io.getMessage());
+        AtomicFile.writeString(cfg, "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 2, \"bias\": \"all\"}");
+        var u = assertThrows(UnsupportedOperationException.class, () -> PeftAdapter.read(ok, model, m -> {}));
+        assertTrue(u.getMessage().contains("bias \"all\""), u.getMessage());
+        AtomicFile.writeString(cfg, "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 2}");
+        Path w = ok.resolve("adapter_model.safetensors");
+        byte[] bytes = Files.readAllBytes(w);
+        Files.write(w, java.util.Arrays.copyOf(bytes, bytes.length - 10));
+        io = assertThrows(IOException.class, () -> PeftAdapter.read(ok, model, m -> {}));
+        assertTrue(io.getMessage().contains("adapter_model.safetensors"), io.getMessage());
+    }
+
     private static float[] seq(int n, float step) {
         float[] x = new float[n];
         for (int i = 0; i < n; i++) {

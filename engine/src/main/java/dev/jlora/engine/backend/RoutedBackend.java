@@ -1,0 +1,33 @@
+package dev.jlora.engine.backend;
+
+/** A backend whose unsupported ops run on {@link JavaBackend}: what {@link Backends#select} hands out. */
+record RoutedBackend(Backend primary) implements Backend {
+
+    @Override public String name() {
+        return primary.name();
+    }
+
+    @Override public String description() {
+        return primary.description();
+    }
+
+    @Override public boolean supports(Op op) {
+        return true;
+    }
+
+    private Backend on(Op op) {
+        return primary.supports(op) ? primary : JavaBackend.INSTANCE;
+    }
+
+    @Override public void matmulABt(float[] C, float[] A, float[] B, int M, int K, int N) {
+        on(Op.MATMUL_ABT).matmulABt(C, A, B, M, K, N);
+    }
+
+    @Override public void matmulAB(float[] C, float[] A, float[] B, int M, int K, int N) {
+        on(Op.MATMUL_AB).matmulAB(C, A, B, M, K, N);
+    }
+
+    @Override public void matmulAtBAccumulate(float[] C, float[] A, float[] B, int M, int K, int N) {
+        on(Op.MATMUL_ATB_ACCUMULATE).matmulAtBAccumulate(C, A, B, M, K, N);
+    }
+}

@@ -1,0 +1,216 @@
+package dev.jlora.engine.serve;
+
+import dev.jlora.engine.adapter.AdapterSet;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * The adapters a server may use: every entry (subdirectory or file) of one directory is an adapter named by its file
+ * name. Loaded adapters stay resident in an LRU cache bounded by count and bytes (S-LoRA keeps the adapters in host
+ * memory the same way); loading happens on the caller's thread (the HTTP handler), never on the scheduler's, and
+ * concurrent requests for the same adapter share one load.
+ *
+ * <p>Names are checked before they touch the file system: letters, digits, '.', '_' and '-' only, no "..", and the
+ * real path (symbolic links resolved) must lie inside the directory. Evicting or unloading an adapter only drops the
+ * registry's reference: a request that already holds the {@link AdapterSet} keeps using it.
+ */
+public final class AdapterRegistry {
+    /** Reads an adapter file or directory for the served model. */
+    @FunctionalInterface
+    public interface Loader {
+        Loaded load(Path path) throws IOException;
+    }
+
+    /** A loaded adapter and the bytes it holds (for the cache bound). */
+    public record Loaded(AdapterSet adapters, long bytes) {}
+
+    /** The name is well formed but no such adapter exists (HTTP 404). */
+    public static final class UnknownAdapterException extends RuntimeException {
+        public UnknownAdapterException(String name) {
+            super("adapter '" + name + "' does not exist");
+        }
+    }
+
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9._-]{0,127}");
+
+    private final Path dir;
+    private final Path realDir;
+    private final Loader loader;
+    private final int maxResident;
+    private final long maxBytes;
+    private final LinkedHashMap<String, Loaded> resident = new LinkedHashMap<>(16, 0.75f, true);
+    private final Map<String, CompletableFuture<Loaded>> loading = new LinkedHashMap<>();
+    private long residentBytes;
+    private final AtomicLong hits = new AtomicLong();
+    private final AtomicLong misses = new AtomicLong();
+
+    /**
+     * @param maxResident adapters kept loaded at most (≥ 1)
+     * @param maxBytes    bytes of loaded adapters at most; the most recently used one stays even when alone larger
+     */
+    public AdapterRegistry(Path dir, Loader loader, int maxResident, long maxBytes) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            throw new NoSuchFileException(dir.toString(), null, "the adapters directory does not exist");
+        }
+        if (maxResident < 1 || maxBytes < 1) {
+            throw new IllegalArgumentException("adapter cache bounds must be positive, got " + maxResident + " adapters, "
+                    + maxBytes + " bytes");
+        }
+        this.dir = dir;
+        this.realDir = dir.toRealPath();
+        this.loader = loader;
+        this.maxResident = maxResident;
+        this.maxBytes = maxBytes;
+    }
+
+    /**
+     * The path of adapter {@code name} inside the directory.
+     *
+     * @throws IllegalArgumentException     a malformed name or one that leads outside the directory
+     * @throws UnknownAdapterException      no such entry
+     */
+    public Path resolve(String name) {
+        if (name == null || !NAME.matcher(name).matches() || name.contains("..")) {
+            throw new IllegalArgumentException("invalid adapter name '" + name + "': use letters, digits, '.', '_' and "
+                    + "'-' (no path separators, no '..')");
+        }
+        Path p = dir.resolve(name);
+        if (!Files.exists(p)) {
+            throw new UnknownAdapterException(name);
+        }
+        try {
+            if (!p.toRealPath().startsWith(realDir)) {
+                throw new IllegalArgumentException("adapter '" + name + "' leads outside the adapters directory");
+            }
+        } catch (IOException e) {
+            throw new UnknownAdapterException(name);
+        }
+        return p;
+    }
+
+    /** The adapter {@code name}, loading it on this thread on a cache miss. */
+    public AdapterSet get(String name) throws IOException {
+        Path path = resolve(name);
+        CompletableFuture<Loaded> pending;
+        boolean mine = false;
+        synchronized (this) {
+            Loaded l = resident.get(name);
+            if (l != null) {
+                hits.incrementAndGet();
+                return l.adapters();
+            }
+            misses.incrementAndGet();
+            pending = loading.get(name);
+            if (pending == null) {
+                pending = new CompletableFuture<>();
+                loading.put(name, pending);
+                mine = true;
+            }
+        }
+        if (mine) {
+            try {
+                Loaded l = loader.load(path);
+                synchronized (this) {
+                    put(name, l);
+                    loading.remove(name);
+                }
+                pending.complete(l);
+            } catch (IOException | RuntimeException e) {
+                synchronized (this) {
+                    loading.remove(name);
+                }
+                pending.completeExceptionally(e);
+                throw e;
+            }
+        }
+        try {
+            return pending.get().adapters();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while loading adapter '" + name + "'", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof IOException io) {
+                throw io;
+            }
+            throw new IOException("loading adapter '" + name + "' failed: " + e.getCause(), e.getCause());
+        }
+    }
+
+    /** Drops adapter {@code name} from the cache; false when it was not resident. */
+    public synchronized boolean unload(String name) {
+        resolveName(name);
+        Loaded l = resident.remove(name);
+        if (l == null) {
+            return false;
+        }
+        residentBytes -= l.bytes();
+        return true;
+    }
+
+    /** Names of all adapters in the directory (valid names only, sorted). */
+    public List<String> available() throws IOException {
+        List<String> names = new ArrayList<>();
+        try (Stream<Path> s = Files.list(dir)) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                String n = p.getFileName().toString();
+                if (!n.startsWith(".") && NAME.matcher(n).matches() && !n.contains("..")) {
+                    names.add(n);
+                }
+            }
+        }
+        names.sort(null);
+        return names;
+    }
+
+    /** Names of the resident adapters, least recently used first. */
+    public synchronized List<String> resident() {
+        return new ArrayList<>(resident.keySet());
+    }
+
+    public synchronized long residentBytes() {
+        return residentBytes;
+    }
+
+    public long hits() {
+        return hits.get();
+    }
+
+    public long misses() {
+        return misses.get();
+    }
+
+    private void resolveName(String name) {
+        if (name == null || !NAME.matcher(name).matches() || name.contains("..")) {
+            throw new IllegalArgumentException("invalid adapter name '" + name + "'");
+        }
+    }
+
+    private void put(String name, Loaded l) {
+        Loaded old = resident.put(name, l);
+        if (old != null) {
+            residentBytes -= old.bytes();
+        }
+        residentBytes += l.bytes();
+        Iterator<Map.Entry<String, Loaded>> it = resident.entrySet().iterator();
+        while ((resident.size() > maxResident || residentBytes > maxBytes) && resident.size() > 1) {
+            Map.Entry<String, Loaded> e = it.next();
+            if (e.getKey().equals(name)) {
+                continue;
+            }
+            residentBytes -= e.getValue().bytes();
+            it.remove();
+        }
+    }
+}

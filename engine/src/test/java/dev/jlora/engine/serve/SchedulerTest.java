@@ -1,0 +1,168 @@
+package dev.jlora.engine.serve;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.adapter.LoraConfig;
+import dev.jlora.engine.adapter.Parameter;
+import dev.jlora.engine.adapter.Target;
+import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.infer.GenerationConfig;
+import dev.jlora.engine.infer.Generator;
+import dev.jlora.engine.infer.InferenceSession;
+import dev.jlora.engine.infer.SamplerConfig;
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.ref.ByteTokenizer;
+import dev.jlora.engine.ref.TinyLlama;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class SchedulerTest {
+    static final ByteTokenizer TOK = new ByteTokenizer();
+    static final LlamaModel MODEL = model();
+
+    static LlamaModel model() {
+        var cfg = TinyLlama.config(16, 24, 2, 4, 2, ByteTokenizer.VOCAB, true, false);
+        return new LlamaModel(cfg, TinyLlama.weights(cfg, 1), TOK);
+    }
+
+    /** A LoRA with random non-zero A and B, so it changes the output. */
+    static AdapterSet lora(long seed) {
+        var set = TrainableAdapterSet.lora(MODEL.weights(), new LoraConfig(2, 4f, 0f, false,
+                EnumSet.of(Target.Q, Target.V, Target.DOWN)), seed);
+        var rnd = new SplittableRandom(seed);
+        for (Parameter p : set.parameters()) {
+            for (int i = 0; i < p.value().length; i++) {
+                p.value()[i] = (float) rnd.nextDouble(-0.5, 0.5);
+            }
+        }
+        return set;
+    }
+
+    static String direct(AdapterSet a, int[] prompt, GenerationConfig cfg) {
+        var g = new Generator(new InferenceSession(MODEL, a, prompt.length + cfg.maxTokens()), TOK);
+        return g.generate(prompt, cfg, Generator.Listener.NONE).text();
+    }
+
+    /** Collects streamed text and the result. */
+    static class Collect implements ServeListener {
+        final StringBuilder streamed = new StringBuilder();
+        final CompletableFuture<ServeResult> done = new CompletableFuture<>();
+
+        @Override public void onText(String text) { streamed.append(text); }
+        @Override public void onFinish(ServeResult result) { done.complete(result); }
+        @Override public void onError(Exception error) { done.completeExceptionally(error); }
+
+        ServeResult get() throws Exception {
+            return done.get(30, TimeUnit.SECONDS);
+        }
+    }
+
+    static int[] prompt(String s) {
+        return TOK.encode(s, true, false);
+    }
+
+    /** Batched (S-LoRA) and interleaved decode steps both give each request its single-run output. */
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void concurrentRequestsOverSeveralAdaptersEqualTheirSingleRuns(boolean batched) throws Exception {
+        AdapterSet a = lora(11), b = lora(12);
+        var greedy = new GenerationConfig(12, SamplerConfig.greedy(), List.of(), false);
+        var seeded = new GenerationConfig(9, SamplerConfig.defaults(5), List.of(), false);
+        List<AdapterSet> sets = List.of(AdapterSet.NONE, a, b, a, b);
+        List<int[]> prompts = List.of(prompt("hello"), prompt("hello"), prompt("hello"), prompt("abc"), prompt("xyz q"));
+        List<GenerationConfig> cfgs = List.of(greedy, greedy, greedy, seeded, greedy);
+        List<Collect> got = new ArrayList<>();
+        // 3 slots for 5 requests: two wait and join while the others decode.
+        DecodeStep step = batched ? DecodeStep.batched(MODEL) : DecodeStep.INTERLEAVED;
+        try (var s = new Scheduler(MODEL, 3, 1000, 8, step)) {
+            for (int i = 0; i < sets.size(); i++) {
+                var c = new Collect();
+                got.add(c);
+                s.submit(new ServeRequest("m" + i, sets.get(i), prompts.get(i), cfgs.get(i), c));
+            }
+            for (int i = 0; i < sets.size(); i++) {
+                ServeResult r = got.get(i).get();
+                String want = direct(sets.get(i), prompts.get(i), cfgs.get(i));
+                assertEquals(want, r.text(), "request " + i);
+                assertEquals(want, got.get(i).streamed.toString(), "streamed text of request " + i);
+                assertEquals(ServeResult.Finish.MAX_TOKENS, r.finish());
+            }
+            assertEquals(5, s.requestsTotal());
+            assertEquals(12 * 4 + 9, s.tokensGenerated());
+        }
+        assertNotEquals(got.get(0).streamed.toString(), got.get(1).streamed.toString(), "the adapter changes the output");
+        assertNotEquals(got.get(1).streamed.toString(), got.get(2).streamed.toString(), "the adapters differ");
+    }
+
+    @Test
+    void stopStringEndsTheRequestAsTheGeneratorDoes() throws Exception {
+        var free = new GenerationConfig(12, SamplerConfig.greedy(), List.of(), false);
+        String full = direct(AdapterSet.NONE, prompt("hello"), free);
+        String stop = full.substring(3, 5);
+        var cfg = new GenerationConfig(12, SamplerConfig.greedy(), List.of(stop), false);
+        try (var s = new Scheduler(MODEL, 2, 1000, 8)) {
+            var c = new Collect();
+            s.submit(new ServeRequest("base", AdapterSet.NONE, prompt("hello"), cfg, c));
+            ServeResult r = c.get();
+            assertEquals(direct(AdapterSet.NONE, prompt("hello"), cfg), r.text());
+            assertEquals(ServeResult.Finish.STOP_STRING, r.finish());
+            assertTrue(r.text().length() <= 3, r.text());
+        }
+    }
+
+    @Test
+    void fullQueueRejectsAndCancellationFreesTheSlot() throws Exception {
+        var entered = new CountDownLatch(1);
+        var release = new CountDownLatch(1);
+        var cfg = new GenerationConfig(20, SamplerConfig.greedy(), List.of(), false);
+        try (var s = new Scheduler(MODEL, 1, 1000, 1)) {
+            // The first request blocks the scheduler thread in its first callback, so it stays running.
+            var first = new Collect() {
+                @Override public void onText(String text) {
+                    entered.countDown();
+                    try {
+                        release.await(30, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    super.onText(text);
+                }
+            };
+            var t1 = s.submit(new ServeRequest("a", AdapterSet.NONE, prompt("hello"), cfg, first));
+            assertTrue(entered.await(30, TimeUnit.SECONDS));
+            var second = new Collect();
+            s.submit(new ServeRequest("b", AdapterSet.NONE, prompt("abc"), cfg, second));
+            assertEquals(1, s.queueLength());
+            var e = assertThrows(QueueFullException.class,
+                    () -> s.submit(new ServeRequest("c", AdapterSet.NONE, prompt("x"), cfg, new Collect())));
+            assertTrue(e.getMessage().startsWith("queue full"), e.getMessage());
+            t1.cancel();
+            release.countDown();
+            ServeResult r1 = first.get();
+            assertEquals(ServeResult.Finish.CANCELLED, r1.finish());
+            assertTrue(r1.completionTokens() < 20, "cancelled before the end: " + r1.completionTokens());
+            assertEquals(direct(AdapterSet.NONE, prompt("abc"), cfg), second.get().text());
+        }
+    }
+
+    @Test
+    void requestLargerThanTheKvBudgetIsRejected() {
+        try (var s = new Scheduler(MODEL, 2, 10, 8)) {
+            var e = assertThrows(IllegalArgumentException.class, () -> s.submit(new ServeRequest("a", AdapterSet.NONE,
+                    prompt("hello"), new GenerationConfig(20, SamplerConfig.greedy()), null)));
+            assertTrue(e.getMessage().contains("budget is 10"), e.getMessage());
+        }
+    }
+}
