@@ -251,4 +251,12 @@ class ServeCommandTest {
         var m = metrics.body().lines().filter(l -> l.startsWith("jlora_requests_total ")).findFirst().orElseThrow();
         assertTrue(Long.parseLong(m.substring(m.indexOf(' ') + 1)) >= 1, m);
     }
+
+    @Test
+    void serveCommandReportsAMissingAdaptersDirectoryInOneLine() {
+        var r = CliRun.of("serve", "demo", "--adapters", tmp.resolve("no-such-dir").toString(), "--port", "0");
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().strip().endsWith("the adapters directory does not exist"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+    }
 }

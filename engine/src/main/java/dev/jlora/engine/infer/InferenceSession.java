@@ -165,6 +165,44 @@ public final class InferenceSession {
         return out;
     }
 
+    // ---- hooks of BatchedDecode: the per-sequence parts of a decode step whose linears run batched ----
+
+    LlamaWeights weights() {
+        return w;
+    }
+
+    AdapterSet adapters() {
+        return adapters;
+    }
+
+    /**
+     * For the token at {@code position()} in block {@code layer}: rotates its q and k rows (row {@code row} of the
+     * caller's [n × qDim] / [n × kvDim] buffers), stores k and v in this cache, and writes the attention output row.
+     */
+    void attendOne(int layer, float[] qRows, float[] kRows, float[] vRows, float[] attRows, int row) {
+        if (layer == 0) {
+            requireRoom(1);
+        }
+        int qDim = cfg.qDim(), kvDim = cfg.kvDim(), hs = cfg.headDim();
+        System.arraycopy(qRows, row * qDim, q, 0, qDim);
+        System.arraycopy(kRows, row * kvDim, k, 0, kvDim);
+        positions[0] = pos;
+        ops.ropeForward(q, 1, cfg.nHeads(), hs, positions, ropeTables, ropeLayout);
+        ops.ropeForward(k, 1, cfg.nKvHeads(), hs, positions, ropeTables, ropeLayout);
+        System.arraycopy(k, 0, cache.keys[layer], pos * kvDim, kvDim);
+        System.arraycopy(vRows, row * kvDim, cache.values[layer], pos * kvDim, kvDim);
+        attention.forward(att, q, cache.keys[layer], cache.values[layer], pos, 1);
+        System.arraycopy(att, 0, attRows, row * qDim, qDim);
+    }
+
+    /** Ends a batched decode step: the token is in every layer's cache; its logits go to this session's buffer. */
+    float[] advance(float[] logitRows, int row) {
+        pos++;
+        int V = cfg.vocabSize();
+        System.arraycopy(logitRows, row * V, logits, 0, V);
+        return logits;
+    }
+
     private void requireRoom(int n) {
         if (pos + n > cache.contextSize) {
             throw new IllegalStateException("context full: " + pos + " positions used + " + n + " new > context size "

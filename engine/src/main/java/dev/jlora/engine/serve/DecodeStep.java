@@ -1,16 +1,18 @@
 package dev.jlora.engine.serve;
 
+import dev.jlora.engine.infer.BatchedDecode;
+import dev.jlora.engine.infer.InferenceSession;
+import dev.jlora.engine.model.LlamaModel;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
  * One decode step over every running sequence: feeds each its pending token and hands it the logits.
  *
- * <p>{@link #INTERLEAVED} runs the sequences one after another, each through its own session (its adapters applied
- * unmerged, as in {@code InferenceSession}). The S-LoRA step (Sheng et al. 2023, §4) this interface is shaped for
- * would stack the n pending tokens into one [n × IC] activation, run every base linear once for the batch through
- * {@code QuantMatrix.matmul}, add each request's adapter delta on its own rows (rows grouped by adapter), and run
- * attention per sequence against its own KV cache; that needs an InferenceSession whose forward takes rows of
- * different sequences and is not written yet.
+ * <p>{@link #batched} is the S-LoRA step (Sheng et al. 2023, §4) through {@link BatchedDecode}: the n pending tokens
+ * go through every base linear as one [n × IC] matmul, each adapter's delta is added on its own rows (rows grouped
+ * by adapter), and attention runs per sequence against its own KV cache. {@link #INTERLEAVED} runs the sequences one
+ * after another through their own sessions; it is the reference the batched step is tested against.
  */
 interface DecodeStep {
     /** Advances every sequence in {@code batch} (all have {@code needsDecode()}) by one token. */
@@ -25,4 +27,33 @@ interface DecodeStep {
             }
         }
     };
+
+    /** The batched step for sequences of {@code model}. */
+    static DecodeStep batched(LlamaModel model) {
+        var decode = new BatchedDecode(model);
+        return batch -> {
+            List<InferenceSession> sessions = new ArrayList<>(batch.size());
+            int[] tokens = new int[batch.size()];
+            for (int i = 0; i < batch.size(); i++) {
+                sessions.add(batch.get(i).session);
+                tokens[i] = batch.get(i).pendingToken();
+            }
+            float[][] logits;
+            try {
+                logits = decode.step(sessions, tokens);
+            } catch (RuntimeException e) {
+                for (Sequence s : batch) {
+                    s.fail(e);   // the step is shared: its sequences cannot go on from a half-done step
+                }
+                return;
+            }
+            for (int i = 0; i < batch.size(); i++) {
+                try {
+                    batch.get(i).accept(logits[i]);
+                } catch (RuntimeException e) {
+                    batch.get(i).fail(e);   // e.g. a listener that threw: only its own request ends
+                }
+            }
+        };
+    }
 }

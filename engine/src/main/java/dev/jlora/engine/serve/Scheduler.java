@@ -16,8 +16,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * queue of at most {@code maxQueue} entries (past it {@link #submit} throws {@link QueueFullException}). A request
  * that alone needs more than the budget is rejected at once.
  *
- * <p>One platform thread ("jlora-scheduler") runs prefill and decode; listeners are called on it. What the decode
- * step batches is described at {@link DecodeStep}.
+ * <p>One platform thread ("jlora-scheduler") runs prefill and decode; listeners are called on it. The decode step
+ * runs the base linears once for all running requests and each adapter on its own rows (see {@link DecodeStep});
+ * prompts are prefilled one request at a time when they join.
  */
 public final class Scheduler implements AutoCloseable {
     /** A submitted request: lets the client cancel it (e.g. when the connection is gone). */
@@ -58,7 +59,7 @@ public final class Scheduler implements AutoCloseable {
      * @param maxQueue      requests that may wait for room; more are rejected
      */
     public Scheduler(LlamaModel model, int maxRunning, long kvTokenBudget, int maxQueue) {
-        this(model, maxRunning, kvTokenBudget, maxQueue, DecodeStep.INTERLEAVED);
+        this(model, maxRunning, kvTokenBudget, maxQueue, DecodeStep.batched(model));
     }
 
     Scheduler(LlamaModel model, int maxRunning, long kvTokenBudget, int maxQueue, DecodeStep step) {
@@ -123,7 +124,7 @@ public final class Scheduler implements AutoCloseable {
         return requestsTotal.get();
     }
 
-    /** Tokens generated since start, over all requests. */
+    /** Tokens generated since start, over all requests (updated after every step). */
     public long tokensGenerated() {
         return tokensGenerated.get();
     }
@@ -215,8 +216,8 @@ public final class Scheduler implements AutoCloseable {
             synchronized (this) {
                 for (int i = running.size() - 1; i >= 0; i--) {
                     Sequence s = running.get(i);
+                    tokensGenerated.addAndGet(s.takeNewTokens());
                     if (s.done()) {
-                        tokensGenerated.addAndGet(s.generatedTokens());
                         reservedPositions -= s.reservedPositions;
                         running.remove(i);
                         runningTickets.remove(i);

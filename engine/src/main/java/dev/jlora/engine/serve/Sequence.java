@@ -21,6 +21,7 @@ final class Sequence {
     private final Utf8Stream utf8 = new Utf8Stream();
     private final StopStrings stop;
     private int generated;
+    private int counted;                 // tokens already added to the scheduler's total
     private int nextToken = -1;          // token to feed at the next decode step, −1 when none
     private ServeResult result;
     volatile boolean cancelled;
@@ -104,8 +105,11 @@ final class Sequence {
         request.listener().onError(e);
     }
 
-    int generatedTokens() {
-        return generated;
+    /** Tokens generated since the last call (for the scheduler's running total). */
+    int takeNewTokens() {
+        int n = generated - counted;
+        counted = generated;
+        return n;
     }
 
     boolean done() {

@@ -25,6 +25,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class SchedulerTest {
     static final ByteTokenizer TOK = new ByteTokenizer();
@@ -71,8 +73,10 @@ class SchedulerTest {
         return TOK.encode(s, true, false);
     }
 
-    @Test
-    void concurrentRequestsOverSeveralAdaptersEqualTheirSingleRunsGreedy() throws Exception {
+    /** Batched (S-LoRA) and interleaved decode steps both give each request its single-run output. */
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void concurrentRequestsOverSeveralAdaptersEqualTheirSingleRuns(boolean batched) throws Exception {
         AdapterSet a = lora(11), b = lora(12);
         var greedy = new GenerationConfig(12, SamplerConfig.greedy(), List.of(), false);
         var seeded = new GenerationConfig(9, SamplerConfig.defaults(5), List.of(), false);
@@ -81,7 +85,8 @@ class SchedulerTest {
         List<GenerationConfig> cfgs = List.of(greedy, greedy, greedy, seeded, greedy);
         List<Collect> got = new ArrayList<>();
         // 3 slots for 5 requests: two wait and join while the others decode.
-        try (var s = new Scheduler(MODEL, 3, 1000, 8)) {
+        DecodeStep step = batched ? DecodeStep.batched(MODEL) : DecodeStep.INTERLEAVED;
+        try (var s = new Scheduler(MODEL, 3, 1000, 8, step)) {
             for (int i = 0; i < sets.size(); i++) {
                 var c = new Collect();
                 got.add(c);

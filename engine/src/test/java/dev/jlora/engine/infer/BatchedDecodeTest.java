@@ -1,0 +1,88 @@
+package dev.jlora.engine.infer;
+
+import static dev.jlora.simd.testing.Approx.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.adapter.LoraConfig;
+import dev.jlora.engine.adapter.Parameter;
+import dev.jlora.engine.adapter.Target;
+import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.ref.ByteTokenizer;
+import dev.jlora.engine.ref.TinyLlama;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class BatchedDecodeTest {
+    static final ByteTokenizer TOK = new ByteTokenizer();
+
+    static AdapterSet lora(LlamaModel m, long seed) {
+        var set = TrainableAdapterSet.lora(m.weights(), new LoraConfig(2, 4f, 0f, false,
+                EnumSet.of(Target.Q, Target.K, Target.O, Target.UP, Target.DOWN)), seed);
+        var rnd = new SplittableRandom(seed);
+        for (Parameter p : set.parameters()) {
+            for (int i = 0; i < p.value().length; i++) {
+                p.value()[i] = (float) rnd.nextDouble(-0.5, 0.5);
+            }
+        }
+        return set;
+    }
+
+    /**
+     * Four sequences (base, adapter a twice, adapter b) at different positions, three steps: every row's logits equal
+     * those of the same session decoding alone (the reference: InferenceSession.decode).
+     */
+    @Test
+    void batchedStepEqualsEachSessionDecodingAlone() {
+        var cfg = TinyLlama.config(16, 24, 2, 4, 2, ByteTokenizer.VOCAB, true, true);   // with q/k/v biases
+        var m = new LlamaModel(cfg, TinyLlama.weights(cfg, 3), TOK);
+        AdapterSet a = lora(m, 21), b = lora(m, 22);
+        List<AdapterSet> sets = List.of(AdapterSet.NONE, a, b, a);
+        List<String> prompts = List.of("hello", "ab", "xyz there", "q");
+        List<InferenceSession> batched = new ArrayList<>(), alone = new ArrayList<>();
+        for (int i = 0; i < sets.size(); i++) {
+            int[] p = TOK.encode(prompts.get(i), true, false);
+            for (List<InferenceSession> list : List.of(batched, alone)) {
+                var s = new InferenceSession(m, sets.get(i), 32);
+                s.prefill(p);
+                list.add(s);
+            }
+        }
+        var decode = new BatchedDecode(m);
+        var rnd = new SplittableRandom(5);
+        for (int step = 0; step < 3; step++) {
+            int[] tokens = new int[sets.size()];
+            for (int i = 0; i < tokens.length; i++) {
+                tokens[i] = 3 + rnd.nextInt(cfg.vocabSize() - 3);
+            }
+            float[][] got = decode.step(batched, tokens);
+            for (int i = 0; i < tokens.length; i++) {
+                float[] want = alone.get(i).decode(tokens[i]);
+                // Same formula per row; the n-row matmul may sum in another order than the 1-row one: float
+                // rounding of sums over C = 16..24 terms of O(1) values, well below 1e-5.
+                int row = i, st = step;
+                assertClose(want, got[i], 1e-5, 1e-5, () -> "sequence " + row + " step " + st);
+                assertEquals(alone.get(i).position(), batched.get(i).position());
+            }
+        }
+    }
+
+    @Test
+    void sessionsOfAnotherModelAndFullContextsAreRejected() {
+        var cfg = TinyLlama.config(16, 24, 2, 4, 2, ByteTokenizer.VOCAB, true, false);
+        var m = new LlamaModel(cfg, TinyLlama.weights(cfg, 3), TOK);
+        var other = new LlamaModel(cfg, TinyLlama.weights(cfg, 4), TOK);
+        var decode = new BatchedDecode(m);
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> decode.step(List.of(new InferenceSession(other, AdapterSet.NONE, 4)), new int[] {5}));
+        assertEquals("a session of another model's weights cannot join this batch", e.getMessage());
+        var full = new InferenceSession(m, AdapterSet.NONE, 2);
+        full.prefill(new int[] {1, 5});
+        assertThrows(IllegalStateException.class, () -> decode.step(List.of(full), new int[] {6}));
+    }
+}
