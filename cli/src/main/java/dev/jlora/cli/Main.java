@@ -27,7 +27,12 @@ public final class Main implements Runnable {
 
     /** Runs the CLI and returns its exit code (tests call this instead of {@link #main}). */
     public static int run(String... args) {
-        return new CommandLine(new Main()).setExecutionExceptionHandler(Main::onError).execute(args);
+        return commandLine().execute(args);
+    }
+
+    /** The configured command tree (also what docs/CLI.md is rendered from). */
+    static CommandLine commandLine() {
+        return new CommandLine(new Main()).setExecutionExceptionHandler(Main::onError);
     }
 
     /**

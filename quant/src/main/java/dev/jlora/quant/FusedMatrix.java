@@ -53,6 +53,9 @@ abstract class FusedMatrix implements QuantMatrix {
     /** Column granularity of {@link #decode} (the block size). */
     abstract int columnAlign();
 
+    /** Smallest share of a T = 1 matmul worth a fork/join task. */
+    private static final int MATVEC_MIN_TASK_MACS = 1 << 15;
+
     @Override public void dequantizeRow(int row, float[] out, int off) {
         checkRow(row);
         decode(row, 0, cols, out, off);
@@ -67,7 +70,9 @@ abstract class FusedMatrix implements QuantMatrix {
     @Override public void matmul(float[] x, int T, float[] y) {
         checkShapes("matmul", x, T, cols, y, rows);
         if (T == 1) {
-            Parallel.parallelForRange(rows, 8, (o0, o1) -> {
+            // Each task gets at least MATVEC_MIN_TASK_MACS multiply-adds: below that, forking costs more than it saves
+            // (small decode matvecs ran slower on two threads than on one).
+            Parallel.parallelForRange(rows, Math.max(8, MATVEC_MIN_TASK_MACS / cols), (o0, o1) -> {
                 for (int o = o0; o < o1; o++) {
                     y[o] = dotRow(o, x, 0);
                 }
