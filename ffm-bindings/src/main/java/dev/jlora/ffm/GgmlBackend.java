@@ -1,30 +1,206 @@
 package dev.jlora.ffm;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BOOLEAN;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import dev.jlora.engine.backend.Backend;
 import dev.jlora.engine.backend.BackendProvider;
+import dev.jlora.engine.backend.Op;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
 
 /**
- * {@code --backend ggml}: not written yet. Running matmuls through ggml needs a context ({@code ggml_init}), tensors
- * viewing jlora's buffers, {@code ggml_mul_mat} in a graph and {@code ggml_graph_compute} from libggml-cpu; only the
- * type traits are bound so far ({@link GgmlLib}). The provider says so rather than offering a backend.
+ * {@code --backend ggml}: {@code C = A·Bᵀ} as one {@code ggml_mul_mat} graph on ggml's CPU backend (the llama.cpp
+ * libraries from {@code scripts/fetch-llama-natives.sh}, through the ggml-backend API). The other two forms are not
+ * supported and route to Java.
+ *
+ * <p>ggml's {@code mul_mat(a, b)} takes {@code a} as {@code ne = [K, N]} and {@code b} as {@code [K, M]} (ne0 is the
+ * contiguous dimension) and returns {@code [N, M]}: {@code res[m][n] = Σ_k a[n][k]·b[m][k]}, which is row-major
+ * {@code C = A·Bᵀ} with {@code a = B}, {@code b = A}. Each call builds a small context, allocates the three tensors
+ * in a CPU backend buffer, copies in, computes and copies out; the copies make it a reference more than a speedup.
  */
-public final class GgmlBackend {
-    private GgmlBackend() {}
+@SuppressWarnings("restricted")
+public final class GgmlBackend implements Backend {
+    private static final int GGML_TYPE_F32 = 0, GGML_BACKEND_DEVICE_TYPE_CPU = 0, GGML_STATUS_SUCCESS = 0;
 
-    static final String NOT_IMPLEMENTED = "ggml matmul backend not implemented yet (GgmlLib binds only the type "
-            + "traits; ggml_mul_mat/ggml_graph_compute are not bound)";
+    /** struct ggml_init_params { size_t mem_size; void *mem_buffer; bool no_alloc; } (ggml.h). */
+    static final StructLayout INIT_PARAMS = MemoryLayout.structLayout(JAVA_LONG.withName("mem_size"),
+            ADDRESS.withName("mem_buffer"), JAVA_BOOLEAN.withName("no_alloc"), MemoryLayout.paddingLayout(7));
 
-    /** Always unavailable, with the reason. */
+    private final Path dir;
+    private final MemorySegment backend;
+    private final MethodHandle init, free, newTensor2d, mulMat, newGraph, buildForward, allocCtxTensors, bufferFree,
+            tensorSet, tensorGet, graphCompute, tensorOverhead, graphOverhead;
+
+    private GgmlBackend(Path dir, SymbolLookup base, SymbolLookup ggml) {
+        this.dir = dir;
+        Linker L = Linker.nativeLinker();
+        init = L.downcallHandle(find(base, "ggml_init"), FunctionDescriptor.of(ADDRESS, INIT_PARAMS));
+        free = L.downcallHandle(find(base, "ggml_free"), FunctionDescriptor.ofVoid(ADDRESS));
+        newTensor2d = L.downcallHandle(find(base, "ggml_new_tensor_2d"),
+                FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_LONG));
+        mulMat = L.downcallHandle(find(base, "ggml_mul_mat"), FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+        newGraph = L.downcallHandle(find(base, "ggml_new_graph"), FunctionDescriptor.of(ADDRESS, ADDRESS));
+        buildForward = L.downcallHandle(find(base, "ggml_build_forward_expand"),
+                FunctionDescriptor.ofVoid(ADDRESS, ADDRESS));
+        allocCtxTensors = L.downcallHandle(find(base, "ggml_backend_alloc_ctx_tensors"),
+                FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
+        bufferFree = L.downcallHandle(find(base, "ggml_backend_buffer_free"), FunctionDescriptor.ofVoid(ADDRESS));
+        // Heap arrays go straight in: critical downcalls with heap access (the GC waits for the copy).
+        tensorSet = L.downcallHandle(find(base, "ggml_backend_tensor_set"),
+                FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG), Linker.Option.critical(true));
+        tensorGet = L.downcallHandle(find(base, "ggml_backend_tensor_get"),
+                FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG), Linker.Option.critical(true));
+        graphCompute = L.downcallHandle(find(base, "ggml_backend_graph_compute"),
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        tensorOverhead = L.downcallHandle(find(base, "ggml_tensor_overhead"), FunctionDescriptor.of(JAVA_LONG));
+        graphOverhead = L.downcallHandle(find(base, "ggml_graph_overhead"), FunctionDescriptor.of(JAVA_LONG));
+        MethodHandle initByType = L.downcallHandle(find(ggml, "ggml_backend_init_by_type"),
+                FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS));
+        try {
+            backend = (MemorySegment) initByType.invokeExact(GGML_BACKEND_DEVICE_TYPE_CPU, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw new IllegalStateException("ggml_backend_init_by_type(CPU) failed", t);
+        }
+        if (backend.equals(MemorySegment.NULL)) {
+            throw new IllegalStateException("ggml_backend_init_by_type(CPU, NULL) returned NULL (no CPU backend "
+                    + "registered from " + dir + ")");
+        }
+    }
+
+    private static MemorySegment find(SymbolLookup lookup, String name) {
+        return lookup.find(name).orElseThrow(() -> new IllegalStateException("symbol " + name + " not found"));
+    }
+
+    @Override public String name() {
+        return "ggml";
+    }
+
+    @Override public String description() {
+        return "ggml CPU backend (ggml_mul_mat) from " + dir + "; A·Bᵀ only";
+    }
+
+    @Override public boolean supports(Op op) {
+        return op == Op.MATMUL_ABT;
+    }
+
+    @Override public synchronized void matmulABt(float[] C, float[] A, float[] B, int M, int K, int N) {
+        Backend.checkShapes(Op.MATMUL_ABT, C, A, B, M, K, N);
+        if (M == 0 || N == 0) {
+            return;
+        }
+        if (K == 0) {
+            Arrays.fill(C, 0, M * N, 0f);
+            return;
+        }
+        MemorySegment ctx = MemorySegment.NULL, buffer = MemorySegment.NULL;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment params = arena.allocate(INIT_PARAMS);
+            params.set(JAVA_LONG, 0, 8 * (long) tensorOverhead.invokeExact() + (long) graphOverhead.invokeExact());
+            params.set(ADDRESS, 8, MemorySegment.NULL);
+            params.set(JAVA_BOOLEAN, 16, true);   // tensor data lives in the backend buffer
+            ctx = (MemorySegment) init.invokeExact(params);
+            if (ctx.equals(MemorySegment.NULL)) {
+                throw new IllegalStateException("ggml_init returned NULL");
+            }
+            MemorySegment a = (MemorySegment) newTensor2d.invokeExact(ctx, GGML_TYPE_F32, (long) K, (long) N);
+            MemorySegment b = (MemorySegment) newTensor2d.invokeExact(ctx, GGML_TYPE_F32, (long) K, (long) M);
+            MemorySegment c = (MemorySegment) mulMat.invokeExact(ctx, a, b);
+            MemorySegment graph = (MemorySegment) newGraph.invokeExact(ctx);
+            buildForward.invokeExact(graph, c);
+            buffer = (MemorySegment) allocCtxTensors.invokeExact(ctx, backend);
+            if (buffer.equals(MemorySegment.NULL)) {
+                throw new IllegalStateException(String.format("ggml_backend_alloc_ctx_tensors(M=%d, K=%d, N=%d) "
+                        + "returned NULL", M, K, N));
+            }
+            tensorSet.invokeExact(a, MemorySegment.ofArray(B), 0L, 4L * N * K);
+            tensorSet.invokeExact(b, MemorySegment.ofArray(A), 0L, 4L * M * K);
+            int status = (int) graphCompute.invokeExact(backend, graph);
+            if (status != GGML_STATUS_SUCCESS) {
+                throw new IllegalStateException(String.format("ggml_backend_graph_compute(mul_mat M=%d, K=%d, N=%d) "
+                        + "failed: status %d", M, K, N, status));
+            }
+            tensorGet.invokeExact(c, MemorySegment.ofArray(C), 0L, 4L * M * N);
+        } catch (IllegalStateException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(String.format("ggml mul_mat(M=%d, K=%d, N=%d) failed", M, K, N), t);
+        } finally {
+            try {
+                if (!buffer.equals(MemorySegment.NULL)) {
+                    bufferFree.invokeExact(buffer);
+                }
+                if (!ctx.equals(MemorySegment.NULL)) {
+                    free.invokeExact(ctx);
+                }
+            } catch (Throwable t) {
+                throw new IllegalStateException("freeing the ggml context failed", t);
+            }
+        }
+    }
+
+    @Override public void matmulAB(float[] C, float[] A, float[] B, int M, int K, int N) {
+        throw new UnsupportedOperationException("matmulAB on ggml: needs ggml_cont(ggml_transpose(B)) in the graph; "
+                + "not implemented (routed to java)");
+    }
+
+    @Override public void matmulAtBAccumulate(float[] C, float[] A, float[] B, int M, int K, int N) {
+        throw new UnsupportedOperationException("matmulAtBAccumulate on ggml: needs transposed operands and an add "
+                + "in the graph; not implemented (routed to java)");
+    }
+
+    /** {@code --backend ggml}: available when the llama.cpp libraries load and register a CPU backend. */
     public static final class Provider implements BackendProvider {
         @Override public String name() {
             return "ggml";
         }
 
         @Override public int preference() {
-            return 20;
+            return 5;   // below OpenBLAS: per-call context and copies
         }
 
+        private static Probe cached;
+
+        /** Probed once per JVM: each probe would otherwise create (and leak) a ggml CPU backend. */
         @Override public Probe probe() {
-            return Probe.unavailable("ggml", NOT_IMPLEMENTED);
+            synchronized (Provider.class) {
+                if (cached == null) {
+                    cached = probeOnce();
+                }
+                return cached;
+            }
+        }
+
+        private static Probe probeOnce() {
+            Path dir = LlamaLib.defaultDirectory().toAbsolutePath().normalize();
+            for (String lib : new String[] {LlamaLib.LIBRARIES[0], LlamaLib.LIBRARIES[1]}) {
+                if (!Files.isRegularFile(dir.resolve(lib))) {
+                    return Probe.unavailable("ggml", dir.resolve(lib) + " not found (run scripts/fetch-llama-natives.sh"
+                            + " or set -Djlora.llama.native=DIR)");
+                }
+            }
+            // LlamaLib.load registers the CPU backends (ggml_backend_load_all_from_path) once per JVM.
+            if (LlamaLib.load(dir).isEmpty()) {
+                return Probe.unavailable("ggml", "llama.cpp libraries in " + dir + " did not load (see the log)");
+            }
+            try {
+                SymbolLookup base = SymbolLookup.libraryLookup(dir.resolve(LlamaLib.LIBRARIES[0]), Arena.global());
+                SymbolLookup ggml = SymbolLookup.libraryLookup(dir.resolve(LlamaLib.LIBRARIES[1]), Arena.global());
+                return Probe.available(new GgmlBackend(dir, base, ggml));
+            } catch (IllegalArgumentException | IllegalStateException e) {
+                return Probe.unavailable("ggml", e.getMessage());
+            }
         }
     }
 }

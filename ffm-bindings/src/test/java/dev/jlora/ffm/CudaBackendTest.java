@@ -45,8 +45,19 @@ class CudaBackendTest {
     }
 
     @Test
-    void ggmlSaysItIsNotImplemented() {
-        var e = assertThrows(BackendUnavailableException.class, () -> Backends.select("ggml"));
-        assertTrue(e.getMessage().contains("not implemented yet"), e.getMessage());
+    void ggmlIsAvailableWithTheNativesOrSaysWhereTheyAreMissing() {
+        var probe = new GgmlBackend.Provider().probe();
+        if (probe.isAvailable()) {
+            // A partial backend: only A·Bᵀ; the rest routes to Java (checked in BackendConformanceTest).
+            assertTrue(probe.backend().supports(dev.jlora.engine.backend.Op.MATMUL_ABT));
+            assertFalse(probe.backend().supports(dev.jlora.engine.backend.Op.MATMUL_AB));
+            assertThrows(UnsupportedOperationException.class,
+                    () -> probe.backend().matmulAB(new float[1], new float[1], new float[1], 1, 1, 1));
+        } else {
+            assertTrue(probe.reason().contains("fetch-llama-natives.sh") || probe.reason().contains("did not load"),
+                    probe.reason());
+            var e = assertThrows(BackendUnavailableException.class, () -> Backends.select("ggml"));
+            assertTrue(e.getMessage().contains(probe.reason()), e.getMessage());
+        }
     }
 }
