@@ -97,4 +97,33 @@ class TrainCommandTest {
         assertTrue(r.out().contains("Once upon a time, there was a little girl"), "demo's golden start: " + r.out());
         assertTrue(Files.isRegularFile(out.resolve("adapter.jlora")));
     }
+
+    /** --backend openblas runs the frozen fp32 products on OpenBLAS and trains the same adapter as Java. */
+    @Test
+    @org.junit.jupiter.api.Tag("native")
+    void openblasBackendTrainsTheSameAdapterAsJava() throws Exception {
+        String data = data().toString();
+        var runs = new java.util.ArrayList<dev.jlora.engine.adapter.TrainableAdapterSet>();
+        var model = ModelLoader.load(ModelFiles.resolve("demo"));
+        for (String backend : new String[] {"java", "openblas"}) {
+            Path out = dir.resolve("out-" + backend);
+            // SGD: parameter differences stay lr·Δgradient (AdamW would amplify sign flips of near-zero gradients).
+            var r = run("train", "demo", "--data", data, "--out", out.toString(), "--steps", "2", "--seq-len", "32",
+                    "--batch-size", "2", "--rank", "4", "--optimizer", "sgd", "--eval-fraction", "0.25",
+                    "--backend", backend);
+            if (r.code() != 0 && backend.equals("openblas") && System.getenv("CI") == null) {
+                org.junit.jupiter.api.Assumptions.assumeTrue(false, "OpenBLAS not available here: " + r.err());
+            }
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().contains("backend " + backend + ": " + (backend.equals("java") ? "0" : "36")
+                    + " fp32 weight matrices on it"), r.out());
+            runs.add(AdapterFile.load(out.resolve("adapter.jlora"), model.weights()));
+        }
+        for (int i = 0; i < runs.get(0).parameters().size(); i++) {
+            var a = runs.get(0).parameters().get(i);
+            var b = runs.get(1).parameters().get(i);
+            // Reference: the Java run; only summation order differs in the frozen products.
+            dev.jlora.simd.testing.Approx.assertClose(a.value(), b.value(), 1e-5, 1e-4, () -> "parameter " + a.name());
+        }
+    }
 }

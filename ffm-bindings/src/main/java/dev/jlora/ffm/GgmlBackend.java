@@ -21,13 +21,13 @@ import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
- * {@code --backend ggml}: {@code C = A·Bᵀ} as one {@code ggml_mul_mat} graph on ggml's CPU backend (the llama.cpp
- * libraries from {@code scripts/fetch-llama-natives.sh}, through the ggml-backend API). The other two forms are not
- * supported and route to Java.
+ * {@code --backend ggml}: the three fp32 products as one small {@code ggml_mul_mat} graph each, on ggml's CPU
+ * backend (the llama.cpp libraries from {@code scripts/fetch-llama-natives.sh}, through the ggml-backend API).
  *
  * <p>ggml's {@code mul_mat(a, b)} takes {@code a} as {@code ne = [K, N]} and {@code b} as {@code [K, M]} (ne0 is the
  * contiguous dimension) and returns {@code [N, M]}: {@code res[m][n] = Σ_k a[n][k]·b[m][k]}, which is row-major
- * {@code C = A·Bᵀ} with {@code a = B}, {@code b = A}. Each call builds a small context, allocates the three tensors
+ * {@code C = A·Bᵀ} with {@code a = B}, {@code b = A}; the other forms transpose operands in the graph
+ * ({@code ggml_cont(ggml_transpose(t))}), and {@code C += Aᵀ·B} adds the result in Java. Each call builds a small context, allocates the three tensors
  * in a CPU backend buffer, copies in, computes and copies out; the copies make it a reference more than a speedup.
  */
 @SuppressWarnings("restricted")
@@ -40,7 +40,7 @@ public final class GgmlBackend implements Backend {
 
     private final Path dir;
     private final MemorySegment backend;
-    private final MethodHandle init, free, newTensor2d, mulMat, newGraph, buildForward, allocCtxTensors, bufferFree,
+    private final MethodHandle init, free, newTensor2d, mulMat, transpose, cont, newGraph, buildForward, allocCtxTensors, bufferFree,
             tensorSet, tensorGet, graphCompute, tensorOverhead, graphOverhead;
 
     private GgmlBackend(Path dir, SymbolLookup base, SymbolLookup ggml) {
@@ -51,6 +51,8 @@ public final class GgmlBackend implements Backend {
         newTensor2d = L.downcallHandle(find(base, "ggml_new_tensor_2d"),
                 FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_LONG));
         mulMat = L.downcallHandle(find(base, "ggml_mul_mat"), FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+        transpose = L.downcallHandle(find(base, "ggml_transpose"), FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
+        cont = L.downcallHandle(find(base, "ggml_cont"), FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
         newGraph = L.downcallHandle(find(base, "ggml_new_graph"), FunctionDescriptor.of(ADDRESS, ADDRESS));
         buildForward = L.downcallHandle(find(base, "ggml_build_forward_expand"),
                 FunctionDescriptor.ofVoid(ADDRESS, ADDRESS));
@@ -88,14 +90,14 @@ public final class GgmlBackend implements Backend {
     }
 
     @Override public String description() {
-        return "ggml CPU backend (ggml_mul_mat) from " + dir + "; A·Bᵀ only";
+        return "ggml CPU backend (ggml_mul_mat) from " + dir;
     }
 
     @Override public boolean supports(Op op) {
-        return op == Op.MATMUL_ABT;
+        return true;
     }
 
-    @Override public synchronized void matmulABt(float[] C, float[] A, float[] B, int M, int K, int N) {
+    @Override public void matmulABt(float[] C, float[] A, float[] B, int M, int K, int N) {
         Backend.checkShapes(Op.MATMUL_ABT, C, A, B, M, K, N);
         if (M == 0 || N == 0) {
             return;
@@ -104,38 +106,92 @@ public final class GgmlBackend implements Backend {
             Arrays.fill(C, 0, M * N, 0f);
             return;
         }
+        // a = B as [K, N], b = A as [K, M] → [N, M] = row-major C.
+        compute("mul_mat(B, A)", M, K, N, new float[][] {B, A}, new long[][] {{K, N}, {K, M}},
+                (ctx, t) -> (MemorySegment) mulMat.invokeExact(ctx, t[0], t[1]), C);
+    }
+
+    @Override public void matmulAB(float[] C, float[] A, float[] B, int M, int K, int N) {
+        Backend.checkShapes(Op.MATMUL_AB, C, A, B, M, K, N);
+        if (M == 0 || N == 0) {
+            return;
+        }
+        if (K == 0) {
+            Arrays.fill(C, 0, M * N, 0f);
+            return;
+        }
+        // B row-major K×N is [N, K]; its transpose made contiguous is [K, N], then as in ABt.
+        compute("mul_mat(cont(transpose(B)), A)", M, K, N, new float[][] {B, A}, new long[][] {{N, K}, {K, M}},
+                (ctx, t) -> (MemorySegment) mulMat.invokeExact(ctx, contTranspose(ctx, t[0]), t[1]), C);
+    }
+
+    @Override public void matmulAtBAccumulate(float[] C, float[] A, float[] B, int M, int K, int N) {
+        Backend.checkShapes(Op.MATMUL_ATB_ACCUMULATE, C, A, B, M, K, N);
+        if (M == 0 || K == 0 || N == 0) {
+            return;
+        }
+        // res[k][n] = Σ_m A[m][k]·B[m][n]: mul_mat(Bᵀ as [M, N], Aᵀ as [M, K]) → [N, K]; then C += res here.
+        float[] res = new float[K * N];
+        compute("mul_mat(cont(transpose(B)), cont(transpose(A)))", M, K, N, new float[][] {B, A},
+                new long[][] {{N, M}, {K, M}},
+                (ctx, t) -> (MemorySegment) mulMat.invokeExact(ctx, contTranspose(ctx, t[0]), contTranspose(ctx, t[1])),
+                res);
+        for (int i = 0; i < res.length; i++) {
+            C[i] += res[i];
+        }
+    }
+
+    private MemorySegment contTranspose(MemorySegment ctx, MemorySegment t) throws Throwable {
+        return (MemorySegment) cont.invokeExact(ctx, (MemorySegment) transpose.invokeExact(ctx, t));
+    }
+
+    /** Builds the result tensor from the input tensors of a graph. */
+    @FunctionalInterface
+    private interface GraphBuilder {
+        MemorySegment build(MemorySegment ctx, MemorySegment[] inputs) throws Throwable;
+    }
+
+    /**
+     * One graph: F32 input tensors of shapes {@code ne[i] = {ne0, ne1}} filled from {@code data[i]}, the result
+     * copied into {@code out} (all of it, {@code out.length} floats, which the callers size exactly).
+     */
+    private synchronized void compute(String what, int M, int K, int N, float[][] data, long[][] ne,
+                                      GraphBuilder builder, float[] out) {
         MemorySegment ctx = MemorySegment.NULL, buffer = MemorySegment.NULL;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment params = arena.allocate(INIT_PARAMS);
-            params.set(JAVA_LONG, 0, 8 * (long) tensorOverhead.invokeExact() + (long) graphOverhead.invokeExact());
+            params.set(JAVA_LONG, 0, 16 * (long) tensorOverhead.invokeExact() + (long) graphOverhead.invokeExact());
             params.set(ADDRESS, 8, MemorySegment.NULL);
             params.set(JAVA_BOOLEAN, 16, true);   // tensor data lives in the backend buffer
             ctx = (MemorySegment) init.invokeExact(params);
             if (ctx.equals(MemorySegment.NULL)) {
                 throw new IllegalStateException("ggml_init returned NULL");
             }
-            MemorySegment a = (MemorySegment) newTensor2d.invokeExact(ctx, GGML_TYPE_F32, (long) K, (long) N);
-            MemorySegment b = (MemorySegment) newTensor2d.invokeExact(ctx, GGML_TYPE_F32, (long) K, (long) M);
-            MemorySegment c = (MemorySegment) mulMat.invokeExact(ctx, a, b);
+            MemorySegment[] in = new MemorySegment[data.length];
+            for (int i = 0; i < in.length; i++) {
+                in[i] = (MemorySegment) newTensor2d.invokeExact(ctx, GGML_TYPE_F32, ne[i][0], ne[i][1]);
+            }
+            MemorySegment result = builder.build(ctx, in);
             MemorySegment graph = (MemorySegment) newGraph.invokeExact(ctx);
-            buildForward.invokeExact(graph, c);
+            buildForward.invokeExact(graph, result);
             buffer = (MemorySegment) allocCtxTensors.invokeExact(ctx, backend);
             if (buffer.equals(MemorySegment.NULL)) {
-                throw new IllegalStateException(String.format("ggml_backend_alloc_ctx_tensors(M=%d, K=%d, N=%d) "
-                        + "returned NULL", M, K, N));
+                throw new IllegalStateException(String.format("ggml_backend_alloc_ctx_tensors(%s, M=%d, K=%d, N=%d) "
+                        + "returned NULL", what, M, K, N));
             }
-            tensorSet.invokeExact(a, MemorySegment.ofArray(B), 0L, 4L * N * K);
-            tensorSet.invokeExact(b, MemorySegment.ofArray(A), 0L, 4L * M * K);
+            for (int i = 0; i < in.length; i++) {
+                tensorSet.invokeExact(in[i], MemorySegment.ofArray(data[i]), 0L, 4L * ne[i][0] * ne[i][1]);
+            }
             int status = (int) graphCompute.invokeExact(backend, graph);
             if (status != GGML_STATUS_SUCCESS) {
-                throw new IllegalStateException(String.format("ggml_backend_graph_compute(mul_mat M=%d, K=%d, N=%d) "
-                        + "failed: status %d", M, K, N, status));
+                throw new IllegalStateException(String.format("ggml_backend_graph_compute(%s, M=%d, K=%d, N=%d) "
+                        + "failed: status %d", what, M, K, N, status));
             }
-            tensorGet.invokeExact(c, MemorySegment.ofArray(C), 0L, 4L * M * N);
+            tensorGet.invokeExact(result, MemorySegment.ofArray(out), 0L, 4L * out.length);
         } catch (IllegalStateException e) {
             throw e;
         } catch (Throwable t) {
-            throw new IllegalStateException(String.format("ggml mul_mat(M=%d, K=%d, N=%d) failed", M, K, N), t);
+            throw new IllegalStateException(String.format("ggml %s (M=%d, K=%d, N=%d) failed", what, M, K, N), t);
         } finally {
             try {
                 if (!buffer.equals(MemorySegment.NULL)) {
@@ -148,16 +204,6 @@ public final class GgmlBackend implements Backend {
                 throw new IllegalStateException("freeing the ggml context failed", t);
             }
         }
-    }
-
-    @Override public void matmulAB(float[] C, float[] A, float[] B, int M, int K, int N) {
-        throw new UnsupportedOperationException("matmulAB on ggml: needs ggml_cont(ggml_transpose(B)) in the graph; "
-                + "not implemented (routed to java)");
-    }
-
-    @Override public void matmulAtBAccumulate(float[] C, float[] A, float[] B, int M, int K, int N) {
-        throw new UnsupportedOperationException("matmulAtBAccumulate on ggml: needs transposed operands and an add "
-                + "in the graph; not implemented (routed to java)");
     }
 
     /** {@code --backend ggml}: available when the llama.cpp libraries load and register a CPU backend. */

@@ -10,8 +10,8 @@ import dev.jlora.engine.backend.Backends;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The CUDA probe reports why it is unavailable instead of crashing; it never claims to compute. */
-class CudaBackendTest {
+/** The CUDA and ggml probes: unavailable with the exact reason instead of a crash; CUDA never claims to compute. */
+class BackendProbeTest {
 
     @Test
     void missingRuntimeNamesEveryLibraryTried() {
@@ -48,11 +48,13 @@ class CudaBackendTest {
     void ggmlIsAvailableWithTheNativesOrSaysWhereTheyAreMissing() {
         var probe = new GgmlBackend.Provider().probe();
         if (probe.isAvailable()) {
-            // A partial backend: only A·Bᵀ; the rest routes to Java (checked in BackendConformanceTest).
-            assertTrue(probe.backend().supports(dev.jlora.engine.backend.Op.MATMUL_ABT));
-            assertFalse(probe.backend().supports(dev.jlora.engine.backend.Op.MATMUL_AB));
-            assertThrows(UnsupportedOperationException.class,
-                    () -> probe.backend().matmulAB(new float[1], new float[1], new float[1], 1, 1, 1));
+            // All three forms; their values are checked in BackendConformanceTest. and a 1×1 product, exact:
+            float[] c = {7f};
+            probe.backend().matmulAtBAccumulate(c, new float[] {2f}, new float[] {3f}, 1, 1, 1);
+            assertEquals(13f, c[0], 0f, "7 + 2·3 (accumulates)");
+            for (var op : dev.jlora.engine.backend.Op.values()) {
+                assertTrue(probe.backend().supports(op), op.toString());
+            }
         } else {
             assertTrue(probe.reason().contains("fetch-llama-natives.sh") || probe.reason().contains("did not load"),
                     probe.reason());
