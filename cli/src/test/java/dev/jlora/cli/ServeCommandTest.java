@@ -194,6 +194,9 @@ class ServeCommandTest {
         assertError(post("/v1/completions", Json.write(Map.of("model", BASE, "prompt", "x", "max_tokens", 65))),
                 400, "max_tokens", "1..64");
         assertError(post("/v1/completions", Json.write(Map.of("model", BASE, "prompt", 3))), 400, "prompt", "string");
+        assertError(post("/v1/completions", Json.write(Map.of("model", BASE, "prompt", "x", "n", 2))), 400, "n", "n = 1");
+        assertError(post("/v1/completions", Json.write(Map.of("model", BASE, "prompt", "x", "logprobs", 3))),
+                400, "logprobs", "not supported");
         assertError(post("/v1/completions", Json.write(Map.of("model", "nope", "prompt", "x"))), 404, "model", "does not exist");
         assertError(post("/v1/chat/completions", Json.write(Map.of("model", BASE, "messages", List.of()))),
                 400, "messages", "non-empty");
