@@ -16,11 +16,11 @@ import org.junit.jupiter.api.Test;
 /**
  * The llm.c treatment on the real model: loss and the norm of every LoRA gradient of one batch on
  * stories260K.gguf, against float64 values recorded from PyTorch autograd by
- * {@code scripts/reference/stories260k_lora_reference.py} (same tokens, same deterministic A/B, r=4, alpha=8, all
- * seven projections of all five blocks).
+ * {@code tools/torch_reference.py --gguf-grad-norms} (the same float64 forward that {@code TorchReferenceTest} runs;
+ * same tokens, same deterministic A/B, r=4, alpha=8, all seven projections of all five blocks).
  */
 class Stories260kTrainingTest {
-    // Recorded with /usr/bin/python3 scripts/reference/stories260k_lora_reference.py ../shared/models/stories260K.gguf
+    // Recorded with /usr/bin/python3 tools/torch_reference.py --gguf-grad-norms ../shared/models/stories260K.gguf
     static final double LOSS = 1.008662793137;
     /** ‖dA‖, ‖dB‖ per layer, in target order q, k, v, o, gate, up, down. */
     static final double[][][] GRAD_NORMS = {

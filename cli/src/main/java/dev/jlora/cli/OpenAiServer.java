@@ -356,6 +356,20 @@ final class OpenAiServer implements AutoCloseable {
 
     /** OpenAI's parameters (max_tokens, temperature, top_p, seed, stop) plus llama.cpp's top_k, min_p, repeat_penalty. */
     private GenerationConfig generationConfig(Map<String, Object> req) {
+        // Parameters we do not implement are refused rather than ignored, so a client never gets less than it asked.
+        if (req.get("n") != null && !Long.valueOf(1).equals(req.get("n"))) {
+            throw ApiException.invalid("n", "only n = 1 is supported, got " + req.get("n"));
+        }
+        if (req.get("best_of") != null && !Long.valueOf(1).equals(req.get("best_of"))) {
+            throw ApiException.invalid("best_of", "only best_of = 1 is supported, got " + req.get("best_of"));
+        }
+        if (Boolean.TRUE.equals(req.get("echo"))) {
+            throw ApiException.invalid("echo", "echo is not supported");
+        }
+        Object lp = req.get("logprobs");
+        if (lp != null && !Boolean.FALSE.equals(lp)) {
+            throw ApiException.invalid("logprobs", "logprobs are not supported");
+        }
         long maxTokens = integer(req, "max_tokens", 16);
         if (maxTokens < 1 || maxTokens > settings.maxTokensLimit()) {
             throw ApiException.invalid("max_tokens", "'max_tokens' must be in 1.." + settings.maxTokensLimit()

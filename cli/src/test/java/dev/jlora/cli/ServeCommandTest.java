@@ -175,6 +175,26 @@ class ServeCommandTest {
                 new GenerationConfig(12, SamplerConfig.greedy(), List.of(), true), Generator.Listener.NONE).text();
         assertEquals(want, ((Map<String, Object>) choice.get("message")).get("content"));
         assertEquals("chat.completion", json(r).get("object"));
+
+        // The same request streamed: a role delta first, then content deltas that add up to the same text.
+        String streamed = Json.write(Map.of("model", "lora1", "max_tokens", 12, "temperature", 0, "stream", true,
+                "messages", List.of(Map.of("role", "user", "content", "Tell a story"))));
+        var sr = post("/v1/chat/completions", streamed);
+        assertEquals(200, sr.statusCode(), sr.body());
+        String[] events = sr.body().split("\n\n");
+        assertEquals("data: [DONE]", events[events.length - 1]);
+        var text = new StringBuilder();
+        for (int i = 0; i < events.length - 1; i++) {
+            var chunk = (Map<String, Object>) Json.parse(events[i].substring("data: ".length()));
+            assertEquals("chat.completion.chunk", chunk.get("object"));
+            var delta = (Map<String, Object>) ((Map<String, Object>) ((List<Object>) chunk.get("choices")).getFirst()).get("delta");
+            if (i == 0) {
+                assertEquals(Map.of("role", "assistant"), delta);
+            } else if (delta.containsKey("content")) {
+                text.append((String) delta.get("content"));
+            }
+        }
+        assertEquals(want, text.toString());
     }
 
     @SuppressWarnings("unchecked")
@@ -194,6 +214,9 @@ class ServeCommandTest {
         assertError(post("/v1/completions", Json.write(Map.of("model", BASE, "prompt", "x", "max_tokens", 65))),
                 400, "max_tokens", "1..64");
         assertError(post("/v1/completions", Json.write(Map.of("model", BASE, "prompt", 3))), 400, "prompt", "string");
+        assertError(post("/v1/completions", Json.write(Map.of("model", BASE, "prompt", "x", "n", 2))), 400, "n", "n = 1");
+        assertError(post("/v1/completions", Json.write(Map.of("model", BASE, "prompt", "x", "logprobs", 3))),
+                400, "logprobs", "not supported");
         assertError(post("/v1/completions", Json.write(Map.of("model", "nope", "prompt", "x"))), 404, "model", "does not exist");
         assertError(post("/v1/chat/completions", Json.write(Map.of("model", BASE, "messages", List.of()))),
                 400, "messages", "non-empty");

@@ -40,6 +40,7 @@ public final class GgmlBackend implements Backend {
 
     private final Path dir;
     private final MemorySegment backend;
+    private final int threads;
     private final MethodHandle init, free, newTensor2d, mulMat, transpose, cont, newGraph, buildForward, allocCtxTensors, bufferFree,
             tensorSet, tensorGet, graphCompute, tensorOverhead, graphOverhead;
 
@@ -79,6 +80,37 @@ public final class GgmlBackend implements Backend {
             throw new IllegalStateException("ggml_backend_init_by_type(CPU, NULL) returned NULL (no CPU backend "
                     + "registered from " + dir + ")");
         }
+        threads = setThreads(L, base, backend, Runtime.getRuntime().availableProcessors());
+    }
+
+    /**
+     * The CPU backend lives in a dynamically loaded library, so its {@code ggml_backend_cpu_set_n_threads} is found
+     * through the registry ({@code ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads")}). Without
+     * it ggml uses its default of 4 threads, which on fewer cores spin against each other at every graph barrier.
+     * Returns the count set, or -1 when the backend does not offer the function.
+     */
+    private static int setThreads(Linker L, SymbolLookup base, MemorySegment backend, int n) {
+        try {
+            MethodHandle getDevice = L.downcallHandle(find(base, "ggml_backend_get_device"),
+                    FunctionDescriptor.of(ADDRESS, ADDRESS));
+            MethodHandle devReg = L.downcallHandle(find(base, "ggml_backend_dev_backend_reg"),
+                    FunctionDescriptor.of(ADDRESS, ADDRESS));
+            MethodHandle procAddress = L.downcallHandle(find(base, "ggml_backend_reg_get_proc_address"),
+                    FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
+            MemorySegment reg = (MemorySegment) devReg.invokeExact((MemorySegment) getDevice.invokeExact(backend));
+            MemorySegment fn;
+            try (Arena a = Arena.ofConfined()) {
+                fn = (MemorySegment) procAddress.invokeExact(reg, a.allocateFrom("ggml_backend_set_n_threads"));
+            }
+            if (fn.equals(MemorySegment.NULL)) {
+                return -1;
+            }
+            MethodHandle set = L.downcallHandle(fn, FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT));
+            set.invokeExact(backend, n);
+            return n;
+        } catch (Throwable t) {
+            throw new IllegalStateException("ggml_backend_set_n_threads(" + n + ") lookup failed", t);
+        }
     }
 
     private static MemorySegment find(SymbolLookup lookup, String name) {
@@ -90,7 +122,8 @@ public final class GgmlBackend implements Backend {
     }
 
     @Override public String description() {
-        return "ggml CPU backend (ggml_mul_mat) from " + dir;
+        return "ggml CPU backend (ggml_mul_mat) from " + dir + ", "
+                + (threads > 0 ? threads + " threads" : "ggml's default threads");
     }
 
     @Override public boolean supports(Op op) {

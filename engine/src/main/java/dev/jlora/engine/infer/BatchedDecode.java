@@ -18,10 +18,11 @@ import java.util.Map;
  * §4): the n new tokens are stacked into [n × IC] rows, every base linear runs once for all rows through
  * {@link QuantMatrix#matmul}, and each adapter adds its delta on the rows of the sequences that use it (rows grouped
  * by adapter object, gathered into one [m × IC] block per adapter). Rotary embedding, the KV cache write and
- * attention stay per sequence ({@link InferenceSession#attendOne}), against each sequence's own cache.
+ * attention stay per sequence ({@link InferenceSession#attendRows}), against each sequence's own cache.
  *
- * <p>Per row this is the computation of {@link InferenceSession#decode}; results agree with it up to the summation
- * order of the matmul kernels for n rows versus one. Buffers grow to the largest n seen and are reused. Not
+ * <p>{@link #prefill} does the same for the prompts of requests that join: all their tokens' rows go through the
+ * same matmuls. Per row this is the computation of {@link InferenceSession#decode} and {@code prefill}; results
+ * agree with them up to the summation order of the matmul kernels for a different number of rows. Buffers grow to the largest n seen and are reused. Not
  * thread-safe.
  */
 public final class BatchedDecode {
@@ -42,54 +43,118 @@ public final class BatchedDecode {
      * session's own buffer, valid until its next call). All sessions must belong to this model's weights.
      */
     public float[][] step(List<InferenceSession> sessions, int[] tokens) {
-        int n = sessions.size();
-        if (tokens.length != n) {
-            throw new IllegalArgumentException(n + " sessions but " + tokens.length + " tokens");
+        if (tokens.length != sessions.size()) {
+            throw new IllegalArgumentException(sessions.size() + " sessions but " + tokens.length + " tokens");
         }
-        for (InferenceSession s : sessions) {
+        int[][] rows = new int[tokens.length][];
+        for (int i = 0; i < tokens.length; i++) {
+            rows[i] = new int[] {tokens[i]};
+        }
+        return forward(sessions, rows);
+    }
+
+    /**
+     * Runs each session's prompt at its position, all sessions' rows through the same matmuls (prompts longer than a
+     * session's prefill chunk go in several rounds), and returns the logits of each prompt's last token (the
+     * session's buffer). What {@link InferenceSession#prefill} computes for each alone.
+     */
+    public float[][] prefill(List<InferenceSession> sessions, List<int[]> prompts) {
+        int n = sessions.size();
+        if (prompts.size() != n) {
+            throw new IllegalArgumentException(n + " sessions but " + prompts.size() + " prompts");
+        }
+        float[][] out = new float[n][];
+        int[] done = new int[n];
+        while (true) {
+            List<InferenceSession> round = new ArrayList<>();
+            List<int[]> chunks = new ArrayList<>();
+            List<Integer> who = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                int[] p = prompts.get(i);
+                if (p.length == 0) {
+                    throw new IllegalArgumentException("prompt " + i + " has no tokens");
+                }
+                if (done[i] < p.length) {
+                    int T = Math.min(sessions.get(i).maxBatch(), p.length - done[i]);
+                    round.add(sessions.get(i));
+                    chunks.add(java.util.Arrays.copyOfRange(p, done[i], done[i] + T));
+                    who.add(i);
+                    done[i] += T;
+                }
+            }
+            if (round.isEmpty()) {
+                return out;
+            }
+            float[][] logits = forward(round, chunks.toArray(new int[0][]));
+            for (int j = 0; j < who.size(); j++) {
+                out[who.get(j)] = logits[j];
+            }
+        }
+    }
+
+    /** The decoder over rows of several sessions: session i contributes tokens[i] (1..its maxBatch tokens). */
+    private float[][] forward(List<InferenceSession> sessions, int[][] tokens) {
+        int n = sessions.size();
+        int[] row0 = new int[n + 1];
+        for (int i = 0; i < n; i++) {
+            InferenceSession s = sessions.get(i);
             if (s.weights() != w) {
                 throw new IllegalArgumentException("a session of another model's weights cannot join this batch");
             }
-            if (s.position() >= s.contextSize()) {
-                throw new IllegalStateException("context full: " + s.position() + " positions used of " + s.contextSize());
+            int T = tokens[i].length;
+            if (s.position() + T > s.contextSize()) {
+                throw new IllegalStateException("context full: " + s.position() + " positions used + " + T
+                        + " new > context size " + s.contextSize());
             }
+            row0[i + 1] = row0[i] + T;
         }
-        ensure(n);
+        int R = row0[n];
+        ensure(R);
         final int C = cfg.dim(), hidden = cfg.hiddenDim(), V = cfg.vocabSize();
         for (int i = 0; i < n; i++) {
-            if (tokens[i] < 0 || tokens[i] >= V) {
-                throw new IllegalArgumentException("token id " + tokens[i] + " of sequence " + i
-                        + " is outside the vocabulary 0.." + (V - 1));
+            for (int t = 0; t < tokens[i].length; t++) {
+                int id = tokens[i][t];
+                if (id < 0 || id >= V) {
+                    throw new IllegalArgumentException("token id " + id + " of sequence " + i
+                            + " is outside the vocabulary 0.." + (V - 1));
+                }
+                w.tokenEmbedding().dequantizeRow(id, x, (row0[i] + t) * C);
             }
-            w.tokenEmbedding().dequantizeRow(tokens[i], x, i * C);
         }
-        Map<AdapterSet, List<Integer>> groups = new IdentityHashMap<>();
+        Map<AdapterSet, List<Integer>> groups = new IdentityHashMap<>();   // adapter → its rows
         for (int i = 0; i < n; i++) {
-            groups.computeIfAbsent(sessions.get(i).adapters(), a -> new ArrayList<>()).add(i);
+            List<Integer> rows = groups.computeIfAbsent(sessions.get(i).adapters(), a -> new ArrayList<>());
+            for (int r = row0[i]; r < row0[i + 1]; r++) {
+                rows.add(r);
+            }
         }
         for (int l = 0; l < cfg.nLayers(); l++) {
             LlamaWeights.Layer layer = w.layers().get(l);
-            ops.rmsNormForward(xb, rstd, x, layer.attnNorm(), n, C, cfg.rmsEps());
-            linear(layer.wq(), layer.bq(), l, Target.Q, xb, n, q, groups);
-            linear(layer.wk(), layer.bk(), l, Target.K, xb, n, k, groups);
-            linear(layer.wv(), layer.bv(), l, Target.V, xb, n, v, groups);
+            ops.rmsNormForward(xb, rstd, x, layer.attnNorm(), R, C, cfg.rmsEps());
+            linear(layer.wq(), layer.bq(), l, Target.Q, xb, R, q, groups);
+            linear(layer.wk(), layer.bk(), l, Target.K, xb, R, k, groups);
+            linear(layer.wv(), layer.bv(), l, Target.V, xb, R, v, groups);
             for (int i = 0; i < n; i++) {
-                sessions.get(i).attendOne(l, q, k, v, att, i);
+                sessions.get(i).attendRows(l, q, k, v, att, row0[i], tokens[i].length);
             }
-            linear(layer.wo(), null, l, Target.O, att, n, xb, groups);
-            ops.axpy(1f, xb, 0, x, 0, n * C);
-            ops.rmsNormForward(xb, rstd, x, layer.ffnNorm(), n, C, cfg.rmsEps());
-            linear(layer.wGate(), null, l, Target.GATE, xb, n, hb, groups);
-            linear(layer.wUp(), null, l, Target.UP, xb, n, hb2, groups);
-            ops.swigluForward(hb, hb, hb2, n * hidden);
-            linear(layer.wDown(), null, l, Target.DOWN, hb, n, xb, groups);
-            ops.axpy(1f, xb, 0, x, 0, n * C);
+            linear(layer.wo(), null, l, Target.O, att, R, xb, groups);
+            ops.axpy(1f, xb, 0, x, 0, R * C);
+            ops.rmsNormForward(xb, rstd, x, layer.ffnNorm(), R, C, cfg.rmsEps());
+            linear(layer.wGate(), null, l, Target.GATE, xb, R, hb, groups);
+            linear(layer.wUp(), null, l, Target.UP, xb, R, hb2, groups);
+            ops.swigluForward(hb, hb, hb2, R * hidden);
+            linear(layer.wDown(), null, l, Target.DOWN, hb, R, xb, groups);
+            ops.axpy(1f, xb, 0, x, 0, R * C);
         }
-        ops.rmsNormForward(xb, rstd, x, w.finalNorm(), n, C, cfg.rmsEps());
+        // Head: only the last row of each session is needed.
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(x, (row0[i + 1] - 1) * C, xb, i * C, C);
+        }
+        ops.rmsNormForward(xb, rstd, xb, w.finalNorm(), n, C, cfg.rmsEps());
         w.output().matmul(xb, n, logits);
         float[][] out = new float[n][];
         for (int i = 0; i < n; i++) {
-            out[i] = sessions.get(i).advance(logits, i);
+            out[i] = sessions.get(i).advance(tokens[i].length, logits, i);
         }
         return out;
     }

@@ -175,29 +175,40 @@ public final class InferenceSession {
         return adapters;
     }
 
-    /**
-     * For the token at {@code position()} in block {@code layer}: rotates its q and k rows (row {@code row} of the
-     * caller's [n × qDim] / [n × kvDim] buffers), stores k and v in this cache, and writes the attention output row.
-     */
-    void attendOne(int layer, float[] qRows, float[] kRows, float[] vRows, float[] attRows, int row) {
-        if (layer == 0) {
-            requireRoom(1);
-        }
-        int qDim = cfg.qDim(), kvDim = cfg.kvDim(), hs = cfg.headDim();
-        System.arraycopy(qRows, row * qDim, q, 0, qDim);
-        System.arraycopy(kRows, row * kvDim, k, 0, kvDim);
-        positions[0] = pos;
-        ops.ropeForward(q, 1, cfg.nHeads(), hs, positions, ropeTables, ropeLayout);
-        ops.ropeForward(k, 1, cfg.nKvHeads(), hs, positions, ropeTables, ropeLayout);
-        System.arraycopy(k, 0, cache.keys[layer], pos * kvDim, kvDim);
-        System.arraycopy(vRows, row * kvDim, cache.values[layer], pos * kvDim, kvDim);
-        attention.forward(att, q, cache.keys[layer], cache.values[layer], pos, 1);
-        System.arraycopy(att, 0, attRows, row * qDim, qDim);
+    /** Most rows one {@link #attendRows} call may take (the prefill chunk). */
+    int maxBatch() {
+        return maxBatch;
     }
 
-    /** Ends a batched decode step: the token is in every layer's cache; its logits go to this session's buffer. */
-    float[] advance(float[] logitRows, int row) {
-        pos++;
+    /**
+     * For T new tokens at positions {@code position() ..} in block {@code layer}: rotates their q and k rows (rows
+     * {@code row0 .. row0+T} of the caller's [rows × qDim] / [rows × kvDim] buffers), stores k and v in this cache,
+     * and writes the attention output rows (causal within the T tokens, as {@link #prefill}).
+     */
+    void attendRows(int layer, float[] qRows, float[] kRows, float[] vRows, float[] attRows, int row0, int T) {
+        if (T < 1 || T > maxBatch) {
+            throw new IllegalArgumentException("a batched step takes 1.." + maxBatch + " tokens of a session, not " + T);
+        }
+        if (layer == 0) {
+            requireRoom(T);
+        }
+        int qDim = cfg.qDim(), kvDim = cfg.kvDim(), hs = cfg.headDim();
+        System.arraycopy(qRows, row0 * qDim, q, 0, T * qDim);
+        System.arraycopy(kRows, row0 * kvDim, k, 0, T * kvDim);
+        for (int t = 0; t < T; t++) {
+            positions[t] = pos + t;
+        }
+        ops.ropeForward(q, T, cfg.nHeads(), hs, positions, ropeTables, ropeLayout);
+        ops.ropeForward(k, T, cfg.nKvHeads(), hs, positions, ropeTables, ropeLayout);
+        System.arraycopy(k, 0, cache.keys[layer], pos * kvDim, T * kvDim);
+        System.arraycopy(vRows, row0 * kvDim, cache.values[layer], pos * kvDim, T * kvDim);
+        attention.forward(att, q, cache.keys[layer], cache.values[layer], pos, T);
+        System.arraycopy(att, 0, attRows, row0 * qDim, T * qDim);
+    }
+
+    /** Ends a batched step of T tokens: they are in every layer's cache; the last one's logits go to this buffer. */
+    float[] advance(int T, float[] logitRows, int row) {
+        pos += T;
         int V = cfg.vocabSize();
         System.arraycopy(logitRows, row * V, logits, 0, V);
         return logits;

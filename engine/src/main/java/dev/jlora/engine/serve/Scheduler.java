@@ -17,8 +17,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * that alone needs more than the budget is rejected at once.
  *
  * <p>One platform thread ("jlora-scheduler") runs prefill and decode; listeners are called on it. The decode step
- * runs the base linears once for all running requests and each adapter on its own rows (see {@link DecodeStep});
- * prompts are prefilled one request at a time when they join.
+ * runs the base linears once for all running requests and each adapter on its own rows, and the prompts of the
+ * requests that join at one step are prefilled together the same way (see {@link DecodeStep}).
  */
 public final class Scheduler implements AutoCloseable {
     /** A submitted request: lets the client cancel it (e.g. when the connection is gone). */
@@ -189,17 +189,21 @@ public final class Scheduler implements AutoCloseable {
                 Sequence s;
                 try {
                     s = new Sequence(w.request(), model, w.positions());
-                    s.prefill();
                 } catch (RuntimeException e) {
                     release(w.positions());
                     w.request().listener().onError(e);
                     continue;
                 }
-                joined.add(s);
+                if (s.begin()) {
+                    joined.add(s);
+                }
                 synchronized (this) {
                     running.add(s);
                     runningTickets.add(w.ticket());
                 }
+            }
+            if (!joined.isEmpty()) {
+                step.prefill(joined);
             }
             List<Sequence> batch = new ArrayList<>();
             for (int i = 0; i < running.size(); i++) {

@@ -35,16 +35,19 @@ final class Sequence {
         this.stop = new StopStrings(request.config().stopStrings());
     }
 
-    /** Runs the prompt and samples the first token. */
-    void prefill() {
+    /**
+     * Feeds the prompt to the sampler's history; false when nothing is to be generated (max tokens 0: finished
+     * here), true when the prompt must be prefilled and its logits handed to {@link #accept}.
+     */
+    boolean begin() {
         for (int id : request.prompt()) {
             sampler.accept(id);
         }
         if (request.config().maxTokens() == 0) {
             finish(ServeResult.Finish.MAX_TOKENS);
-            return;
+            return false;
         }
-        accept(session.prefill(request.prompt()));
+        return true;
     }
 
     /** True while the sequence waits for a decode step of {@link #pendingToken()}. */

@@ -72,6 +72,39 @@ class BatchedDecodeTest {
         }
     }
 
+    /**
+     * Prompts of different lengths (one longer than the prefill chunk of 4, so it takes three rounds) prefilled
+     * together, then one batched step: logits equal each session's own prefill and decode.
+     */
+    @Test
+    void batchedPrefillEqualsEachSessionsOwnPrefill() {
+        var cfg = TinyLlama.config(16, 24, 2, 4, 2, ByteTokenizer.VOCAB, true, false);
+        var m = new LlamaModel(cfg, TinyLlama.weights(cfg, 8), TOK);
+        AdapterSet a = lora(m, 31), b = lora(m, 32);
+        List<AdapterSet> sets = List.of(a, AdapterSet.NONE, b);
+        List<int[]> prompts = List.of(TOK.encode("a longer one", true, false), TOK.encode("hi", true, false),
+                TOK.encode("abc", true, false));
+        List<InferenceSession> batched = new ArrayList<>(), alone = new ArrayList<>();
+        for (AdapterSet set : sets) {
+            batched.add(new InferenceSession(m, set, 32, 4));
+            alone.add(new InferenceSession(m, set, 32, 4));
+        }
+        var decode = new BatchedDecode(m);
+        float[][] got = decode.prefill(batched, prompts);
+        for (int i = 0; i < sets.size(); i++) {
+            float[] want = alone.get(i).prefill(prompts.get(i));
+            int row = i;
+            // Tolerance as in the decode test: only the matmul summation order over ≤ 24 terms differs.
+            assertClose(want, got[i], 1e-5, 1e-5, () -> "prefill of sequence " + row);
+            assertEquals(prompts.get(i).length, batched.get(i).position());
+        }
+        float[][] next = decode.step(batched, new int[] {7, 8, 9});
+        for (int i = 0; i < sets.size(); i++) {
+            int row = i;
+            assertClose(alone.get(i).decode(7 + i), next[i], 1e-5, 1e-5, () -> "decode after prefill, sequence " + row);
+        }
+    }
+
     @Test
     void sessionsOfAnotherModelAndFullContextsAreRejected() {
         var cfg = TinyLlama.config(16, 24, 2, 4, 2, ByteTokenizer.VOCAB, true, false);
