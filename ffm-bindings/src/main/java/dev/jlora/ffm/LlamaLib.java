@@ -282,20 +282,34 @@ public final class LlamaLib {
 
     /** Loads a GGUF model for the CPU. */
     public Model loadModel(Path gguf) throws IOException {
+        return loadModel(gguf, false);
+    }
+
+    /**
+     * Loads only the vocabulary of a GGUF ({@code llama_model_params.vocab_only}): enough for {@link Model#tokenize},
+     * and it works on the vocab-only fixtures that have no weights; {@link Model#newContext} refuses such a model.
+     */
+    public Model loadVocabOnly(Path gguf) throws IOException {
+        return loadModel(gguf, true);
+    }
+
+    private Model loadModel(Path gguf, boolean vocabOnly) throws IOException {
         if (!Files.isRegularFile(gguf)) {
             throw new java.nio.file.NoSuchFileException(gguf.toString());
         }
+        String what = "llama_model_load_from_file(" + gguf + (vocabOnly ? ", vocab_only" : "") + ")";
         try (Arena a = Arena.ofConfined()) {
             MemorySegment params = (MemorySegment) modelDefaultParams.invokeExact((java.lang.foreign.SegmentAllocator) a);
+            params.set(JAVA_BOOLEAN, off(MODEL_PARAMS, "vocab_only"), vocabOnly);
             MemorySegment m = (MemorySegment) modelLoad.invokeExact(a.allocateFrom(gguf.toAbsolutePath().toString()), params);
             if (m.equals(MemorySegment.NULL)) {
-                throw new IOException("llama_model_load_from_file(" + gguf + ") returned NULL (see the log above)");
+                throw new IOException(what + " returned NULL (see the log above)");
             }
-            return new Model(m, gguf);
+            return new Model(m, gguf, vocabOnly);
         } catch (IOException | RuntimeException e) {
             throw e;
         } catch (Throwable t) {
-            throw new IllegalStateException("llama_model_load_from_file(" + gguf + ") failed", t);
+            throw new IllegalStateException(what + " failed", t);
         }
     }
 
@@ -304,10 +318,12 @@ public final class LlamaLib {
         private MemorySegment ptr;
         private final MemorySegment vocab;
         private final Path path;
+        private final boolean vocabOnly;
 
-        private Model(MemorySegment ptr, Path path) throws Throwable {
+        private Model(MemorySegment ptr, Path path, boolean vocabOnly) throws Throwable {
             this.ptr = ptr;
             this.path = path;
+            this.vocabOnly = vocabOnly;
             this.vocab = (MemorySegment) modelGetVocab.invokeExact(ptr);
         }
 
@@ -348,6 +364,10 @@ public final class LlamaLib {
          */
         public Context newContext(int nCtx, int threads) {
             live();
+            if (vocabOnly) {
+                throw new IllegalStateException("model " + path + " was loaded vocab-only (loadVocabOnly): it has no "
+                        + "weights to decode with; load it with loadModel");
+            }
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment cp = (MemorySegment) contextDefaultParams.invokeExact((java.lang.foreign.SegmentAllocator) a);
                 cp.set(JAVA_INT, off(CONTEXT_PARAMS, "n_ctx"), nCtx);

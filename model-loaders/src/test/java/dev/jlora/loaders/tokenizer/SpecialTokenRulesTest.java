@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * llama.cpp's special-token rules that do not follow from the token types in the file. Expected ids are
- * llama_tokenize's output (libllama v0.5.0, vocab-only load), recorded from LlamaCppTokenizerOracleTest runs.
+ * llama_tokenize's output (libllama v0.5.0, vocab-only load), recorded from ffm-bindings' LlamaCppTokenizerOracleTest runs.
  */
 class SpecialTokenRulesTest {
 
