@@ -27,8 +27,9 @@ import java.util.Arrays;
  * <p>ggml's {@code mul_mat(a, b)} takes {@code a} as {@code ne = [K, N]} and {@code b} as {@code [K, M]} (ne0 is the
  * contiguous dimension) and returns {@code [N, M]}: {@code res[m][n] = Σ_k a[n][k]·b[m][k]}, which is row-major
  * {@code C = A·Bᵀ} with {@code a = B}, {@code b = A}; the other forms transpose operands in the graph
- * ({@code ggml_cont(ggml_transpose(t))}), and {@code C += Aᵀ·B} adds the result in Java. Each call builds a small context, allocates the three tensors
- * in a CPU backend buffer, copies in, computes and copies out; the copies make it a reference more than a speedup.
+ * ({@code ggml_cont(ggml_transpose(t))}), and {@code C += Aᵀ·B} adds the result in Java. Each call builds a small
+ * context, allocates its tensors in a CPU backend buffer, copies in, computes and copies out; that per-call work
+ * makes it a cross-check against ggml more than a speedup.
  */
 @SuppressWarnings("restricted")
 public final class GgmlBackend implements Backend {

@@ -26,8 +26,7 @@ public final class Backends {
 
     /** Every provider on the class path, probed, most preferred first (Java is always there). */
     public static List<BackendProvider.Probe> discover() {
-        return discover(ServiceLoader.load(BackendProvider.class, Backends.class.getClassLoader()).stream()
-                .map(ServiceLoader.Provider::get).toList());
+        return discover(providers());
     }
 
     /** Probes the given providers, most preferred first; adds Java if missing. */
@@ -50,9 +49,24 @@ public final class Backends {
         return out;
     }
 
-    /** {@link #select(String, List)} over {@link #discover()}. */
+    /**
+     * {@link #select(String, List)} probing only what the request needs: nothing for {@code java}, the named
+     * provider for a name, every provider for {@code auto} (a probe may load native libraries).
+     */
     public static Selection select(String requested) {
-        return select(requested, discover());
+        String name = requested == null ? "auto" : requested.trim().toLowerCase(Locale.ROOT);
+        if (name.equals("java")) {
+            return new Selection(JavaBackend.INSTANCE, "requested: " + JavaBackend.INSTANCE.description());
+        }
+        if (name.equals("auto") || !NAMES.contains(name)) {
+            return select(requested, discover());
+        }
+        return select(requested, discover(providers().stream().filter(p -> p.name().equals(name)).toList()));
+    }
+
+    private static List<BackendProvider> providers() {
+        return ServiceLoader.load(BackendProvider.class, Backends.class.getClassLoader()).stream()
+                .map(ServiceLoader.Provider::get).toList();
     }
 
     /**

@@ -101,5 +101,9 @@ class BackendsTest {
                 () -> Backends.describe(probes).toString());
         assertSame(JavaBackend.INSTANCE, Backends.select("java", probes).backend() instanceof RoutedBackend r
                 ? r.primary() : null);
+        // --backend java (the default) probes nothing: no native library is loaded for it.
+        assertSame(JavaBackend.INSTANCE, Backends.select("java").backend());
+        var missing = assertThrows(BackendUnavailableException.class, () -> Backends.select("openblas"));
+        assertTrue(missing.getMessage().contains("no provider on the class path"), missing.getMessage());
     }
 }
