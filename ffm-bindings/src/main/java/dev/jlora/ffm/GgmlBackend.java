@@ -267,7 +267,7 @@ public final class GgmlBackend implements Backend {
             for (String lib : new String[] {LlamaLib.LIBRARIES[0], LlamaLib.LIBRARIES[1]}) {
                 if (!Files.isRegularFile(dir.resolve(lib))) {
                     return Probe.unavailable("ggml", dir.resolve(lib) + " not found (run scripts/fetch-llama-natives.sh"
-                            + " or set -Djlora.llama.native=DIR)");
+                            + " or set -Djlora.llama.natives=DIR)");
                 }
             }
             // LlamaLib.load registers the CPU backends (ggml_backend_load_all_from_path) once per JVM.

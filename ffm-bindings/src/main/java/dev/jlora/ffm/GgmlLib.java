@@ -84,25 +84,9 @@ public final class GgmlLib {
         return lib.find(name).orElseThrow(() -> new IllegalArgumentException("symbol " + name + " not found in " + LIBRARY));
     }
 
-    /**
-     * Where the natives are: {@code -Djlora.llama.natives=DIR} (the build sets it), else {@code -Djlora.llama.native}
-     * (LlamaLib's spelling), else {@code .cache/llama-native/linux-x64} in the nearest directory up from the
-     * working directory that has one.
-     */
+    /** The same directory as libllama's: {@link LlamaLib#defaultDirectory()}. */
     public static Path defaultDirectory() {
-        for (String key : new String[] {"jlora.llama.natives", "jlora.llama.native"}) {
-            String p = System.getProperty(key);
-            if (p != null && !p.isBlank()) {
-                return Path.of(p);
-            }
-        }
-        Path rel = Path.of(".cache", "llama-native", "linux-x64");
-        for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {
-            if (Files.isDirectory(d.resolve(rel))) {
-                return d.resolve(rel);
-            }
-        }
-        return Path.of("").toAbsolutePath().resolve(rel);
+        return LlamaLib.defaultDirectory();
     }
 
     /** {@link #load(Path)} from {@link #defaultDirectory()}. */
@@ -121,8 +105,7 @@ public final class GgmlLib {
         Path file = dir.toAbsolutePath().normalize().resolve(LIBRARY);
         if (!Files.isRegularFile(file)) {
             LOG.log(System.Logger.Level.INFO, "ggml reference not available: " + file
-                    + " not found (tried -Djlora.llama.natives, -Djlora.llama.native, .cache/llama-native/linux-x64 "
-                    + "up from " + Path.of("").toAbsolutePath() + "; run scripts/fetch-llama-natives.sh)");
+                    + " not found (set -Djlora.llama.natives=DIR or run scripts/fetch-llama-natives.sh)");
             return Optional.empty();
         }
         try {

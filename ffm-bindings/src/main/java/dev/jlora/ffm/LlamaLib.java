@@ -163,12 +163,12 @@ public final class LlamaLib {
     }
 
     /**
-     * Where {@code scripts/fetch-llama-natives.sh} puts the libraries: {@code -Djlora.llama.native=DIR} if set, else
+     * Where {@code scripts/fetch-llama-natives.sh} puts the libraries: {@code -Djlora.llama.natives=DIR} if set (the build sets it for tests), else
      * {@code .cache/llama-native/linux-x64} under {@code -Djlora.home} or the nearest directory up from the working
      * directory that has one.
      */
     public static Path defaultDirectory() {
-        String p = System.getProperty("jlora.llama.native");
+        String p = System.getProperty("jlora.llama.natives");
         if (p != null && !p.isBlank()) {
             return Path.of(p);
         }

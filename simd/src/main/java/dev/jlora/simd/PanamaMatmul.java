@@ -116,6 +116,12 @@ final class PanamaMatmul {
      */
     private static void gemm(float[] C, int Mo, int No, int Kr, float[] A, int ars, int aks, Packer packer,
                              boolean accumulate) {
+        if (Mo == 0 || No == 0 || Kr == 0) {   // empty product: the blocking below would divide by zero
+            if (!accumulate) {
+                java.util.Arrays.fill(C, 0, Mo * No, 0f);
+            }
+            return;
+        }
         int threads = Parallel.threads();
         int mBlocks = Math.max((Mo + MC_MAX - 1) / MC_MAX, Math.min(TASKS_PER_THREAD * threads, (Mo + MR - 1) / MR));
         int mc = ((Mo + mBlocks - 1) / mBlocks + MR - 1) / MR * MR;

@@ -47,6 +47,8 @@ class MatmulTest {
     @ParameterizedTest(name = "M={0} K={1} N={2}")
     @CsvSource({"1,1,1", "1,768,33", "2,5,3", "3,17,5", "4,9,7", "6,32,32", "7,300,65", "33,65,31",
             "130,257,67", "97,513,129", "12,1,40",
+            // Empty products: C is zeroed (overwrite forms) or left as it is (accumulate).
+            "0,5,7", "9,0,7", "9,5,0",
             // Several column chunks (a packed chunk holds 2^20 floats: 512 columns at K = 2048, 224 at K = 4100).
             "7,2048,600", "11,4100,300"})
     void allFormsMatchReference(int M, int K, int N) {
