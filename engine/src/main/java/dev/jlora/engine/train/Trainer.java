@@ -324,6 +324,23 @@ public final class Trainer {
             throw new ModelFormatException(checkpoint.getFileName() + ": cannot resume: " + e.getMessage(), e);
         }
         trimMetrics(step);
+        deleteStaleTemps(outDir.resolve("checkpoints"));
+    }
+
+    /**
+     * Removes the temp files of checkpoint writes that a killed run left behind (TensorArchive writes
+     * {@code .checkpoint-NNNNNN.jlck*.tmp} and renames it; a SIGKILL skips its cleanup). One run owns {@code outDir},
+     * so at resume time none of them is in use.
+     */
+    private static void deleteStaleTemps(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return;
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            for (Path p : s.filter(p -> p.getFileName().toString().matches("\\.checkpoint-\\d+\\.jlck.*\\.tmp")).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
     }
 
     /**
