@@ -3,6 +3,7 @@ package dev.jlora.bench;
 import dev.jlora.engine.adapter.LoraConfig;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.model.LlamaWeights;
 import dev.jlora.engine.optim.AdamW;
 import dev.jlora.engine.optim.GradientClipping;
 import dev.jlora.engine.train.LlamaTrainGraph;
@@ -11,6 +12,7 @@ import dev.jlora.quant.QuantType;
 import dev.jlora.simd.Parallel;
 import dev.jlora.simd.VectorOps;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -18,14 +20,15 @@ import java.util.SplittableRandom;
 /**
  * LoRA training throughput of jlora: tokens/s of one full step (forward, backward through the frozen weights,
  * global-norm clipping, AdamW) on random-initialised stories15M/42M-shaped models ({@link BenchModels}) in F32, Q8_0
- * and Q4_0, with and without activation checkpointing. Warm-up steps run first (JIT); the median of the measured
+ * and Q4_0 (or NF4: the F32 model with its block matrices quantized in memory), with and without activation
+ * checkpointing. Warm-up steps run first (JIT); the median of the measured
  * steps is reported, with the heap in use after the last step. A plain runner, not JMH: a step is long and the loop
  * is the thing measured.
  *
  * <pre>
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
  *      dev.jlora.bench.TrainBench --models ../shared/models --out bench/target/models [--shapes 15M] \
- *      [--types F32,Q8_0,Q4_0] [--batch 4] [--seq 256] [--rank 8] [--targets q,k,v,o] [--steps 5] [--warmup 2]
+ *      [--types F32,Q8_0,Q4_0,NF4] [--batch 4] [--seq 256] [--rank 8] [--targets q,k,v,o] [--steps 5] [--warmup 2]
  * </pre>
  */
 public final class TrainBench {
@@ -51,9 +54,14 @@ public final class TrainBench {
             var shape = BenchModels.shape(s.trim());
             for (String t : types) {
                 QuantType type = QuantType.valueOf(t.trim());
-                Path file = BenchModels.write(shape, type, models.resolve("vocab/ggml-vocab-llama-spm.gguf"),
-                        out.resolve(shape.name() + "-" + type + ".gguf"), 42);
+                // NF4 has no GGUF layout: the F32 model is loaded and its block matrices quantized in memory.
+                QuantType stored = type == QuantType.NF4 ? QuantType.F32 : type;
+                Path file = BenchModels.write(shape, stored, models.resolve("vocab/ggml-vocab-llama-spm.gguf"),
+                        out.resolve(shape.name() + "-" + stored + ".gguf"), 42);
                 LlamaModel m = ModelLoader.load(file);
+                if (type == QuantType.NF4) {
+                    m = withBlockMatrices(m, QuantType.NF4);
+                }
                 for (boolean ck : new boolean[] {false, true}) {
                     run(shape.name(), type, m, B, T, new LoraConfig(rank, 2f * rank, 0f, false,
                             LoraConfig.parseTargets(targets)), ck, steps, warmup);
@@ -91,6 +99,22 @@ public final class TrainBench {
         long heapMiB = (rt.totalMemory() - rt.freeMemory()) >> 20;
         System.out.printf(Locale.ROOT, "%-12s %-5s checkpointing=%-5s  %8.0f tokens/s  (%.3f s/step, %,d trainable, heap %,d MiB)%n",
                 shape, type, checkpointing, B * T / median, median, adapters.parameterCount(), heapMiB);
+    }
+
+    /**
+     * {@code m} with the seven matrices of every block quantized to {@code type}; embedding and output head stay as
+     * loaded (QLoRA quantizes the linear layers of the blocks and leaves the head in higher precision).
+     */
+    static LlamaModel withBlockMatrices(LlamaModel m, QuantType type) {
+        var layers = new ArrayList<LlamaWeights.Layer>();
+        for (var l : m.weights().layers()) {
+            layers.add(new LlamaWeights.Layer(l.attnNorm(), type.quantize(l.wq()), type.quantize(l.wk()),
+                    type.quantize(l.wv()), type.quantize(l.wo()), l.bq(), l.bk(), l.bv(), l.ffnNorm(),
+                    type.quantize(l.wGate()), type.quantize(l.wUp()), type.quantize(l.wDown())));
+        }
+        var w = m.weights();
+        return new LlamaModel(m.config(), new LlamaWeights(w.tokenEmbedding(), layers, w.finalNorm(), w.output()),
+                m.tokenizer());
     }
 
     private static String opt(String[] args, String name, String def) {

@@ -114,6 +114,11 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--activation-checkpointing", description = "Recompute block activations in backward (less memory)")
     boolean activationCheckpointing;
 
+    @Option(names = "--deterministic",
+            description = "Bit-reproducible training: scalar kernels in the training graph (slower), so a run resumed "
+                    + "from a checkpoint gives exactly the losses and adapter of an uninterrupted one")
+    boolean deterministic;
+
     @Option(names = "--seed", defaultValue = "42", description = "Seed of init, data order and dropout (default: ${DEFAULT-VALUE})")
     long seed;
 
@@ -160,7 +165,7 @@ final class TrainCommand implements Callable<Integer> {
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
                 .warmupSteps(warmup).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
                 .evalEvery(evalEvery > 0 ? evalEvery : Math.max(1, steps)).checkpointEvery(checkpointEvery)
-                .activationCheckpointing(activationCheckpointing).seed(seed).build();
+                .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).build();
         Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
         TrainableAdapterSet adapters = adapted.adapters();
         o.printf(Locale.ROOT, "model %s: %d layers, dim %d; %s (init %s) r=%d alpha=%s on %s: %,d trainable parameters%n",

@@ -12,8 +12,10 @@ import dev.jlora.simd.VectorOps;
  *   <li>Forward, T &gt; 1 (training, prefill): a tile of up to 64 rows × kc columns is decoded once into a
  *       per-task buffer of at most 256 KiB and multiplied with all T rows of x (4 × 4 register blocks), so each
  *       weight block is decoded once per call, not once per token.</li>
- *   <li>Backward dx += dy·W: columns split over {@link Parallel} in block-aligned chunks (each task owns its
- *       slice of dx); within a chunk, R row slices are decoded once and applied to all T rows of dx, four rows per pass.</li>
+ *   <li>Backward dx += dy·W, T = 1: columns split over {@link Parallel} in block-aligned chunks (each task owns its
+ *       slice of dx); within a chunk, R row slices are decoded once and applied with axpys, four rows per pass.</li>
+ *   <li>Backward, T &gt; 1: tasks are (column chunk × block of dx rows); a tile of up to 128 rows × the chunk is
+ *       decoded once and multiplied into the block's rows with a register-blocked kernel (4 rows × 2 vectors).</li>
  * </ul>
  * The {@code Ref} twins decode with the scalar reference and accumulate one product at a time in float.
  */
@@ -22,6 +24,8 @@ abstract class FusedMatrix implements QuantMatrix {
     private static final int TILE_FLOATS = 64 * 1024;
     /** Column chunk width of the backward pass, in elements (rounded up to a block). */
     private static final int COL_CHUNK = 512;
+    /** Most weight rows in one decoded tile of the T &gt; 1 backward (a 2-vector strip of it, 16 KiB, stays in L1). */
+    private static final int BACKWARD_TILE_ROWS = 128;
 
     protected final int rows, cols;
 
@@ -138,6 +142,57 @@ abstract class FusedMatrix implements QuantMatrix {
 
     @Override public void matmulBackwardInput(float[] dy, int T, float[] dx) {
         checkShapes("matmulBackwardInput", dx, T, cols, dy, rows);
+        if (T >= 4 && VectorDecode.AVAILABLE) {
+            backwardInputTiled(dy, T, dx);
+        } else {
+            backwardInputAxpys(dy, T, dx);
+        }
+    }
+
+    /**
+     * dx += dy·W for T ≥ 4 as a small GEMM per decoded tile: a tile of up to {@value #BACKWARD_TILE_ROWS} rows × one
+     * column chunk of W (≤ {@link #TILE_FLOATS} floats) is decoded once and applied to a block of dx rows with
+     * {@link PanamaQuant#tileAccumulate} (4 rows of dx × 2 vectors in registers over the whole tile). Tasks are
+     * (column chunk × block of dx rows), so a narrow matrix (dim 288: a single chunk) still keeps every thread busy;
+     * each tile is decoded once per row block, which is cheap next to the T/blocks FMAs per weight it feeds.
+     */
+    private void backwardInputTiled(float[] dy, int T, float[] dx) {
+        int align = columnAlign();
+        int width = Math.max(align, (COL_CHUNK + align - 1) / align * align);
+        int chunks = (cols + width - 1) / width;
+        int R = Math.max(1, Math.min(Math.min(rows, BACKWARD_TILE_ROWS), TILE_FLOATS / width));
+        // Enough tasks for two per thread, but row blocks of at least 16 rows (a multiple of 4 for the kernel).
+        int wantBlocks = Math.max(1, Math.min((T + 15) / 16, (2 * Parallel.threads() + chunks - 1) / chunks));
+        int tBlock = ((T + wantBlocks - 1) / wantBlocks + 3) / 4 * 4;
+        int blocks = (T + tBlock - 1) / tBlock;
+        var ops = VectorOps.get();
+        Parallel.parallelForRange(chunks * blocks, (task0, task1) -> {
+            float[] buf = new float[R * Math.min(width, cols)];
+            for (int task = task0; task < task1; task++) {
+                int ch = task % chunks, tb = task / chunks;
+                int c0 = ch * width, w = Math.min(width, cols - c0);
+                int t0 = tb * tBlock, t1 = Math.min(T, t0 + tBlock), tn = (t1 - t0) / 4 * 4;
+                for (int o0 = 0; o0 < rows; o0 += R) {
+                    int r = Math.min(R, rows - o0);
+                    for (int k = 0; k < r; k++) {
+                        decode(o0 + k, c0, w, buf, k * w);
+                    }
+                    PanamaQuant.tileAccumulate(tn, dy, t0 * rows + o0, rows, buf, 0, w, r, dx, t0 * cols + c0, cols, w);
+                    for (int t = t0 + tn; t < t1; t++) {   // the last < 4 rows of the block
+                        for (int k = 0; k < r; k++) {
+                            float g = dy[t * rows + o0 + k];
+                            if (g != 0) {
+                                ops.axpy(g, buf, k * w, dx, t * cols + c0, w);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /** dx += dy·W for T &lt; 4 (or without the Vector API): decoded row slices applied with axpys. */
+    private void backwardInputAxpys(float[] dy, int T, float[] dx) {
         int align = columnAlign();
         int width = Math.max(align, (COL_CHUNK + align - 1) / align * align);
         int chunks = (cols + width - 1) / width;

@@ -322,6 +322,76 @@ final class PanamaQuant {
     }
 
     /**
+     * y[yOff + t·yStride + i] += Σ_{k<r} a[aOff + t·aStride + k]·w[wOff + k·wStride + i] for t &lt; tn (a multiple of
+     * four) and i &lt; n: a decoded tile of r weight rows applied to tn rows of dx at once. Register blocks of 4 rows of
+     * y × 2 vectors keep eight accumulators live across the whole k loop, so each loaded weight vector feeds four
+     * FMAs and y is loaded and stored once per tile instead of once per four weight rows (as {@link #axpy4} does).
+     * Column strips are the outer loop so that one strip of the tile (r × 2 vectors) stays in L1 across all rows.
+     */
+    static void tileAccumulate(int tn, float[] a, int aOff, int aStride, float[] w, int wOff, int wStride, int r,
+                               float[] y, int yOff, int yStride, int n) {
+        int i = 0;
+        for (; i + 2 * L <= n; i += 2 * L) {
+            for (int t = 0; t < tn; t += 4) {
+                int y0 = yOff + t * yStride + i, a0 = aOff + t * aStride;
+                var c00 = FloatVector.fromArray(F, y, y0);
+                var c01 = FloatVector.fromArray(F, y, y0 + L);
+                var c10 = FloatVector.fromArray(F, y, y0 + yStride);
+                var c11 = FloatVector.fromArray(F, y, y0 + yStride + L);
+                var c20 = FloatVector.fromArray(F, y, y0 + 2 * yStride);
+                var c21 = FloatVector.fromArray(F, y, y0 + 2 * yStride + L);
+                var c30 = FloatVector.fromArray(F, y, y0 + 3 * yStride);
+                var c31 = FloatVector.fromArray(F, y, y0 + 3 * yStride + L);
+                for (int k = 0; k < r; k++) {
+                    int wo = wOff + k * wStride + i;
+                    var w0 = FloatVector.fromArray(F, w, wo);
+                    var w1 = FloatVector.fromArray(F, w, wo + L);
+                    var b0 = FloatVector.broadcast(F, a[a0 + k]);
+                    c00 = w0.fma(b0, c00); c01 = w1.fma(b0, c01);
+                    var b1 = FloatVector.broadcast(F, a[a0 + aStride + k]);
+                    c10 = w0.fma(b1, c10); c11 = w1.fma(b1, c11);
+                    var b2 = FloatVector.broadcast(F, a[a0 + 2 * aStride + k]);
+                    c20 = w0.fma(b2, c20); c21 = w1.fma(b2, c21);
+                    var b3 = FloatVector.broadcast(F, a[a0 + 3 * aStride + k]);
+                    c30 = w0.fma(b3, c30); c31 = w1.fma(b3, c31);
+                }
+                c00.intoArray(y, y0); c01.intoArray(y, y0 + L);
+                c10.intoArray(y, y0 + yStride); c11.intoArray(y, y0 + yStride + L);
+                c20.intoArray(y, y0 + 2 * yStride); c21.intoArray(y, y0 + 2 * yStride + L);
+                c30.intoArray(y, y0 + 3 * yStride); c31.intoArray(y, y0 + 3 * yStride + L);
+            }
+        }
+        for (; i + L <= n; i += L) {
+            for (int t = 0; t < tn; t += 4) {
+                int y0 = yOff + t * yStride + i, a0 = aOff + t * aStride;
+                var c0 = FloatVector.fromArray(F, y, y0);
+                var c1 = FloatVector.fromArray(F, y, y0 + yStride);
+                var c2 = FloatVector.fromArray(F, y, y0 + 2 * yStride);
+                var c3 = FloatVector.fromArray(F, y, y0 + 3 * yStride);
+                for (int k = 0; k < r; k++) {
+                    var w0 = FloatVector.fromArray(F, w, wOff + k * wStride + i);
+                    c0 = w0.fma(FloatVector.broadcast(F, a[a0 + k]), c0);
+                    c1 = w0.fma(FloatVector.broadcast(F, a[a0 + aStride + k]), c1);
+                    c2 = w0.fma(FloatVector.broadcast(F, a[a0 + 2 * aStride + k]), c2);
+                    c3 = w0.fma(FloatVector.broadcast(F, a[a0 + 3 * aStride + k]), c3);
+                }
+                c0.intoArray(y, y0); c1.intoArray(y, y0 + yStride);
+                c2.intoArray(y, y0 + 2 * yStride); c3.intoArray(y, y0 + 3 * yStride);
+            }
+        }
+        for (; i < n; i++) {   // column tail (shorter than a vector): plain dots down the tile
+            for (int t = 0; t < tn; t++) {
+                int a0 = aOff + t * aStride;
+                float s = 0;
+                for (int k = 0; k < r; k++) {
+                    s += a[a0 + k] * w[wOff + k * wStride + i];
+                }
+                y[yOff + t * yStride + i] += s;
+            }
+        }
+    }
+
+    /**
      * y[yOff + i] += a0·w[wOff + i] + a1·w[wOff + s + i] + a2·w[wOff + 2s + i] + a3·w[wOff + 3s + i] for i &lt; n:
      * four decoded rows applied to one row of dx with one load and one store of y.
      */

@@ -136,6 +136,31 @@ class FusedMatrixTest {
     }
 
     @ParameterizedTest
+    @EnumSource(value = QuantType.class, names = {"F32", "Q8_0", "Q4_K", "NF4"})
+    void backwardSplitsIntoRowTilesColumnChunksAndTokenBlocks(QuantType t) {
+        // 300 rows (two full 128-row tiles of the T > 1 backward plus 44) × 1280 columns (two 512-column chunks plus a
+        // partial one, a tail shorter than a vector for F32's odd width) × T = 23 (token blocks with a < 4-row rest).
+        var rnd = new SplittableRandom(21 + t.ordinal());
+        int rows = 300, cols = t.blockSize() == 1 ? 1037 : 1280, T = 23;
+        FusedMatrix m = matrix(t, rows, cols, Kind.RANDOM, rnd);
+        double[][] w = dense(m);
+        float[] dy = Rand.floats(rnd, T * rows, -1, 1);
+        float[] dx0 = Rand.floats(rnd, T * cols, -1, 1), dx = dx0.clone();
+        m.matmulBackwardInput(dy, T, dx);
+        for (int tt = 0; tt < T; tt++) {
+            for (int i = 0; i < cols; i++) {
+                double ref = dx0[tt * cols + i], abs = Math.abs(ref);
+                for (int o = 0; o < rows; o++) {
+                    ref += dy[tt * rows + o] * w[o][i];
+                    abs += Math.abs(dy[tt * rows + o] * w[o][i]);
+                }
+                int idx = tt * cols + i;
+                Approx.assertClose(ref, dx[idx], (rows + 2) * Math.ulp(1f) * abs, 0, () -> t + " dx[" + idx + "]");
+            }
+        }
+    }
+
+    @ParameterizedTest
     @EnumSource(value = QuantType.class, names = {"Q4_0", "Q8_0", "Q4_K", "Q6_K", "Q5_K", "Q4_1", "Q5_0", "Q5_1", "F16", "BF16", "NF4"})
     void quantizeFromMatrixEqualsQuantizeFromFloats(QuantType t) {
         var rnd = new SplittableRandom(5 + t.ordinal());

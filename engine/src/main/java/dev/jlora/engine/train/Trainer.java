@@ -323,6 +323,87 @@ public final class Trainer {
         } catch (IllegalArgumentException | NullPointerException e) {
             throw new ModelFormatException(checkpoint.getFileName() + ": cannot resume: " + e.getMessage(), e);
         }
+        trimMetrics(step);
+        deleteStaleTemps(outDir.resolve("checkpoints"));
+    }
+
+    /**
+     * Removes the temp files of checkpoint writes that a killed run left behind (TensorArchive writes
+     * {@code .checkpoint-NNNNNN.jlck*.tmp} and renames it; a SIGKILL skips its cleanup). One run owns {@code outDir},
+     * so at resume time none of them is in use.
+     */
+    private static void deleteStaleTemps(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return;
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            for (Path p : s.filter(p -> p.getFileName().toString().matches("\\.checkpoint-\\d+\\.jlck.*\\.tmp")).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    /**
+     * Makes metrics.jsonl end at the resumed step. The interrupted run may have logged steps after its last
+     * checkpoint (every step between two checkpoints, or the step whose checkpoint a kill cut short); those steps
+     * are recomputed now, and appending them again would list them twice. A last line without its newline (the
+     * process was killed mid-write) is dropped too. Rewritten atomically (temp file, fsync, rename), so a kill here
+     * leaves either the old or the trimmed file.
+     */
+    private void trimMetrics(int keepUpTo) throws IOException {
+        Path file = outDir.resolve("metrics.jsonl");
+        if (!Files.isRegularFile(file)) {
+            return;
+        }
+        String text = new String(Files.readAllBytes(file), StandardCharsets.UTF_8);
+        var kept = new StringBuilder(text.length());
+        boolean changed = false;
+        int start = 0;
+        while (start < text.length()) {
+            int nl = text.indexOf('\n', start);
+            if (nl < 0) {           // torn last line
+                changed = true;
+                break;
+            }
+            String line = text.substring(start, nl);
+            start = nl + 1;
+            if (loggedStep(line) > keepUpTo) {
+                changed = true;
+            } else {
+                kept.append(line).append('\n');
+            }
+        }
+        if (!changed) {
+            return;
+        }
+        Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), ".metrics.jsonl", ".tmp");
+        try {
+            try (var ch = java.nio.channels.FileChannel.open(tmp, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING)) {
+                var buf = java.nio.ByteBuffer.wrap(kept.toString().getBytes(StandardCharsets.UTF_8));
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
+                }
+                ch.force(true);
+            }
+            Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** The "step" of a metrics line written by this class; lines that are not (foreign or unreadable) count as 0. */
+    private static long loggedStep(String line) {
+        if (line.isBlank()) {
+            return 0;
+        }
+        try {
+            Object step = Json.parseObject(line, Json.Limits.DEFAULT, "metrics.jsonl").get("step");
+            return step instanceof Number n ? n.longValue() : 0;
+        } catch (IOException e) {
+            return 0;
+        }
     }
 
     private static void expect(Path file, Map<String, String> meta, String key, String want) throws ModelFormatException {

@@ -85,6 +85,38 @@ class TrainerTest {
         }
     }
 
+    /** Train-step losses of metrics.jsonl by step; a step logged twice is an error. */
+    static Map<Long, Double> trainLosses(Path metrics) throws IOException {
+        var out = new java.util.TreeMap<Long, Double>();
+        for (String line : Files.readAllLines(metrics)) {
+            var o = Json.parseObject(line, Json.Limits.DEFAULT, "metrics");
+            if (o.get("kind").equals("train")) {
+                long step = ((Number) o.get("step")).longValue();
+                assertEquals(null, out.put(step, ((Number) o.get("loss")).doubleValue()), "step " + step + " logged twice");
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void resumeDropsMetricsLoggedAfterTheCheckpointAndATornLine() throws IOException {
+        var m = model();
+        var full = trainer(m, dir.resolve("full"), config().bitReproducible(true).build());
+        full.train(null);
+        Path split = dir.resolve("split");
+        // A run killed after logging steps 4 and 5 whose newest checkpoint is step 3, in the middle of a line
+        trainer(m, split, config().bitReproducible(true).checkpointEvery(3).steps(5).build()).train(null);
+        Files.delete(split.resolve("checkpoints/checkpoint-000005.jlck"));
+        Files.writeString(split.resolve("metrics.jsonl"), "{\"kind\":\"train\",\"step\":6,\"lo",
+                java.nio.file.StandardOpenOption.APPEND);
+        var second = trainer(m, split, config().bitReproducible(true).build());
+        second.resume(Trainer.latestCheckpoint(split));
+        assertEquals(3, second.step());
+        second.train(null);
+        assertEquals(trainLosses(dir.resolve("full/metrics.jsonl")), trainLosses(split.resolve("metrics.jsonl")),
+                "every step logged once, with the uninterrupted run's loss");
+    }
+
     @Test
     void vectorKernelsResumeToWithinRounding() throws IOException {
         var m = model();
