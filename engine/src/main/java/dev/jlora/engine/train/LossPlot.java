@@ -196,7 +196,37 @@ public final class LossPlot {
         if (bad > 0) {
             entries.add(new String[] {"bad", bad + " step" + (bad == 1 ? "" : "s") + " with NaN/inf loss"});
         }
-        double lw = 210, lh = 10 + 18 * entries.size(), lx = LEFT + pw - lw - 8, ly = TOP + 8;
+        double lw = 210, lh = 10 + 18 * entries.size();
+        // the corner whose box covers the fewest drawn points (segments sampled), top right on a tie
+        var drawn = new ArrayList<double[]>();
+        for (List<Point> list : List.of(s.train(), s.eval())) {
+            for (int i = 0; i < list.size(); i++) {
+                Point b = list.get(i);
+                Point a = i > 0 && Double.isFinite(list.get(i - 1).loss()) ? list.get(i - 1) : b;
+                if (!Double.isFinite(b.loss())) {
+                    continue;
+                }
+                for (int k = 0; k <= 8; k++) {
+                    double st = a.step() + (b.step() - a.step()) * k / 8.0;
+                    double lo = a.loss() + (b.loss() - a.loss()) * k / 8.0;
+                    drawn.add(new double[] {px(x, st, pw), py(y, lo, ph)});
+                }
+            }
+        }
+        double lx = LEFT + pw - lw - 8, ly = TOP + 8;
+        int best = Integer.MAX_VALUE;
+        for (double[] c : new double[][] {{LEFT + pw - lw - 8, TOP + 8}, {LEFT + pw - lw - 8, TOP + ph - lh - 8},
+                {LEFT + 8, TOP + ph - lh - 8}, {LEFT + 8, TOP + 8}}) {
+            int n = 0;
+            for (double[] q : drawn) {
+                n += q[0] >= c[0] - 4 && q[0] <= c[0] + lw + 4 && q[1] >= c[1] - 4 && q[1] <= c[1] + lh + 4 ? 1 : 0;
+            }
+            if (n < best) {
+                best = n;
+                lx = c[0];
+                ly = c[1];
+            }
+        }
         sb.append(fmt("<g class=\"legend\">\n<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"white\" "
                 + "fill-opacity=\"0.85\" stroke=\"#999999\"/>\n", lx, ly, lw, lh));
         for (int i = 0; i < entries.size(); i++) {
