@@ -35,6 +35,11 @@ case "$group" in
   kernels) pattern='dev\.jlora\.bench\.(DotBench|MatmulBench|FmaPeakBench)' ;;
   forms) pattern='dev\.jlora\.bench\.MatmulFormsBench' ;;
   compare)
+    # OpenBLAS's idle worker threads busy-wait for 2^OPENBLAS_THREAD_TIMEOUT cycles (default 28, about 0.1 s)
+    # after each call, so in an alternating run they take a core from the jlora call that follows (measured:
+    # jlora's median 1.9x its best with the default, 1.1-1.2x with 4). 4 is OpenBLAS's minimum; override to compare.
+    export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
+    echo "bench: OPENBLAS_THREAD_TIMEOUT=$OPENBLAS_THREAD_TIMEOUT"
     "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Djlora.threads=2 \
       -cp "$root/bench/target/benchmarks.jar" dev.jlora.bench.MatmulCompare "${1:-60}" "$out"
     exit 0 ;;

@@ -20,7 +20,11 @@ import java.util.SplittableRandom;
  * median time of each (the best approximates an idle machine). Complements {@link MatmulBench}, does not replace
  * it.
  *
- * <p>{@code java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Djlora.threads=2 -cp
+ * <p>Run it with {@code OPENBLAS_THREAD_TIMEOUT=4} (as {@code scripts/bench.sh compare} does): by default OpenBLAS's
+ * idle threads spin for about 0.1 s after each call and take a core from the jlora call that follows, doubling its
+ * median (docs/PERFORMANCE.md, "Kernels").
+ *
+ * <p>{@code OPENBLAS_THREAD_TIMEOUT=4 java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Djlora.threads=2 -cp
  * bench/target/benchmarks.jar dev.jlora.bench.MatmulCompare [rounds] [out.json]}
  */
 public final class MatmulCompare {
