@@ -238,7 +238,12 @@ final class TrainCommand implements Callable<Integer> {
             o.printf(Locale.ROOT, "%s after %d steps (%d skipped); adapter saved to %s%n",
                     r.stoppedEarly() ? "stopped (resume with --resume)" : "done", r.step(), r.skippedSteps(), file);
             if (plot) {
-                o.printf("loss plot: %s%n", writePlot(out, meta.getOrDefault("base_model", "")));
+                try {
+                    o.printf("loss plot: %s%n", writePlot(out, meta.getOrDefault("base_model", "")));
+                } catch (java.io.IOException e) {
+                    // The adapter is already saved: a plot that cannot be written is worth a warning, not a failed run.
+                    o.printf("loss plot not written: %s%n", e.getMessage());
+                }
             }
             o.flush();
         } finally {
