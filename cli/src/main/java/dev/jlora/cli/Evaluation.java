@@ -11,20 +11,21 @@ import java.util.function.Consumer;
  * Mean next-token negative log-likelihood of a model (with optional unmerged adapters) over tokenised examples:
  * each example runs alone from position 0 (its BOS included, no padding, no packing), and the NLL of token i+1
  * given tokens ..i counts when the example marks token i+1 as a target. The mean is over all counted tokens of
- * all examples (not a mean of per-example means); log-softmax is taken in double precision.
+ * all examples (not a mean of per-example means); log-softmax is taken in double precision. Public so that the
+ * end-to-end quality checks (e2e QuantizedPerplexityTest) measure through the same path as {@code jlora eval}.
  */
-final class Evaluation {
+public final class Evaluation {
     private Evaluation() {}
 
     /** mean NLL (nats), the number of predicted tokens, and exp(mean NLL). */
-    record Result(double meanNll, long tokens) {
-        double perplexity() {
+    public record Result(double meanNll, long tokens) {
+        public double perplexity() {
             return Math.exp(meanNll);
         }
     }
 
     /** Examples longer than the model's context are cut to it (with a warning naming the example). */
-    static Result evaluate(LlamaModel model, AdapterSet adapters, List<Example> examples, Consumer<String> warn) {
+    public static Result evaluate(LlamaModel model, AdapterSet adapters, List<Example> examples, Consumer<String> warn) {
         int ctx = model.config().contextLength();
         int longest = 0;
         for (Example e : examples) {

@@ -30,7 +30,8 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "quickstart", mixinStandardHelpOptions = true,
         description = {"Fine-tune the demo model (stories260K) with LoRA on a small built-in dataset (about a minute "
-                + "on 2 cores), then compare greedy generations before and after."})
+                + "on 2 cores), then compare greedy generations before and after.",
+                "Writes OUT/adapter.jlora, OUT/metrics.jsonl and the loss plot OUT/loss.svg."})
 final class QuickstartCommand implements Callable<Integer> {
     static final String DATA = "quickstart.jsonl";
     static final List<String> PROMPTS = List.of("Once upon a time", "Q: What is the name of the dog?\nA:");
@@ -75,10 +76,11 @@ final class QuickstartCommand implements Callable<Integer> {
                         + "linear layers (%,d parameters), %d steps ==%n", examples.size(), ds.train().size(), seqLen,
                 ds.eval().size(), adapters.parameterCount(), steps);
         TrainCommand.run(m, adapters, ds, cfg, out, false, Map.of("base_model", "demo", "data", "built-in " + DATA), o,
-                Math.max(1, steps / 12));
+                Math.max(1, steps / 12), true);
 
         o.println("\n== after fine-tuning (greedy) ==");
         printGenerations(m, adapters, o);
+        o.printf("%nloss plot (open in a browser): %s%n", out.resolve(dev.jlora.engine.train.LossPlot.FILE_NAME));
         return 0;
     }
 

@@ -11,9 +11,11 @@ import dev.jlora.engine.data.Dataset;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.optim.LrSchedule;
 import dev.jlora.engine.train.AdapterFile;
+import dev.jlora.engine.train.LossPlot;
 import dev.jlora.engine.train.TrainConfig;
 import dev.jlora.engine.train.Trainer;
 import dev.jlora.loaders.adapter.AdapterFiles;
+import dev.jlora.loaders.io.AtomicFile;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,8 +33,9 @@ import picocli.CommandLine.Parameters;
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Fine-tune a LoRA adapter on a JSONL dataset ({\"text\"}, {\"prompt\",\"completion\"} or "
                 + "{\"messages\"} lines).",
-                "Writes DIR/adapter.jlora, DIR/metrics.jsonl and DIR/checkpoints/; Ctrl-C saves a checkpoint, "
-                        + "--resume continues from the newest one."})
+                "Writes DIR/adapter.jlora, DIR/metrics.jsonl, DIR/checkpoints/ and a loss plot DIR/loss.svg (training "
+                        + "loss per step, eval loss; --no-plot skips it); Ctrl-C saves a checkpoint, --resume "
+                        + "continues from the newest one."})
 final class TrainCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "MODEL", description = "GGUF file, Hugging Face directory, or 'demo'")
@@ -136,6 +139,9 @@ final class TrainCommand implements Callable<Integer> {
             description = "Compute backend for fp32 frozen weights: auto, java, openblas, ggml, cuda (default: ${DEFAULT-VALUE})")
     String backend;
 
+    @Option(names = "--no-plot", description = "Do not write DIR/loss.svg")
+    boolean noPlot;
+
     @Option(names = "--log-every", defaultValue = "1", description = "Print every N steps (default: ${DEFAULT-VALUE})")
     int logEvery;
 
@@ -178,7 +184,7 @@ final class TrainCommand implements Callable<Integer> {
             formats.add(AdapterFiles.Format.parse(f.trim()));   // parse before training: a typo fails fast
         }
         var meta = Map.of("base_model", model, "data", data.toString(), "init", init);
-        Path file = run(m, adapters, ds, cfg, out, resume, meta, o, logEvery);
+        Path file = run(m, adapters, ds, cfg, out, resume, meta, o, logEvery, !noPlot);
         TrainableAdapterSet saved = adapters;
         if (!adapted.residuals().isEmpty()) {
             // The trained adapter is relative to the residual base; save it as a delta on the original weights.
@@ -201,9 +207,9 @@ final class TrainCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Trains (resuming if asked), saves DIR/adapter.jlora and returns its path. */
+    /** Trains (resuming if asked), saves DIR/adapter.jlora (and DIR/loss.svg if {@code plot}) and returns its path. */
     static Path run(LlamaModel m, TrainableAdapterSet adapters, Dataset ds, TrainConfig cfg, Path out, boolean resume,
-                    Map<String, String> meta, PrintStream o, int logEvery) throws Exception {
+                    Map<String, String> meta, PrintStream o, int logEvery, boolean plot) throws Exception {
         Files.createDirectories(out);
         var trainer = new Trainer(m, adapters, ds, cfg, out);
         if (resume) {
@@ -231,6 +237,14 @@ final class TrainCommand implements Callable<Integer> {
             AdapterFile.save(file, adapters, meta);
             o.printf(Locale.ROOT, "%s after %d steps (%d skipped); adapter saved to %s%n",
                     r.stoppedEarly() ? "stopped (resume with --resume)" : "done", r.step(), r.skippedSteps(), file);
+            if (plot) {
+                try {
+                    o.printf("loss plot: %s%n", writePlot(out, meta.getOrDefault("base_model", "")));
+                } catch (java.io.IOException e) {
+                    // The adapter is already saved: a plot that cannot be written is worth a warning, not a failed run.
+                    o.printf("loss plot not written: %s%n", e.getMessage());
+                }
+            }
             o.flush();
         } finally {
             done.countDown();
@@ -241,5 +255,14 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         return file;
+    }
+
+    /** Renders DIR/metrics.jsonl (the whole run, resumed parts included) to DIR/loss.svg, atomically. */
+    static Path writePlot(Path out, String model) throws java.io.IOException {
+        Path svg = out.resolve(LossPlot.FILE_NAME);
+        String title = "jlora training loss: " + out.toAbsolutePath().normalize().getFileName()
+                + (model.isEmpty() ? "" : " (" + model + ")");
+        AtomicFile.writeString(svg, LossPlot.render(out.resolve("metrics.jsonl"), title));
+        return svg;
     }
 }

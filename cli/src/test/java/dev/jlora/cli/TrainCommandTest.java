@@ -76,6 +76,34 @@ class TrainCommandTest {
         assertEquals(0, r2.code(), r2.err());
         assertTrue(r2.out().contains("resumed from") && r2.out().contains("at step 3"), r2.out());
         assertTrue(r2.out().contains("step     5/5") && !r2.out().contains("step     3/5"), r2.out());
+        // the loss plot covers the whole run, resumed part included: one polyline point per step, 2 evals
+        Path svg = out.resolve("loss.svg");
+        assertTrue(r2.out().contains("loss plot: " + svg), r2.out());
+        var doc = javax.xml.parsers.DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(svg.toFile());
+        var polylines = doc.getElementsByTagName("polyline");
+        int points = 0, evals = 0;
+        for (int i = 0; i < polylines.getLength(); i++) {
+            var e = (org.w3c.dom.Element) polylines.item(i);
+            if (e.getAttribute("class").equals("train")) {
+                points += e.getAttribute("points").trim().split("\\s+").length;
+            }
+        }
+        var circles = doc.getElementsByTagName("circle");
+        for (int i = 0; i < circles.getLength(); i++) {
+            evals += ((org.w3c.dom.Element) circles.item(i)).getAttribute("class").equals("eval") ? 1 : 0;
+        }
+        assertEquals(5, points);
+        assertEquals(2, evals);
+    }
+
+    @Test
+    void noPlotSkipsTheSvg() throws Exception {
+        Path out = dir.resolve("np");
+        var r = run("train", "demo", "--data", data().toString(), "--out", out.toString(), "--steps", "1",
+                "--seq-len", "32", "--batch-size", "2", "--rank", "2", "--no-plot");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.isRegularFile(out.resolve("metrics.jsonl")));
+        assertTrue(!Files.exists(out.resolve("loss.svg")) && !r.out().contains("loss plot"), r.out());
     }
 
     @Test
@@ -96,6 +124,8 @@ class TrainCommandTest {
         assertTrue(before >= 0 && after > before, r.out());
         assertTrue(r.out().contains("Once upon a time, there was a little girl"), "demo's golden start: " + r.out());
         assertTrue(Files.isRegularFile(out.resolve("adapter.jlora")));
+        assertTrue(Files.isRegularFile(out.resolve("loss.svg")));
+        assertTrue(r.out().contains("loss plot (open in a browser): " + out.resolve("loss.svg")), r.out());
     }
 
     /** --backend openblas runs the frozen fp32 products on OpenBLAS and trains the same adapter as Java. */

@@ -162,7 +162,7 @@ public final class Trainer {
                 boolean last = step == cfg.steps();
                 if (!data.eval().isEmpty() && cfg.evalEvery() > 0 && (step % cfg.evalEvery() == 0 || last)) {
                     evalLoss = evaluate();
-                    writeMetrics(metrics, "eval", Map.of("loss", evalLoss, "perplexity", Math.exp(evalLoss)));
+                    writeMetrics(metrics, "eval", Map.of("loss", finiteOrString(evalLoss), "perplexity", finiteOrString(Math.exp(evalLoss))));
                     listener.onEval(step, evalLoss, Math.exp(evalLoss));
                 }
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) && !last) {
