@@ -76,7 +76,7 @@ final class QuickstartCommand implements Callable<Integer> {
                         + "linear layers (%,d parameters), %d steps ==%n", examples.size(), ds.train().size(), seqLen,
                 ds.eval().size(), adapters.parameterCount(), steps);
         TrainCommand.run(m, adapters, ds, cfg, out, false, Map.of("base_model", "demo", "data", "built-in " + DATA), o,
-                Math.max(1, steps / 12), true);
+                Math.max(1, steps / 12), true, java.util.List.of());
 
         o.println("\n== after fine-tuning (greedy) ==");
         printGenerations(m, adapters, o);

@@ -8,12 +8,14 @@ import dev.jlora.engine.backend.BackendWeights;
 import dev.jlora.engine.backend.Backends;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.data.Dataset;
+import dev.jlora.engine.dynamics.TrainingMethods;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.optim.LrSchedule;
 import dev.jlora.engine.train.AdapterFile;
 import dev.jlora.engine.train.LossPlot;
 import dev.jlora.engine.train.TrainConfig;
 import dev.jlora.engine.train.Trainer;
+import dev.jlora.engine.train.TrainingHook;
 import dev.jlora.loaders.adapter.AdapterFiles;
 import dev.jlora.loaders.io.AtomicFile;
 import java.io.PrintStream;
@@ -59,6 +61,14 @@ final class TrainCommand implements Callable<Integer> {
             description = "Method hyper-parameter, repeatable (vera: d_initial, projection_prng_key; "
                     + "nola: num_basis_A, num_basis_B, basis_seed; randlora: projection_prng_key)")
     Map<String, String> methodArgs = new LinkedHashMap<>();
+
+    @Option(names = "--dynamics", paramLabel = "NAME", split = ",",
+            description = "Training dynamics, repeatable: loraplus")
+    java.util.List<String> dynamics = java.util.List.of();
+
+    @Option(names = "--dynamics-arg", paramLabel = "KEY=VALUE",
+            description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio)")
+    Map<String, String> dynamicsArgs = new LinkedHashMap<>();
 
     @Option(names = "--targets", defaultValue = "q,k,v,o", description = "Target modules: q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE})")
     String targets;
@@ -183,8 +193,14 @@ final class TrainCommand implements Callable<Integer> {
         for (String f : export) {
             formats.add(AdapterFiles.Format.parse(f.trim()));   // parse before training: a typo fails fast
         }
+        var ctx = new TrainingMethods.Context(m, adapters, ds, cfg);
+        var hooks = new java.util.ArrayList<>(TrainingMethods.forAdapterMethod(method, params, ctx));
+        hooks.addAll(TrainingMethods.create(dynamics, dynamicsArgs, ctx));
+        if (!dynamics.isEmpty()) {
+            o.printf("training dynamics: %s%n", String.join(", ", dynamics));
+        }
         var meta = Map.of("base_model", model, "data", data.toString(), "init", init);
-        Path file = run(m, adapters, ds, cfg, out, resume, meta, o, logEvery, !noPlot);
+        Path file = run(m, adapters, ds, cfg, out, resume, meta, o, logEvery, !noPlot, hooks);
         TrainableAdapterSet saved = adapters;
         if (!adapted.residuals().isEmpty()) {
             // The trained adapter is relative to the residual base; save it as a delta on the original weights.
@@ -209,9 +225,10 @@ final class TrainCommand implements Callable<Integer> {
 
     /** Trains (resuming if asked), saves DIR/adapter.jlora (and DIR/loss.svg if {@code plot}) and returns its path. */
     static Path run(LlamaModel m, TrainableAdapterSet adapters, Dataset ds, TrainConfig cfg, Path out, boolean resume,
-                    Map<String, String> meta, PrintStream o, int logEvery, boolean plot) throws Exception {
+                    Map<String, String> meta, PrintStream o, int logEvery, boolean plot,
+                    java.util.List<TrainingHook> hooks) throws Exception {
         Files.createDirectories(out);
-        var trainer = new Trainer(m, adapters, ds, cfg, out);
+        var trainer = new Trainer(m, adapters, ds, cfg, out, hooks);
         if (resume) {
             Path ck = Trainer.latestCheckpoint(out);
             if (ck == null) {

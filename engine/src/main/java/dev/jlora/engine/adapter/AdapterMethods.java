@@ -63,67 +63,11 @@ public final class AdapterMethods {
         return m;
     }
 
-    /** Typed access to string hyper-parameters with defaults, naming the key in every error. */
-    private record Params(String method, Map<String, String> values) {
-        String str(String key, String dflt) {
-            return values.getOrDefault(key, dflt);
-        }
-
-        int integer(String key, int dflt) {
-            String v = values.get(key);
-            try {
-                return v == null ? dflt : Integer.parseInt(v.trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(method + ": '" + key + "' must be a whole number, got '" + v + "'");
-            }
-        }
-
-        long longValue(String key, long dflt) {
-            String v = values.get(key);
-            try {
-                return v == null ? dflt : Long.parseLong(v.trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(method + ": '" + key + "' must be a whole number, got '" + v + "'");
-            }
-        }
-
-        float real(String key, float dflt) {
-            String v = values.get(key);
-            try {
-                return v == null ? dflt : Float.parseFloat(v.trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(method + ": '" + key + "' must be a number, got '" + v + "'");
-            }
-        }
-
-        boolean bool(String key) {
-            String v = values.get(key);
-            if (v == null) {
-                return false;
-            }
-            return switch (v.trim().toLowerCase(Locale.ROOT)) {
-                case "true", "1", "yes" -> true;
-                case "false", "0", "no" -> false;
-                default -> throw new IllegalArgumentException(method + ": '" + key + "' must be true or false, got '" + v + "'");
-            };
-        }
-
-        LoraConfig lora(Set<Target> targets) {
-            return new LoraConfig(integer("rank", 8), real("alpha", 16), real("dropout", 0), bool("rs_lora"), targets);
-        }
-    }
-
-    private static Params params(Method m, Map<String, String> values, Set<String> extraAllowed) {
-        for (String k : values.keySet()) {
-            if (!COMMON.contains(k) && !m.keys().containsKey(k) && !extraAllowed.contains(k)) {
-                var known = new TreeSet<>(COMMON);
-                known.remove("method");
-                known.addAll(m.keys().keySet());
-                throw new IllegalArgumentException("adapter method " + m.name() + " has no hyper-parameter '" + k
-                        + "' (knows " + known + ")");
-            }
-        }
-        return new Params(m.name(), values);
+    private static HyperParams params(Method m, Map<String, String> values, Set<String> extraAllowed) {
+        var known = new TreeSet<>(COMMON);
+        known.addAll(m.keys().keySet());
+        known.addAll(extraAllowed);
+        return new HyperParams("adapter method " + m.name(), values).requireKnown(known);
     }
 
     /**
@@ -133,7 +77,7 @@ public final class AdapterMethods {
     public static ResidualAdapterFactory factory(String method, String init, Map<String, String> values,
                                                  LlamaWeights weights, Set<Target> targets) {
         Method m = method(method);
-        Params p = params(m, values, Set.of());
+        HyperParams p = params(m, values, Set.of());
         AdapterInit ai = AdapterInit.parse(init);
         if (!m.acceptsInit() && ai != RandomInit.KAIMING) {
             throw new IllegalArgumentException("adapter method " + m.name() + " has its own initialisation; --init "
@@ -179,7 +123,7 @@ public final class AdapterMethods {
                     own.put(e.getKey(), e.getValue());
                 }
             }
-            Params p = params(m, own, Set.of());
+            HyperParams p = params(m, own, Set.of());
             return switch (m.name()) {
                 case "lora" -> AdapterFactory.lora(p.lora(targets));
                 case "dora" -> {
@@ -205,7 +149,7 @@ public final class AdapterMethods {
     }
 
     /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
-    private static AdapterFactory structural(Method m, Params p, LlamaWeights weights, Set<Target> targets, boolean init) {
+    private static AdapterFactory structural(Method m, HyperParams p, LlamaWeights weights, Set<Target> targets, boolean init) {
         int rank = p.integer("rank", m.name().equals("vera") ? 256 : 8);
         float dropout = p.real("dropout", 0);
         return switch (m.name()) {

@@ -4,6 +4,7 @@ import dev.jlora.engine.adapter.Parameter;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.ToDoubleFunction;
 
 /**
  * AdamW (Loshchilov &amp; Hutter 2019, "Decoupled Weight Decay Regularization", Algorithm 2), in the form of
@@ -34,10 +35,11 @@ public final class AdamW implements Optimizer {
     }
 
     @Override
-    public void step(List<Parameter> params, float lr) {
+    public void step(List<Parameter> params, float baseLr, ToDoubleFunction<Parameter> lrScale) {
         t++;
         double bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t);
         for (Parameter p : params) {
+            float lr = (float) (baseLr * lrScale.applyAsDouble(p));
             float[] mm = m.computeIfAbsent(p.name(), k -> new float[p.size()]);
             float[] vv = v.computeIfAbsent(p.name(), k -> new float[p.size()]);
             if (mm.length != p.size()) {

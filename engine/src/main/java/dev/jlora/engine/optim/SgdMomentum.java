@@ -4,6 +4,7 @@ import dev.jlora.engine.adapter.Parameter;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.ToDoubleFunction;
 
 /**
  * SGD with momentum in the form of {@code torch.optim.SGD} (dampening 0, no Nesterov): g ← g + λp (coupled L2 weight
@@ -24,9 +25,10 @@ public final class SgdMomentum implements Optimizer {
     }
 
     @Override
-    public void step(List<Parameter> params, float lr) {
+    public void step(List<Parameter> params, float baseLr, ToDoubleFunction<Parameter> lrScale) {
         t++;
         for (Parameter p : params) {
+            float lr = (float) (baseLr * lrScale.applyAsDouble(p));
             float[] w = p.value(), g = p.grad();
             float[] b = buf.get(p.name());
             boolean first = b == null;

@@ -54,6 +54,8 @@ public final class Trainer {
     private final Optimizer optimizer;
     private final LrSchedule schedule;
     private final List<Parameter> params;
+    private final List<TrainingHook> hooks;
+    private static final String HOOK_PREFIX = "hook.", HOOK_PARAM_PREFIX = "hookparam.";
     private int step;
     private int skipped;
     private volatile boolean stopRequested;
@@ -63,6 +65,15 @@ public final class Trainer {
     public record Result(int step, List<Double> losses, int skippedSteps, double evalLoss, boolean stoppedEarly) {}
 
     public Trainer(LlamaModel model, TrainableAdapterSet adapters, Dataset data, TrainConfig cfg, Path outDir) {
+        this(model, adapters, data, cfg, outDir, List.of());
+    }
+
+    /**
+     * A trainer whose steps also run {@code hooks} (rank allocation, optimizer-side methods, layer sampling; see
+     * {@link TrainingHook}); their own parameters are trained after the adapters'.
+     */
+    public Trainer(LlamaModel model, TrainableAdapterSet adapters, Dataset data, TrainConfig cfg, Path outDir,
+                   List<TrainingHook> hooks) {
         if (data.T() != cfg.seqLen()) {
             throw new IllegalArgumentException("dataset was packed for T=" + data.T() + " but the config says seqLen="
                     + cfg.seqLen());
@@ -78,7 +89,21 @@ public final class Trainer {
         this.optimizer = cfg.optimizer().equals("sgd") ? new SgdMomentum(cfg.momentum(), cfg.weightDecay())
                 : new AdamW(cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
         this.schedule = cfg.lrSchedule();
-        this.params = adapters.parameters();
+        this.hooks = List.copyOf(hooks);
+        var all = new ArrayList<>(adapters.parameters());
+        var names = new java.util.HashSet<String>();
+        for (TrainingHook h : this.hooks) {
+            if (!names.add(h.name())) {
+                throw new IllegalArgumentException("two training hooks are named '" + h.name() + "'");
+            }
+            all.addAll(h.parameters());
+        }
+        this.params = List.copyOf(all);
+    }
+
+    /** The hooks this trainer runs, in call order. */
+    public List<TrainingHook> hooks() {
+        return hooks;
     }
 
     /** Optimizer steps done so far. */
@@ -141,14 +166,27 @@ public final class Trainer {
                     break;
                 }
                 long t0 = System.nanoTime();
+                for (TrainingHook h : hooks) {
+                    h.beforeStep(step, cfg.steps());
+                }
                 double loss = trainStep();
+                for (TrainingHook h : hooks) {
+                    loss += h.afterBackward(step);
+                }
                 float lr = schedule.lr(step);
-                double norm = GradientClipping.clip(params, cfg.maxGradNorm());
+                List<Parameter> active = activeParameters();
+                double norm = GradientClipping.clip(active, cfg.maxGradNorm());
                 boolean skip = !Double.isFinite(loss) || !Double.isFinite(norm);
                 if (skip) {
                     skipped++;
                 } else {
-                    optimizer.step(params, lr);
+                    for (TrainingHook h : hooks) {
+                        h.adjustGradients(step, lr, active);
+                    }
+                    optimizer.step(active, lr, this::lrScale);
+                    for (TrainingHook h : hooks) {
+                        h.afterStep(step);
+                    }
                 }
                 step++;
                 losses.add(loss);
@@ -156,8 +194,13 @@ public final class Trainer {
                 double avg = (System.nanoTime() - started) / 1e9 / (step - firstStep);
                 var s = new TrainListener.Step(step, cfg.steps(), loss, lr, norm, tokensPerStep / secs,
                         avg * (cfg.steps() - step), skip);
-                writeMetrics(metrics, "train", Map.of("loss", finiteOrString(loss), "lr", (double) lr,
+                var values = new LinkedHashMap<String, Object>();
+                for (TrainingHook h : hooks) {
+                    values.putAll(h.metrics());
+                }
+                values.putAll(Map.of("loss", finiteOrString(loss), "lr", (double) lr,
                         "grad_norm", finiteOrString(norm), "tokens_per_s", s.tokensPerSecond(), "skipped", skip));
+                writeMetrics(metrics, "train", values);
                 listener.onStep(s);
                 boolean last = step == cfg.steps();
                 if (!data.eval().isEmpty() && cfg.evalEvery() > 0 && (step % cfg.evalEvery() == 0 || last)) {
@@ -176,14 +219,49 @@ public final class Trainer {
 
     /** Forward/backward over gradAccum micro-batches; returns their mean loss. Gradients are left in the params. */
     private double trainStep() {
-        adapters.zeroGrad();
+        for (Parameter p : params) {
+            p.zeroGrad();
+        }
         double sum = 0;
+        float gradScale = 1f / cfg.gradAccum();
         for (int m = 0; m < cfg.gradAccum(); m++) {
             Batch b = sampler.next();
             long dropoutSeed = microStepSeed(cfg.seed(), (long) step * cfg.gradAccum() + m);
-            sum += graph.forwardBackward(b.inputs(), b.targets(), dropoutSeed, 1f / cfg.gradAccum()).loss();
+            for (TrainingHook h : hooks) {
+                h.beforeForward(graph, b.inputs(), true);
+            }
+            sum += graph.forwardBackward(b.inputs(), b.targets(), dropoutSeed, gradScale).loss();
+            for (TrainingHook h : hooks) {
+                h.afterMicroBatch(graph, b.inputs(), gradScale);
+            }
         }
         return sum / cfg.gradAccum();
+    }
+
+    /** The parameters every hook lets take part in this step, in the fixed order. */
+    private List<Parameter> activeParameters() {
+        if (hooks.isEmpty()) {
+            return params;
+        }
+        var out = new ArrayList<Parameter>(params.size());
+        for (Parameter p : params) {
+            boolean active = true;
+            for (TrainingHook h : hooks) {
+                active &= h.isActive(p);
+            }
+            if (active) {
+                out.add(p);
+            }
+        }
+        return out;
+    }
+
+    private double lrScale(Parameter p) {
+        double scale = 1;
+        for (TrainingHook h : hooks) {
+            scale *= h.lrScale(p);
+        }
+        return scale;
     }
 
     /** SplitMix64 finaliser of seed + (k+1)·golden ratio: the dropout seed of micro-batch k of the run. */
@@ -201,6 +279,9 @@ public final class Trainer {
         var batches = data.evalBatches(cfg.batchSize());
         for (int i = 0; i < Math.min(batches.size(), cfg.maxEvalBatches()); i++) {
             Batch b = batches.get(i);
+            for (TrainingHook h : hooks) {
+                h.beforeForward(graph, b.inputs(), false);
+            }
             var l = graph.loss(b.inputs(), b.targets());
             sum += l.loss() * l.tokens();
             n += l.tokens();
@@ -257,6 +338,18 @@ public final class Trainer {
         for (var e : optimizer.state().entrySet()) {
             tensors.put("optim." + e.getKey(), e.getValue());
         }
+        for (TrainingHook h : hooks) {
+            for (var e : h.meta().entrySet()) {
+                meta.put(HOOK_PREFIX + h.name() + "." + e.getKey(), e.getValue());
+            }
+            for (var e : h.state().entrySet()) {
+                tensors.put(HOOK_PREFIX + h.name() + "." + e.getKey(), e.getValue());
+            }
+            for (Parameter p : h.parameters()) {
+                tensors.put(HOOK_PARAM_PREFIX + h.name() + "." + p.name(), p.value());
+                shapes.put(HOOK_PARAM_PREFIX + h.name() + "." + p.name(), p.shape());
+            }
+        }
         TensorArchive.write(file, meta, tensors, shapes);
         prune(dir);
         return file;
@@ -304,17 +397,24 @@ public final class Trainer {
         expect(checkpoint, meta, "data_rows", Integer.toString(data.train().size()));
         var adapterState = new LinkedHashMap<String, float[]>();
         var optimState = new LinkedHashMap<String, float[]>();
+        var hookTensors = new LinkedHashMap<String, float[]>();
         for (var e : c.tensors().entrySet()) {
             if (e.getKey().startsWith("adapter.")) {
                 adapterState.put(e.getKey().substring("adapter.".length()), e.getValue());
             } else if (e.getKey().startsWith("optim.")) {
                 optimState.put(e.getKey().substring("optim.".length()), e.getValue());
+            } else if (e.getKey().startsWith(HOOK_PREFIX) || e.getKey().startsWith(HOOK_PARAM_PREFIX)) {
+                hookTensors.put(e.getKey(), e.getValue());
             } else {
-                throw ModelFormatException.tensor(checkpoint, e.getKey(), "unexpected tensor (expected adapter.* or optim.*)");
+                throw ModelFormatException.tensor(checkpoint, e.getKey(),
+                        "unexpected tensor (expected adapter.*, optim.*, hook.* or hookparam.*)");
             }
         }
         try {
             adapters.load(adapterState);
+            for (TrainingHook h : hooks) {
+                loadHook(h, hookTensors, meta);
+            }
             optimizer.load(optimState, Long.parseLong(meta.get("optimizer_steps")));
             step = Integer.parseInt(meta.get("step"));
             skipped = Integer.parseInt(meta.get("skipped"));
@@ -404,6 +504,32 @@ public final class Trainer {
         } catch (IOException e) {
             return 0;
         }
+    }
+
+    /** Gives {@code h} its checkpointed parameters, state and meta (names without the prefixes). */
+    private static void loadHook(TrainingHook h, Map<String, float[]> tensors, Map<String, String> meta) {
+        String pre = HOOK_PREFIX + h.name() + ".";
+        for (Parameter p : h.parameters()) {
+            float[] v = tensors.get(HOOK_PARAM_PREFIX + h.name() + "." + p.name());
+            if (v == null || v.length != p.size()) {
+                throw new IllegalArgumentException("training hook " + h.name() + ": parameter '" + p.name()
+                        + "' is missing or has the wrong size in the checkpoint");
+            }
+            System.arraycopy(v, 0, p.value(), 0, v.length);
+        }
+        var state = new LinkedHashMap<String, float[]>();
+        for (var e : tensors.entrySet()) {
+            if (e.getKey().startsWith(pre)) {
+                state.put(e.getKey().substring(pre.length()), e.getValue());
+            }
+        }
+        var hookMeta = new LinkedHashMap<String, String>();
+        for (var e : meta.entrySet()) {
+            if (e.getKey().startsWith(pre)) {
+                hookMeta.put(e.getKey().substring(pre.length()), e.getValue());
+            }
+        }
+        h.load(state, hookMeta);
     }
 
     private static void expect(Path file, Map<String, String> meta, String key, String want) throws ModelFormatException {

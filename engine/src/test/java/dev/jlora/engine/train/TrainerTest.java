@@ -17,7 +17,7 @@ import dev.jlora.engine.io.Json;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.ref.ByteTokenizer;
-import dev.jlora.engine.ref.TinyLlama;
+import dev.jlora.engine.ref.TinyTraining;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,26 +32,19 @@ class TrainerTest {
     @TempDir
     Path dir;
 
-    static final ByteTokenizer TOK = new ByteTokenizer();
-    static final LoraConfig LORA = new LoraConfig(4, 8f, 0.1f, false, EnumSet.of(Target.Q, Target.V, Target.DOWN));
+    static final ByteTokenizer TOK = TinyTraining.TOK;
+    static final LoraConfig LORA = TinyTraining.LORA;
 
     static LlamaModel model() {
-        var cfg = TinyLlama.config(16, 24, 2, 4, 2, ByteTokenizer.VOCAB, true, false);
-        return new LlamaModel(cfg, TinyLlama.weights(cfg, 1), TOK);
+        return TinyTraining.model();
     }
 
     static Dataset data(int T) throws ModelFormatException {
-        var ex = new ArrayList<Example>();
-        String[] words = {"the cat sat", "a dog ran", "one bird sang", "two fish swam", "the sun rose", "a boy read"};
-        for (int i = 0; i < 24; i++) {
-            ex.add(JsonlDataset.example(Map.of("prompt", "Q" + i + ": ", "completion", words[i % words.length]), TOK, "mem:" + i));
-        }
-        return Dataset.of(ex, TOK, T, 0.15, 3);
+        return TinyTraining.data(T);
     }
 
     static TrainConfig.Builder config() {
-        return TrainConfig.builder().steps(6).batchSize(2).seqLen(24).gradAccum(2).lr(5e-3f).warmupSteps(2)
-                .evalEvery(3).seed(7);
+        return TinyTraining.config();
     }
 
     Trainer trainer(LlamaModel m, Path out, TrainConfig cfg) throws IOException {

@@ -1,0 +1,100 @@
+package dev.jlora.engine.dynamics;
+
+import dev.jlora.engine.adapter.HyperParams;
+import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.data.Dataset;
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.train.TrainConfig;
+import dev.jlora.engine.train.TrainingHook;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.BiFunction;
+
+/**
+ * The training hooks by name, for {@code jlora train --dynamics NAME --dynamics-arg KEY=VALUE} and the Java API:
+ * methods that change how training proceeds (see {@link TrainingHook}). Adapter methods that need a hook of their
+ * own (a rank budget schedule, routing statistics) register it under the adapter method's name with
+ * {@code forAdapterMethod = true}; {@link #forAdapterMethod} returns it for {@code --method NAME}, fed with the
+ * {@code --method-arg} values.
+ */
+public final class TrainingMethods {
+    private TrainingMethods() {}
+
+    /** What a hook is created from: the model and adapters it will train, the data, and the run's configuration. */
+    public record Context(LlamaModel model, TrainableAdapterSet adapters, Dataset data, TrainConfig cfg) {}
+
+    /**
+     * One registered hook: its description, its keys with defaults (for help and validation), and its constructor.
+     *
+     * @param forAdapterMethod true when {@code name} is an adapter method ({@code --method}) that brings this hook
+     */
+    public record Kind(String name, String description, Map<String, String> keys, boolean forAdapterMethod,
+                       BiFunction<HyperParams, Context, TrainingHook> create) {}
+
+    private static final Map<String, Kind> KINDS = new LinkedHashMap<>();
+
+    static {
+        add(new Kind("loraplus", "LoRA+ (Hayou et al. 2024): B learns loraplus_lr_ratio times faster than A",
+                Map.of("loraplus_lr_ratio", "16"), false,
+                (p, c) -> new LoraPlus(c.adapters(), p.real("loraplus_lr_ratio", 16))));
+    }
+
+    private static void add(Kind k) {
+        KINDS.put(k.name(), k);
+    }
+
+    /** The hooks selectable with {@code --dynamics}, in a fixed order. */
+    public static List<Kind> dynamics() {
+        return KINDS.values().stream().filter(k -> !k.forAdapterMethod()).toList();
+    }
+
+    /** Creates the {@code --dynamics} hook {@code name} with {@code args}; unknown names or keys are errors. */
+    public static TrainingHook create(String name, Map<String, String> args, Context ctx) {
+        Kind k = KINDS.get(name.trim().toLowerCase(Locale.ROOT));
+        if (k == null || k.forAdapterMethod()) {
+            throw new IllegalArgumentException("unknown training dynamics '" + name + "': expected one of "
+                    + dynamics().stream().map(Kind::name).toList());
+        }
+        return k.create().apply(new HyperParams(k.name(), args).requireKnown(k.keys().keySet()), ctx);
+    }
+
+    /**
+     * Creates every hook in {@code names} from one map of arguments: each hook takes the keys it knows, and a key no
+     * hook knows is an error.
+     */
+    public static List<TrainingHook> create(List<String> names, Map<String, String> args, Context ctx) {
+        var hooks = new ArrayList<TrainingHook>();
+        var used = new java.util.HashSet<String>();
+        for (String n : names) {
+            Kind k = KINDS.get(n.trim().toLowerCase(Locale.ROOT));
+            var own = new LinkedHashMap<String, String>();
+            if (k != null) {
+                args.forEach((key, v) -> {
+                    if (k.keys().containsKey(key)) {
+                        own.put(key, v);
+                        used.add(key);
+                    }
+                });
+            }
+            hooks.add(create(n, own, ctx));
+        }
+        for (String key : args.keySet()) {
+            if (!used.contains(key)) {
+                throw new IllegalArgumentException("--dynamics-arg '" + key + "' belongs to none of " + names);
+            }
+        }
+        return hooks;
+    }
+
+    /** The hook adapter method {@code method} brings (fed with its {@code --method-arg} values), if any. */
+    public static List<TrainingHook> forAdapterMethod(String method, Map<String, String> methodArgs, Context ctx) {
+        Kind k = KINDS.get(method.trim().toLowerCase(Locale.ROOT));
+        if (k == null || !k.forAdapterMethod()) {
+            return List.of();
+        }
+        return List.of(k.create().apply(new HyperParams(k.name(), methodArgs), ctx));
+    }
+}
