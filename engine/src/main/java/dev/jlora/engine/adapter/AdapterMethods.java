@@ -18,8 +18,8 @@ import java.util.function.Function;
  * <p>Common keys, accepted by every method (a method ignores those it has no use for, so a CLI can always pass its
  * flags): {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}. Method keys: VeRA {@code d_initial},
  * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}; RandLoRA
- * {@code projection_prng_key}. Any other key is
- * an error naming the keys the method knows.
+ * {@code projection_prng_key}. The data-driven inits add theirs ({@link #DATA_INITS}). Any other key is
+ * an error naming the keys the method knows. Saved files may carry a {@link RankPattern} (per-layer ranks, EVA).
  */
 public final class AdapterMethods {
     private AdapterMethods() {}
@@ -73,10 +73,58 @@ public final class AdapterMethods {
     /**
      * The factory of {@code method} with {@code init} ({@link AdapterInit#parse}) and hyper-parameters {@code values},
      * for a model with {@code weights} and adapters on {@code targets} (VeRA sizes its shared matrices from them).
+     * The data-driven inits ({@link #DATA_INITS}) need {@link #factory(String, String, Map, LlamaWeights, Set, InitData,
+     * long)}.
      */
     public static ResidualAdapterFactory factory(String method, String init, Map<String, String> values,
                                                  LlamaWeights weights, Set<Target> targets) {
+        return factory(method, init, values, weights, targets, null, 0);
+    }
+
+    /**
+     * The initialisations that read training data: {@code eva} (EVA, {@link EvaInit}) and {@code lora-ga} (LoRA-GA,
+     * {@link LoraGaInit}), for LoRA; their keys are accepted as {@code --method-arg}s.
+     */
+    public static final Map<String, Map<String, String>> DATA_INITS = Map.of("eva", EvaInit.KEYS,
+            "lora-ga", LoraGaInit.KEYS);
+
+    /** The canonical name of a data-driven init ({@code lora_ga} is PEFT's spelling), or null for any other. */
+    static String dataInit(String init) {
+        String n = init.trim().toLowerCase(Locale.ROOT).replace('_', '-');
+        return DATA_INITS.containsKey(n) ? n : null;
+    }
+
+    /** Whether {@code method} with {@code init} needs {@link InitData} (batches of the training data). */
+    public static boolean needsData(String method, String init) {
+        return dataInit(init) != null;
+    }
+
+    /**
+     * As {@link #factory(String, String, Map, LlamaWeights, Set)}, with {@code data} for the initialisations that read
+     * training data (null otherwise); {@code seed} drives their randomized SVDs.
+     */
+    public static ResidualAdapterFactory factory(String method, String init, Map<String, String> values,
+                                                 LlamaWeights weights, Set<Target> targets, InitData data, long seed) {
         Method m = method(method);
+        String dataInit = dataInit(init);
+        if (dataInit != null) {
+            HyperParams p = params(m, values, DATA_INITS.get(dataInit).keySet());
+            if (!m.name().equals("lora")) {
+                throw new UnsupportedOperationException("--init " + dataInit + " with adapter method " + m.name()
+                        + " is not implemented (lora only)");
+            }
+            if (data == null) {
+                throw new IllegalArgumentException("--init " + dataInit + " reads training batches: no data was given");
+            }
+            LoraConfig cfg = p.lora(targets);
+            return switch (dataInit) {
+                case "eva" -> EvaInit.factory(EvaInit.compute(weights, targets, EvaInit.Config.of(p, cfg.rank()), data,
+                        seed), cfg, p.bool("adjust_scaling_factors"));
+                case "lora-ga" -> LoraGaInit.factory(WeightGradients.collect(weights, targets, data,
+                        p.integer("init_batches", 8)), cfg, p.real("stable_gamma", 16));
+                default -> throw new IllegalStateException("no factory for init " + dataInit);
+            };
+        }
         HyperParams p = params(m, values, Set.of());
         AdapterInit ai = AdapterInit.parse(init);
         if (!m.acceptsInit() && ai != RandomInit.KAIMING) {
@@ -101,7 +149,14 @@ public final class AdapterMethods {
     /** Creates the adapters and, for PiSSA/OLoRA, the residual weights: what {@code jlora train} starts from. */
     public static AdaptedModel create(String method, String init, Map<String, String> values, LlamaWeights weights,
                                       Set<Target> targets, long seed, Requantizer requantizer) {
-        return AdaptedModel.create(weights, targets, factory(method, init, values, weights, targets), seed, requantizer);
+        return create(method, init, values, weights, targets, seed, requantizer, null);
+    }
+
+    /** As above, with {@code data} for the initialisations that read training data ({@link #needsData}). */
+    public static AdaptedModel create(String method, String init, Map<String, String> values, LlamaWeights weights,
+                                      Set<Target> targets, long seed, Requantizer requantizer, InitData data) {
+        return AdaptedModel.create(weights, targets, factory(method, init, values, weights, targets, data, seed), seed,
+                requantizer);
     }
 
     /**
@@ -124,11 +179,27 @@ public final class AdapterMethods {
                 }
             }
             HyperParams p = params(m, own, Set.of());
+            RankPattern pattern = RankPattern.parse(meta);
+            if (!pattern.isEmpty() && !m.name().equals("lora") && !m.name().equals("dora")) {
+                throw new IllegalArgumentException("adapter metadata: rank_pattern/alpha_pattern are only supported for "
+                        + "lora and dora, not " + m.name());
+            }
             return switch (m.name()) {
-                case "lora" -> AdapterFactory.lora(p.lora(targets));
+                case "lora" -> {
+                    LoraConfig cfg = p.lora(targets);
+                    yield (layer, target, base, rnd) -> {
+                        int r = pattern.rank(layer, target, cfg.rank());
+                        return r == 0 ? null : new LoraAdapter(base.cols(), base.rows(), r,
+                                pattern.alpha(layer, target, cfg.alpha()), cfg.dropout(), cfg.rsLora());
+                    };
+                }
                 case "dora" -> {
                     LoraConfig cfg = p.lora(targets);
-                    yield (layer, target, base, rnd) -> new DoraAdapter(base, cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora());
+                    yield (layer, target, base, rnd) -> {
+                        int r = pattern.rank(layer, target, cfg.rank());
+                        return r == 0 ? null : new DoraAdapter(base, r, pattern.alpha(layer, target, cfg.alpha()),
+                                cfg.dropout(), cfg.rsLora());
+                    };
                 }
                 default -> structural(m, p, weights, targets, false);
             };
