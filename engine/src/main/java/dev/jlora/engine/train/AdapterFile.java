@@ -7,6 +7,7 @@ import dev.jlora.engine.adapter.RankPattern;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.adapter.TrainableAdapter;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.adapter.TrainableBase;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaWeights;
 import java.io.IOException;
@@ -24,11 +25,14 @@ import java.util.stream.Collectors;
  * llama.cpp's permuted order). Metadata: {@code format=jlora-adapter}, {@code version=1}, {@code layers},
  * {@code targets} (comma-separated HF names), then the adapters' own {@link TrainableAdapter#config()} ({@code method},
  * and for LoRA {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}), the {@link RankPattern} of layers whose
- * rank or alpha differs from the first adapter's (EVA), then any caller metadata.
+ * rank or alpha differs from the first adapter's (EVA), {@code train_base} when base tensors were trained in full
+ * (their values are stored under their Hugging Face names, {@link TrainableBase}), then any caller metadata.
  * PEFT/GGUF export is the loaders' job.
  */
 public final class AdapterFile {
     public static final String FORMAT = "jlora-adapter";
+    /** Metadata key listing the base tensors trained in full ({@link TrainableBase.Part#format}), when any. */
+    public static final String TRAIN_BASE_KEY = "train_base";
 
     private AdapterFile() {}
 
@@ -44,6 +48,9 @@ public final class AdapterFile {
         meta.put("targets", adapters.targets().stream().sorted().map(Target::hfName).collect(Collectors.joining(",")));
         meta.putAll(all.getFirst().config());
         meta.putAll(RankPattern.of(adapters).meta());
+        if (adapters.base() != null) {
+            meta.put(TRAIN_BASE_KEY, TrainableBase.Part.format(adapters.base().parts()));
+        }
         meta.putAll(extraMeta);
         TensorArchive.write(file, meta, adapters.state(), adapters.shapes());
     }
@@ -77,6 +84,9 @@ public final class AdapterFile {
         try {
             Set<Target> targets = LoraConfig.parseTargets(require(file, meta, "targets"));
             var set = TrainableAdapterSet.create(weights, targets, factories.apply(meta), 0);
+            if (meta.containsKey(TRAIN_BASE_KEY)) {
+                set = set.withBase(TrainableBase.empty(weights, TrainableBase.Part.parse(meta.get(TRAIN_BASE_KEY))));
+            }
             set.load(c.tensors());
             return set;
         } catch (IllegalArgumentException e) {
