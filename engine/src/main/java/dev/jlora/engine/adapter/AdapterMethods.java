@@ -48,6 +48,8 @@ public final class AdapterMethods {
                 + "diagonals", Map.of("projection_prng_key", "0"), false));
         add(new Method("flora", "FLoRA (Si et al. 2024): Tucker core, ΔW = s·P_out·Gᵀ·P_inᵀ with a trainable r×r core G",
                 Map.of("flora_scale", "1"), false));
+        add(new Method("full", "full-parameter training: a dense fp32 ΔW per adapted linear over the frozen "
+                + "(quantized) base, for LISA/OwLore/Fira", Map.of(), false));
     }
 
     private static void add(Method m) {
@@ -204,6 +206,7 @@ public final class AdapterMethods {
                     return f;
                 };
             }
+            case "full" -> (layer, target, base, rnd) -> new FullAdapter(base.cols(), base.rows());
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };
     }
