@@ -16,7 +16,8 @@ import picocli.CommandLine.Command;
                 ExportCommand.class,
                 MergeCommand.class,
                 MergeAdaptersCommand.class,
-                ServeCommand.class})
+                ServeCommand.class,
+                CompletionCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

@@ -44,6 +44,8 @@ public final class AdapterMethods {
                 + "output repetition", Map.of(), false));
         add(new Method("randlora", "RandLoRA (Albert et al. 2025): full-rank sum of shared random bases with trainable "
                 + "diagonals", Map.of("projection_prng_key", "0"), false));
+        add(new Method("full", "full-parameter training: a dense fp32 ΔW per adapted linear over the frozen "
+                + "(quantized) base, for LISA/OwLore/Fira", Map.of(), false));
     }
 
     private static void add(Method m) {
@@ -182,6 +184,7 @@ public final class AdapterMethods {
             }
             case "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
             case "mora" -> (layer, target, base, rnd) -> new MoraAdapter(base.cols(), base.rows(), rank, dropout);
+            case "full" -> (layer, target, base, rnd) -> new FullAdapter(base.cols(), base.rows());
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };
     }
