@@ -18,8 +18,8 @@ import java.util.function.Function;
  * <p>Common keys, accepted by every method (a method ignores those it has no use for, so a CLI can always pass its
  * flags): {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}. Method keys: VeRA {@code d_initial},
  * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}; RandLoRA
- * {@code projection_prng_key}. Any other key is
- * an error naming the keys the method knows.
+ * {@code projection_prng_key}; mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE) their routing keys,
+ * listed in {@link #methods()}. Any other key is an error naming the keys the method knows.
  */
 public final class AdapterMethods {
     private AdapterMethods() {}
@@ -44,6 +44,16 @@ public final class AdapterMethods {
                 + "output repetition", Map.of(), false));
         add(new Method("randlora", "RandLoRA (Albert et al. 2025): full-rank sum of shared random bases with trainable "
                 + "diagonals", Map.of("projection_prng_key", "0"), false));
+        add(new Method("loramoe", "LoRAMoE (Dou et al. 2023): soft-routed LoRA experts with the localized balancing "
+                + "constraint", Map.of("num_experts", "6", "blc_alpha", "0.1", "blc_weight", "0.1", "sample_type", "task"),
+                false));
+        add(new Method("mola", "MoLA (Gao et al. 2024): top-k LoRA experts, more experts in higher layers",
+                Map.of("experts_per_layer", "2,4,6,8", "top_k", "2", "aux_loss_coef", "0"), false));
+        add(new Method("smora", "SMoRA (Zhao et al. 2025): every rank an expert, top-k ranks per token, bias balancing",
+                Map.of("top_k", "2", "bias_update_rate", "0.001"), false));
+        add(new Method("dynmole", "DynMoLE (Li et al. 2025): Tsallis-entropy hybrid soft/top-p routing of LoRA experts",
+                Map.of("num_experts", "8", "top_p", "0.75", "keep_top_k", "2", "tsallis_q", "1.1",
+                        "entropy_threshold", "0.9", "aux_loss_coef", "0.001", "entropy_loss_coef", "0.01"), false));
     }
 
     private static void add(Method m) {
@@ -148,6 +158,34 @@ public final class AdapterMethods {
         return new int[] {maxIn, maxOut};
     }
 
+    /** The mixtures of LoRA experts ({@link LoraMixture}); {@code init} draws router and experts, else empty. */
+    private static AdapterFactory mixture(String name, HyperParams p, int rank, float dropout, int layers, boolean init) {
+        float alpha = p.real("alpha", 16);
+        return (layer, target, base, rnd) -> {
+            int IC = base.cols(), OC = base.rows();
+            LoraMixture a = switch (name) {
+                case "loramoe" -> new LoraMoeAdapter(IC, OC, rank, p.integer("num_experts", 6), alpha, dropout,
+                        p.real("blc_alpha", 0.1f), p.real("blc_weight", 0.1f), p.str("sample_type", "task"));
+                case "mola" -> {
+                    String pattern = p.str("experts_per_layer", "2,4,6,8");
+                    yield new MolaAdapter(IC, OC, rank, MolaAdapter.expertsOfLayer(pattern, layer, layers), alpha,
+                            dropout, p.integer("top_k", 2), p.real("aux_loss_coef", 0), pattern);
+                }
+                case "smora" -> new SmoraAdapter(IC, OC, rank, alpha, dropout, p.integer("top_k", 2),
+                        p.real("bias_update_rate", 0.001f));
+                case "dynmole" -> new DynMoleAdapter(IC, OC, rank, p.integer("num_experts", 8), alpha, dropout,
+                        p.real("top_p", 0.75f), p.integer("keep_top_k", 2), p.real("tsallis_q", 1.1f),
+                        p.real("entropy_threshold", 0.9f), p.real("aux_loss_coef", 0.001f),
+                        p.real("entropy_loss_coef", 0.01f));
+                default -> throw new IllegalStateException("no mixture named " + name);
+            };
+            if (init) {
+                a.initialize(rnd);
+            }
+            return a;
+        };
+    }
+
     /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
     private static AdapterFactory structural(Method m, HyperParams p, LlamaWeights weights, Set<Target> targets, boolean init) {
         int rank = p.integer("rank", m.name().equals("vera") ? 256 : 8);
@@ -182,6 +220,7 @@ public final class AdapterMethods {
             }
             case "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
             case "mora" -> (layer, target, base, rnd) -> new MoraAdapter(base.cols(), base.rows(), rank, dropout);
+            case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };
     }
