@@ -54,6 +54,8 @@ public final class AdapterMethods {
         add(new Method("dynmole", "DynMoLE (Li et al. 2025): Tsallis-entropy hybrid soft/top-p routing of LoRA experts",
                 Map.of("num_experts", "8", "top_p", "0.75", "keep_top_k", "2", "tsallis_q", "1.1",
                         "entropy_threshold", "0.9", "aux_loss_coef", "0.001", "entropy_loss_coef", "0.01"), false));
+        add(new Method("full", "full-parameter training: a dense fp32 ΔW per adapted linear over the frozen "
+                + "(quantized) base, for LISA/OwLore/Fira", Map.of(), false));
     }
 
     private static void add(Method m) {
@@ -221,6 +223,7 @@ public final class AdapterMethods {
             case "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
             case "mora" -> (layer, target, base, rnd) -> new MoraAdapter(base.cols(), base.rows(), rank, dropout);
             case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
+            case "full" -> (layer, target, base, rnd) -> new FullAdapter(base.cols(), base.rows());
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };
     }
