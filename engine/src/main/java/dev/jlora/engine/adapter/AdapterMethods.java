@@ -18,7 +18,8 @@ import java.util.function.Function;
  * <p>Common keys, accepted by every method (a method ignores those it has no use for, so a CLI can always pass its
  * flags): {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}. Method keys: VeRA {@code d_initial},
  * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}; RandLoRA
- * {@code projection_prng_key}. Any other key is
+ * {@code projection_prng_key}; MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
+ * {@code router_seed}. Any other key is
  * an error naming the keys the method knows.
  */
 public final class AdapterMethods {
@@ -44,6 +45,11 @@ public final class AdapterMethods {
                 + "output repetition", Map.of(), false));
         add(new Method("randlora", "RandLoRA (Albert et al. 2025): full-rank sum of shared random bases with trainable "
                 + "diagonals", Map.of("projection_prng_key", "0"), false));
+        add(new Method("hydra", "Hydra (Kim et al. 2023): parallel LoRA branch plus a sequential low-rank branch on "
+                + "the frozen layer's output", Map.of(), false));
+        add(new Method("mos", "MoS (Wang et al. 2024): A, B assembled from shards of pools shared across layers "
+                + "(fixed random router, private shards)", Map.of("shards_per_vector", "2", "equivalent_rank", "4",
+                "private_rank", "1", "router_seed", "0"), false));
     }
 
     private static void add(Method m) {
@@ -148,7 +154,33 @@ public final class AdapterMethods {
         return new int[] {maxIn, maxOut};
     }
 
-    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
+    /**
+     * MoS: one {@link MosAdapter.Pools} per target, made when the target's first layer is created (its random
+     * stream initialises the public A shards) and shared by the later layers. A factory therefore belongs to one
+     * adapter set: {@link #factory} and {@link #loader} make a new one each call.
+     */
+    private static AdapterFactory mos(LoraConfig cfg, HyperParams p, int layers, boolean init) {
+        int shards = p.integer("shards_per_vector", 2), equivalent = p.integer("equivalent_rank", 4);
+        int priv = p.integer("private_rank", 1);
+        long routerSeed = p.longValue("router_seed", 0);
+        var pools = new java.util.EnumMap<Target, MosAdapter.Pools>(Target.class);
+        return (layer, target, base, rnd) -> {
+            MosAdapter.Pools pool = pools.get(target);
+            if (pool == null) {
+                pool = new MosAdapter.Pools(target.hfName(), layers, base.cols(), base.rows(), cfg.rank(), shards,
+                        equivalent, priv, routerSeed);
+                if (init) {
+                    pool.initialise(rnd);
+                }
+                pools.put(target, pool);
+            }
+            return init
+                    ? MosAdapter.create(pool, layer, cfg.alpha(), cfg.dropout(), cfg.rsLora(), rnd)
+                    : new MosAdapter(pool, layer, cfg.alpha(), cfg.dropout(), cfg.rsLora());
+        };
+    }
+
+    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, Hydra, MoS: their own initialisation ({@code init}) or empty adapters to load into. */
     private static AdapterFactory structural(Method m, HyperParams p, LlamaWeights weights, Set<Target> targets, boolean init) {
         int rank = p.integer("rank", m.name().equals("vera") ? 256 : 8);
         float dropout = p.real("dropout", 0);
@@ -182,6 +214,13 @@ public final class AdapterMethods {
             }
             case "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
             case "mora" -> (layer, target, base, rnd) -> new MoraAdapter(base.cols(), base.rows(), rank, dropout);
+            case "hydra" -> {
+                LoraConfig cfg = p.lora(targets);
+                yield (layer, target, base, rnd) -> init
+                        ? HydraAdapter.create(base, cfg, rnd)
+                        : new HydraAdapter(base, cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora());
+            }
+            case "mos" -> mos(p.lora(targets), p, weights.layers().size(), init);
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };
     }

@@ -5,6 +5,7 @@ import dev.jlora.quant.QuantMatrix;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumMap;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -14,11 +15,14 @@ import java.util.SplittableRandom;
 /**
  * The trainable adapters of a model, at most one per (layer, target). Parameters are named as in PEFT's module tree
  * without its prefix: {@code layers.3.q_proj.lora_A}; the order of {@link #parameters()} is fixed (layer, then
- * target in {@link Target} order, then the adapter's own order), which optimizers and checkpoints rely on.
+ * target in {@link Target} order, then the adapter's own order), which optimizers and checkpoints rely on. Parameters
+ * that adapters share ({@link TrainableAdapter#sharedParameters()}, e.g. MoS's pools) come last, once each, under
+ * their own set-wide names.
  */
 public final class TrainableAdapterSet implements AdapterSet {
     private final List<Map<Target, TrainableAdapter>> byLayer;
     private final List<Parameter> parameters;
+    private final List<Parameter> shared;
 
     private TrainableAdapterSet(List<Map<Target, TrainableAdapter>> byLayer) {
         this.byLayer = byLayer;
@@ -30,7 +34,31 @@ public final class TrainableAdapterSet implements AdapterSet {
                 }
             }
         }
+        this.shared = sharedOnce(byLayer);
+        params.addAll(shared);
         this.parameters = Collections.unmodifiableList(params);
+    }
+
+    /**
+     * The adapters' {@link TrainableAdapter#sharedParameters()}, each once (by identity) in first-seen order; two
+     * different tensors under one name are an error, since state and files address them by name.
+     */
+    private static List<Parameter> sharedOnce(List<Map<Target, TrainableAdapter>> byLayer) {
+        var seen = Collections.newSetFromMap(new IdentityHashMap<Parameter, Boolean>());
+        var byName = new LinkedHashMap<String, Parameter>();
+        for (var m : byLayer) {
+            for (TrainableAdapter a : m.values()) {
+                for (Parameter p : a.sharedParameters()) {
+                    if (seen.add(p)) {
+                        Parameter other = byName.putIfAbsent(p.name(), p);
+                        if (other != null) {
+                            throw new IllegalArgumentException("two different shared parameters are named '" + p.name() + "'");
+                        }
+                    }
+                }
+            }
+        }
+        return List.copyOf(byName.values());
     }
 
     /**
@@ -143,6 +171,9 @@ public final class TrainableAdapterSet implements AdapterSet {
                 }
             }
         }
+        for (Parameter p : shared) {
+            out.put(p.name(), p.value());
+        }
         return out;
     }
 
@@ -160,11 +191,25 @@ public final class TrainableAdapterSet implements AdapterSet {
                 }
             }
         }
+        for (Parameter p : shared) {
+            out.put(p.name(), p.shape());
+        }
         return out;
     }
 
     /** Copies saved values (full names, as {@link #state()} gives them) into the adapters. */
     public void load(Map<String, float[]> state) {
+        for (Parameter p : shared) {
+            float[] src = state.get(p.name());
+            if (src == null) {
+                throw new IllegalArgumentException("adapter state has no shared tensor '" + p.name() + "'");
+            }
+            if (src.length != p.size()) {
+                throw new IllegalArgumentException("shared tensor '" + p.name() + "' has " + src.length
+                        + " elements, expected " + p.size());
+            }
+            System.arraycopy(src, 0, p.value(), 0, src.length);
+        }
         for (int l = 0; l < byLayer.size(); l++) {
             for (var e : byLayer.get(l).entrySet()) {
                 String pre = prefix(l, e.getKey());

@@ -46,7 +46,7 @@ class AdapterMethodsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "dora", "vera", "nola", "loldu", "bone", "mora", "randlora"})
+    @ValueSource(strings = {"lora", "dora", "vera", "nola", "loldu", "bone", "mora", "randlora", "hydra", "mos"})
     void startsAtTheBaseModelTrainsAndRoundTripsThroughAnAdapterFile(String method, @TempDir Path dir) throws Exception {
         LlamaWeights w = TinyLlama.weights(CFG, 1);
         int[] in = tokens(2), tgt = tokens(3);
@@ -111,7 +111,8 @@ class AdapterMethodsTest {
         LlamaWeights w = TinyLlama.weights(CFG, 7);
         var e = assertThrows(IllegalArgumentException.class,
                 () -> AdapterMethods.create("adalora", "kaiming", Map.of(), w, TARGETS, 1, null));
-        assertTrue(e.getMessage().contains("expected one of [lora, dora, vera, nola, loldu, bone, mora, randlora]"), e.getMessage());
+        assertTrue(e.getMessage().contains("expected one of [lora, dora, vera, nola, loldu, bone, mora, randlora, hydra, mos"),
+                e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
                 () -> AdapterMethods.create("vera", "kaiming", Map.of("num_basis_A", "3"), w, TARGETS, 1, null));
         assertTrue(e.getMessage().contains("vera has no hyper-parameter 'num_basis_A'"), e.getMessage());
