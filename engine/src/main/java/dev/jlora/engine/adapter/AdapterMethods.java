@@ -50,6 +50,8 @@ public final class AdapterMethods {
         add(new Method("mos", "MoS (Wang et al. 2024): A, B assembled from shards of pools shared across layers "
                 + "(fixed random router, private shards)", Map.of("shards_per_vector", "2", "equivalent_rank", "4",
                 "private_rank", "1", "router_seed", "0"), false));
+        add(new Method("full", "full-parameter training: a dense fp32 ΔW per adapted linear over the frozen "
+                + "(quantized) base, for LISA/OwLore/Fira", Map.of(), false));
     }
 
     private static void add(Method m) {
@@ -221,6 +223,7 @@ public final class AdapterMethods {
                         : new HydraAdapter(base, cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora());
             }
             case "mos" -> mos(p.lora(targets), p, weights.layers().size(), init);
+            case "full" -> (layer, target, base, rnd) -> new FullAdapter(base.cols(), base.rows());
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };
     }

@@ -23,9 +23,11 @@ public final class TrainableAdapterSet implements AdapterSet {
     private final List<Map<Target, TrainableAdapter>> byLayer;
     private final List<Parameter> parameters;
     private final List<Parameter> shared;
+    private final TrainableBase base;
 
-    private TrainableAdapterSet(List<Map<Target, TrainableAdapter>> byLayer) {
+    private TrainableAdapterSet(List<Map<Target, TrainableAdapter>> byLayer, TrainableBase base) {
         this.byLayer = byLayer;
+        this.base = base;
         var params = new ArrayList<Parameter>();
         for (int l = 0; l < byLayer.size(); l++) {
             for (var e : byLayer.get(l).entrySet()) {
@@ -36,6 +38,9 @@ public final class TrainableAdapterSet implements AdapterSet {
         }
         this.shared = sharedOnce(byLayer);
         params.addAll(shared);
+        if (base != null) {
+            params.addAll(base.parameters());
+        }
         this.parameters = Collections.unmodifiableList(params);
     }
 
@@ -62,6 +67,22 @@ public final class TrainableAdapterSet implements AdapterSet {
     }
 
     /**
+     * The same adapters (shared, not copied) plus trainable base tensors (embedding, norms, head), whose parameters
+     * follow the adapters' in {@link #parameters()} and are saved and loaded with them.
+     */
+    public TrainableAdapterSet withBase(TrainableBase trainableBase) {
+        if (base != null) {
+            throw new IllegalStateException("this adapter set already trains base tensors " + base.parts());
+        }
+        return new TrainableAdapterSet(byLayer, java.util.Objects.requireNonNull(trainableBase, "trainableBase"));
+    }
+
+    /** The base tensors trained beside the adapters, or null when the base is entirely frozen. */
+    public TrainableBase base() {
+        return base;
+    }
+
+    /**
      * Adapters on {@code targets} of every block of {@code weights}. Each (layer, target) draws its initialisation
      * from its own stream derived from {@code seed}, so the result does not depend on which targets are chosen.
      */
@@ -84,7 +105,7 @@ public final class TrainableAdapterSet implements AdapterSet {
             }
             layers.add(Collections.unmodifiableMap(m));
         }
-        return new TrainableAdapterSet(List.copyOf(layers));
+        return new TrainableAdapterSet(List.copyOf(layers), null);
     }
 
     /** LoRA on {@code cfg.targets()} of every block. */
@@ -174,6 +195,11 @@ public final class TrainableAdapterSet implements AdapterSet {
         for (Parameter p : shared) {
             out.put(p.name(), p.value());
         }
+        if (base != null) {
+            for (Parameter p : base.parameters()) {
+                out.put(p.name(), p.value());
+            }
+        }
         return out;
     }
 
@@ -194,21 +220,18 @@ public final class TrainableAdapterSet implements AdapterSet {
         for (Parameter p : shared) {
             out.put(p.name(), p.shape());
         }
+        if (base != null) {
+            for (Parameter p : base.parameters()) {
+                out.put(p.name(), p.shape());
+            }
+        }
         return out;
     }
 
     /** Copies saved values (full names, as {@link #state()} gives them) into the adapters. */
     public void load(Map<String, float[]> state) {
         for (Parameter p : shared) {
-            float[] src = state.get(p.name());
-            if (src == null) {
-                throw new IllegalArgumentException("adapter state has no shared tensor '" + p.name() + "'");
-            }
-            if (src.length != p.size()) {
-                throw new IllegalArgumentException("shared tensor '" + p.name() + "' has " + src.length
-                        + " elements, expected " + p.size());
-            }
-            System.arraycopy(src, 0, p.value(), 0, src.length);
+            copyByName(state, p, "shared adapter tensor");
         }
         for (int l = 0; l < byLayer.size(); l++) {
             for (var e : byLayer.get(l).entrySet()) {
@@ -226,6 +249,21 @@ public final class TrainableAdapterSet implements AdapterSet {
                 }
             }
         }
+        if (base != null) {
+            for (Parameter p : base.parameters()) {
+                copyByName(state, p, "trainable base tensor");
+            }
+        }
+    }
+
+    /** p's value ← state[p's full name]; {@code what} names the kind of tensor in the error. */
+    private static void copyByName(Map<String, float[]> state, Parameter p, String what) {
+        float[] src = state.get(p.name());
+        if (src == null || src.length != p.size()) {
+            throw new IllegalArgumentException(what + " '" + p.name() + "' is "
+                    + (src == null ? "missing" : "of " + src.length + " elements, expected " + p.size()));
+        }
+        System.arraycopy(src, 0, p.value(), 0, src.length);
     }
 
     /** SplitMix64 finaliser of seed + k·golden: independent streams per (layer, target). */
