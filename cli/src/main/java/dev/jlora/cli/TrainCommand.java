@@ -51,8 +51,8 @@ final class TrainCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--method", defaultValue = "lora",
-            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, full, hydra, mos "
-                    + "(default: ${DEFAULT-VALUE})")
+            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, full, hydra, "
+                    + "mos (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
@@ -62,6 +62,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--method-arg", paramLabel = "KEY=VALUE",
             description = "Method hyper-parameter, repeatable (vera: d_initial, projection_prng_key; "
                     + "nola: num_basis_A, num_basis_B, basis_seed; randlora: projection_prng_key; "
+                    + "bone: init_weights=bat; mora: mora_type=6; flora: flora_scale; "
                     + "mos: shards_per_vector, equivalent_rank, private_rank, router_seed)")
     Map<String, String> methodArgs = new LinkedHashMap<>();
 
