@@ -19,7 +19,8 @@ import java.util.function.Function;
  * flags): {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}. Method keys: VeRA {@code d_initial},
  * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}; RandLoRA
  * {@code projection_prng_key}; Bone {@code init_weights} (true or bat); MoRA {@code mora_type} (1 or 6); FLoRA
- * {@code flora_scale}; MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
+ * {@code flora_scale}; SoRA {@code sparse_lambda}, {@code lambda_schedule}, {@code max_lambda}, {@code lambda_num}
+ * (read by its training hook); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
  * {@code router_seed}. Any other key is
  * an error naming the keys the method knows.
  */
@@ -49,6 +50,9 @@ public final class AdapterMethods {
                 + "diagonals", Map.of("projection_prng_key", "0"), false));
         add(new Method("flora", "FLoRA (Si et al. 2024): Tucker core, ΔW = s·P_out·Gᵀ·P_inᵀ with a trainable r×r core G",
                 Map.of("flora_scale", "1"), false));
+        add(new Method("sora", "SoRA (Ding et al. 2023): LoRA with a gate vector pruned by proximal L1 steps (hook "
+                + "'sora'); sparse_lambda, lambda_schedule, max_lambda, lambda_num", Map.of("sparse_lambda", "10",
+                "lambda_schedule", "none", "max_lambda", "10", "lambda_num", "1"), false));
         add(new Method("hydra", "Hydra (Kim et al. 2023): parallel LoRA branch plus a sequential low-rank branch on "
                 + "the frozen layer's output", Map.of(), false));
         add(new Method("mos", "MoS (Wang et al. 2024): A, B assembled from shards of pools shared across layers "
@@ -227,6 +231,16 @@ public final class AdapterMethods {
             case "mora" -> {
                 int type = p.integer("mora_type", MoraAdapter.SHARING);
                 yield (layer, target, base, rnd) -> new MoraAdapter(base.cols(), base.rows(), rank, dropout, type);
+            }
+            case "sora" -> {
+                float alpha = p.real("alpha", 16);
+                yield (layer, target, base, rnd) -> {
+                    var s = new SoraAdapter(base.cols(), base.rows(), rank, alpha, dropout);
+                    if (init) {
+                        s.init(rnd);
+                    }
+                    return s;
+                };
             }
             case "flora" -> {
                 float scale = p.real("flora_scale", 1);

@@ -77,6 +77,26 @@ public final class TrainableAdapterSet implements AdapterSet {
         return new TrainableAdapterSet(byLayer, java.util.Objects.requireNonNull(trainableBase, "trainableBase"));
     }
 
+    /**
+     * The same layout with every adapter replaced by {@code convert(adapter)} (same shape), without the trainable base
+     * tensors: e.g. SoRA adapters as their pruned LoRA for export.
+     */
+    public TrainableAdapterSet mapAdapters(java.util.function.UnaryOperator<TrainableAdapter> convert) {
+        var layers = new ArrayList<Map<Target, TrainableAdapter>>();
+        for (var layer : byLayer) {
+            var m = new java.util.EnumMap<Target, TrainableAdapter>(Target.class);
+            for (var e : layer.entrySet()) {
+                TrainableAdapter c = convert.apply(e.getValue());
+                if (c.inFeatures() != e.getValue().inFeatures() || c.outFeatures() != e.getValue().outFeatures()) {
+                    throw new IllegalArgumentException("converted adapter for " + e.getKey().hfName() + " changes its shape");
+                }
+                m.put(e.getKey(), c);
+            }
+            layers.add(m);
+        }
+        return new TrainableAdapterSet(layers, null);
+    }
+
     /** The base tensors trained beside the adapters, or null when the base is entirely frozen. */
     public TrainableBase base() {
         return base;

@@ -22,7 +22,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * Hydra and MoS: float64 finite-difference gradients ({@link AdapterCheck} against {@link VariantRefs}), merge equals
+ * Hydra and MoS: float64 finite-difference gradients ({@link AdapterCheck} against {@link HydraMosRefs}), merge equals
  * the unmerged forward, state round trip, and each method's defining property.
  */
 class HydraMosTest {
@@ -41,7 +41,7 @@ class HydraMosTest {
         var rnd = new SplittableRandom(202);
         VariantsTest.randomize(hydra.parallelB(), rnd, -1, 1);
         VariantsTest.randomize(hydra.sequentialB(), rnd, -1, 1);
-        AdapterCheck.gradients(hydra, VariantRefs.hydra(AdapterCheck.doubles(w.w()), IC, OC, R, 6.0 / R), T, 203);
+        AdapterCheck.gradients(hydra, HydraMosRefs.hydra(AdapterCheck.doubles(w.w()), IC, OC, R, 6.0 / R), T, 203);
         // Merge: (I + s·B_s·A_s)·W + s·B_p·A_p, checked against the unmerged forward.
         AdapterCheck.mergeMatchesForward(hydra, w, T, 204);
         AdapterCheck.stateRoundTrip(hydra, new HydraAdapter(w, R, 6, 0, false), T, 205);
@@ -90,7 +90,7 @@ class HydraMosTest {
         var rnd = new SplittableRandom(222);
         VariantsTest.randomize(pools.publicB(), rnd, -1, 1);
         VariantsTest.randomize(mos.privateB(), rnd, -1, 1);
-        var ref = VariantRefs.mos("mos.q_proj.public_A", "mos.q_proj.public_B", mos.routeA(), mos.routeB(), IC, OC, R, 2, 6.0 / R);
+        var ref = HydraMosRefs.mos("mos.q_proj.public_A", "mos.q_proj.public_B", mos.routeA(), mos.routeB(), IC, OC, R, 2, 6.0 / R);
         AdapterCheck.gradients(mos, ref, T, 223);
         AdapterCheck.mergeMatchesForward(mos, VariantsTest.base(224), T, 225);
         // A fresh adapter on fresh pools with the same config rebuilds the same routes; values come from the state.
