@@ -287,7 +287,7 @@ public final class TrainableAdapterSet implements AdapterSet {
     }
 
     /** SplitMix64 finaliser of seed + k·golden: independent streams per (layer, target). */
-    static long mix(long seed, long k) {
+    public static long mix(long seed, long k) {
         long z = seed + (k + 1) * 0x9E3779B97F4A7C15L;
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
