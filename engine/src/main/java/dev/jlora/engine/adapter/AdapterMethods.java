@@ -20,7 +20,8 @@ import java.util.function.Function;
  * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}; RandLoRA
  * {@code projection_prng_key}; Bone {@code init_weights} (true or bat); MoRA {@code mora_type} (1 or 6); FLoRA
  * {@code flora_scale}; SoRA {@code sparse_lambda}, {@code lambda_schedule}, {@code max_lambda}, {@code lambda_num}
- * (read by its training hook); mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE) their routing keys, listed
+ * (read by its training hook); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
+ * {@code router_seed}; mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE) their routing keys, listed
  * in {@link #methods()}.
  * The data-driven inits add theirs ({@link #DATA_INITS}); saved files may carry a {@link RankPattern} (EVA).
  * Any other key is an error naming the keys the method knows.
@@ -64,6 +65,11 @@ public final class AdapterMethods {
         add(new Method("sora", "SoRA (Ding et al. 2023): LoRA with a gate vector pruned by proximal L1 steps (hook "
                 + "'sora'); sparse_lambda, lambda_schedule, max_lambda, lambda_num", Map.of("sparse_lambda", "10",
                 "lambda_schedule", "none", "max_lambda", "10", "lambda_num", "1"), false));
+        add(new Method("hydra", "Hydra (Kim et al. 2023): parallel LoRA branch plus a sequential low-rank branch on "
+                + "the frozen layer's output", Map.of(), false));
+        add(new Method("mos", "MoS (Wang et al. 2024): A, B assembled from shards of pools shared across layers "
+                + "(fixed random router, private shards)", Map.of("shards_per_vector", "2", "equivalent_rank", "4",
+                "private_rank", "1", "router_seed", "0"), false));
         add(new Method("full", "full-parameter training: a dense fp32 ΔW per adapted linear over the frozen "
                 + "(quantized) base, for LISA/OwLore/Fira", Map.of(), false));
     }
@@ -241,6 +247,32 @@ public final class AdapterMethods {
         return new int[] {maxIn, maxOut};
     }
 
+    /**
+     * MoS: one {@link MosAdapter.Pools} per target, made when the target's first layer is created (its random
+     * stream initialises the public A shards) and shared by the later layers. A factory therefore belongs to one
+     * adapter set: {@link #factory} and {@link #loader} make a new one each call.
+     */
+    private static AdapterFactory mos(LoraConfig cfg, HyperParams p, int layers, boolean init) {
+        int shards = p.integer("shards_per_vector", 2), equivalent = p.integer("equivalent_rank", 4);
+        int priv = p.integer("private_rank", 1);
+        long routerSeed = p.longValue("router_seed", 0);
+        var pools = new java.util.EnumMap<Target, MosAdapter.Pools>(Target.class);
+        return (layer, target, base, rnd) -> {
+            MosAdapter.Pools pool = pools.get(target);
+            if (pool == null) {
+                pool = new MosAdapter.Pools(target.hfName(), layers, base.cols(), base.rows(), cfg.rank(), shards,
+                        equivalent, priv, routerSeed);
+                if (init) {
+                    pool.initialise(rnd);
+                }
+                pools.put(target, pool);
+            }
+            return init
+                    ? MosAdapter.create(pool, layer, cfg.alpha(), cfg.dropout(), cfg.rsLora(), rnd)
+                    : new MosAdapter(pool, layer, cfg.alpha(), cfg.dropout(), cfg.rsLora());
+        };
+    }
+
     /** The mixtures of LoRA experts ({@link LoraMixture}); {@code init} draws router and experts, else empty. */
     private static AdapterFactory mixture(String name, HyperParams p, int rank, float dropout, int layers, boolean init) {
         float alpha = p.real("alpha", 16);
@@ -269,8 +301,7 @@ public final class AdapterMethods {
         };
     }
 
-    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
-    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, FLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
+    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, FLoRA, Hydra, MoS: their own initialisation ({@code init}) or empty adapters to load into. */
     private static AdapterFactory structural(Method m, HyperParams p, LlamaWeights weights, Set<Target> targets, boolean init) {
         int rank = p.integer("rank", m.name().equals("vera") ? 256 : 8);
         float dropout = p.real("dropout", 0);
@@ -333,6 +364,13 @@ public final class AdapterMethods {
                     return f;
                 };
             }
+            case "hydra" -> {
+                LoraConfig cfg = p.lora(targets);
+                yield (layer, target, base, rnd) -> init
+                        ? HydraAdapter.create(base, cfg, rnd)
+                        : new HydraAdapter(base, cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora());
+            }
+            case "mos" -> mos(p.lora(targets), p, weights.layers().size(), init);
             case "full" -> (layer, target, base, rnd) -> new FullAdapter(base.cols(), base.rows());
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };
