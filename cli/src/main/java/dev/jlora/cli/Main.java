@@ -15,6 +15,8 @@ import picocli.CommandLine.Command;
                 EvalCommand.class,
                 ExportCommand.class,
                 MergeCommand.class,
+                MergeAdaptersCommand.class,
+                AnalyzeCommand.class,
                 ServeCommand.class,
                 CompletionCommand.class})
 public final class Main implements Runnable {
