@@ -51,7 +51,7 @@ final class TrainCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--method", defaultValue = "lora",
-            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, full (default: ${DEFAULT-VALUE})")
+            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, salt, kasa, full (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
@@ -62,7 +62,7 @@ final class TrainCommand implements Callable<Integer> {
             description = "Method hyper-parameter, repeatable (vera: d_initial, projection_prng_key; "
                     + "nola: num_basis_A, num_basis_B, basis_seed; randlora: projection_prng_key; "
                     + "bone: init_weights=bat; mora: mora_type=6; flora: flora_scale; "
-                    + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num)")
+                    + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num; salt: r_lora; kasa: beta, gamma)")
     Map<String, String> methodArgs = new LinkedHashMap<>();
 
     @Option(names = "--train-base", paramLabel = "PARTS", split = ",",
@@ -225,8 +225,12 @@ final class TrainCommand implements Callable<Integer> {
                 saved = saved.withBase(adapters.base());
             }
             AdapterFile.save(file, saved, meta);
-            o.printf("converted to a rank-%d LoRA delta on the original weights (PEFT's PiSSA/OLoRA conversion): %s%n",
-                    2 * rank, file);
+            if (method.equals("kasa")) {
+                o.printf("converted to a delta on the original weights (minus the removed singular components): %s%n", file);
+            } else {
+                o.printf("converted to a rank-%d LoRA delta on the original weights (PEFT's PiSSA/OLoRA conversion): %s%n",
+                        2 * rank, file);
+            }
         }
         for (var f : formats) {
             Path p = switch (f) {

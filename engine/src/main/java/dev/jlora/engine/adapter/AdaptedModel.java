@@ -97,8 +97,9 @@ public record AdaptedModel(LlamaWeights weights, TrainableAdapterSet adapters, L
      * The trained adapters as a delta on the original weights: for each replaced layer, W_res + s·B·A =
      * W + s·B·A − s·B₀·A₀, i.e. LoRA of rank 2r with A' = [A; A₀] and B' = [B, −B₀] and alpha chosen to keep s
      * (PEFT's conversion of PiSSA/OLoRA adapters, {@code path_initial_model_for_weight_conversion}). Exact except
-     * for the re-quantization error of the residual ({@link #residuals()}). Without replaced bases, the adapters
-     * themselves. Only LoRA adapters can be converted.
+     * for the re-quantization error of the residual ({@link #residuals()}). KaSA adapters convert themselves
+     * ({@link KasaAdapter#onOriginalWeights}: ΔW minus the removed singular components). Without replaced bases, the
+     * adapters themselves. Only LoRA and KaSA adapters can be converted.
      */
     public TrainableAdapterSet deltaOnOriginal() {
         if (residuals.isEmpty()) {
@@ -112,6 +113,9 @@ public record AdaptedModel(LlamaWeights weights, TrainableAdapterSet adapters, L
             TrainableAdapter a = adapters.get(layer, target);
             if (!replaced.contains(key(layer, target))) {
                 return a;
+            }
+            if (a instanceof KasaAdapter kasa) {
+                return kasa.onOriginalWeights();      // carries the removed components itself
             }
             if (!(a instanceof LoraAdapter lora)) {
                 throw new UnsupportedOperationException("converting a residual-base " + a.method()
