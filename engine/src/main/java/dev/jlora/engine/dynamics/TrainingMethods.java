@@ -40,6 +40,10 @@ public final class TrainingMethods {
         add(new Kind("loraplus", "LoRA+ (Hayou et al. 2024): B learns loraplus_lr_ratio times faster than A",
                 Map.of("loraplus_lr_ratio", "16"), false,
                 (p, c) -> new LoraPlus(c.adapters(), p.real("loraplus_lr_ratio", 16))));
+        for (String mixture : List.of("loramoe", "mola", "smora", "dynmole")) {
+            add(new Kind(mixture, "routing statistics, auxiliary-loss scaling (and SMoRA's bias update) of " + mixture,
+                    Map.of(), true, (p, c) -> new MixtureRouting(mixture, c.adapters(), c.cfg().gradAccum())));
+        }
         add(new Kind("sora", "SoRA (Ding et al. 2023): proximal soft-thresholding of the gates after each step, "
                 + "λ schedule, sora_active_rank metric", Map.of("sparse_lambda", "10", "lambda_schedule", "none",
                 "max_lambda", "10", "lambda_num", "1"), true, (p, c) -> SoraSparsity.create(p, c.adapters())));
