@@ -59,6 +59,23 @@ public final class TrainableAdapterSet implements AdapterSet {
         return new TrainableAdapterSet(List.copyOf(layers));
     }
 
+    /** The same layout with every adapter replaced by {@code f.apply(adapter)}, which must keep its shape. */
+    public TrainableAdapterSet map(java.util.function.UnaryOperator<TrainableAdapter> f) {
+        var layers = new ArrayList<Map<Target, TrainableAdapter>>();
+        for (var m : byLayer) {
+            var out = new EnumMap<Target, TrainableAdapter>(Target.class);
+            for (var e : m.entrySet()) {
+                TrainableAdapter a = f.apply(e.getValue());
+                if (a.inFeatures() != e.getValue().inFeatures() || a.outFeatures() != e.getValue().outFeatures()) {
+                    throw new IllegalArgumentException("mapped adapter for " + e.getKey().hfName() + " changed shape");
+                }
+                out.put(e.getKey(), a);
+            }
+            layers.add(Collections.unmodifiableMap(out));
+        }
+        return new TrainableAdapterSet(List.copyOf(layers));
+    }
+
     /** LoRA on {@code cfg.targets()} of every block. */
     public static TrainableAdapterSet lora(LlamaWeights weights, LoraConfig cfg, long seed) {
         return create(weights, cfg.targets(), AdapterFactory.lora(cfg), seed);

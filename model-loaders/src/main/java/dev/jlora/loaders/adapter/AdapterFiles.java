@@ -1,6 +1,7 @@
 package dev.jlora.loaders.adapter;
 
 import dev.jlora.engine.adapter.AdapterMethods;
+import dev.jlora.engine.adapter.RankMaskedAdapter;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaConfig;
@@ -107,8 +108,9 @@ public final class AdapterFiles {
     public static void save(Path path, Format format, TrainableAdapterSet adapters, LlamaConfig cfg, String baseModel)
             throws IOException {
         switch (format) {
-            case PEFT -> PeftAdapter.write(path, adapters, cfg, baseModel);
-            case GGUF -> LoraGguf.write(path, adapters, cfg);
+            // rank-adaptive adapters (AdaLoRA, DyLoRA, IncreLoRA, CoDyRA) as the plain LoRA of their surviving ranks
+            case PEFT -> PeftAdapter.write(path, RankMaskedAdapter.asLora(adapters), cfg, baseModel);
+            case GGUF -> LoraGguf.write(path, RankMaskedAdapter.asLora(adapters), cfg);
             case JLORA -> AdapterFile.save(path, adapters, Map.of("base_model", baseModel));
         }
     }
