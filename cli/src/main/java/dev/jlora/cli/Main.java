@@ -15,7 +15,8 @@ import picocli.CommandLine.Command;
                 EvalCommand.class,
                 ExportCommand.class,
                 MergeCommand.class,
-                ServeCommand.class})
+                ServeCommand.class,
+                CompletionCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
