@@ -39,6 +39,7 @@ final class EvalCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         LlamaModel m = CliModels.load(model, quant);
         AdapterSet adapters = adapter == null ? AdapterSet.NONE : AdapterFiles.load(adapter, m);
+        m = ModelFiles.withTrainedBase(m, adapters);
         var examples = JsonlDataset.read(data, m.tokenizer());
         var r = Evaluation.evaluate(m, adapters, examples, msg -> System.err.println("warning: " + msg));
         if (json) {

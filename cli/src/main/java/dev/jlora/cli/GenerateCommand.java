@@ -92,6 +92,7 @@ final class GenerateCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         LlamaModel m = BackendWeights.onBackend(CliModels.load(model, quant), selected.backend());
         AdapterSet adapters = ModelFiles.adapters(adapter, m);
+        m = ModelFiles.withTrainedBase(m, adapters);
         long loadNanos = System.nanoTime() - t0;
 
         String text = prompt;

@@ -97,7 +97,7 @@ final class MergeCommand implements Callable<Integer> {
         List<Example> examples = data != null ? JsonlDataset.read(data, base.tokenizer())
                 : List.of(JsonlDataset.example(Map.of("text", BUILT_IN_TEXT), base.tokenizer(), "built-in text"));
         var warn = (java.util.function.Consumer<String>) msg -> System.err.println("warning: " + msg);
-        var before = Evaluation.evaluate(base, adapters, examples, warn);
+        var before = Evaluation.evaluate(ModelFiles.withTrainedBase(base, adapters), adapters, examples, warn);
         LlamaModel written = ModelLoader.load(out);
         var after = Evaluation.evaluate(written, AdapterSet.NONE, examples, warn);
         System.out.printf(Locale.ROOT, "eval on %s (%d tokens):%n", data == null ? "built-in text" : data, before.tokens());
@@ -108,9 +108,12 @@ final class MergeCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** The base with W + ΔW (fp32) in every adapted linear layer; other weights are shared with {@code base}. */
+    /**
+     * The base with W + ΔW (fp32) in every adapted linear layer and the base tensors the adapter trained in full
+     * (embedding, norms, head) replaced by their trained values; other weights are shared with {@code base}.
+     */
     static LlamaModel merge(LlamaModel base, TrainableAdapterSet adapters) {
-        LlamaWeights w = base.weights();
+        LlamaWeights w = ModelFiles.withTrainedBase(base, adapters).weights();
         var layers = new ArrayList<LlamaWeights.Layer>();
         for (int l = 0; l < w.layers().size(); l++) {
             LlamaWeights.Layer L = w.layers().get(l);

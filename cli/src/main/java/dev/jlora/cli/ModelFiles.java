@@ -1,6 +1,8 @@
 package dev.jlora.cli;
 
 import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.adapter.TrainableBase;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.loaders.adapter.AdapterFiles;
 import java.io.IOException;
@@ -21,6 +23,18 @@ final class ModelFiles {
      */
     static AdapterSet adapters(Path adapter, LlamaModel model) throws IOException {
         return adapter == null ? AdapterSet.NONE : AdapterFiles.load(adapter, model);
+    }
+
+    /**
+     * {@code model} with the base tensors that {@code adapters} trained in full (embedding, norms, head; see
+     * {@link TrainableBase}) in place of its own, so that inference with the adapter runs what was trained;
+     * {@code model} itself when the adapter trained none.
+     */
+    static LlamaModel withTrainedBase(LlamaModel model, AdapterSet adapters) {
+        if (adapters instanceof TrainableAdapterSet t && t.base() != null) {
+            return new LlamaModel(model.config(), t.base().applyTo(model.weights()), model.tokenizer());
+        }
+        return model;
     }
 
     /** {@code demo} → models/stories260K.gguf under -Djlora.home, the jar's checkout or the working directory. */

@@ -7,6 +7,7 @@ import dev.jlora.engine.adapter.Requantizer;
 import dev.jlora.engine.backend.BackendWeights;
 import dev.jlora.engine.backend.Backends;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.adapter.TrainableBase;
 import dev.jlora.engine.data.Dataset;
 import dev.jlora.engine.dynamics.TrainingMethods;
 import dev.jlora.engine.model.LlamaModel;
@@ -50,8 +51,8 @@ final class TrainCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--method", defaultValue = "lora",
-            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, adalora, dylora, increlora, "
-                    + "codyra (default: ${DEFAULT-VALUE})")
+            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, full, adalora, dylora, "
+                    + "increlora, codyra (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
@@ -65,6 +66,11 @@ final class TrainCommand implements Callable<Integer> {
                     + "target_r, top_h, incre_rank_num, init_warmup, incre_interval, beta1, beta2, orth_reg_weight; "
                     + "codyra: dense_fraction, max_kappa, lambda_num)")
     Map<String, String> methodArgs = new LinkedHashMap<>();
+
+    @Option(names = "--train-base", paramLabel = "PARTS", split = ",",
+            description = "Also train these base tensors in full as fp32 copies (saved with the adapter, applied by "
+                    + "merge): embed, norms, head")
+    java.util.List<String> trainBase = java.util.List.of();
 
     @Option(names = "--dynamics", paramLabel = "NAME", split = ",",
             description = "Training dynamics, repeatable: loraplus")
@@ -188,6 +194,10 @@ final class TrainCommand implements Callable<Integer> {
                 .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).build();
         Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
         TrainableAdapterSet adapters = adapted.adapters();
+        var baseParts = TrainableBase.Part.parse(String.join(",", trainBase));
+        if (!baseParts.isEmpty()) {
+            adapters = adapters.withBase(TrainableBase.copyOf(m.weights(), baseParts));
+        }
         o.printf(Locale.ROOT, "model %s: %d layers, dim %d; %s (init %s) r=%d alpha=%s on %s: %,d trainable parameters%n",
                 model, m.config().nLayers(), m.config().dim(), method, init, rank, alpha, lora.targets(),
                 adapters.parameterCount());
@@ -196,6 +206,10 @@ final class TrainCommand implements Callable<Integer> {
         var formats = new java.util.ArrayList<AdapterFiles.Format>();
         for (String f : export) {
             formats.add(AdapterFiles.Format.parse(f.trim()));   // parse before training: a typo fails fast
+            if (!baseParts.isEmpty() && formats.getLast() != AdapterFiles.Format.JLORA) {
+                throw new IllegalArgumentException("--export " + f.trim() + " cannot hold the base tensors of "
+                        + "--train-base (" + TrainableBase.Part.format(baseParts) + "): use jlora merge");
+            }
         }
         var ctx = new TrainingMethods.Context(m, adapters, ds, cfg);
         var hooks = new java.util.ArrayList<>(TrainingMethods.forAdapterMethod(method, params, ctx));
@@ -209,6 +223,9 @@ final class TrainCommand implements Callable<Integer> {
         if (!adapted.residuals().isEmpty()) {
             // The trained adapter is relative to the residual base; save it as a delta on the original weights.
             saved = adapted.deltaOnOriginal();
+            if (adapters.base() != null) {
+                saved = saved.withBase(adapters.base());
+            }
             AdapterFile.save(file, saved, meta);
             o.printf("converted to a rank-%d LoRA delta on the original weights (PEFT's PiSSA/OLoRA conversion): %s%n",
                     2 * rank, file);

@@ -58,6 +58,8 @@ public final class AdapterMethods {
         add(new Method("codyra", "CoDyRA (Lu et al. 2024): per-component gates sparsified by a proximal L1 step; "
                 + "the rank is what survives", ordered("dense_fraction", "0.5", "max_kappa", "0.001",
                         "lambda_num", "5"), false));
+        add(new Method("full", "full-parameter training: a dense fp32 ΔW per adapted linear over the frozen "
+                + "(quantized) base, for LISA/OwLore/Fira", Map.of(), false));
     }
 
     private static void add(Method m) {
@@ -246,6 +248,7 @@ public final class AdapterMethods {
             case "adalora", "dylora", "increlora", "codyra" -> rankAdaptive(m, p, rank, dropout, init);
             case "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
             case "mora" -> (layer, target, base, rnd) -> new MoraAdapter(base.cols(), base.rows(), rank, dropout);
+            case "full" -> (layer, target, base, rnd) -> new FullAdapter(base.cols(), base.rows());
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };
     }

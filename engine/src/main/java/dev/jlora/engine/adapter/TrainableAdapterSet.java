@@ -19,9 +19,11 @@ import java.util.SplittableRandom;
 public final class TrainableAdapterSet implements AdapterSet {
     private final List<Map<Target, TrainableAdapter>> byLayer;
     private final List<Parameter> parameters;
+    private final TrainableBase base;
 
-    private TrainableAdapterSet(List<Map<Target, TrainableAdapter>> byLayer) {
+    private TrainableAdapterSet(List<Map<Target, TrainableAdapter>> byLayer, TrainableBase base) {
         this.byLayer = byLayer;
+        this.base = base;
         var params = new ArrayList<Parameter>();
         for (int l = 0; l < byLayer.size(); l++) {
             for (var e : byLayer.get(l).entrySet()) {
@@ -30,7 +32,26 @@ public final class TrainableAdapterSet implements AdapterSet {
                 }
             }
         }
+        if (base != null) {
+            params.addAll(base.parameters());
+        }
         this.parameters = Collections.unmodifiableList(params);
+    }
+
+    /**
+     * The same adapters (shared, not copied) plus trainable base tensors (embedding, norms, head), whose parameters
+     * follow the adapters' in {@link #parameters()} and are saved and loaded with them.
+     */
+    public TrainableAdapterSet withBase(TrainableBase trainableBase) {
+        if (base != null) {
+            throw new IllegalStateException("this adapter set already trains base tensors " + base.parts());
+        }
+        return new TrainableAdapterSet(byLayer, java.util.Objects.requireNonNull(trainableBase, "trainableBase"));
+    }
+
+    /** The base tensors trained beside the adapters, or null when the base is entirely frozen. */
+    public TrainableBase base() {
+        return base;
     }
 
     /**
@@ -56,7 +77,7 @@ public final class TrainableAdapterSet implements AdapterSet {
             }
             layers.add(Collections.unmodifiableMap(m));
         }
-        return new TrainableAdapterSet(List.copyOf(layers));
+        return new TrainableAdapterSet(List.copyOf(layers), null);
     }
 
     /** The same layout with every adapter replaced by {@code f.apply(adapter)}, which must keep its shape. */
@@ -160,6 +181,11 @@ public final class TrainableAdapterSet implements AdapterSet {
                 }
             }
         }
+        if (base != null) {
+            for (Parameter p : base.parameters()) {
+                out.put(p.name(), p.value());
+            }
+        }
         return out;
     }
 
@@ -175,6 +201,11 @@ public final class TrainableAdapterSet implements AdapterSet {
                 for (var b : e.getValue().buffers().entrySet()) {
                     out.put(pre + b.getKey(), new int[] {b.getValue().length});
                 }
+            }
+        }
+        if (base != null) {
+            for (Parameter p : base.parameters()) {
+                out.put(p.name(), p.shape());
             }
         }
         return out;
@@ -196,6 +227,16 @@ public final class TrainableAdapterSet implements AdapterSet {
                 } catch (IllegalArgumentException ex) {
                     throw new IllegalArgumentException("layer " + l + " " + e.getKey().hfName() + ": " + ex.getMessage(), ex);
                 }
+            }
+        }
+        if (base != null) {
+            for (Parameter p : base.parameters()) {
+                float[] src = state.get(p.name());
+                if (src == null || src.length != p.size()) {
+                    throw new IllegalArgumentException("trainable base tensor '" + p.name() + "' is "
+                            + (src == null ? "missing" : "of " + src.length + " elements, expected " + p.size()));
+                }
+                System.arraycopy(src, 0, p.value(), 0, src.length);
             }
         }
     }

@@ -6,6 +6,7 @@ import dev.jlora.engine.adapter.LoraConfig;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.adapter.TrainableAdapter;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.adapter.TrainableBase;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaWeights;
 import java.io.IOException;
@@ -22,11 +23,15 @@ import java.util.stream.Collectors;
  * [OC × r] for LoRA, in Hugging Face orientation and the base model's row layout (for GGUF bases, q/k rows are in
  * llama.cpp's permuted order). Metadata: {@code format=jlora-adapter}, {@code version=1}, {@code layers},
  * {@code targets} (comma-separated HF names), then the adapters' own {@link TrainableAdapter#config()} ({@code method},
- * and for LoRA {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}), then any caller metadata.
+ * and for LoRA {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}), {@code train_base} when base tensors
+ * were trained in full (their values are stored under their Hugging Face names, {@link TrainableBase}), then any
+ * caller metadata.
  * PEFT/GGUF export is the loaders' job.
  */
 public final class AdapterFile {
     public static final String FORMAT = "jlora-adapter";
+    /** Metadata key listing the base tensors trained in full ({@link TrainableBase.Part#format}), when any. */
+    public static final String TRAIN_BASE_KEY = "train_base";
 
     private AdapterFile() {}
 
@@ -41,6 +46,9 @@ public final class AdapterFile {
         meta.put("layers", Integer.toString(adapters.layerCount()));
         meta.put("targets", adapters.targets().stream().sorted().map(Target::hfName).collect(Collectors.joining(",")));
         meta.putAll(all.getFirst().config());
+        if (adapters.base() != null) {
+            meta.put(TRAIN_BASE_KEY, TrainableBase.Part.format(adapters.base().parts()));
+        }
         meta.putAll(extraMeta);
         TensorArchive.write(file, meta, adapters.state(), adapters.shapes());
     }
@@ -74,6 +82,9 @@ public final class AdapterFile {
         try {
             Set<Target> targets = LoraConfig.parseTargets(require(file, meta, "targets"));
             var set = TrainableAdapterSet.create(weights, targets, factories.apply(meta), 0);
+            if (meta.containsKey(TRAIN_BASE_KEY)) {
+                set = set.withBase(TrainableBase.empty(weights, TrainableBase.Part.parse(meta.get(TRAIN_BASE_KEY))));
+            }
             set.load(c.tensors());
             return set;
         } catch (IllegalArgumentException e) {

@@ -2,9 +2,11 @@ package dev.jlora.engine.train;
 
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.adapter.LinearAdapter;
+import dev.jlora.engine.adapter.Parameter;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.adapter.TrainableAdapter;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.adapter.TrainableBase;
 import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.engine.model.LlamaWeights;
 import dev.jlora.quant.QuantMatrix;
@@ -35,6 +37,9 @@ import java.util.function.IntConsumer;
  * chunks of rows and its backward fused into the forward (the targets are known), so no [B·T × V] logits buffer
  * exists during training.
  *
+ * <p>When the adapter set trains base tensors ({@link TrainableAdapterSet#base()}: embedding, RMSNorm weights,
+ * head), those are read from their trainable fp32 copies and receive gradients (+=) like adapter parameters.
+ *
  * <p>Not thread-safe: one graph per training loop. Work inside an op is spread over the shared {@link Parallel}
  * pool by independent indices (rows, heads), so results do not depend on the thread count.
  */
@@ -42,6 +47,7 @@ public final class LlamaTrainGraph {
     private final LlamaConfig cfg;
     private final LlamaWeights w;
     private final AdapterSet adapters;
+    private final TrainableBase base;     // trainable embedding / norms / head, or null
     private final int B, T, BT, C, Qd, KVd, F, H, KVH, hs, V, L;
     private final boolean checkpointing;
     private final VectorOps ops;
@@ -102,6 +108,7 @@ public final class LlamaTrainGraph {
         this.cfg = cfg;
         this.w = weights;
         this.adapters = adapters;
+        this.base = adapters instanceof TrainableAdapterSet t ? t.base() : null;
         this.B = B;
         this.T = T;
         this.BT = B * T;
@@ -171,6 +178,9 @@ public final class LlamaTrainGraph {
             }
             blockBackward(l, a);
         }
+        if (base != null && base.embedding() != null) {
+            base.embeddingBackward(inputs, dres);   // dres = ∂loss/∂resid[0]
+        }
         return loss;
     }
 
@@ -217,11 +227,38 @@ public final class LlamaTrainGraph {
         }
     }
 
-    /** resid[0][t] = E[token t] (frozen embedding rows, dequantized). */
+    /** resid[0][t] = E[token t] (frozen embedding rows dequantized, or the trained table). */
     private void embed(int[] inputs) {
+        Parameter e = base == null ? null : base.embedding();
         for (int i = 0; i < BT; i++) {
-            w.tokenEmbedding().dequantizeRow(inputs[i], resid[0], i * C);
+            if (e != null) {
+                System.arraycopy(e.value(), inputs[i] * C, resid[0], i * C, C);
+            } else {
+                w.tokenEmbedding().dequantizeRow(inputs[i], resid[0], i * C);
+            }
         }
+    }
+
+    /** The norm weight in use: the trained copy when there is one, else the frozen one. */
+    private static float[] normWeight(Parameter trained, float[] frozen) {
+        return trained == null ? frozen : trained.value();
+    }
+
+    /** Where a norm's weight gradient goes: the trained copy's gradient, or a scratch buffer for a frozen one. */
+    private float[] normGrad(Parameter trained) {
+        return trained == null ? dweightScratch : trained.grad();
+    }
+
+    private Parameter trainedAttnNorm(int l) {
+        return base == null ? null : base.attnNorm(l);
+    }
+
+    private Parameter trainedFfnNorm(int l) {
+        return base == null ? null : base.ffnNorm(l);
+    }
+
+    private Parameter trainedFinalNorm() {
+        return base == null ? null : base.finalNorm();
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -230,7 +267,7 @@ public final class LlamaTrainGraph {
     private void blockForward(int l, Acts a, boolean train, long dropoutSeed) {
         LlamaWeights.Layer lw = w.layers().get(l);
         float[] x = resid[l];
-        rmsNormForward(a.ln1, a.rstd1, x, lw.attnNorm());
+        rmsNormForward(a.ln1, a.rstd1, x, normWeight(trainedAttnNorm(l), lw.attnNorm()));
         a.saved.clear();
         linearForward(l, Target.Q, lw.wq(), lw.bq(), a.ln1, a.q, a, train, dropoutSeed);
         linearForward(l, Target.K, lw.wk(), lw.bk(), a.ln1, a.k, a, train, dropoutSeed);
@@ -242,7 +279,7 @@ public final class LlamaTrainGraph {
         for (int i = 0; i < BT * C; i++) {
             a.x2[i] += x[i];
         }
-        rmsNormForward(a.ln2, a.rstd2, a.x2, lw.ffnNorm());
+        rmsNormForward(a.ln2, a.rstd2, a.x2, normWeight(trainedFfnNorm(l), lw.ffnNorm()));
         linearForward(l, Target.GATE, lw.wGate(), null, a.ln2, a.g, a, train, dropoutSeed);
         linearForward(l, Target.UP, lw.wUp(), null, a.ln2, a.u, a, train, dropoutSeed);
         swigluForward(a.act, a.g, a.u);
@@ -264,7 +301,8 @@ public final class LlamaTrainGraph {
         linearBackward(l, Target.GATE, lw.wGate(), a.ln2, dg, dln, a);
         linearBackward(l, Target.UP, lw.wUp(), a.ln2, du, dln, a);
         System.arraycopy(dres, 0, dres2, 0, BT * C);
-        rmsNormBackward(dres2, dln, a.x2, a.rstd2, lw.ffnNorm());
+        rmsNormBackward(dres2, dln, a.x2, a.rstd2, normWeight(trainedFfnNorm(l), lw.ffnNorm()),
+                normGrad(trainedFfnNorm(l)));
         // x2 = x + o(atty)
         Arrays.fill(datty, 0f);
         linearBackward(l, Target.O, lw.wo(), a.atty, dres2, datty, a);
@@ -276,7 +314,8 @@ public final class LlamaTrainGraph {
         linearBackward(l, Target.K, lw.wk(), a.ln1, dk, dln, a);
         linearBackward(l, Target.V, lw.wv(), a.ln1, dv, dln, a);
         System.arraycopy(dres2, 0, dres, 0, BT * C);
-        rmsNormBackward(dres, dln, resid[l], a.rstd1, lw.attnNorm());
+        rmsNormBackward(dres, dln, resid[l], a.rstd1, normWeight(trainedAttnNorm(l), lw.attnNorm()),
+                normGrad(trainedAttnNorm(l)));
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -327,9 +366,11 @@ public final class LlamaTrainGraph {
         ops.rmsNormForward(y, rstd, x, weight, BT, C, cfg.rmsEps());
     }
 
-    /** dx += r·(w⊙dy) − r³/C · x · Σ(w⊙dy⊙x); w is frozen (its gradient goes to a scratch buffer). */
-    private void rmsNormBackward(float[] dx, float[] dy, float[] x, float[] rstd, float[] weight) {
-        ops.rmsNormBackward(dtmp, dweightScratch, dy, x, weight, rstd, BT, C);
+    /**
+     * dx += r·(w⊙dy) − r³/C · x · Σ(w⊙dy⊙x); dweight += Σ_t dy⊙x·r (a scratch buffer when w is frozen).
+     */
+    private void rmsNormBackward(float[] dx, float[] dy, float[] x, float[] rstd, float[] weight, float[] dweight) {
+        ops.rmsNormBackward(dtmp, dweight, dy, x, weight, rstd, BT, C);
         for (int i = 0; i < BT * C; i++) {
             dx[i] += dtmp[i];
         }
@@ -446,7 +487,9 @@ public final class LlamaTrainGraph {
      */
     private Loss head(int[] targets, boolean backward, float gradScale, float[] logitsOut) {
         float[] x = resid[L];
-        rmsNormForward(lnf, rstdf, x, w.finalNorm());
+        float[] finalNorm = normWeight(trainedFinalNorm(), w.finalNorm());
+        boolean trainedHead = base != null && base.head() != null;
+        rmsNormForward(lnf, rstdf, x, finalNorm);
         int count = 0;
         if (targets != null) {
             for (int tgt : targets) {
@@ -464,7 +507,11 @@ public final class LlamaTrainGraph {
         for (int r0 = 0; r0 < BT; r0 += rows) {
             int n = Math.min(rows, BT - r0);
             System.arraycopy(lnf, r0 * C, in, 0, n * C);
-            w.output().matmul(in, n, logits);
+            if (trainedHead) {
+                base.headForward(in, n, logits);
+            } else {
+                w.output().matmul(in, n, logits);
+            }
             if (logitsOut != null) {
                 System.arraycopy(logits, 0, logitsOut, r0 * V, n * V);
             }
@@ -510,14 +557,18 @@ public final class LlamaTrainGraph {
                 lossSum += d;
             }
             if (backward) {
-                Arrays.fill(dlnChunk, 0f);
-                w.output().matmulBackwardInput(logits, n, dlnChunk);
+                if (trainedHead) {
+                    base.headBackward(in, n, logits, dlnChunk);
+                } else {
+                    Arrays.fill(dlnChunk, 0f);
+                    w.output().matmulBackwardInput(logits, n, dlnChunk);
+                }
                 System.arraycopy(dlnChunk, 0, dln, r0 * C, n * C);
             }
         }
         if (backward) {
             Arrays.fill(dres, 0f);
-            rmsNormBackward(dres, dln, x, rstdf, w.finalNorm());
+            rmsNormBackward(dres, dln, x, rstdf, finalNorm, normGrad(trainedFinalNorm()));
         }
         return new Loss(count == 0 ? 0 : lossSum / count, count);
     }

@@ -10,12 +10,16 @@ import java.util.Map;
  * finite-difference checks of the training graph. Loss = mean cross-entropy over targets ≥ 0.
  *
  * @param lora (layer·16 + target ordinal) → {A [r × IC], B [OC × r]} in double; scale s applies to all
+ * Base tensors can be replaced by double values ({@link #base()}, keyed by {@code TrainableBase}'s parameter
+ * names: {@code embed_tokens.weight}, {@code layers.N.input_layernorm.weight}, {@code norm.weight},
+ * {@code lm_head.weight}, …) to check the gradients of trained base tensors.
  */
 public final class LlamaRef {
     private final LlamaConfig c;
     private final LlamaWeights w;
     private final Map<Integer, double[][]> lora;
     private final double s;
+    private final Map<String, double[]> base = new java.util.HashMap<>();
 
     public LlamaRef(LlamaConfig c, LlamaWeights w, Map<Integer, double[][]> lora, double s) {
         this.c = c;
@@ -26,6 +30,11 @@ public final class LlamaRef {
 
     public Map<Integer, double[][]> lora() {
         return lora;
+    }
+
+    /** Double-precision replacements of base tensors by name (empty: the model's own); mutable. */
+    public Map<String, double[]> base() {
+        return base;
     }
 
     public static int key(int layer, Target t) {
@@ -62,6 +71,11 @@ public final class LlamaRef {
         int C = c.dim(), hs = c.headDim(), H = c.nHeads(), KVH = c.nKvHeads();
         double[][] x = new double[T][];
         for (int t = 0; t < T; t++) {
+            double[] e = base.get("embed_tokens.weight");
+            if (e != null) {
+                x[t] = java.util.Arrays.copyOfRange(e, inputs[b * T + t] * C, (inputs[b * T + t] + 1) * C);
+                continue;
+            }
             float[] row = new float[C];
             w.tokenEmbedding().dequantizeRow(inputs[b * T + t], row, 0);
             x[t] = toDouble(row);
@@ -70,7 +84,7 @@ public final class LlamaRef {
             var lw = w.layers().get(l);
             double[][] q = new double[T][], k = new double[T][], v = new double[T][];
             for (int t = 0; t < T; t++) {
-                double[] n1 = rmsNorm(x[t], lw.attnNorm());
+                double[] n1 = rmsNorm(x[t], norm("layers." + l + ".input_layernorm.weight", lw.attnNorm()));
                 q[t] = rope(add(linear(l, Target.Q, lw.wq(), n1), lw.bq()), t, H);
                 k[t] = rope(add(linear(l, Target.K, lw.wk(), n1), lw.bk()), t, KVH);
                 v[t] = add(linear(l, Target.V, lw.wv(), n1), lw.bv());
@@ -103,7 +117,7 @@ public final class LlamaRef {
                 for (int i = 0; i < C; i++) {
                     o[i] += x[t][i];
                 }
-                double[] n2 = rmsNorm(o, lw.ffnNorm());
+                double[] n2 = rmsNorm(o, norm("layers." + l + ".post_attention_layernorm.weight", lw.ffnNorm()));
                 double[] g = linear(l, Target.GATE, lw.wGate(), n2), u = linear(l, Target.UP, lw.wUp(), n2);
                 for (int i = 0; i < g.length; i++) {
                     g[i] = g[i] / (1 + Math.exp(-g[i])) * u[i];
@@ -117,7 +131,18 @@ public final class LlamaRef {
         }
         double[][] logits = new double[T][];
         for (int t = 0; t < T; t++) {
-            logits[t] = matvec(w.output(), rmsNorm(x[t], w.finalNorm()));
+            double[] n = rmsNorm(x[t], norm("norm.weight", w.finalNorm()));
+            double[] head = base.get("lm_head.weight");
+            if (head == null) {
+                logits[t] = matvec(w.output(), n);
+                continue;
+            }
+            logits[t] = new double[head.length / C];
+            for (int o = 0; o < logits[t].length; o++) {
+                for (int i = 0; i < C; i++) {
+                    logits[t][o] += head[o * C + i] * n[i];
+                }
+            }
         }
         return logits;
     }
@@ -167,7 +192,12 @@ public final class LlamaRef {
         return y;
     }
 
-    private double[] rmsNorm(double[] x, float[] weight) {
+    private double[] norm(String name, float[] frozen) {
+        double[] d = base.get(name);
+        return d != null ? d : toDouble(frozen);
+    }
+
+    private double[] rmsNorm(double[] x, double[] weight) {
         double ss = 0;
         for (double v : x) {
             ss += v * v;

@@ -107,6 +107,11 @@ public final class AdapterFiles {
      */
     public static void save(Path path, Format format, TrainableAdapterSet adapters, LlamaConfig cfg, String baseModel)
             throws IOException {
+        if (format != Format.JLORA && adapters.base() != null) {
+            throw new UnsupportedOperationException(format.name().toLowerCase(java.util.Locale.ROOT)
+                    + " export of base tensors trained in full (" + adapters.base().parts() + ") is not implemented: "
+                    + "save as .jlora or merge them into the model with jlora merge");
+        }
         switch (format) {
             // rank-adaptive adapters (AdaLoRA, DyLoRA, IncreLoRA, CoDyRA) as the plain LoRA of their surviving ranks
             case PEFT -> PeftAdapter.write(path, RankMaskedAdapter.asLora(adapters), cfg, baseModel);

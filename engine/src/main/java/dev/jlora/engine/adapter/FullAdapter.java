@@ -1,0 +1,99 @@
+package dev.jlora.engine.adapter;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Full-parameter training of one linear layer over a frozen (possibly quantized) base: a dense fp32 ΔW [OC × IC],
+ * initialised to 0, so that y = x·(W + ΔW)ᵀ. This is what layer-wise full fine-tuning methods (LISA, OwLore) and
+ * full-rank optimizers (GaLore-style projections, Fira) update: the quantized W stays the stored weight and the
+ * trained part is the exact difference, so merging is W + ΔW. Memory is one OC × IC fp32 matrix per layer (plus its
+ * gradient and optimizer state), as much as the layer itself in fp32.
+ */
+public final class FullAdapter implements TrainableAdapter {
+    public static final String METHOD = "full", DELTA = "delta_weight";
+    private final int IC, OC;
+    private final Parameter delta;
+
+    private record Saved() implements TrainableAdapter.Saved {}
+
+    private static final Saved NOTHING = new Saved();
+
+    public FullAdapter(int inFeatures, int outFeatures) {
+        if (inFeatures <= 0 || outFeatures <= 0) {
+            throw new IllegalArgumentException("full adapter shape must be positive, got IC=" + inFeatures
+                    + " OC=" + outFeatures);
+        }
+        this.IC = inFeatures;
+        this.OC = outFeatures;
+        this.delta = Parameter.zeros(DELTA, OC, IC);
+    }
+
+    /** ΔW [OC × IC], row-major. */
+    public Parameter delta() {
+        return delta;
+    }
+
+    @Override
+    public String method() {
+        return METHOD;
+    }
+
+    @Override
+    public int inFeatures() {
+        return IC;
+    }
+
+    @Override
+    public int outFeatures() {
+        return OC;
+    }
+
+    @Override
+    public List<Parameter> parameters() {
+        return List.of(delta);
+    }
+
+    @Override
+    public Map<String, String> config() {
+        var m = new LinkedHashMap<String, String>();
+        m.put("method", METHOD);
+        return m;
+    }
+
+    /** y += x·ΔWᵀ. */
+    @Override
+    public void forward(float[] x, int T, float[] y) {
+        SmallMatmul.abtAcc(y, 1f, x, delta.value(), T, OC, IC);
+    }
+
+    /** y += x·ΔWᵀ; nothing to save (backward reads x). */
+    @Override
+    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
+        forward(x, T, y);
+        return NOTHING;
+    }
+
+    /** dΔW += dyᵀ·x;  dx += dy·ΔW. */
+    @Override
+    public void backward(float[] x, int T, float[] dy, TrainableAdapter.Saved saved, float[] dx) {
+        SmallMatmul.atbAcc(delta.grad(), 1f, dy, x, T, OC, IC);
+        if (dx != null) {
+            SmallMatmul.ab(dx, 1f, dy, delta.value(), T, IC, OC, true);
+        }
+    }
+
+    /** w [OC × IC] += ΔW. */
+    @Override
+    public void mergeInto(float[] w) {
+        if (w.length != OC * IC) {
+            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = "
+                    + OC + "×" + IC);
+        }
+        float[] d = delta.value();
+        for (int i = 0; i < d.length; i++) {
+            w[i] += d[i];
+        }
+    }
+}

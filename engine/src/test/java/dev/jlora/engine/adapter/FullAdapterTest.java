@@ -1,0 +1,45 @@
+package dev.jlora.engine.adapter;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.jlora.engine.ref.F32Matrix;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/** The full-weight adapter: y = x·(W + ΔW)ᵀ with ΔW dense, starting at 0. */
+class FullAdapterTest {
+    static final int IC = 7, OC = 5, T = 4;
+
+    /** Float64 reference of Δ(x) = x·ΔWᵀ. */
+    static final VariantRefs.Ref REF = (x, t, p) -> VariantRefs.abt(x, p.get(FullAdapter.DELTA), t, OC, IC);
+
+    @Test
+    void startsAtTheBaseAndTrainsEveryWeightOfTheLayer() {
+        var full = new FullAdapter(IC, OC);
+        assertEquals(List.of("delta_weight"), full.parameters().stream().map(Parameter::name).toList());
+        assertArrayEquals(new int[] {OC, IC}, full.delta().shape());
+        float[] y = new float[T * OC];
+        full.forward(AdapterCheck.floats(new SplittableRandom(1), T * IC, 1), T, y);
+        assertArrayEquals(new float[T * OC], y, 0f, "ΔW = 0 at initialisation: the output is the base's");
+        assertEquals(Map.of("method", "full"), full.config());
+
+        VariantsTest.randomize(full.delta(), new SplittableRandom(2), -1, 1);
+        AdapterCheck.gradients(full, REF, T, 3);
+        AdapterCheck.mergeMatchesForward(full, new F32Matrix(OC, IC, AdapterCheck.floats(new SplittableRandom(4), OC * IC, 1)), T, 5);
+        AdapterCheck.stateRoundTrip(full, new FullAdapter(IC, OC), T, 6);
+    }
+
+    @Test
+    void isRegisteredAsMethodFull() {
+        var m = dev.jlora.engine.ref.TinyTraining.model();
+        var set = AdapterMethods.create("full", "kaiming", Map.of("rank", "8"), m.weights(),
+                java.util.EnumSet.of(Target.Q, Target.DOWN), 1, null).adapters();
+        var q = set.get(0, Target.Q);
+        assertEquals("full", q.method());
+        assertEquals(m.weights().layers().getFirst().wq().rows() * m.weights().layers().getFirst().wq().cols(),
+                q.parameters().getFirst().size(), "one ΔW entry per weight of the layer");
+    }
+}
