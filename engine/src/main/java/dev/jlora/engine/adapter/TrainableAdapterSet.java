@@ -94,7 +94,7 @@ public final class TrainableAdapterSet implements AdapterSet {
             }
             layers.add(Collections.unmodifiableMap(out));
         }
-        return new TrainableAdapterSet(List.copyOf(layers));
+        return new TrainableAdapterSet(List.copyOf(layers), base);
     }
 
     /** LoRA on {@code cfg.targets()} of every block. */
