@@ -51,8 +51,8 @@ final class TrainCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--method", defaultValue = "lora",
-            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, full, adalora, dylora, "
-                    + "increlora, codyra (default: ${DEFAULT-VALUE})")
+            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, full, adalora, "
+                    + "dylora, increlora, codyra (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
@@ -61,7 +61,9 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--method-arg", paramLabel = "KEY=VALUE",
             description = "Method hyper-parameter, repeatable (vera: d_initial, projection_prng_key; "
-                    + "nola: num_basis_A, num_basis_B, basis_seed; randlora: projection_prng_key; adalora: init_r, target_r, "
+                    + "nola: num_basis_A, num_basis_B, basis_seed; randlora: projection_prng_key; "
+                    + "bone: init_weights=bat; mora: mora_type=6; flora: flora_scale; "
+                    + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num; adalora: init_r, target_r, "
                     + "tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight; dylora: frozen; increlora: init_r, max_r, "
                     + "target_r, top_h, incre_rank_num, init_warmup, incre_interval, beta1, beta2, orth_reg_weight; "
                     + "codyra: dense_fraction, max_kappa, lambda_num)")

@@ -354,12 +354,4 @@ public final class RankMaskedAdapter implements TrainableAdapter {
         }
         return lora;
     }
-
-    /**
-     * {@code adapters} with every {@link RankMaskedAdapter} replaced by its {@link #toLora()} equivalent (others
-     * kept), for writers that know plain LoRA only (PEFT, GGUF).
-     */
-    public static TrainableAdapterSet asLora(TrainableAdapterSet adapters) {
-        return adapters.map(ad -> ad instanceof RankMaskedAdapter rm ? rm.toLora() : ad);
-    }
 }

@@ -49,6 +49,26 @@ public final class TrainableAdapterSet implements AdapterSet {
         return new TrainableAdapterSet(byLayer, java.util.Objects.requireNonNull(trainableBase, "trainableBase"));
     }
 
+    /**
+     * The same layout with every adapter replaced by {@code convert(adapter)} (same shape), without the trainable base
+     * tensors: e.g. SoRA adapters as their pruned LoRA for export.
+     */
+    public TrainableAdapterSet mapAdapters(java.util.function.UnaryOperator<TrainableAdapter> convert) {
+        var layers = new ArrayList<Map<Target, TrainableAdapter>>();
+        for (var layer : byLayer) {
+            var m = new java.util.EnumMap<Target, TrainableAdapter>(Target.class);
+            for (var e : layer.entrySet()) {
+                TrainableAdapter c = convert.apply(e.getValue());
+                if (c.inFeatures() != e.getValue().inFeatures() || c.outFeatures() != e.getValue().outFeatures()) {
+                    throw new IllegalArgumentException("converted adapter for " + e.getKey().hfName() + " changes its shape");
+                }
+                m.put(e.getKey(), c);
+            }
+            layers.add(m);
+        }
+        return new TrainableAdapterSet(layers, null);
+    }
+
     /** The base tensors trained beside the adapters, or null when the base is entirely frozen. */
     public TrainableBase base() {
         return base;
@@ -78,23 +98,6 @@ public final class TrainableAdapterSet implements AdapterSet {
             layers.add(Collections.unmodifiableMap(m));
         }
         return new TrainableAdapterSet(List.copyOf(layers), null);
-    }
-
-    /** The same layout with every adapter replaced by {@code f.apply(adapter)}, which must keep its shape. */
-    public TrainableAdapterSet map(java.util.function.UnaryOperator<TrainableAdapter> f) {
-        var layers = new ArrayList<Map<Target, TrainableAdapter>>();
-        for (var m : byLayer) {
-            var out = new EnumMap<Target, TrainableAdapter>(Target.class);
-            for (var e : m.entrySet()) {
-                TrainableAdapter a = f.apply(e.getValue());
-                if (a.inFeatures() != e.getValue().inFeatures() || a.outFeatures() != e.getValue().outFeatures()) {
-                    throw new IllegalArgumentException("mapped adapter for " + e.getKey().hfName() + " changed shape");
-                }
-                out.put(e.getKey(), a);
-            }
-            layers.add(Collections.unmodifiableMap(out));
-        }
-        return new TrainableAdapterSet(List.copyOf(layers), base);
     }
 
     /** LoRA on {@code cfg.targets()} of every block. */
@@ -242,7 +245,7 @@ public final class TrainableAdapterSet implements AdapterSet {
     }
 
     /** SplitMix64 finaliser of seed + k·golden: independent streams per (layer, target). */
-    static long mix(long seed, long k) {
+    public static long mix(long seed, long k) {
         long z = seed + (k + 1) * 0x9E3779B97F4A7C15L;
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;

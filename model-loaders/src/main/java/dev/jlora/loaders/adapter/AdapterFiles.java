@@ -2,6 +2,7 @@ package dev.jlora.loaders.adapter;
 
 import dev.jlora.engine.adapter.AdapterMethods;
 import dev.jlora.engine.adapter.RankMaskedAdapter;
+import dev.jlora.engine.adapter.SoraAdapter;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaConfig;
@@ -112,10 +113,14 @@ public final class AdapterFiles {
                     + " export of base tensors trained in full (" + adapters.base().parts() + ") is not implemented: "
                     + "save as .jlora or merge them into the model with jlora merge");
         }
+        // SoRA and the rank-adaptive methods (AdaLoRA, DyLoRA, IncreLoRA, CoDyRA) export as what their pruning or
+        // growth leaves: LoRA of the components in use per module (PEFT's rank_pattern).
+        TrainableAdapterSet lora = format == Format.JLORA ? adapters
+                : adapters.mapAdapters(a -> a instanceof SoraAdapter s ? s.prunedLora()
+                        : a instanceof RankMaskedAdapter rm ? rm.toLora() : a);
         switch (format) {
-            // rank-adaptive adapters (AdaLoRA, DyLoRA, IncreLoRA, CoDyRA) as the plain LoRA of their surviving ranks
-            case PEFT -> PeftAdapter.write(path, RankMaskedAdapter.asLora(adapters), cfg, baseModel);
-            case GGUF -> LoraGguf.write(path, RankMaskedAdapter.asLora(adapters), cfg);
+            case PEFT -> PeftAdapter.write(path, lora, cfg, baseModel);
+            case GGUF -> LoraGguf.write(path, lora, cfg);
             case JLORA -> AdapterFile.save(path, adapters, Map.of("base_model", baseModel));
         }
     }
