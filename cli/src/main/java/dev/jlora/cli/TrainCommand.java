@@ -13,6 +13,7 @@ import dev.jlora.engine.dynamics.TrainingMethods;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.optim.LrSchedule;
 import dev.jlora.engine.train.AdapterFile;
+import dev.jlora.engine.train.InitBatches;
 import dev.jlora.engine.train.LossPlot;
 import dev.jlora.engine.train.TrainConfig;
 import dev.jlora.engine.train.Trainer;
@@ -51,22 +52,26 @@ final class TrainCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--method", defaultValue = "lora",
-            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, full, adalora, "
-                    + "dylora, increlora, codyra (default: ${DEFAULT-VALUE})")
+            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, full, "
+                    + "hydra, mos, adalora, dylora, increlora, codyra (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
-            description = "Initialisation (lora, dora): kaiming, gaussian, pissa, pissa_niter_N, olora (default: ${DEFAULT-VALUE})")
+            description = "Initialisation (lora, dora): kaiming, gaussian, pissa, pissa_niter_N, olora; from --data (lora): "
+                    + "eva (activation SVD, ranks redistributed), lora-ga (gradient SVD) (default: ${DEFAULT-VALUE})")
     String init;
 
     @Option(names = "--method-arg", paramLabel = "KEY=VALUE",
             description = "Method hyper-parameter, repeatable (vera: d_initial, projection_prng_key; "
                     + "nola: num_basis_A, num_basis_B, basis_seed; randlora: projection_prng_key; "
                     + "bone: init_weights=bat; mora: mora_type=6; flora: flora_scale; "
-                    + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num; adalora: init_r, target_r, "
-                    + "tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight; dylora: frozen; increlora: init_r, max_r, "
-                    + "target_r, top_h, incre_rank_num, init_warmup, incre_interval, beta1, beta2, orth_reg_weight; "
-                    + "codyra: dense_fraction, max_kappa, lambda_num)")
+                    + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num; "
+                    + "mos: shards_per_vector, equivalent_rank, private_rank, router_seed; "
+                    + "adalora: init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight; "
+                    + "dylora: frozen; increlora: init_r, max_r, target_r, top_h, incre_rank_num, init_warmup, "
+                    + "incre_interval, beta1, beta2, orth_reg_weight; codyra: dense_fraction, max_kappa, lambda_num; "
+                    + "--init eva: rho, tau, whiten, adjust_scaling_factors, init_batches; "
+                    + "--init lora-ga: init_batches, stable_gamma)")
     Map<String, String> methodArgs = new LinkedHashMap<>();
 
     @Option(names = "--train-base", paramLabel = "PARTS", split = ",",
@@ -178,8 +183,15 @@ final class TrainCommand implements Callable<Integer> {
         params.put("alpha", Float.toString(alpha));
         params.put("dropout", Float.toString(dropout));
         params.put("rs_lora", Boolean.toString(rsLora));
+        Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
+        // EVA, LoRA-GA and LoRA-SB read the first training batches (the ones training starts with) before it starts.
+        InitBatches initData = AdapterMethods.needsData(method, init) ? new InitBatches(m, ds, batchSize, seed) : null;
         AdaptedModel adapted = AdapterMethods.create(method, init, params, m.weights(), lora.targets(), seed,
-                Requantizer.DEFAULT);
+                Requantizer.DEFAULT, initData);
+        if (initData != null) {
+            o.printf(Locale.ROOT, "init %s from %s: %s%n", init, data, rankSummary(adapted.adapters(), m.config().nLayers(),
+                    lora.targets().size()));
+        }
         if (!adapted.residuals().isEmpty()) {
             o.printf(Locale.ROOT, "init %s: %d base weights replaced by their residual (re-quantized, step-0 relative "
                     + "error at most %.2e)%n", init, adapted.residuals().size(), adapted.maxRelativeError());
@@ -194,7 +206,6 @@ final class TrainCommand implements Callable<Integer> {
                 .warmupSteps(warmup).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
                 .evalEvery(evalEvery > 0 ? evalEvery : Math.max(1, steps)).checkpointEvery(checkpointEvery)
                 .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).build();
-        Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
         TrainableAdapterSet adapters = adapted.adapters();
         var baseParts = TrainableBase.Part.parse(String.join(",", trainBase));
         if (!baseParts.isEmpty()) {
@@ -244,6 +255,26 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** "ranks 2..14 over 8 of 8 layers (sum 64)": how a data-driven init spread the ranks. */
+    static String rankSummary(TrainableAdapterSet adapters, int layers, int targetsPerLayer) {
+        int min = Integer.MAX_VALUE, max = 0, sum = 0, n = 0;
+        for (var a : adapters.adapters()) {
+            String r = a.config().get("rank");
+            if (r != null) {
+                int v = Integer.parseInt(r);
+                min = Math.min(min, v);
+                max = Math.max(max, v);
+                sum += v;
+                n++;
+            }
+        }
+        if (n == 0) {
+            return adapters.adapters().size() + " adapters";
+        }
+        return String.format(Locale.ROOT, "ranks %d..%d on %d of %d layers (sum %d)", min, max, n,
+                layers * targetsPerLayer, sum);
     }
 
     /** Trains (resuming if asked), saves DIR/adapter.jlora (and DIR/loss.svg if {@code plot}) and returns its path. */

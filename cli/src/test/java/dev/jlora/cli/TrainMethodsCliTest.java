@@ -18,7 +18,7 @@ class TrainMethodsCliTest {
     Path dir;
 
     @ParameterizedTest
-    @CsvSource({"dora,kaiming,dora,4", "vera,kaiming,vera,4", "nola,kaiming,nola,4", "loldu,kaiming,loldu,4", "bone,kaiming,bone,4", "mora,kaiming,mora,4", "randlora,kaiming,randlora,4",
+    @CsvSource({"dora,kaiming,dora,4", "vera,kaiming,vera,4", "nola,kaiming,nola,4", "loldu,kaiming,loldu,4", "bone,kaiming,bone,4", "mora,kaiming,mora,4", "randlora,kaiming,randlora,4", "hydra,kaiming,hydra,4", "mos,kaiming,mos,4",
             "lora,pissa,lora,8", "lora,olora,lora,8"})
     void trainsWithEveryMethodAndSavesALoadableAdapter(String method, String init, String savedMethod, int savedRank)
             throws Exception {

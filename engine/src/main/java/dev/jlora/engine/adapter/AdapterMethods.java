@@ -20,9 +20,11 @@ import java.util.function.Function;
  * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}; RandLoRA
  * {@code projection_prng_key}; Bone {@code init_weights} (true or bat); MoRA {@code mora_type} (1 or 6); FLoRA
  * {@code flora_scale}; SoRA {@code sparse_lambda}, {@code lambda_schedule}, {@code max_lambda}, {@code lambda_num}
- * (read by its training hook); the rank-adaptive methods (adalora, dylora, increlora, codyra) the keys
- * listed in their {@link Method#keys()}. Any other key is
- * an error naming the keys the method knows.
+ * (read by its training hook); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
+ * {@code router_seed}; mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE) their routing keys, listed
+ * in {@link #methods()}; the rank-adaptive methods (adalora, dylora, increlora, codyra) theirs, listed there too.
+ * The data-driven inits add theirs ({@link #DATA_INITS}); saved files may carry a {@link RankPattern} (EVA).
+ * Any other key is an error naming the keys the method knows.
  */
 public final class AdapterMethods {
     private AdapterMethods() {}
@@ -61,11 +63,26 @@ public final class AdapterMethods {
         add(new Method("codyra", "CoDyRA (Lu et al. 2024): per-component gates sparsified by a proximal L1 step; "
                 + "the rank is what survives", ordered("dense_fraction", "0.5", "max_kappa", "0.001",
                         "lambda_num", "5"), false));
+        add(new Method("loramoe", "LoRAMoE (Dou et al. 2023): soft-routed LoRA experts with the localized balancing "
+                + "constraint", Map.of("num_experts", "6", "blc_alpha", "0.1", "blc_weight", "0.1", "sample_type", "task"),
+                false));
+        add(new Method("mola", "MoLA (Gao et al. 2024): top-k LoRA experts, more experts in higher layers",
+                Map.of("experts_per_layer", "2,4,6,8", "top_k", "2", "aux_loss_coef", "0"), false));
+        add(new Method("smora", "SMoRA (Zhao et al. 2025): every rank an expert, top-k ranks per token, bias balancing",
+                Map.of("top_k", "2", "bias_update_rate", "0.001"), false));
+        add(new Method("dynmole", "DynMoLE (Li et al. 2025): Tsallis-entropy hybrid soft/top-p routing of LoRA experts",
+                Map.of("num_experts", "8", "top_p", "0.75", "keep_top_k", "2", "tsallis_q", "1.1",
+                        "entropy_threshold", "0.9", "aux_loss_coef", "0.001", "entropy_loss_coef", "0.01"), false));
         add(new Method("flora", "FLoRA (Si et al. 2024): Tucker core, ΔW = s·P_out·Gᵀ·P_inᵀ with a trainable r×r core G",
                 Map.of("flora_scale", "1"), false));
         add(new Method("sora", "SoRA (Ding et al. 2023): LoRA with a gate vector pruned by proximal L1 steps (hook "
                 + "'sora'); sparse_lambda, lambda_schedule, max_lambda, lambda_num", Map.of("sparse_lambda", "10",
                 "lambda_schedule", "none", "max_lambda", "10", "lambda_num", "1"), false));
+        add(new Method("hydra", "Hydra (Kim et al. 2023): parallel LoRA branch plus a sequential low-rank branch on "
+                + "the frozen layer's output", Map.of(), false));
+        add(new Method("mos", "MoS (Wang et al. 2024): A, B assembled from shards of pools shared across layers "
+                + "(fixed random router, private shards)", Map.of("shards_per_vector", "2", "equivalent_rank", "4",
+                "private_rank", "1", "router_seed", "0"), false));
         add(new Method("full", "full-parameter training: a dense fp32 ΔW per adapted linear over the frozen "
                 + "(quantized) base, for LISA/OwLore/Fira", Map.of(), false));
     }
@@ -106,10 +123,58 @@ public final class AdapterMethods {
     /**
      * The factory of {@code method} with {@code init} ({@link AdapterInit#parse}) and hyper-parameters {@code values},
      * for a model with {@code weights} and adapters on {@code targets} (VeRA sizes its shared matrices from them).
+     * The data-driven inits ({@link #DATA_INITS}) need {@link #factory(String, String, Map, LlamaWeights, Set, InitData,
+     * long)}.
      */
     public static ResidualAdapterFactory factory(String method, String init, Map<String, String> values,
                                                  LlamaWeights weights, Set<Target> targets) {
+        return factory(method, init, values, weights, targets, null, 0);
+    }
+
+    /**
+     * The initialisations that read training data: {@code eva} (EVA, {@link EvaInit}) and {@code lora-ga} (LoRA-GA,
+     * {@link LoraGaInit}), for LoRA; their keys are accepted as {@code --method-arg}s.
+     */
+    public static final Map<String, Map<String, String>> DATA_INITS = Map.of("eva", EvaInit.KEYS,
+            "lora-ga", LoraGaInit.KEYS);
+
+    /** The canonical name of a data-driven init ({@code lora_ga} is PEFT's spelling), or null for any other. */
+    static String dataInit(String init) {
+        String n = init.trim().toLowerCase(Locale.ROOT).replace('_', '-');
+        return DATA_INITS.containsKey(n) ? n : null;
+    }
+
+    /** Whether {@code method} with {@code init} needs {@link InitData} (batches of the training data). */
+    public static boolean needsData(String method, String init) {
+        return dataInit(init) != null;
+    }
+
+    /**
+     * As {@link #factory(String, String, Map, LlamaWeights, Set)}, with {@code data} for the initialisations that read
+     * training data (null otherwise); {@code seed} drives their randomized SVDs.
+     */
+    public static ResidualAdapterFactory factory(String method, String init, Map<String, String> values,
+                                                 LlamaWeights weights, Set<Target> targets, InitData data, long seed) {
         Method m = method(method);
+        String dataInit = dataInit(init);
+        if (dataInit != null) {
+            HyperParams p = params(m, values, DATA_INITS.get(dataInit).keySet());
+            if (!m.name().equals("lora")) {
+                throw new UnsupportedOperationException("--init " + dataInit + " with adapter method " + m.name()
+                        + " is not implemented (lora only)");
+            }
+            if (data == null) {
+                throw new IllegalArgumentException("--init " + dataInit + " reads training batches: no data was given");
+            }
+            LoraConfig cfg = p.lora(targets);
+            return switch (dataInit) {
+                case "eva" -> EvaInit.factory(EvaInit.compute(weights, targets, EvaInit.Config.of(p, cfg.rank()), data,
+                        seed), cfg, p.bool("adjust_scaling_factors"));
+                case "lora-ga" -> LoraGaInit.factory(WeightGradients.collect(weights, targets, data,
+                        p.integer("init_batches", 8)), cfg, p.real("stable_gamma", 16));
+                default -> throw new IllegalStateException("no factory for init " + dataInit);
+            };
+        }
         HyperParams p = params(m, values, Set.of());
         AdapterInit ai = AdapterInit.parse(init);
         if (!m.acceptsInit() && ai != RandomInit.KAIMING) {
@@ -134,7 +199,14 @@ public final class AdapterMethods {
     /** Creates the adapters and, for PiSSA/OLoRA, the residual weights: what {@code jlora train} starts from. */
     public static AdaptedModel create(String method, String init, Map<String, String> values, LlamaWeights weights,
                                       Set<Target> targets, long seed, Requantizer requantizer) {
-        return AdaptedModel.create(weights, targets, factory(method, init, values, weights, targets), seed, requantizer);
+        return create(method, init, values, weights, targets, seed, requantizer, null);
+    }
+
+    /** As above, with {@code data} for the initialisations that read training data ({@link #needsData}). */
+    public static AdaptedModel create(String method, String init, Map<String, String> values, LlamaWeights weights,
+                                      Set<Target> targets, long seed, Requantizer requantizer, InitData data) {
+        return AdaptedModel.create(weights, targets, factory(method, init, values, weights, targets, data, seed), seed,
+                requantizer);
     }
 
     /**
@@ -157,11 +229,27 @@ public final class AdapterMethods {
                 }
             }
             HyperParams p = params(m, own, Set.of());
+            RankPattern pattern = RankPattern.parse(meta);
+            if (!pattern.isEmpty() && !m.name().equals("lora") && !m.name().equals("dora")) {
+                throw new IllegalArgumentException("adapter metadata: rank_pattern/alpha_pattern are only supported for "
+                        + "lora and dora, not " + m.name());
+            }
             return switch (m.name()) {
-                case "lora" -> AdapterFactory.lora(p.lora(targets));
+                case "lora" -> {
+                    LoraConfig cfg = p.lora(targets);
+                    yield (layer, target, base, rnd) -> {
+                        int r = pattern.rank(layer, target, cfg.rank());
+                        return r == 0 ? null : new LoraAdapter(base.cols(), base.rows(), r,
+                                pattern.alpha(layer, target, cfg.alpha()), cfg.dropout(), cfg.rsLora());
+                    };
+                }
                 case "dora" -> {
                     LoraConfig cfg = p.lora(targets);
-                    yield (layer, target, base, rnd) -> new DoraAdapter(base, cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora());
+                    yield (layer, target, base, rnd) -> {
+                        int r = pattern.rank(layer, target, cfg.rank());
+                        return r == 0 ? null : new DoraAdapter(base, r, pattern.alpha(layer, target, cfg.alpha()),
+                                cfg.dropout(), cfg.rsLora());
+                    };
                 }
                 default -> structural(m, p, weights, targets, false);
             };
@@ -221,8 +309,61 @@ public final class AdapterMethods {
         return init == null ? ad : ad.init(init, rnd);
     }
 
-    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
-    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, FLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
+    /**
+     * MoS: one {@link MosAdapter.Pools} per target, made when the target's first layer is created (its random
+     * stream initialises the public A shards) and shared by the later layers. A factory therefore belongs to one
+     * adapter set: {@link #factory} and {@link #loader} make a new one each call.
+     */
+    private static AdapterFactory mos(LoraConfig cfg, HyperParams p, int layers, boolean init) {
+        int shards = p.integer("shards_per_vector", 2), equivalent = p.integer("equivalent_rank", 4);
+        int priv = p.integer("private_rank", 1);
+        long routerSeed = p.longValue("router_seed", 0);
+        var pools = new java.util.EnumMap<Target, MosAdapter.Pools>(Target.class);
+        return (layer, target, base, rnd) -> {
+            MosAdapter.Pools pool = pools.get(target);
+            if (pool == null) {
+                pool = new MosAdapter.Pools(target.hfName(), layers, base.cols(), base.rows(), cfg.rank(), shards,
+                        equivalent, priv, routerSeed);
+                if (init) {
+                    pool.initialise(rnd);
+                }
+                pools.put(target, pool);
+            }
+            return init
+                    ? MosAdapter.create(pool, layer, cfg.alpha(), cfg.dropout(), cfg.rsLora(), rnd)
+                    : new MosAdapter(pool, layer, cfg.alpha(), cfg.dropout(), cfg.rsLora());
+        };
+    }
+
+    /** The mixtures of LoRA experts ({@link LoraMixture}); {@code init} draws router and experts, else empty. */
+    private static AdapterFactory mixture(String name, HyperParams p, int rank, float dropout, int layers, boolean init) {
+        float alpha = p.real("alpha", 16);
+        return (layer, target, base, rnd) -> {
+            int IC = base.cols(), OC = base.rows();
+            LoraMixture a = switch (name) {
+                case "loramoe" -> new LoraMoeAdapter(IC, OC, rank, p.integer("num_experts", 6), alpha, dropout,
+                        p.real("blc_alpha", 0.1f), p.real("blc_weight", 0.1f), p.str("sample_type", "task"));
+                case "mola" -> {
+                    String pattern = p.str("experts_per_layer", "2,4,6,8");
+                    yield new MolaAdapter(IC, OC, rank, MolaAdapter.expertsOfLayer(pattern, layer, layers), alpha,
+                            dropout, p.integer("top_k", 2), p.real("aux_loss_coef", 0), pattern);
+                }
+                case "smora" -> new SmoraAdapter(IC, OC, rank, alpha, dropout, p.integer("top_k", 2),
+                        p.real("bias_update_rate", 0.001f));
+                case "dynmole" -> new DynMoleAdapter(IC, OC, rank, p.integer("num_experts", 8), alpha, dropout,
+                        p.real("top_p", 0.75f), p.integer("keep_top_k", 2), p.real("tsallis_q", 1.1f),
+                        p.real("entropy_threshold", 0.9f), p.real("aux_loss_coef", 0.001f),
+                        p.real("entropy_loss_coef", 0.01f));
+                default -> throw new IllegalStateException("no mixture named " + name);
+            };
+            if (init) {
+                a.initialize(rnd);
+            }
+            return a;
+        };
+    }
+
+    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, FLoRA, Hydra, MoS: their own initialisation ({@code init}) or empty adapters to load into. */
     private static AdapterFactory structural(Method m, HyperParams p, LlamaWeights weights, Set<Target> targets, boolean init) {
         int rank = p.integer("rank", m.name().equals("vera") ? 256 : 8);
         float dropout = p.real("dropout", 0);
@@ -255,6 +396,7 @@ public final class AdapterMethods {
                 yield (layer, target, base, rnd) -> new RandLoraAdapter(base.cols(), base.rows(), bases, alpha, dropout);
             }
             case "adalora", "dylora", "increlora", "codyra" -> rankAdaptive(m, p, rank, dropout, init);
+            case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
             case "bone" -> switch (p.str("init_weights", "true").trim().toLowerCase(java.util.Locale.ROOT)) {
                 case "true", "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
                 case "bat" -> (layer, target, base, rnd) -> new BoneBatAdapter(base, rank);
@@ -285,6 +427,13 @@ public final class AdapterMethods {
                     return f;
                 };
             }
+            case "hydra" -> {
+                LoraConfig cfg = p.lora(targets);
+                yield (layer, target, base, rnd) -> init
+                        ? HydraAdapter.create(base, cfg, rnd)
+                        : new HydraAdapter(base, cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora());
+            }
+            case "mos" -> mos(p.lora(targets), p, weights.layers().size(), init);
             case "full" -> (layer, target, base, rnd) -> new FullAdapter(base.cols(), base.rows());
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };
