@@ -234,7 +234,9 @@ class EvaInitTest {
         int[] inputs = Arrays.copyOf(in, 24);
         float[] base = new LlamaTrainGraph(m.config(), m.weights(), (l, t) -> null, 1, 24, false).logits(inputs);
         float[] with = new LlamaTrainGraph(m.config(), m.weights(), set, 1, 24, false).logits(inputs);
-        assertArrayEquals(base, with, 0f, "B = 0: the model is unchanged at step 0");
+        // B = 0 adds exact zeros; the two graph runs may still differ in the last bit where the Vector API kernels
+        // are compiled differently between runs (LlamaTrainGraph's note on JIT tiers): 1e-6 relative.
+        dev.jlora.simd.testing.Approx.assertClose(base, with, 1e-6, 1e-6, () -> "B = 0: the model is unchanged at step 0");
 
         for (var p : set.parameters()) {          // give the adapters a nonzero Δ to compare after loading
             for (int i = 0; i < p.value().length; i++) {
@@ -254,7 +256,7 @@ class EvaInitTest {
         assertEquals(uneven, meta.containsKey(RankPattern.RANK_KEY), "rank_pattern is written when ranks differ: " + meta);
         float[] a1 = new LlamaTrainGraph(m.config(), m.weights(), set, 1, 24, false).logits(inputs);
         float[] a2 = new LlamaTrainGraph(m.config(), m.weights(), loaded, 1, 24, false).logits(inputs);
-        assertArrayEquals(a1, a2, 0f, "the loaded adapters give the same logits");
+        dev.jlora.simd.testing.Approx.assertClose(a1, a2, 1e-6, 1e-6, () -> "the loaded adapters give the same logits");
     }
 
     @Test
