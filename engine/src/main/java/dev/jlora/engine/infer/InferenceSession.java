@@ -47,6 +47,11 @@ public final class InferenceSession {
     private float[] chunkLogits;        // [maxBatch × V], allocated on the first all-positions forward
     private float[] ffnOut;             // [maxBatch × C], allocated for the first FfnAdapter
 
+    /** Bytes of the KV cache a session for {@code contextSize} positions of {@code cfg} allocates. */
+    public static long kvCacheBytes(LlamaConfig cfg, long contextSize) {
+        return KvCache.bytesFor(cfg.nLayers(), contextSize, cfg.kvDim());
+    }
+
     /** A session for {@code contextSize} positions with the default prefill chunk. */
     public InferenceSession(LlamaModel model, AdapterSet adapters, int contextSize) {
         this(model, adapters, contextSize, DEFAULT_MAX_BATCH);
