@@ -46,4 +46,46 @@ class TrainMethodsCliTest {
         assertEquals(Integer.toString(savedRank), adapters.get(0, Target.V).config().get("rank"),
                 "residual inits are saved as a rank-2r delta on the original weights");
     }
+
+    /**
+     * The re-parametrised methods end to end: two training steps, the saved adapter rebuilt by its metadata (the
+     * option given as --method-arg survives), then {@code jlora merge} to an F32 GGUF whose eval loss equals the
+     * unmerged adapter's (|Δ NLL| ≤ 1e-4 nats: fp32 rounding of W + ΔW only).
+     */
+    @ParameterizedTest
+    @CsvSource({"flora,flora_scale=2,flora_scale,2.0", "bone,init_weights=bat,init_weights,bat",
+            "mora,mora_type=6,mora_type,6"})
+    void trainsAndMergesTheReparametrisedMethods(String method, String methodArg, String key, String savedValue)
+            throws Exception {
+        Path data = dir.resolve("d.jsonl");
+        Files.writeString(data, """
+                {"text": "Once upon a time, there was a cat named Tom. Tom liked milk."}
+                {"text": "One day, Tom saw a bird. The bird sang a song."}
+                """);
+        Path out = dir.resolve("out");
+        var r = TrainCommandTest.run("train", "demo", "--data", data.toString(), "--out", out.toString(), "--steps", "2",
+                "--seq-len", "16", "--batch-size", "1", "--rank", "4", "--targets", "q,v", "--eval-fraction", "0",
+                "--method", method, "--method-arg", methodArg, "--lr", "1e-2", "--no-plot");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("step     2/2"), r.out());
+        var model = ModelLoader.load(ModelFiles.resolve("demo"));
+        var adapters = AdapterFile.load(out.resolve("adapter.jlora"), model.weights());
+        assertEquals(method, adapters.get(0, Target.Q).method());
+        assertEquals(savedValue, adapters.get(1, Target.V).config().get(key));
+        var q = adapters.get(0, Target.Q);
+        float[] dw = new float[q.outFeatures() * q.inFeatures()];
+        q.mergeInto(dw);
+        double moved = 0;
+        for (float v : dw) {
+            moved = Math.max(moved, Math.abs(v));
+        }
+        assertTrue(moved > 1e-4, "two steps must move ΔW, max |ΔW| = " + moved);
+        Path merged = dir.resolve("merged.gguf");
+        var m = TrainCommandTest.run("merge", "demo", "--adapter", out.resolve("adapter.jlora").toString(),
+                "--out", merged.toString(), "--to", "f32");
+        assertEquals(0, m.code(), m.err());
+        var delta = java.util.regex.Pattern.compile("delta:\\s+([-+0-9.eE]+) nats").matcher(m.out());
+        assertTrue(delta.find(), m.out());
+        assertEquals(0, Double.parseDouble(delta.group(1)), 1e-4, m.out());
+    }
 }

@@ -18,7 +18,8 @@ import java.util.function.Function;
  * <p>Common keys, accepted by every method (a method ignores those it has no use for, so a CLI can always pass its
  * flags): {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}. Method keys: VeRA {@code d_initial},
  * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}; RandLoRA
- * {@code projection_prng_key}. Any other key is
+ * {@code projection_prng_key}; Bone {@code init_weights} (true or bat); MoRA {@code mora_type} (1 or 6); FLoRA
+ * {@code flora_scale}. Any other key is
  * an error naming the keys the method knows.
  */
 public final class AdapterMethods {
@@ -39,11 +40,14 @@ public final class AdapterMethods {
         add(new Method("nola", "NOLA (Koohpayegani et al. 2024): A, B as combinations of frozen random bases",
                 Map.of("num_basis_A", "64", "num_basis_B", "64", "basis_seed", "0"), false));
         add(new Method("loldu", "LoLDU (Shi et al. 2024): LDU of W, trains a diagonal and a scale", Map.of(), false));
-        add(new Method("bone", "Bone (Kang 2024): one r×OC block shared by all r-column groups of W", Map.of(), false));
+        add(new Method("bone", "Bone (Kang 2024): one r×OC block shared by all r-column groups of W; "
+                + "init_weights=bat for the block-affine form ΔW_ij = W_ij·b_i + b_i", Map.of("init_weights", "true"), false));
         add(new Method("mora", "MoRA (Jiang et al. 2024): square r̂×r̂ matrix between input compression and "
-                + "output repetition", Map.of(), false));
+                + "output decompression; mora_type=1 sharing, 6 RoPE rotation", Map.of("mora_type", "1"), false));
         add(new Method("randlora", "RandLoRA (Albert et al. 2025): full-rank sum of shared random bases with trainable "
                 + "diagonals", Map.of("projection_prng_key", "0"), false));
+        add(new Method("flora", "FLoRA (Si et al. 2024): Tucker core, ΔW = s·P_out·Gᵀ·P_inᵀ with a trainable r×r core G",
+                Map.of("flora_scale", "1"), false));
         add(new Method("full", "full-parameter training: a dense fp32 ΔW per adapted linear over the frozen "
                 + "(quantized) base, for LISA/OwLore/Fira", Map.of(), false));
     }
@@ -150,7 +154,7 @@ public final class AdapterMethods {
         return new int[] {maxIn, maxOut};
     }
 
-    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
+    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, FLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
     private static AdapterFactory structural(Method m, HyperParams p, LlamaWeights weights, Set<Target> targets, boolean init) {
         int rank = p.integer("rank", m.name().equals("vera") ? 256 : 8);
         float dropout = p.real("dropout", 0);
@@ -182,8 +186,26 @@ public final class AdapterMethods {
                 float alpha = p.real("alpha", 16);
                 yield (layer, target, base, rnd) -> new RandLoraAdapter(base.cols(), base.rows(), bases, alpha, dropout);
             }
-            case "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
-            case "mora" -> (layer, target, base, rnd) -> new MoraAdapter(base.cols(), base.rows(), rank, dropout);
+            case "bone" -> switch (p.str("init_weights", "true").trim().toLowerCase(java.util.Locale.ROOT)) {
+                case "true", "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
+                case "bat" -> (layer, target, base, rnd) -> new BoneBatAdapter(base, rank);
+                default -> throw new IllegalArgumentException("adapter method bone: init_weights must be true (bone) "
+                        + "or bat, got '" + p.str("init_weights", "") + "'");
+            };
+            case "mora" -> {
+                int type = p.integer("mora_type", MoraAdapter.SHARING);
+                yield (layer, target, base, rnd) -> new MoraAdapter(base.cols(), base.rows(), rank, dropout, type);
+            }
+            case "flora" -> {
+                float scale = p.real("flora_scale", 1);
+                yield (layer, target, base, rnd) -> {
+                    var f = new FloraAdapter(base.cols(), base.rows(), rank, scale, dropout);
+                    if (init) {
+                        f.initFactors(rnd);
+                    }
+                    return f;
+                };
+            }
             case "full" -> (layer, target, base, rnd) -> new FullAdapter(base.cols(), base.rows());
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };

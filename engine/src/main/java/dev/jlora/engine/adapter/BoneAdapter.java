@@ -8,8 +8,9 @@ import java.util.Map;
  * Bone (Kang 2024, "Bone: Block-Affine Adaptation of Large Language Models", arXiv:2409.15371, §3): the update is
  * one trainable block b [r × OC] shared by every r-column group of W: ΔW[o, g·r + j] = b[j, o], so
  * Δ(x) = (Σ_g x[g·r : (g+1)·r])·b, the input summed over its IC / r groups. Starts at b = 0 (ΔW = 0). Conventions
- * follow PEFT's {@code BoneLayer} with {@code init_weights=True} (the "bone" form; the paper's "bat" form, which
- * also multiplies W's blocks, is not implemented): IC must be a multiple of r, no dropout.
+ * follow PEFT's {@code BoneLayer} with {@code init_weights=True} (the "bone" form; the "bat" form, whose update
+ * also multiplies W's blocks, is {@link BoneBatAdapter}, {@code init_weights=bat}): IC must be a multiple of r, no
+ * dropout.
  */
 public final class BoneAdapter implements TrainableAdapter {
     private final int IC, OC, r;
@@ -64,8 +65,8 @@ public final class BoneAdapter implements TrainableAdapter {
         return c;
     }
 
-    /** xs[t, j] = Σ_g x[t, g·r + j]. */
-    private float[] groupSum(float[] x, int T) {
+    /** xs[t, j] = Σ_g x[t, g·r + j] for x [T × IC] (also the "bat" form's shared term). */
+    static float[] groupSum(float[] x, int T, int IC, int r) {
         float[] xs = new float[T * r];
         for (int t = 0; t < T; t++) {
             for (int i = 0; i < IC; i++) {
@@ -82,7 +83,7 @@ public final class BoneAdapter implements TrainableAdapter {
 
     @Override
     public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        float[] xs = groupSum(x, T);
+        float[] xs = groupSum(x, T, IC, r);
         SmallMatmul.ab(y, 1f, xs, block.value(), T, OC, r, true);
         return new Saved(xs);
     }

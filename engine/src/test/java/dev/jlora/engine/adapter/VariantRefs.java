@@ -189,4 +189,94 @@ final class VariantRefs {
             return abt(x, dw, T, OC, IC);
         };
     }
+
+    /** Applies a dense ΔW [OC × IC] to x [T × IC]. */
+    static double[] applyDense(double[] dw, double[] x, int T, int OC, int IC) {
+        return abt(x, dw, T, OC, IC);
+    }
+
+    /** FLoRA (2-D Tucker): ΔW[o, i] = s·Σ_ab G[a, b]·P_in[i, a]·P_out[o, b], the core multiplied along both modes. */
+    static double[] floraDelta(Map<String, double[]> p, int IC, int OC, int r, double s) {
+        double[] g = p.get("flora_core"), pin = p.get("flora_in"), pout = p.get("flora_out");
+        double[] dw = new double[OC * IC];
+        for (int o = 0; o < OC; o++) {
+            for (int i = 0; i < IC; i++) {
+                double acc = 0;
+                for (int a = 0; a < r; a++) {
+                    for (int b = 0; b < r; b++) {
+                        acc += g[a * r + b] * pin[i * r + a] * pout[o * r + b];
+                    }
+                }
+                dw[o * IC + i] = s * acc;
+            }
+        }
+        return dw;
+    }
+
+    static Ref flora(int IC, int OC, int r, double s) {
+        return (x, T, p) -> applyDense(floraDelta(p, IC, OC, r, s), x, T, OC, IC);
+    }
+
+    /** Bone "bat": ΔW_ij = W_ij·b_i + b_i over the r×r blocks of W [OC × IC], b [OC/r × r × r]. */
+    static double[] boneBatDelta(double[] w, double[] b, int IC, int OC, int r) {
+        double[] dw = new double[OC * IC];
+        for (int i = 0; i < OC / r; i++) {
+            for (int j = 0; j < IC / r; j++) {
+                for (int p = 0; p < r; p++) {
+                    for (int q = 0; q < r; q++) {
+                        double acc = b[i * r * r + p * r + q];
+                        for (int k = 0; k < r; k++) {
+                            acc += w[(i * r + p) * IC + j * r + k] * b[i * r * r + k * r + q];
+                        }
+                        dw[(i * r + p) * IC + j * r + q] = acc;
+                    }
+                }
+            }
+        }
+        return dw;
+    }
+
+    static Ref boneBat(double[] w, int IC, int OC, int r) {
+        return (x, T, p) -> applyDense(boneBatDelta(w, p.get("bone_block"), IC, OC, r), x, T, OC, IC);
+    }
+
+    /**
+     * MoRA with RoPE compression (the authors' type 6): pad x by its first elements to G groups of r̂, rotate group g
+     * by the angles g·10000^(−2(k mod h)/r̂) over the pairs (k, k + h), h = r̂/2, apply M to each group, concatenate,
+     * cut to L = min(G·r̂, OC) and repeat to OC.
+     */
+    static Ref moraRope(int IC, int OC, int rHat) {
+        int padded = (IC + rHat - 1) / rHat * rHat, groups = padded / rHat, h = rHat / 2;
+        int period = Math.min(padded, OC);
+        return (x, T, p) -> {
+            double[] m = p.get("mora_M");
+            double[] y = new double[T * OC];
+            for (int t = 0; t < T; t++) {
+                double[] flat = new double[padded];
+                for (int g = 0; g < groups; g++) {
+                    double[] v = new double[rHat], c = new double[rHat];
+                    for (int k = 0; k < rHat; k++) {
+                        int q = g * rHat + k;
+                        v[k] = x[t * IC + (q < IC ? q : q - IC)];
+                    }
+                    for (int k = 0; k < rHat; k++) {
+                        double angle = g / Math.pow(10000, 2.0 * (k % h) / rHat);
+                        double rot = k < h ? -v[k + h] : v[k - h];
+                        c[k] = v[k] * Math.cos(angle) + rot * Math.sin(angle);
+                    }
+                    for (int a = 0; a < rHat; a++) {
+                        double acc = 0;
+                        for (int k = 0; k < rHat; k++) {
+                            acc += m[a * rHat + k] * c[k];
+                        }
+                        flat[g * rHat + a] = acc;
+                    }
+                }
+                for (int o = 0; o < OC; o++) {
+                    y[t * OC + o] = flat[o % period];
+                }
+            }
+            return y;
+        };
+    }
 }
