@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
                 EvalCommand.class,
                 ExportCommand.class,
                 MergeCommand.class,
+                MergeAdaptersCommand.class,
                 ServeCommand.class,
                 CompletionCommand.class})
 public final class Main implements Runnable {

@@ -51,7 +51,8 @@ final class TrainCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--method", defaultValue = "lora",
-            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, full (default: ${DEFAULT-VALUE})")
+            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, full, "
+                    + "hydra, mos (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
@@ -61,7 +62,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--method-arg", paramLabel = "KEY=VALUE",
             description = "Method hyper-parameter, repeatable (vera: d_initial, projection_prng_key; "
                     + "nola: num_basis_A, num_basis_B, basis_seed; randlora: projection_prng_key; "
-                    + "bone: init_weights=bat; mora: mora_type=6; flora: flora_scale)")
+                    + "bone: init_weights=bat; mora: mora_type=6; flora: flora_scale; "
+                    + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num; "
+                    + "mos: shards_per_vector, equivalent_rank, private_rank, router_seed)")
     Map<String, String> methodArgs = new LinkedHashMap<>();
 
     @Option(names = "--train-base", paramLabel = "PARTS", split = ",",

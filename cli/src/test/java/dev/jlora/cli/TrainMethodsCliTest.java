@@ -18,7 +18,7 @@ class TrainMethodsCliTest {
     Path dir;
 
     @ParameterizedTest
-    @CsvSource({"dora,kaiming,dora,4", "vera,kaiming,vera,4", "nola,kaiming,nola,4", "loldu,kaiming,loldu,4", "bone,kaiming,bone,4", "mora,kaiming,mora,4", "randlora,kaiming,randlora,4",
+    @CsvSource({"dora,kaiming,dora,4", "vera,kaiming,vera,4", "nola,kaiming,nola,4", "loldu,kaiming,loldu,4", "bone,kaiming,bone,4", "mora,kaiming,mora,4", "randlora,kaiming,randlora,4", "hydra,kaiming,hydra,4", "mos,kaiming,mos,4",
             "lora,pissa,lora,8", "lora,olora,lora,8"})
     void trainsWithEveryMethodAndSavesALoadableAdapter(String method, String init, String savedMethod, int savedRank)
             throws Exception {
@@ -83,6 +83,48 @@ class TrainMethodsCliTest {
         Path merged = dir.resolve("merged.gguf");
         var m = TrainCommandTest.run("merge", "demo", "--adapter", out.resolve("adapter.jlora").toString(),
                 "--out", merged.toString(), "--to", "f32");
+        assertEquals(0, m.code(), m.err());
+        var delta = java.util.regex.Pattern.compile("delta:\\s+([-+0-9.eE]+) nats").matcher(m.out());
+        assertTrue(delta.find(), m.out());
+        assertEquals(0, Double.parseDouble(delta.group(1)), 1e-4, m.out());
+    }
+
+    /**
+     * SoRA end to end: with ξ = lr·λ = 0.5 per step (constant lr 1e-2, sparse_lambda 50) part of the N(0,1) gates
+     * are pruned; the metrics log the active rank, merge keeps only active components (|Δ NLL| ≤ 1e-4), and the PEFT
+     * export is LoRA of the pruned rank per module.
+     */
+    @org.junit.jupiter.api.Test
+    void soraPrunesGatesAndExportsThePrunedRank() throws Exception {
+        Path data = dir.resolve("d.jsonl");
+        Files.writeString(data, """
+                {"text": "Once upon a time, there was a cat named Tom. Tom liked milk."}
+                {"text": "One day, Tom saw a bird. The bird sang a song."}
+                """);
+        Path out = dir.resolve("out");
+        var r = TrainCommandTest.run("train", "demo", "--data", data.toString(), "--out", out.toString(), "--steps", "2",
+                "--seq-len", "16", "--batch-size", "1", "--rank", "4", "--targets", "q,v", "--eval-fraction", "0",
+                "--method", "sora", "--method-arg", "sparse_lambda=50", "--lr", "1e-2", "--schedule", "constant",
+                "--no-plot", "--export", "peft");
+        assertEquals(0, r.code(), r.err());
+        var model = ModelLoader.load(ModelFiles.resolve("demo"));
+        var adapters = AdapterFile.load(out.resolve("adapter.jlora"), model.weights());
+        int active = 0, total = 0;
+        for (var a : adapters.adapters()) {
+            active += ((dev.jlora.engine.adapter.SoraAdapter) a).activeRank();
+            total += 4;
+        }
+        assertTrue(active > 0 && active < total, "some gates pruned: " + active + "/" + total);
+        String metrics = Files.readString(out.resolve("metrics.jsonl"));
+        assertTrue(metrics.contains("\"sora_active_rank\":" + active), metrics);
+        var peft = dev.jlora.loaders.adapter.AdapterFiles.load(out.resolve("adapter-peft"), model);
+        int exported = 0;
+        for (var a : peft.adapters()) {
+            exported += Integer.parseInt(a.config().get("rank"));
+        }
+        assertTrue(exported < total, "PEFT export has the pruned ranks: " + exported + " < " + total);
+        var m = TrainCommandTest.run("merge", "demo", "--adapter", out.resolve("adapter.jlora").toString(),
+                "--out", dir.resolve("merged.gguf").toString(), "--to", "f32");
         assertEquals(0, m.code(), m.err());
         var delta = java.util.regex.Pattern.compile("delta:\\s+([-+0-9.eE]+) nats").matcher(m.out());
         assertTrue(delta.find(), m.out());

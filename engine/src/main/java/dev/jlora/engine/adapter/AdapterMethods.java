@@ -19,8 +19,10 @@ import java.util.function.Function;
  * flags): {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}. Method keys: VeRA {@code d_initial},
  * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}; RandLoRA
  * {@code projection_prng_key}; Bone {@code init_weights} (true or bat); MoRA {@code mora_type} (1 or 6); FLoRA
- * {@code flora_scale}. Any other key is
- * an error naming the keys the method knows.
+ * {@code flora_scale}; SoRA {@code sparse_lambda}, {@code lambda_schedule}, {@code max_lambda}, {@code lambda_num}
+ * (read by its training hook); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
+ * {@code router_seed}; mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE) their routing keys, listed
+ * in {@link #methods()}. Any other key is an error naming the keys the method knows.
  */
 public final class AdapterMethods {
     private AdapterMethods() {}
@@ -46,8 +48,26 @@ public final class AdapterMethods {
                 + "output decompression; mora_type=1 sharing, 6 RoPE rotation", Map.of("mora_type", "1"), false));
         add(new Method("randlora", "RandLoRA (Albert et al. 2025): full-rank sum of shared random bases with trainable "
                 + "diagonals", Map.of("projection_prng_key", "0"), false));
+        add(new Method("loramoe", "LoRAMoE (Dou et al. 2023): soft-routed LoRA experts with the localized balancing "
+                + "constraint", Map.of("num_experts", "6", "blc_alpha", "0.1", "blc_weight", "0.1", "sample_type", "task"),
+                false));
+        add(new Method("mola", "MoLA (Gao et al. 2024): top-k LoRA experts, more experts in higher layers",
+                Map.of("experts_per_layer", "2,4,6,8", "top_k", "2", "aux_loss_coef", "0"), false));
+        add(new Method("smora", "SMoRA (Zhao et al. 2025): every rank an expert, top-k ranks per token, bias balancing",
+                Map.of("top_k", "2", "bias_update_rate", "0.001"), false));
+        add(new Method("dynmole", "DynMoLE (Li et al. 2025): Tsallis-entropy hybrid soft/top-p routing of LoRA experts",
+                Map.of("num_experts", "8", "top_p", "0.75", "keep_top_k", "2", "tsallis_q", "1.1",
+                        "entropy_threshold", "0.9", "aux_loss_coef", "0.001", "entropy_loss_coef", "0.01"), false));
         add(new Method("flora", "FLoRA (Si et al. 2024): Tucker core, ΔW = s·P_out·Gᵀ·P_inᵀ with a trainable r×r core G",
                 Map.of("flora_scale", "1"), false));
+        add(new Method("sora", "SoRA (Ding et al. 2023): LoRA with a gate vector pruned by proximal L1 steps (hook "
+                + "'sora'); sparse_lambda, lambda_schedule, max_lambda, lambda_num", Map.of("sparse_lambda", "10",
+                "lambda_schedule", "none", "max_lambda", "10", "lambda_num", "1"), false));
+        add(new Method("hydra", "Hydra (Kim et al. 2023): parallel LoRA branch plus a sequential low-rank branch on "
+                + "the frozen layer's output", Map.of(), false));
+        add(new Method("mos", "MoS (Wang et al. 2024): A, B assembled from shards of pools shared across layers "
+                + "(fixed random router, private shards)", Map.of("shards_per_vector", "2", "equivalent_rank", "4",
+                "private_rank", "1", "router_seed", "0"), false));
         add(new Method("full", "full-parameter training: a dense fp32 ΔW per adapted linear over the frozen "
                 + "(quantized) base, for LISA/OwLore/Fira", Map.of(), false));
     }
@@ -154,7 +174,61 @@ public final class AdapterMethods {
         return new int[] {maxIn, maxOut};
     }
 
-    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, FLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
+    /**
+     * MoS: one {@link MosAdapter.Pools} per target, made when the target's first layer is created (its random
+     * stream initialises the public A shards) and shared by the later layers. A factory therefore belongs to one
+     * adapter set: {@link #factory} and {@link #loader} make a new one each call.
+     */
+    private static AdapterFactory mos(LoraConfig cfg, HyperParams p, int layers, boolean init) {
+        int shards = p.integer("shards_per_vector", 2), equivalent = p.integer("equivalent_rank", 4);
+        int priv = p.integer("private_rank", 1);
+        long routerSeed = p.longValue("router_seed", 0);
+        var pools = new java.util.EnumMap<Target, MosAdapter.Pools>(Target.class);
+        return (layer, target, base, rnd) -> {
+            MosAdapter.Pools pool = pools.get(target);
+            if (pool == null) {
+                pool = new MosAdapter.Pools(target.hfName(), layers, base.cols(), base.rows(), cfg.rank(), shards,
+                        equivalent, priv, routerSeed);
+                if (init) {
+                    pool.initialise(rnd);
+                }
+                pools.put(target, pool);
+            }
+            return init
+                    ? MosAdapter.create(pool, layer, cfg.alpha(), cfg.dropout(), cfg.rsLora(), rnd)
+                    : new MosAdapter(pool, layer, cfg.alpha(), cfg.dropout(), cfg.rsLora());
+        };
+    }
+
+    /** The mixtures of LoRA experts ({@link LoraMixture}); {@code init} draws router and experts, else empty. */
+    private static AdapterFactory mixture(String name, HyperParams p, int rank, float dropout, int layers, boolean init) {
+        float alpha = p.real("alpha", 16);
+        return (layer, target, base, rnd) -> {
+            int IC = base.cols(), OC = base.rows();
+            LoraMixture a = switch (name) {
+                case "loramoe" -> new LoraMoeAdapter(IC, OC, rank, p.integer("num_experts", 6), alpha, dropout,
+                        p.real("blc_alpha", 0.1f), p.real("blc_weight", 0.1f), p.str("sample_type", "task"));
+                case "mola" -> {
+                    String pattern = p.str("experts_per_layer", "2,4,6,8");
+                    yield new MolaAdapter(IC, OC, rank, MolaAdapter.expertsOfLayer(pattern, layer, layers), alpha,
+                            dropout, p.integer("top_k", 2), p.real("aux_loss_coef", 0), pattern);
+                }
+                case "smora" -> new SmoraAdapter(IC, OC, rank, alpha, dropout, p.integer("top_k", 2),
+                        p.real("bias_update_rate", 0.001f));
+                case "dynmole" -> new DynMoleAdapter(IC, OC, rank, p.integer("num_experts", 8), alpha, dropout,
+                        p.real("top_p", 0.75f), p.integer("keep_top_k", 2), p.real("tsallis_q", 1.1f),
+                        p.real("entropy_threshold", 0.9f), p.real("aux_loss_coef", 0.001f),
+                        p.real("entropy_loss_coef", 0.01f));
+                default -> throw new IllegalStateException("no mixture named " + name);
+            };
+            if (init) {
+                a.initialize(rnd);
+            }
+            return a;
+        };
+    }
+
+    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, FLoRA, Hydra, MoS: their own initialisation ({@code init}) or empty adapters to load into. */
     private static AdapterFactory structural(Method m, HyperParams p, LlamaWeights weights, Set<Target> targets, boolean init) {
         int rank = p.integer("rank", m.name().equals("vera") ? 256 : 8);
         float dropout = p.real("dropout", 0);
@@ -186,6 +260,7 @@ public final class AdapterMethods {
                 float alpha = p.real("alpha", 16);
                 yield (layer, target, base, rnd) -> new RandLoraAdapter(base.cols(), base.rows(), bases, alpha, dropout);
             }
+            case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
             case "bone" -> switch (p.str("init_weights", "true").trim().toLowerCase(java.util.Locale.ROOT)) {
                 case "true", "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
                 case "bat" -> (layer, target, base, rnd) -> new BoneBatAdapter(base, rank);
@@ -195,6 +270,16 @@ public final class AdapterMethods {
             case "mora" -> {
                 int type = p.integer("mora_type", MoraAdapter.SHARING);
                 yield (layer, target, base, rnd) -> new MoraAdapter(base.cols(), base.rows(), rank, dropout, type);
+            }
+            case "sora" -> {
+                float alpha = p.real("alpha", 16);
+                yield (layer, target, base, rnd) -> {
+                    var s = new SoraAdapter(base.cols(), base.rows(), rank, alpha, dropout);
+                    if (init) {
+                        s.init(rnd);
+                    }
+                    return s;
+                };
             }
             case "flora" -> {
                 float scale = p.real("flora_scale", 1);
@@ -206,6 +291,13 @@ public final class AdapterMethods {
                     return f;
                 };
             }
+            case "hydra" -> {
+                LoraConfig cfg = p.lora(targets);
+                yield (layer, target, base, rnd) -> init
+                        ? HydraAdapter.create(base, cfg, rnd)
+                        : new HydraAdapter(base, cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora());
+            }
+            case "mos" -> mos(p.lora(targets), p, weights.layers().size(), init);
             case "full" -> (layer, target, base, rnd) -> new FullAdapter(base.cols(), base.rows());
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };

@@ -30,6 +30,17 @@ public interface TrainableAdapter extends LinearAdapter {
     List<Parameter> parameters();
 
     /**
+     * Trainable tensors this adapter shares with other adapters of the same set (MoS's shard pools): every adapter
+     * that shares one returns the same {@link Parameter} object, under a set-wide name without a layer prefix
+     * (e.g. {@code mos.q_proj.public_A}). {@link TrainableAdapterSet} lists each shared parameter once (optimizer,
+     * state, saved files), loads it by that name, and the backward passes of all sharing adapters accumulate (+=)
+     * into its one grad array. Not part of {@link #parameters()} nor of {@link #load}. Empty for unshared methods.
+     */
+    default List<Parameter> sharedParameters() {
+        return List.of();
+    }
+
+    /**
      * Frozen tensors that belong to the adapter and must be saved with it (VeRA's shared random matrices, DoRA's
      * base column norms); empty for plain LoRA. Named relative to the adapter.
      */

@@ -5,6 +5,7 @@ import dev.jlora.quant.QuantMatrix;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumMap;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -14,11 +15,14 @@ import java.util.SplittableRandom;
 /**
  * The trainable adapters of a model, at most one per (layer, target). Parameters are named as in PEFT's module tree
  * without its prefix: {@code layers.3.q_proj.lora_A}; the order of {@link #parameters()} is fixed (layer, then
- * target in {@link Target} order, then the adapter's own order), which optimizers and checkpoints rely on.
+ * target in {@link Target} order, then the adapter's own order), which optimizers and checkpoints rely on. Parameters
+ * that adapters share ({@link TrainableAdapter#sharedParameters()}, e.g. MoS's pools) come last, once each, under
+ * their own set-wide names.
  */
 public final class TrainableAdapterSet implements AdapterSet {
     private final List<Map<Target, TrainableAdapter>> byLayer;
     private final List<Parameter> parameters;
+    private final List<Parameter> shared;
     private final TrainableBase base;
 
     private TrainableAdapterSet(List<Map<Target, TrainableAdapter>> byLayer, TrainableBase base) {
@@ -32,10 +36,34 @@ public final class TrainableAdapterSet implements AdapterSet {
                 }
             }
         }
+        this.shared = sharedOnce(byLayer);
+        params.addAll(shared);
         if (base != null) {
             params.addAll(base.parameters());
         }
         this.parameters = Collections.unmodifiableList(params);
+    }
+
+    /**
+     * The adapters' {@link TrainableAdapter#sharedParameters()}, each once (by identity) in first-seen order; two
+     * different tensors under one name are an error, since state and files address them by name.
+     */
+    private static List<Parameter> sharedOnce(List<Map<Target, TrainableAdapter>> byLayer) {
+        var seen = Collections.newSetFromMap(new IdentityHashMap<Parameter, Boolean>());
+        var byName = new LinkedHashMap<String, Parameter>();
+        for (var m : byLayer) {
+            for (TrainableAdapter a : m.values()) {
+                for (Parameter p : a.sharedParameters()) {
+                    if (seen.add(p)) {
+                        Parameter other = byName.putIfAbsent(p.name(), p);
+                        if (other != null) {
+                            throw new IllegalArgumentException("two different shared parameters are named '" + p.name() + "'");
+                        }
+                    }
+                }
+            }
+        }
+        return List.copyOf(byName.values());
     }
 
     /**
@@ -47,6 +75,26 @@ public final class TrainableAdapterSet implements AdapterSet {
             throw new IllegalStateException("this adapter set already trains base tensors " + base.parts());
         }
         return new TrainableAdapterSet(byLayer, java.util.Objects.requireNonNull(trainableBase, "trainableBase"));
+    }
+
+    /**
+     * The same layout with every adapter replaced by {@code convert(adapter)} (same shape), without the trainable base
+     * tensors: e.g. SoRA adapters as their pruned LoRA for export.
+     */
+    public TrainableAdapterSet mapAdapters(java.util.function.UnaryOperator<TrainableAdapter> convert) {
+        var layers = new ArrayList<Map<Target, TrainableAdapter>>();
+        for (var layer : byLayer) {
+            var m = new java.util.EnumMap<Target, TrainableAdapter>(Target.class);
+            for (var e : layer.entrySet()) {
+                TrainableAdapter c = convert.apply(e.getValue());
+                if (c.inFeatures() != e.getValue().inFeatures() || c.outFeatures() != e.getValue().outFeatures()) {
+                    throw new IllegalArgumentException("converted adapter for " + e.getKey().hfName() + " changes its shape");
+                }
+                m.put(e.getKey(), c);
+            }
+            layers.add(m);
+        }
+        return new TrainableAdapterSet(layers, null);
     }
 
     /** The base tensors trained beside the adapters, or null when the base is entirely frozen. */
@@ -164,6 +212,9 @@ public final class TrainableAdapterSet implements AdapterSet {
                 }
             }
         }
+        for (Parameter p : shared) {
+            out.put(p.name(), p.value());
+        }
         if (base != null) {
             for (Parameter p : base.parameters()) {
                 out.put(p.name(), p.value());
@@ -186,6 +237,9 @@ public final class TrainableAdapterSet implements AdapterSet {
                 }
             }
         }
+        for (Parameter p : shared) {
+            out.put(p.name(), p.shape());
+        }
         if (base != null) {
             for (Parameter p : base.parameters()) {
                 out.put(p.name(), p.shape());
@@ -196,6 +250,9 @@ public final class TrainableAdapterSet implements AdapterSet {
 
     /** Copies saved values (full names, as {@link #state()} gives them) into the adapters. */
     public void load(Map<String, float[]> state) {
+        for (Parameter p : shared) {
+            copyByName(state, p, "shared adapter tensor");
+        }
         for (int l = 0; l < byLayer.size(); l++) {
             for (var e : byLayer.get(l).entrySet()) {
                 String pre = prefix(l, e.getKey());
@@ -214,18 +271,23 @@ public final class TrainableAdapterSet implements AdapterSet {
         }
         if (base != null) {
             for (Parameter p : base.parameters()) {
-                float[] src = state.get(p.name());
-                if (src == null || src.length != p.size()) {
-                    throw new IllegalArgumentException("trainable base tensor '" + p.name() + "' is "
-                            + (src == null ? "missing" : "of " + src.length + " elements, expected " + p.size()));
-                }
-                System.arraycopy(src, 0, p.value(), 0, src.length);
+                copyByName(state, p, "trainable base tensor");
             }
         }
     }
 
+    /** p's value ← state[p's full name]; {@code what} names the kind of tensor in the error. */
+    private static void copyByName(Map<String, float[]> state, Parameter p, String what) {
+        float[] src = state.get(p.name());
+        if (src == null || src.length != p.size()) {
+            throw new IllegalArgumentException(what + " '" + p.name() + "' is "
+                    + (src == null ? "missing" : "of " + src.length + " elements, expected " + p.size()));
+        }
+        System.arraycopy(src, 0, p.value(), 0, src.length);
+    }
+
     /** SplitMix64 finaliser of seed + k·golden: independent streams per (layer, target). */
-    static long mix(long seed, long k) {
+    public static long mix(long seed, long k) {
         long z = seed + (k + 1) * 0x9E3779B97F4A7C15L;
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;

@@ -52,6 +52,13 @@ public final class TrainingMethods {
                 Map.of("lisa_activated_layers", "2", "lisa_interval_steps", "20"), false,
                 (p, c) -> new Lisa(c.adapters(), p.integer("lisa_activated_layers", 2),
                         p.integer("lisa_interval_steps", 20), c.cfg().seed())));
+        for (String mixture : List.of("loramoe", "mola", "smora", "dynmole")) {
+            add(new Kind(mixture, "routing statistics, auxiliary-loss scaling (and SMoRA's bias update) of " + mixture,
+                    Map.of(), true, (p, c) -> new MixtureRouting(mixture, c.adapters(), c.cfg().gradAccum())));
+        }
+        add(new Kind("sora", "SoRA (Ding et al. 2023): proximal soft-thresholding of the gates after each step, "
+                + "λ schedule, sora_active_rank metric", Map.of("sparse_lambda", "10", "lambda_schedule", "none",
+                "max_lambda", "10", "lambda_num", "1"), true, (p, c) -> SoraSparsity.create(p, c.adapters())));
     }
 
     private static void add(Kind k) {

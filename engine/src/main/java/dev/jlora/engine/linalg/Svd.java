@@ -23,6 +23,8 @@ public record Svd(double[] u, double[] s, double[] vt, int m, int n, int k) {
     public static final int EXACT_LIMIT = 192;
 
     private static final int MAX_SWEEPS = 60;
+    /** Squared column norm treated as zero: 2^52 times the smallest normal double, far below any value that matters. */
+    private static final double NEGLIGIBLE_NORM2 = Double.MIN_NORMAL * 0x1p52;
 
     /** The full thin SVD of a [m × n] (not modified): k = min(m, n). */
     public static Svd jacobi(double[] a, int m, int n) {
@@ -53,7 +55,10 @@ public record Svd(double[] u, double[] s, double[] vt, int m, int n, int k) {
                         beta += y * y;
                         gamma += x * y;
                     }
-                    if (gamma == 0 || Math.abs(gamma) <= tol * Math.sqrt(alpha * beta)) {
+                    // A column of a rank-deficient A shrinks towards 0 with every sweep; once its squared norm
+                    // nears the subnormal range the Gram entries lose their precision and rotations stop converging.
+                    if (gamma == 0 || alpha < NEGLIGIBLE_NORM2 || beta < NEGLIGIBLE_NORM2
+                            || Math.abs(gamma) <= tol * Math.sqrt(alpha * beta)) {
                         continue;
                     }
                     converged = false;
@@ -119,6 +124,27 @@ public record Svd(double[] u, double[] s, double[] vt, int m, int n, int k) {
             return jacobi(a, m, n).truncate(r);
         }
         return RandomizedSvd.decompose(a, m, n, r, RandomizedSvd.DEFAULT_OVERSAMPLE, RandomizedSvd.DEFAULT_POWER_ITERS, rnd);
+    }
+
+    /**
+     * The thin SVD of the product B·A, B [m × R], A [R × n], without forming it when R is below min(m, n): with thin QRs
+     * B = Q₁·R₁ and Aᵀ = Q₂·R₂, B·A = Q₁·(R₁·R₂ᵀ)·Q₂ᵀ, so the SVD U'·S·V'ᵀ of the R × R core gives U = Q₁·U',
+     * Vᵀ = V'ᵀ·Q₂ᵀ (Golub and Van Loan, 4th ed., §8.6.1 and §5.4.1 on factored forms). Cost O((m + n)·R²); the
+     * result has k = R triplets (k = min(m, n) when the product is formed because R is not smaller).
+     */
+    public static Svd ofProduct(double[] b, double[] a, int m, int rank, int n) {
+        Dense.checkShape("SVD of B·A: B", b, m, rank);
+        Dense.checkShape("SVD of B·A: A", a, rank, n);
+        if (rank >= Math.min(m, n)) {
+            return jacobi(Dense.mul(b, a, m, rank, n), m, n);
+        }
+        Qr qb = Qr.householder(b, m, rank);
+        Qr qa = Qr.householder(Dense.transpose(a, rank, n), n, rank);
+        double[] core = Dense.mul(qb.r(), Dense.transpose(qa.r(), rank, rank), rank, rank, rank);
+        Svd small = jacobi(core, rank, rank);
+        double[] u = Dense.mul(qb.q(), small.u(), m, rank, rank);
+        double[] vt = Dense.mul(small.vt(), Dense.transpose(qa.q(), n, rank), rank, rank, n);
+        return new Svd(u, small.s(), vt, m, n, rank);
     }
 
     /** The first r triplets. */

@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jlora.quant.QuantMatrix;
 import dev.jlora.simd.testing.Approx;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Supplier;
@@ -34,10 +36,17 @@ final class AdapterCheck {
         return f;
     }
 
-    /** Parameters and buffers as float64, by name (the Ref's inputs). */
+    /** The adapter's own parameters, then the ones it shares with other adapters (MoS's pools). */
+    static List<Parameter> trainables(TrainableAdapter ad) {
+        var all = new ArrayList<>(ad.parameters());
+        all.addAll(ad.sharedParameters());
+        return all;
+    }
+
+    /** Parameters (own and shared) and buffers as float64, by name (the Ref's inputs). */
     static Map<String, double[]> tensors(TrainableAdapter ad) {
         var m = new LinkedHashMap<String, double[]>();
-        for (Parameter p : ad.parameters()) {
+        for (Parameter p : trainables(ad)) {
             m.put(p.name(), doubles(p.value()));
         }
         for (var e : ad.buffers().entrySet()) {
@@ -65,7 +74,7 @@ final class AdapterCheck {
         float[] x = floats(rnd, T * IC, 1), dy = floats(rnd, T * OC, 1);
         Supplier<String> ctx = () -> ad.method() + " seed=" + seed;
         float[] y = new float[T * OC];
-        for (Parameter p : ad.parameters()) {
+        for (Parameter p : trainables(ad)) {
             p.zeroGrad();
         }
         var saved = ad.forwardTrain(x, T, y, 0);
@@ -77,7 +86,7 @@ final class AdapterCheck {
         Approx.assertClose(ref.delta(xd, T, p0), y, 1e-5, 1e-4, () -> ctx.get() + ": forward");
 
         double eps = 1e-6;
-        for (Parameter p : ad.parameters()) {
+        for (Parameter p : trainables(ad)) {
             double[] v = p0.get(p.name());
             double[] fd = new double[v.length];
             for (int i = 0; i < v.length; i++) {
@@ -122,7 +131,10 @@ final class AdapterCheck {
         Approx.assertClose(doubles(want), got, 1e-5, 1e-4, () -> ad.method() + ": merged vs unmerged");
     }
 
-    /** Saving parameters and buffers by name and loading them into {@code fresh} reproduces the forward bit for bit. */
+    /**
+     * Saving parameters and buffers by name and loading them into {@code fresh} reproduces the forward bit for bit.
+     * Shared parameters are copied by name as {@link TrainableAdapterSet#load} does.
+     */
     static void stateRoundTrip(TrainableAdapter ad, TrainableAdapter fresh, int T, long seed) {
         var state = new LinkedHashMap<String, float[]>();
         for (Parameter p : ad.parameters()) {
@@ -133,6 +145,13 @@ final class AdapterCheck {
         }
         assertEquals(ad.config(), fresh.config(), "config");
         fresh.load(state);
+        var shared = new LinkedHashMap<String, float[]>();
+        for (Parameter p : ad.sharedParameters()) {
+            shared.put(p.name(), p.value());
+        }
+        for (Parameter p : fresh.sharedParameters()) {
+            System.arraycopy(shared.get(p.name()), 0, p.value(), 0, p.size());
+        }
         var rnd = new SplittableRandom(seed);
         float[] x = floats(rnd, T * ad.inFeatures(), 1);
         float[] a = new float[T * ad.outFeatures()], b = new float[T * ad.outFeatures()];

@@ -46,7 +46,7 @@ class AdapterMethodsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"lora", "dora", "vera", "nola", "loldu", "bone", "mora", "randlora"})
+    @ValueSource(strings = {"lora", "dora", "vera", "nola", "loldu", "bone", "mora", "randlora", "hydra", "mos"})
     void startsAtTheBaseModelTrainsAndRoundTripsThroughAnAdapterFile(String method, @TempDir Path dir) throws Exception {
         LlamaWeights w = TinyLlama.weights(CFG, 1);
         int[] in = tokens(2), tgt = tokens(3);

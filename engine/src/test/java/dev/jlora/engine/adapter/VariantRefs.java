@@ -279,4 +279,17 @@ final class VariantRefs {
             return y;
         };
     }
+
+    /** SoRA: s·((x·Aᵀ) ⊙ g)·Bᵀ. */
+    static Ref sora(int IC, int OC, int r, double s) {
+        return (x, T, p) -> {
+            double[] h = abt(x, p.get("lora_A"), T, r, IC), g = p.get("sora_gate");
+            for (int t = 0; t < T; t++) {
+                for (int j = 0; j < r; j++) {
+                    h[t * r + j] *= s * g[j];
+                }
+            }
+            return abt(h, p.get("lora_B"), T, OC, r);
+        };
+    }
 }

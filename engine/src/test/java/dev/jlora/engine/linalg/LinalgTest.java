@@ -141,6 +141,40 @@ class LinalgTest {
         assertMatrixClose(a, svd.truncate(3).product(), 1e-12, "rank-3 truncation");
     }
 
+    /**
+     * A column ~1e-156 in size has a squared norm in the subnormal range, where the Gram entries lose their
+     * precision and rotations against it never reach the threshold (a TIES merge of two LoRAs produced such a
+     * column while sweeping): the sweeps must still stop, with U·S·Vᵀ = A.
+     */
+    @Test
+    void jacobiSvdConvergesWithAColumnOfSubnormalSquaredNorm() {
+        int m = 16, n = 16;
+        double[] a = gaussian(new SplittableRandom(17), m * n);
+        for (int i = 0; i < m; i++) {
+            a[i * n + 9] = 1e-156 * (a[i * n + 9] + a[i * n]);   // tiny and not orthogonal to column 0
+        }
+        Svd svd = Svd.jacobi(a, m, n);
+        assertMatrixClose(a, svd.product(), 1e-12, "U·S·Vᵀ");
+    }
+
+    /** The SVD of B·A through the factors equals the SVD of the formed product (reference: Jacobi on B·A). */
+    @Test
+    void svdOfAProductMatchesTheFormedProduct() {
+        int m = 14, n = 11, r = 4;
+        var rnd = new SplittableRandom(19);
+        double[] b = gaussian(rnd, m * r), a = gaussian(rnd, r * n);
+        double[] product = Dense.mul(b, a, m, r, n);
+        Svd want = Svd.jacobi(product, m, n);
+        Svd got = Svd.ofProduct(b, a, m, r, n);
+        assertEquals(r, got.k());
+        for (int j = 0; j < r; j++) {
+            assertEquals(want.s()[j], got.s()[j], 1e-12 * want.s()[0], "σ" + j);
+        }
+        assertOrthonormalColumns(got.u(), m, r, 1e-12, "U");
+        assertOrthonormalColumns(Dense.transpose(got.vt(), r, n), n, r, 1e-12, "V");
+        assertMatrixClose(product, got.product(), 1e-12, "U·S·Vᵀ = B·A");
+    }
+
     @Test
     void randomizedSvdFindsTheTopTripletsOfALargeGappedSpectrum() {
         int m = 260, n = 210, r = 8;

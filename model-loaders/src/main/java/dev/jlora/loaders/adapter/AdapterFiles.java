@@ -1,6 +1,7 @@
 package dev.jlora.loaders.adapter;
 
 import dev.jlora.engine.adapter.AdapterMethods;
+import dev.jlora.engine.adapter.SoraAdapter;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaConfig;
@@ -111,9 +112,12 @@ public final class AdapterFiles {
                     + " export of base tensors trained in full (" + adapters.base().parts() + ") is not implemented: "
                     + "save as .jlora or merge them into the model with jlora merge");
         }
+        // SoRA exports as what its pruning leaves: LoRA of the active rank per module (PEFT's rank_pattern).
+        TrainableAdapterSet lora = format == Format.JLORA ? adapters
+                : adapters.mapAdapters(a -> a instanceof SoraAdapter s ? s.prunedLora() : a);
         switch (format) {
-            case PEFT -> PeftAdapter.write(path, adapters, cfg, baseModel);
-            case GGUF -> LoraGguf.write(path, adapters, cfg);
+            case PEFT -> PeftAdapter.write(path, lora, cfg, baseModel);
+            case GGUF -> LoraGguf.write(path, lora, cfg);
             case JLORA -> AdapterFile.save(path, adapters, Map.of("base_model", baseModel));
         }
     }

@@ -1,0 +1,47 @@
+package dev.jlora.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Mixtures of LoRA experts from the command line on the demo model: {@code jlora train --method NAME} (two steps,
+ * routing statistics in metrics.jsonl), {@code jlora generate --adapter} from the saved file, and {@code jlora merge}
+ * refusing with a clear message.
+ */
+class MixtureCliTest {
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest
+    @CsvSource({"loramoe,num_experts=3", "mola,'experts_per_layer=2,4'", "smora,top_k=2", "dynmole,num_experts=3"})
+    void trainsGeneratesAndRefusesToMerge(String method, String arg) throws Exception {
+        Path data = dir.resolve("d.jsonl");
+        Files.writeString(data, """
+                {"text": "Once upon a time, there was a cat named Tom. Tom liked milk."}
+                {"text": "One day, Tom saw a bird. The bird sang a song."}
+                """);
+        Path out = dir.resolve("out");
+        var r = TrainCommandTest.run("train", "demo", "--data", data.toString(), "--out", out.toString(), "--steps", "2",
+                "--seq-len", "16", "--batch-size", "1", "--rank", "4", "--targets", "q,v,down", "--eval-fraction", "0",
+                "--no-plot", "--method", method, "--method-arg", arg);
+        assertEquals(0, r.code(), r.err());
+        String metrics = Files.readString(out.resolve("metrics.jsonl"));
+        assertTrue(metrics.contains("\"moe_expert_load\"") && metrics.contains("\"moe_router_entropy\""), metrics);
+
+        var g = TrainCommandTest.run("generate", "demo", "--adapter", out.resolve("adapter.jlora").toString(),
+                "--prompt", "Once upon a time", "--max-tokens", "8", "--temperature", "0");
+        assertEquals(0, g.code(), g.err());
+        assertTrue(g.out().startsWith("Once upon a time") && g.out().length() > "Once upon a time".length(), g.out());
+
+        var m = TrainCommandTest.run("merge", "demo", "--adapter", out.resolve("adapter.jlora").toString(),
+                "--out", dir.resolve("merged.gguf").toString());
+        assertEquals(1, m.code(), m.out());
+        assertTrue(m.err().contains("cannot be merged into W"), m.err());
+    }
+}
