@@ -52,7 +52,7 @@ public final class TrainingMethods {
                 Map.of("lisa_activated_layers", "2", "lisa_interval_steps", "20"), false,
                 (p, c) -> new Lisa(c.adapters(), p.integer("lisa_activated_layers", 2),
                         p.integer("lisa_interval_steps", 20), c.cfg().seed())));
-        for (String mixture : List.of("loramoe", "mola", "smora", "dynmole")) {
+        for (String mixture : List.of("loramoe", "mola", "smora", "dynmole", "mixlora")) {
             add(new Kind(mixture, "routing statistics, auxiliary-loss scaling (and SMoRA's bias update) of " + mixture,
                     Map.of(), true, (p, c) -> new MixtureRouting(mixture, c.adapters(), c.cfg().gradAccum())));
         }
