@@ -1,5 +1,6 @@
 package dev.jlora.engine.dynamics;
 
+import dev.jlora.engine.adapter.AdapterMethods;
 import dev.jlora.engine.adapter.HyperParams;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.data.Dataset;
@@ -52,6 +53,9 @@ public final class TrainingMethods {
                 Map.of("lisa_activated_layers", "2", "lisa_interval_steps", "20"), false,
                 (p, c) -> new Lisa(c.adapters(), p.integer("lisa_activated_layers", 2),
                         p.integer("lisa_interval_steps", 20), c.cfg().seed())));
+        add(new Kind(AdaLora.NAME, "AdaLoRA's budget schedule, importance masking and orthogonal regulariser",
+                AdapterMethods.method(AdaLora.NAME).keys(), true,
+                (p, c) -> new AdaLora(c.adapters(), p, c.cfg().steps())));
         for (String mixture : List.of("loramoe", "mola", "smora", "dynmole", "mixlora")) {
             add(new Kind(mixture, "routing statistics, auxiliary-loss scaling (and SMoRA's bias update) of " + mixture,
                     Map.of(), true, (p, c) -> new MixtureRouting(mixture, c.adapters(), c.cfg().gradAccum())));
