@@ -146,11 +146,19 @@ final class TrainCommand implements Callable<Integer> {
                     + "from a checkpoint gives exactly the losses and adapter of an uninterrupted one")
     boolean deterministic;
 
+    @Option(names = "--max-bad-steps", defaultValue = "10",
+            description = "Stop after this many consecutive steps with a non-finite loss or gradient (each is skipped); "
+                    + "0 = never (default: ${DEFAULT-VALUE})")
+    int maxBadSteps;
+
     @Option(names = "--seed", defaultValue = "42", description = "Seed of init, data order and dropout (default: ${DEFAULT-VALUE})")
     long seed;
 
     @Option(names = "--quant", paramLabel = "TYPE", description = "Quantize the frozen weights on load (e.g. Q4_0, Q8_0, NF4)")
     String quant;
+
+    @picocli.CommandLine.Mixin
+    MemoryOption memory = new MemoryOption();
 
     @Option(names = "--resume", description = "Continue from the newest checkpoint in --out")
     boolean resume;
@@ -173,7 +181,7 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintStream o = System.out;
         Backends.Selection selected = Backends.select(backend);
-        LlamaModel m = CliModels.load(model, quant);
+        LlamaModel m = CliModels.load(model, quant, memory.budget);
         var lora = new LoraConfig(rank, alpha, dropout, rsLora, LoraConfig.parseTargets(targets));
         var params = new LinkedHashMap<String, String>(methodArgs);
         params.put("rank", Integer.toString(rank));
@@ -202,7 +210,7 @@ final class TrainCommand implements Callable<Integer> {
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
                 .warmupSteps(warmup).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
                 .evalEvery(evalEvery > 0 ? evalEvery : Math.max(1, steps)).checkpointEvery(checkpointEvery)
-                .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).build();
+                .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).maxBadSteps(maxBadSteps).build();
         TrainableAdapterSet adapters = adapted.adapters();
         var baseParts = TrainableBase.Part.parse(String.join(",", trainBase));
         if (!baseParts.isEmpty()) {

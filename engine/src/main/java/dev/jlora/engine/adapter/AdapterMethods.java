@@ -60,6 +60,9 @@ public final class AdapterMethods {
         add(new Method("dynmole", "DynMoLE (Li et al. 2025): Tsallis-entropy hybrid soft/top-p routing of LoRA experts",
                 Map.of("num_experts", "8", "top_p", "0.75", "keep_top_k", "2", "tsallis_q", "1.1",
                         "entropy_threshold", "0.9", "aux_loss_coef", "0.001", "entropy_loss_coef", "0.01"), false));
+        add(new Method("mixlora", "MixLoRA (Li et al. 2024): top-k mixture of FFN experts (frozen FFN + LoRA on gate/up/down "
+                + "each) with load balancing; plain LoRA on attention targets; needs 'down' in --targets, not gate/up",
+                Map.of("num_experts", "8", "top_k", "2", "aux_loss_coef", "0.01"), false));
         add(new Method("flora", "FLoRA (Si et al. 2024): Tucker core, ΔW = s·P_out·Gᵀ·P_inᵀ with a trainable r×r core G",
                 Map.of("flora_scale", "1"), false));
         add(new Method("sora", "SoRA (Ding et al. 2023): LoRA with a gate vector pruned by proximal L1 steps (hook "
@@ -305,6 +308,40 @@ public final class AdapterMethods {
         };
     }
 
+    /**
+     * MixLoRA: the FFN mixture on the down_proj slot ({@link FfnAdapter}), MixLoRA's attention LoRA on q/k/v/o;
+     * gate/up cannot carry an adapter of their own (the experts already adapt them).
+     */
+    private static AdapterFactory mixlora(HyperParams p, int rank, float dropout, Set<Target> targets, boolean init) {
+        if (!targets.contains(Target.DOWN)) {
+            throw new IllegalArgumentException("mixlora puts its FFN experts on the down_proj slot: add 'down' to the "
+                    + "targets (got " + targets + ")");
+        }
+        float alpha = p.real("alpha", 16), aux = p.real("aux_loss_coef", 0.01f);
+        int experts = p.integer("num_experts", 8), topK = p.integer("top_k", 2);
+        var config = MixLoraAttention.mixloraConfig(rank, alpha, dropout, experts, topK, aux);
+        return (layer, target, base, rnd) -> switch (target) {
+            case DOWN -> {
+                var m = new MixLoraAdapter(base.rows(), base.cols(), rank, experts, topK, alpha, dropout, aux);
+                if (init) {
+                    m.initialize(rnd);
+                }
+                yield m;
+            }
+            case GATE, UP -> throw new IllegalArgumentException("mixlora: the FFN experts adapt gate_proj and up_proj "
+                    + "themselves; target 'down' for the FFN mixture and leave gate/up out of --targets");
+            default -> {
+                var a = new MixLoraAttention(base.cols(), base.rows(), rank, alpha, dropout, config);
+                if (init) {
+                    a.initKaimingUniform(rnd);
+                }
+                yield a;
+            }
+        };
+    }
+
+    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
+    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, FLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
     /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, FLoRA, Hydra, MoS: their own initialisation ({@code init}) or empty adapters to load into. */
     private static AdapterFactory structural(Method m, HyperParams p, LlamaWeights weights, Set<Target> targets, boolean init) {
         int rank = p.integer("rank", m.name().equals("vera") ? 256 : 8);
@@ -338,6 +375,7 @@ public final class AdapterMethods {
                 yield (layer, target, base, rnd) -> new RandLoraAdapter(base.cols(), base.rows(), bases, alpha, dropout);
             }
             case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
+            case "mixlora" -> mixlora(p, rank, dropout, targets, init);
             case "bone" -> switch (p.str("init_weights", "true").trim().toLowerCase(java.util.Locale.ROOT)) {
                 case "true", "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
                 case "bat" -> (layer, target, base, rnd) -> new BoneBatAdapter(base, rank);
