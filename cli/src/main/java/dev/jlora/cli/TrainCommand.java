@@ -53,7 +53,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--method", defaultValue = "lora",
             description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, full, "
-                    + "hydra, mos (default: ${DEFAULT-VALUE})")
+                    + "hydra, mos, adalora, dylora, increlora, codyra (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
@@ -67,6 +67,9 @@ final class TrainCommand implements Callable<Integer> {
                     + "bone: init_weights=bat; mora: mora_type=6; flora: flora_scale; "
                     + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num; "
                     + "mos: shards_per_vector, equivalent_rank, private_rank, router_seed; "
+                    + "adalora: init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight; "
+                    + "dylora: frozen; increlora: init_r, max_r, target_r, top_h, incre_rank_num, init_warmup, "
+                    + "incre_interval, beta1, beta2, orth_reg_weight; codyra: dense_fraction, max_kappa, lambda_num; "
                     + "--init eva: rho, tau, whiten, adjust_scaling_factors, init_batches; "
                     + "--init lora-ga: init_batches, stable_gamma)")
     Map<String, String> methodArgs = new LinkedHashMap<>();

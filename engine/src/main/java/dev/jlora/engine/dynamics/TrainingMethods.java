@@ -1,5 +1,6 @@
 package dev.jlora.engine.dynamics;
 
+import dev.jlora.engine.adapter.AdapterMethods;
 import dev.jlora.engine.adapter.HyperParams;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.data.Dataset;
@@ -40,6 +41,9 @@ public final class TrainingMethods {
         add(new Kind("loraplus", "LoRA+ (Hayou et al. 2024): B learns loraplus_lr_ratio times faster than A",
                 Map.of("loraplus_lr_ratio", "16"), false,
                 (p, c) -> new LoraPlus(c.adapters(), p.real("loraplus_lr_ratio", 16))));
+        add(new Kind(AdaLora.NAME, "AdaLoRA's budget schedule, importance masking and orthogonal regulariser",
+                AdapterMethods.method(AdaLora.NAME).keys(), true,
+                (p, c) -> new AdaLora(c.adapters(), p, c.cfg().steps())));
         for (String mixture : List.of("loramoe", "mola", "smora", "dynmole", "mixlora")) {
             add(new Kind(mixture, "routing statistics, auxiliary-loss scaling (and SMoRA's bias update) of " + mixture,
                     Map.of(), true, (p, c) -> new MixtureRouting(mixture, c.adapters(), c.cfg().gradAccum())));
