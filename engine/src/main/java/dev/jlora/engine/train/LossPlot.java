@@ -28,7 +28,6 @@ public final class LossPlot {
     static final int WIDTH = 800;
     static final int HEIGHT = 480;
     static final double LEFT = 84, RIGHT = 24, TOP = 48, BOTTOM = 56;
-    private static final String TRAIN_COLOR = "#1f77b4";
     private static final String EVAL_COLOR = "#d62728";
     private static final String BAD_COLOR = "#ff7f0e";
 
@@ -40,9 +39,29 @@ public final class LossPlot {
     /** The losses of one run, in logging order. */
     record Series(List<Point> train, List<Point> eval) {}
 
+    /** One run of a comparison: its legend label and its losses. */
+    record Run(String label, Series series) {}
+
+    /** Colours of the runs of a comparison, in order (Tableau 10); the single-run chart uses the first and red. */
+    private static final String[] RUN_COLORS = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+            "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
     /** Renders the metrics file of a run (see the class comment for what is read) as SVG text. */
     public static String render(Path metricsJsonl, String title) throws IOException {
         return render(read(metricsJsonl), title);
+    }
+
+    /**
+     * Renders several runs' metrics files on one chart (for {@code jlora compare}): one colour per run, its training
+     * loss as a solid line and its eval losses as dots on a dashed line of the same colour; the legend names the runs
+     * in the map's order.
+     */
+    public static String renderRuns(Map<String, Path> metricsByLabel, String title) throws IOException {
+        var runs = new ArrayList<Run>();
+        for (var e : metricsByLabel.entrySet()) {
+            runs.add(new Run(e.getKey(), read(e.getValue())));
+        }
+        return render(runs, title);
     }
 
     /** Reads train and eval losses from a trainer's metrics.jsonl. */
@@ -97,9 +116,23 @@ public final class LossPlot {
 
     /** The chart of {@code s} as SVG text. */
     static String render(Series s, String title) {
+        return render(List.of(new Run("", s)), title);
+    }
+
+    /**
+     * The chart of {@code runs} as SVG text. One run is drawn as the single-run chart (training loss blue, eval red,
+     * legend "training loss (N steps)" and "eval loss"); several get one colour each and a legend entry per run.
+     */
+    static String render(List<Run> runs, String title) {
+        boolean single = runs.size() == 1;
         double yMin = Double.POSITIVE_INFINITY, yMax = Double.NEGATIVE_INFINITY;
         long xMax = 1;
-        for (List<Point> list : List.of(s.train(), s.eval())) {
+        var lists = new ArrayList<List<Point>>();
+        for (Run r : runs) {
+            lists.add(r.series().train());
+            lists.add(r.series().eval());
+        }
+        for (List<Point> list : lists) {
             for (Point p : list) {
                 xMax = Math.max(xMax, p.step());
                 if (Double.isFinite(p.loss())) {
@@ -117,7 +150,7 @@ public final class LossPlot {
         Axis x = Axis.of(0, xMax, 8, true);
         double pw = WIDTH - LEFT - RIGHT, ph = HEIGHT - TOP - BOTTOM;
 
-        var sb = new StringBuilder(4096 + 16 * s.train().size());
+        var sb = new StringBuilder(4096 + 16 * lists.stream().mapToInt(List::size).sum());
         sb.append("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         sb.append(fmt("<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" height=\"%d\" "
                 + "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n", WIDTH, HEIGHT, WIDTH, HEIGHT));
@@ -152,54 +185,70 @@ public final class LossPlot {
         sb.append(fmt("<text x=\"16\" y=\"%.2f\" text-anchor=\"middle\" transform=\"rotate(-90 16 %.2f)\">loss</text>\n",
                 TOP + ph / 2, TOP + ph / 2));
 
-        // training loss: one polyline per run of finite losses; a single isolated point gets a dot so it shows
+        // per run: training loss, one polyline per stretch of finite losses (a lone point gets a dot); eval loss
         int bad = 0;
-        var run = new ArrayList<Point>();
-        for (Point p : s.train()) {
-            if (Double.isFinite(p.loss())) {
-                run.add(p);
-            } else {
-                bad++;
-                trainRun(sb, run, x, y, pw, ph);
-                run.clear();
-                double px = px(x, p.step(), pw);
-                sb.append(fmt("<line class=\"nonfinite\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
-                        + "stroke-width=\"2\"/>\n", px, TOP + ph - 8, px, TOP + ph, BAD_COLOR));
+        for (int k = 0; k < runs.size(); k++) {
+            Series s = runs.get(k).series();
+            String trainColor = RUN_COLORS[k % RUN_COLORS.length], evalColor = single ? EVAL_COLOR : trainColor;
+            var stretch = new ArrayList<Point>();
+            for (Point p : s.train()) {
+                if (Double.isFinite(p.loss())) {
+                    stretch.add(p);
+                } else {
+                    bad++;
+                    trainRun(sb, stretch, x, y, pw, ph, trainColor);
+                    stretch.clear();
+                    double px = px(x, p.step(), pw);
+                    sb.append(fmt("<line class=\"nonfinite\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
+                            + "stroke=\"%s\" stroke-width=\"2\"/>\n", px, TOP + ph - 8, px, TOP + ph, BAD_COLOR));
+                }
             }
-        }
-        trainRun(sb, run, x, y, pw, ph);
-
-        // eval loss
-        if (!s.eval().isEmpty()) {
-            var pts = new StringBuilder();
-            for (Point p : s.eval()) {
-                pts.append(fmt("%.2f,%.2f ", px(x, p.step(), pw), py(y, p.loss(), ph)));
-            }
-            sb.append(fmt("<polyline class=\"eval-line\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" "
-                    + "stroke-dasharray=\"6 4\" points=\"%s\"/>\n", EVAL_COLOR, pts.toString().strip()));
-            for (Point p : s.eval()) {
-                sb.append(fmt("<circle class=\"eval\" cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"%s\" stroke=\"white\" "
-                        + "stroke-width=\"1\"/>\n", px(x, p.step(), pw), py(y, p.loss(), ph), EVAL_COLOR));
+            trainRun(sb, stretch, x, y, pw, ph, trainColor);
+            if (!s.eval().isEmpty()) {
+                var pts = new StringBuilder();
+                for (Point p : s.eval()) {
+                    pts.append(fmt("%.2f,%.2f ", px(x, p.step(), pw), py(y, p.loss(), ph)));
+                }
+                sb.append(fmt("<polyline class=\"eval-line\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" "
+                        + "stroke-dasharray=\"6 4\" points=\"%s\"/>\n", evalColor, pts.toString().strip()));
+                for (Point p : s.eval()) {
+                    sb.append(fmt("<circle class=\"eval\" cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"%s\" stroke=\"white\" "
+                            + "stroke-width=\"1\"/>\n", px(x, p.step(), pw), py(y, p.loss(), ph), evalColor));
+                }
             }
         }
         if (!any) {
+            boolean noSteps = runs.stream().allMatch(r -> r.series().train().isEmpty());
             sb.append(fmt("<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" fill=\"#666666\">%s</text>\n",
-                    LEFT + pw / 2, TOP + ph / 2, s.train().isEmpty() ? "no training steps logged" : "no finite loss"));
+                    LEFT + pw / 2, TOP + ph / 2, noSteps ? "no training steps logged" : "no finite loss"));
         }
 
-        // legend, top right inside the plot area
+        // legend: {kind, text, colour}, in the emptiest corner of the plot area
         var entries = new ArrayList<String[]>();
-        entries.add(new String[] {"train", "training loss (" + s.train().size() + " steps)"});
-        if (!s.eval().isEmpty()) {
-            entries.add(new String[] {"eval", "eval loss"});
+        boolean anyEval = runs.stream().anyMatch(r -> !r.series().eval().isEmpty());
+        if (single) {
+            Series s = runs.getFirst().series();
+            entries.add(new String[] {"train", "training loss (" + s.train().size() + " steps)", RUN_COLORS[0]});
+            if (anyEval) {
+                entries.add(new String[] {"eval", "eval loss", EVAL_COLOR});
+            }
+        } else {
+            for (int k = 0; k < runs.size(); k++) {
+                entries.add(new String[] {"train", runs.get(k).label() + " (" + runs.get(k).series().train().size()
+                        + " steps)", RUN_COLORS[k % RUN_COLORS.length]});
+            }
+            if (anyEval) {
+                entries.add(new String[] {"eval", "eval loss (each run's colour)", "#333333"});
+            }
         }
         if (bad > 0) {
-            entries.add(new String[] {"bad", bad + " step" + (bad == 1 ? "" : "s") + " with NaN/inf loss"});
+            entries.add(new String[] {"bad", bad + " step" + (bad == 1 ? "" : "s") + " with NaN/inf loss", BAD_COLOR});
         }
-        double lw = 210, lh = 10 + 18 * entries.size();
+        int longest = entries.stream().mapToInt(e -> e[1].length()).max().orElse(0);
+        double lw = Math.max(210, 48 + 7 * longest), lh = 10 + 18 * entries.size();
         // the corner whose box covers the fewest drawn points (segments sampled), top right on a tie
         var drawn = new ArrayList<double[]>();
-        for (List<Point> list : List.of(s.train(), s.eval())) {
+        for (List<Point> list : lists) {
             for (int i = 0; i < list.size(); i++) {
                 Point b = list.get(i);
                 Point a = i > 0 && Double.isFinite(list.get(i - 1).loss()) ? list.get(i - 1) : b;
@@ -231,14 +280,15 @@ public final class LossPlot {
                 + "fill-opacity=\"0.85\" stroke=\"#999999\"/>\n", lx, ly, lw, lh));
         for (int i = 0; i < entries.size(); i++) {
             double cy = ly + 14 + 18 * i;
+            String color = entries.get(i)[2];
             switch (entries.get(i)[0]) {
                 case "train" -> sb.append(fmt("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
-                        + "stroke-width=\"2\"/>\n", lx + 8, cy, lx + 32, cy, TRAIN_COLOR));
+                        + "stroke-width=\"2\"/>\n", lx + 8, cy, lx + 32, cy, color));
                 case "eval" -> sb.append(fmt("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
                         + "stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n<circle cx=\"%.2f\" cy=\"%.2f\" r=\"4\" "
-                        + "fill=\"%s\"/>\n", lx + 8, cy, lx + 32, cy, EVAL_COLOR, lx + 20, cy, EVAL_COLOR));
+                        + "fill=\"%s\"/>\n", lx + 8, cy, lx + 32, cy, color, lx + 20, cy, color));
                 default -> sb.append(fmt("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
-                        + "stroke-width=\"2\"/>\n", lx + 20, cy - 6, lx + 20, cy + 6, BAD_COLOR));
+                        + "stroke-width=\"2\"/>\n", lx + 20, cy - 6, lx + 20, cy + 6, color));
             }
             sb.append(fmt("<text x=\"%.2f\" y=\"%.2f\">%s</text>\n", lx + 40, cy + 4, escape(entries.get(i)[1])));
         }
@@ -246,7 +296,7 @@ public final class LossPlot {
         return sb.toString();
     }
 
-    private static void trainRun(StringBuilder sb, List<Point> run, Axis x, Axis y, double pw, double ph) {
+    private static void trainRun(StringBuilder sb, List<Point> run, Axis x, Axis y, double pw, double ph, String color) {
         if (run.isEmpty()) {
             return;
         }
@@ -255,10 +305,10 @@ public final class LossPlot {
             pts.append(fmt("%.2f,%.2f ", px(x, p.step(), pw), py(y, p.loss(), ph)));
         }
         sb.append(fmt("<polyline class=\"train\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
-                + "stroke-linejoin=\"round\" points=\"%s\"/>\n", TRAIN_COLOR, pts.toString().strip()));
+                + "stroke-linejoin=\"round\" points=\"%s\"/>\n", color, pts.toString().strip()));
         if (run.size() == 1) {   // a one-point polyline draws nothing
             sb.append(fmt("<circle class=\"train-dot\" cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"%s\"/>\n",
-                    px(x, run.getFirst().step(), pw), py(y, run.getFirst().loss(), ph), TRAIN_COLOR));
+                    px(x, run.getFirst().step(), pw), py(y, run.getFirst().loss(), ph), color));
         }
     }
 
