@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
                 ExportCommand.class,
                 MergeCommand.class,
                 MergeAdaptersCommand.class,
+                AnalyzeCommand.class,
                 ServeCommand.class,
                 CompletionCommand.class})
 public final class Main implements Runnable {

@@ -27,7 +27,7 @@ class MergeAdaptersCommandTest {
     static LlamaModel model;
     static TrainableAdapterSet a, b;
 
-    static TrainableAdapterSet randomLora(int rank, float alpha, EnumSet<Target> targets, long seed) {
+    static TrainableAdapterSet randomLora(LlamaModel model, int rank, float alpha, EnumSet<Target> targets, long seed) {
         var set = TrainableAdapterSet.lora(model.weights(), new LoraConfig(rank, alpha, 0f, false, targets), seed);
         var rnd = new SplittableRandom(seed);
         for (TrainableAdapter x : set.adapters()) {
@@ -43,8 +43,8 @@ class MergeAdaptersCommandTest {
     static void setUp() throws Exception {
         gguf = CliRun.models().resolve("stories260K.gguf");
         model = ModelLoader.load(gguf);
-        a = randomLora(2, 4f, EnumSet.of(Target.Q, Target.V), 1);
-        b = randomLora(3, 6f, EnumSet.of(Target.Q, Target.UP), 2);
+        a = randomLora(model, 2, 4f, EnumSet.of(Target.Q, Target.V), 1);
+        b = randomLora(model, 3, 6f, EnumSet.of(Target.Q, Target.UP), 2);
         first = tmp.resolve("a.jlora");
         second = tmp.resolve("b-peft");
         AdapterFiles.save(first, AdapterFiles.Format.JLORA, a, model.config(), "stories260K");

@@ -22,7 +22,9 @@ import java.util.function.Function;
  * {@code flora_scale}; SoRA {@code sparse_lambda}, {@code lambda_schedule}, {@code max_lambda}, {@code lambda_num}
  * (read by its training hook); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
  * {@code router_seed}; mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE) their routing keys, listed
- * in {@link #methods()}. Any other key is an error naming the keys the method knows.
+ * in {@link #methods()}.
+ * The data-driven inits add theirs ({@link #DATA_INITS}); saved files may carry a {@link RankPattern} (EVA).
+ * Any other key is an error naming the keys the method knows.
  */
 public final class AdapterMethods {
     private AdapterMethods() {}
@@ -58,6 +60,9 @@ public final class AdapterMethods {
         add(new Method("dynmole", "DynMoLE (Li et al. 2025): Tsallis-entropy hybrid soft/top-p routing of LoRA experts",
                 Map.of("num_experts", "8", "top_p", "0.75", "keep_top_k", "2", "tsallis_q", "1.1",
                         "entropy_threshold", "0.9", "aux_loss_coef", "0.001", "entropy_loss_coef", "0.01"), false));
+        add(new Method("mixlora", "MixLoRA (Li et al. 2024): top-k mixture of FFN experts (frozen FFN + LoRA on gate/up/down "
+                + "each) with load balancing; plain LoRA on attention targets; needs 'down' in --targets, not gate/up",
+                Map.of("num_experts", "8", "top_k", "2", "aux_loss_coef", "0.01"), false));
         add(new Method("flora", "FLoRA (Si et al. 2024): Tucker core, ΔW = s·P_out·Gᵀ·P_inᵀ with a trainable r×r core G",
                 Map.of("flora_scale", "1"), false));
         add(new Method("sora", "SoRA (Ding et al. 2023): LoRA with a gate vector pruned by proximal L1 steps (hook "
@@ -99,10 +104,58 @@ public final class AdapterMethods {
     /**
      * The factory of {@code method} with {@code init} ({@link AdapterInit#parse}) and hyper-parameters {@code values},
      * for a model with {@code weights} and adapters on {@code targets} (VeRA sizes its shared matrices from them).
+     * The data-driven inits ({@link #DATA_INITS}) need {@link #factory(String, String, Map, LlamaWeights, Set, InitData,
+     * long)}.
      */
     public static ResidualAdapterFactory factory(String method, String init, Map<String, String> values,
                                                  LlamaWeights weights, Set<Target> targets) {
+        return factory(method, init, values, weights, targets, null, 0);
+    }
+
+    /**
+     * The initialisations that read training data: {@code eva} (EVA, {@link EvaInit}) and {@code lora-ga} (LoRA-GA,
+     * {@link LoraGaInit}), for LoRA; their keys are accepted as {@code --method-arg}s.
+     */
+    public static final Map<String, Map<String, String>> DATA_INITS = Map.of("eva", EvaInit.KEYS,
+            "lora-ga", LoraGaInit.KEYS);
+
+    /** The canonical name of a data-driven init ({@code lora_ga} is PEFT's spelling), or null for any other. */
+    static String dataInit(String init) {
+        String n = init.trim().toLowerCase(Locale.ROOT).replace('_', '-');
+        return DATA_INITS.containsKey(n) ? n : null;
+    }
+
+    /** Whether {@code method} with {@code init} needs {@link InitData} (batches of the training data). */
+    public static boolean needsData(String method, String init) {
+        return dataInit(init) != null;
+    }
+
+    /**
+     * As {@link #factory(String, String, Map, LlamaWeights, Set)}, with {@code data} for the initialisations that read
+     * training data (null otherwise); {@code seed} drives their randomized SVDs.
+     */
+    public static ResidualAdapterFactory factory(String method, String init, Map<String, String> values,
+                                                 LlamaWeights weights, Set<Target> targets, InitData data, long seed) {
         Method m = method(method);
+        String dataInit = dataInit(init);
+        if (dataInit != null) {
+            HyperParams p = params(m, values, DATA_INITS.get(dataInit).keySet());
+            if (!m.name().equals("lora")) {
+                throw new UnsupportedOperationException("--init " + dataInit + " with adapter method " + m.name()
+                        + " is not implemented (lora only)");
+            }
+            if (data == null) {
+                throw new IllegalArgumentException("--init " + dataInit + " reads training batches: no data was given");
+            }
+            LoraConfig cfg = p.lora(targets);
+            return switch (dataInit) {
+                case "eva" -> EvaInit.factory(EvaInit.compute(weights, targets, EvaInit.Config.of(p, cfg.rank()), data,
+                        seed), cfg, p.bool("adjust_scaling_factors"));
+                case "lora-ga" -> LoraGaInit.factory(WeightGradients.collect(weights, targets, data,
+                        p.integer("init_batches", 8)), cfg, p.real("stable_gamma", 16));
+                default -> throw new IllegalStateException("no factory for init " + dataInit);
+            };
+        }
         HyperParams p = params(m, values, Set.of());
         AdapterInit ai = AdapterInit.parse(init);
         if (!m.acceptsInit() && ai != RandomInit.KAIMING) {
@@ -127,7 +180,14 @@ public final class AdapterMethods {
     /** Creates the adapters and, for PiSSA/OLoRA, the residual weights: what {@code jlora train} starts from. */
     public static AdaptedModel create(String method, String init, Map<String, String> values, LlamaWeights weights,
                                       Set<Target> targets, long seed, Requantizer requantizer) {
-        return AdaptedModel.create(weights, targets, factory(method, init, values, weights, targets), seed, requantizer);
+        return create(method, init, values, weights, targets, seed, requantizer, null);
+    }
+
+    /** As above, with {@code data} for the initialisations that read training data ({@link #needsData}). */
+    public static AdaptedModel create(String method, String init, Map<String, String> values, LlamaWeights weights,
+                                      Set<Target> targets, long seed, Requantizer requantizer, InitData data) {
+        return AdaptedModel.create(weights, targets, factory(method, init, values, weights, targets, data, seed), seed,
+                requantizer);
     }
 
     /**
@@ -150,11 +210,27 @@ public final class AdapterMethods {
                 }
             }
             HyperParams p = params(m, own, Set.of());
+            RankPattern pattern = RankPattern.parse(meta);
+            if (!pattern.isEmpty() && !m.name().equals("lora") && !m.name().equals("dora")) {
+                throw new IllegalArgumentException("adapter metadata: rank_pattern/alpha_pattern are only supported for "
+                        + "lora and dora, not " + m.name());
+            }
             return switch (m.name()) {
-                case "lora" -> AdapterFactory.lora(p.lora(targets));
+                case "lora" -> {
+                    LoraConfig cfg = p.lora(targets);
+                    yield (layer, target, base, rnd) -> {
+                        int r = pattern.rank(layer, target, cfg.rank());
+                        return r == 0 ? null : new LoraAdapter(base.cols(), base.rows(), r,
+                                pattern.alpha(layer, target, cfg.alpha()), cfg.dropout(), cfg.rsLora());
+                    };
+                }
                 case "dora" -> {
                     LoraConfig cfg = p.lora(targets);
-                    yield (layer, target, base, rnd) -> new DoraAdapter(base, cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora());
+                    yield (layer, target, base, rnd) -> {
+                        int r = pattern.rank(layer, target, cfg.rank());
+                        return r == 0 ? null : new DoraAdapter(base, r, pattern.alpha(layer, target, cfg.alpha()),
+                                cfg.dropout(), cfg.rsLora());
+                    };
                 }
                 default -> structural(m, p, weights, targets, false);
             };
@@ -228,6 +304,40 @@ public final class AdapterMethods {
         };
     }
 
+    /**
+     * MixLoRA: the FFN mixture on the down_proj slot ({@link FfnAdapter}), MixLoRA's attention LoRA on q/k/v/o;
+     * gate/up cannot carry an adapter of their own (the experts already adapt them).
+     */
+    private static AdapterFactory mixlora(HyperParams p, int rank, float dropout, Set<Target> targets, boolean init) {
+        if (!targets.contains(Target.DOWN)) {
+            throw new IllegalArgumentException("mixlora puts its FFN experts on the down_proj slot: add 'down' to the "
+                    + "targets (got " + targets + ")");
+        }
+        float alpha = p.real("alpha", 16), aux = p.real("aux_loss_coef", 0.01f);
+        int experts = p.integer("num_experts", 8), topK = p.integer("top_k", 2);
+        var config = MixLoraAttention.mixloraConfig(rank, alpha, dropout, experts, topK, aux);
+        return (layer, target, base, rnd) -> switch (target) {
+            case DOWN -> {
+                var m = new MixLoraAdapter(base.rows(), base.cols(), rank, experts, topK, alpha, dropout, aux);
+                if (init) {
+                    m.initialize(rnd);
+                }
+                yield m;
+            }
+            case GATE, UP -> throw new IllegalArgumentException("mixlora: the FFN experts adapt gate_proj and up_proj "
+                    + "themselves; target 'down' for the FFN mixture and leave gate/up out of --targets");
+            default -> {
+                var a = new MixLoraAttention(base.cols(), base.rows(), rank, alpha, dropout, config);
+                if (init) {
+                    a.initKaimingUniform(rnd);
+                }
+                yield a;
+            }
+        };
+    }
+
+    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
+    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, FLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
     /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, FLoRA, Hydra, MoS: their own initialisation ({@code init}) or empty adapters to load into. */
     private static AdapterFactory structural(Method m, HyperParams p, LlamaWeights weights, Set<Target> targets, boolean init) {
         int rank = p.integer("rank", m.name().equals("vera") ? 256 : 8);
@@ -261,6 +371,7 @@ public final class AdapterMethods {
                 yield (layer, target, base, rnd) -> new RandLoraAdapter(base.cols(), base.rows(), bases, alpha, dropout);
             }
             case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
+            case "mixlora" -> mixlora(p, rank, dropout, targets, init);
             case "bone" -> switch (p.str("init_weights", "true").trim().toLowerCase(java.util.Locale.ROOT)) {
                 case "true", "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
                 case "bat" -> (layer, target, base, rnd) -> new BoneBatAdapter(base, rank);

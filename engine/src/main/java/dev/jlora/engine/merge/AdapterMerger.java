@@ -163,7 +163,7 @@ public final class AdapterMerger {
     }
 
     /** ΔW of any adapter as a dense [OC × IC] array: s·B·A for LoRA, merge(W) − W otherwise. */
-    static double[] denseDelta(TrainableAdapter a, QuantMatrix base) {
+    public static double[] denseDelta(TrainableAdapter a, QuantMatrix base) {
         if (a instanceof LoraAdapter lora) {
             return LowRankDelta.of(lora, 1).dense();
         }

@@ -9,9 +9,9 @@ import java.util.List;
  * weight folded into B. Sums of LoRAs stay factored (concatenate the factors), so linear merging and its rank
  * reduction never form the OC × IC matrix.
  */
-record LowRankDelta(double[] b, double[] a, int OC, int IC, int rank) {
+public record LowRankDelta(double[] b, double[] a, int OC, int IC, int rank) {
 
-    LowRankDelta {
+    public LowRankDelta {
         if (b.length != (long) OC * rank || a.length != (long) rank * IC) {
             throw new IllegalArgumentException("low-rank delta: B must be " + OC + "×" + rank + " and A " + rank + "×"
                     + IC + ", got " + b.length + " and " + a.length + " values");
@@ -19,7 +19,7 @@ record LowRankDelta(double[] b, double[] a, int OC, int IC, int rank) {
     }
 
     /** weight·s·B·A of a LoRA adapter (s = alpha / r, or alpha / √r for rsLoRA). */
-    static LowRankDelta of(LoraAdapter lora, double weight) {
+    public static LowRankDelta of(LoraAdapter lora, double weight) {
         int OC = lora.outFeatures(), IC = lora.inFeatures(), r = lora.rank();
         float[] bv = lora.loraB().value(), av = lora.loraA().value();
         double f = weight * lora.scale();
@@ -34,7 +34,7 @@ record LowRankDelta(double[] b, double[] a, int OC, int IC, int rank) {
     }
 
     /** Σ of the parts as one factored update: B = [B₁ | B₂ | …], A = [A₁; A₂; …] (rank Σ Rᵢ). */
-    static LowRankDelta concat(List<LowRankDelta> parts) {
+    public static LowRankDelta concat(List<LowRankDelta> parts) {
         LowRankDelta first = parts.getFirst();
         int OC = first.OC, IC = first.IC, total = 0;
         for (LowRankDelta p : parts) {
@@ -56,7 +56,7 @@ record LowRankDelta(double[] b, double[] a, int OC, int IC, int rank) {
     }
 
     /** B·A as a dense row-major [OC × IC] array. */
-    double[] dense() {
+    public double[] dense() {
         double[] w = new double[OC * IC];
         for (int o = 0; o < OC; o++) {
             for (int j = 0; j < rank; j++) {
@@ -73,12 +73,12 @@ record LowRankDelta(double[] b, double[] a, int OC, int IC, int rank) {
     }
 
     /** The exact SVD of B·A through the factors ({@link Svd#ofProduct}). */
-    Svd svd() {
+    public Svd svd() {
         return Svd.ofProduct(b, a, OC, rank, IC);
     }
 
     /** ‖B·A‖_F = √trace((BᵀB)·(AAᵀ)), from the R × R Gram matrices. */
-    double frobeniusNorm() {
+    public double frobeniusNorm() {
         double[] btb = new double[rank * rank], aat = new double[rank * rank];
         for (int o = 0; o < OC; o++) {
             for (int p = 0; p < rank; p++) {

@@ -3,6 +3,7 @@ package dev.jlora.engine.train;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.jlora.engine.plot.SvgChart;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -83,8 +84,8 @@ class LossPlotTest {
         var pts = trainPoints(d);
         assertEquals(losses.length, pts.size());
         for (int i = 0; i < losses.length; i++) {
-            assertTrue(pts.get(i)[0] >= LossPlot.LEFT && pts.get(i)[0] <= LossPlot.WIDTH - LossPlot.RIGHT);
-            assertTrue(pts.get(i)[1] >= LossPlot.TOP && pts.get(i)[1] <= LossPlot.HEIGHT - LossPlot.BOTTOM);
+            assertTrue(pts.get(i)[0] >= SvgChart.LEFT && pts.get(i)[0] <= SvgChart.WIDTH - SvgChart.RIGHT);
+            assertTrue(pts.get(i)[1] >= SvgChart.TOP && pts.get(i)[1] <= SvgChart.HEIGHT - SvgChart.BOTTOM);
             for (int j = 0; j < i; j++) {
                 assertTrue(pts.get(j)[0] < pts.get(i)[0], "x grows with the step");
                 // SVG y grows downwards: a higher loss is drawn higher up (smaller y)
@@ -142,8 +143,8 @@ class LossPlotTest {
                 {"1234567.0", "1234568.5"}, {"0.0", "0.0"}}) {
             Document d = parse(LossPlot.render(metrics(train(1, pair[0]) + train(2, pair[1])), "range"));
             for (double[] p : trainPoints(d)) {
-                assertTrue(Double.isFinite(p[1]) && p[1] >= LossPlot.TOP - 1e-6
-                        && p[1] <= LossPlot.HEIGHT - LossPlot.BOTTOM + 1e-6, pair[0] + " " + p[1]);
+                assertTrue(Double.isFinite(p[1]) && p[1] >= SvgChart.TOP - 1e-6
+                        && p[1] <= SvgChart.HEIGHT - SvgChart.BOTTOM + 1e-6, pair[0] + " " + p[1]);
             }
             var labels = new ArrayList<String>();
             for (Element t : byClass(d, "text", "")) {
@@ -158,16 +159,16 @@ class LossPlotTest {
 
     @Test
     void niceTickSpacing() {
-        var a = LossPlot.Axis.of(1.23, 4.87, 6, false);
+        var a = SvgChart.Axis.of(1.23, 4.87, 6, false);
         assertEquals(1.0, a.step(), 0);
         assertEquals(1.0, a.lo(), 0);
         assertEquals(5.0, a.hi(), 0);
         assertEquals(List.of("1", "2", "3", "4", "5"), a.ticks().stream().map(a::label).toList());
-        var b = LossPlot.Axis.of(0, 1000, 8, true);
+        var b = SvgChart.Axis.of(0, 1000, 8, true);
         assertEquals(100.0, b.step(), 0);
-        var c = LossPlot.Axis.of(0, 3, 8, true);
+        var c = SvgChart.Axis.of(0, 3, 8, true);
         assertEquals(1.0, c.step(), 0, "integer steps never closer than 1");
-        var d = LossPlot.Axis.of(2.01, 2.09, 6, false);
+        var d = SvgChart.Axis.of(2.01, 2.09, 6, false);
         assertEquals(List.of("2.00", "2.02", "2.04", "2.06", "2.08", "2.10"), d.ticks().stream().map(d::label).toList());
     }
 
