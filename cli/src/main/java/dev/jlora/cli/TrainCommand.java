@@ -80,11 +80,12 @@ final class TrainCommand implements Callable<Integer> {
     java.util.List<String> trainBase = java.util.List.of();
 
     @Option(names = "--dynamics", paramLabel = "NAME", split = ",",
-            description = "Training dynamics, repeatable: loraplus")
+            description = "Training dynamics, repeatable: loraplus, allora, lorapro, lisa (docs/ADAPTERS.md)")
     java.util.List<String> dynamics = java.util.List.of();
 
     @Option(names = "--dynamics-arg", paramLabel = "KEY=VALUE",
-            description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio)")
+            description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio; allora: "
+                    + "allora_eta; lorapro: lorapro_optimizer; lisa: lisa_activated_layers, lisa_interval_steps)")
     Map<String, String> dynamicsArgs = new LinkedHashMap<>();
 
     @Option(names = "--targets", defaultValue = "q,k,v,o", description = "Target modules: q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE})")
@@ -180,6 +181,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--log-every", defaultValue = "1", description = "Print every N steps (default: ${DEFAULT-VALUE})")
     int logEvery;
 
+    /** Set by {@link #call()} once the adapters exist: what {@link CompareRun} reports. */
+    long trainableParameters = -1;
+
     @Override
     public Integer call() throws Exception {
         PrintStream o = System.out;
@@ -219,6 +223,7 @@ final class TrainCommand implements Callable<Integer> {
         if (!baseParts.isEmpty()) {
             adapters = adapters.withBase(TrainableBase.copyOf(m.weights(), baseParts));
         }
+        trainableParameters = adapters.parameterCount();
         o.printf(Locale.ROOT, "model %s: %d layers, dim %d; %s (init %s) r=%d alpha=%s on %s: %,d trainable parameters%n",
                 model, m.config().nLayers(), m.config().dim(), method, init, rank, alpha, lora.targets(),
                 adapters.parameterCount());
