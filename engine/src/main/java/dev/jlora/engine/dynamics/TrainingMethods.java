@@ -40,6 +40,8 @@ public final class TrainingMethods {
         add(new Kind("loraplus", "LoRA+ (Hayou et al. 2024): B learns loraplus_lr_ratio times faster than A",
                 Map.of("loraplus_lr_ratio", "16"), false,
                 (p, c) -> new LoraPlus(c.adapters(), p.real("loraplus_lr_ratio", 16))));
+        add(new Kind("xlora", "X-LoRA's scaling pass and scaling-head gradient, scaling statistics", Map.of(), true,
+                (p, c) -> new XLoraScaling(c.adapters())));
         for (String mixture : List.of("loramoe", "mola", "smora", "dynmole", "mixlora")) {
             add(new Kind(mixture, "routing statistics, auxiliary-loss scaling (and SMoRA's bias update) of " + mixture,
                     Map.of(), true, (p, c) -> new MixtureRouting(mixture, c.adapters(), c.cfg().gradAccum())));
