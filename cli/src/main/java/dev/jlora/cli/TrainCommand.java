@@ -53,7 +53,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--method", defaultValue = "lora",
             description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, full, "
-                    + "hydra, mos (default: ${DEFAULT-VALUE})")
+                    + "hydra, mos, adalora, dylora, increlora, codyra (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
@@ -67,6 +67,9 @@ final class TrainCommand implements Callable<Integer> {
                     + "bone: init_weights=bat; mora: mora_type=6; flora: flora_scale; "
                     + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num; "
                     + "mos: shards_per_vector, equivalent_rank, private_rank, router_seed; "
+                    + "adalora: init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight; "
+                    + "dylora: frozen; increlora: init_r, max_r, target_r, top_h, incre_rank_num, init_warmup, "
+                    + "incre_interval, beta1, beta2, orth_reg_weight; codyra: dense_fraction, max_kappa, lambda_num; "
                     + "--init eva: rho, tau, whiten, adjust_scaling_factors, init_batches; "
                     + "--init lora-ga: init_batches, stable_gamma)")
     Map<String, String> methodArgs = new LinkedHashMap<>();
@@ -77,11 +80,12 @@ final class TrainCommand implements Callable<Integer> {
     java.util.List<String> trainBase = java.util.List.of();
 
     @Option(names = "--dynamics", paramLabel = "NAME", split = ",",
-            description = "Training dynamics, repeatable: loraplus")
+            description = "Training dynamics, repeatable: loraplus, allora, lorapro, lisa (docs/ADAPTERS.md)")
     java.util.List<String> dynamics = java.util.List.of();
 
     @Option(names = "--dynamics-arg", paramLabel = "KEY=VALUE",
-            description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio)")
+            description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio; allora: "
+                    + "allora_eta; lorapro: lorapro_optimizer; lisa: lisa_activated_layers, lisa_interval_steps)")
     Map<String, String> dynamicsArgs = new LinkedHashMap<>();
 
     @Option(names = "--targets", defaultValue = "q,k,v,o", description = "Target modules: q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE})")
@@ -146,11 +150,19 @@ final class TrainCommand implements Callable<Integer> {
                     + "from a checkpoint gives exactly the losses and adapter of an uninterrupted one")
     boolean deterministic;
 
+    @Option(names = "--max-bad-steps", defaultValue = "10",
+            description = "Stop after this many consecutive steps with a non-finite loss or gradient (each is skipped); "
+                    + "0 = never (default: ${DEFAULT-VALUE})")
+    int maxBadSteps;
+
     @Option(names = "--seed", defaultValue = "42", description = "Seed of init, data order and dropout (default: ${DEFAULT-VALUE})")
     long seed;
 
     @Option(names = "--quant", paramLabel = "TYPE", description = "Quantize the frozen weights on load (e.g. Q4_0, Q8_0, NF4)")
     String quant;
+
+    @picocli.CommandLine.Mixin
+    MemoryOption memory = new MemoryOption();
 
     @Option(names = "--resume", description = "Continue from the newest checkpoint in --out")
     boolean resume;
@@ -169,11 +181,14 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--log-every", defaultValue = "1", description = "Print every N steps (default: ${DEFAULT-VALUE})")
     int logEvery;
 
+    /** Set by {@link #call()} once the adapters exist: what {@link CompareRun} reports. */
+    long trainableParameters = -1;
+
     @Override
     public Integer call() throws Exception {
         PrintStream o = System.out;
         Backends.Selection selected = Backends.select(backend);
-        LlamaModel m = CliModels.load(model, quant);
+        LlamaModel m = CliModels.load(model, quant, memory.budget);
         var lora = new LoraConfig(rank, alpha, dropout, rsLora, LoraConfig.parseTargets(targets));
         var params = new LinkedHashMap<String, String>(methodArgs);
         params.put("rank", Integer.toString(rank));
@@ -203,12 +218,13 @@ final class TrainCommand implements Callable<Integer> {
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
                 .warmupSteps(warmup).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
                 .evalEvery(evalEvery > 0 ? evalEvery : Math.max(1, steps)).checkpointEvery(checkpointEvery)
-                .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).build();
+                .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).maxBadSteps(maxBadSteps).build();
         TrainableAdapterSet adapters = adapted.adapters();
         var baseParts = TrainableBase.Part.parse(String.join(",", trainBase));
         if (!baseParts.isEmpty()) {
             adapters = adapters.withBase(TrainableBase.copyOf(m.weights(), baseParts));
         }
+        trainableParameters = adapters.parameterCount();
         o.printf(Locale.ROOT, "model %s: %d layers, dim %d; %s (init %s) r=%d alpha=%s on %s: %,d trainable parameters%n",
                 model, m.config().nLayers(), m.config().dim(), method, init, rank, alpha, lora.targets(),
                 adapters.parameterCount());

@@ -23,7 +23,7 @@ import java.util.function.Function;
  * {@code flora_scale}; SoRA {@code sparse_lambda}, {@code lambda_schedule}, {@code max_lambda}, {@code lambda_num}
  * (read by its training hook); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
  * {@code router_seed}; mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE) their routing keys, listed
- * in {@link #methods()}.
+ * in {@link #methods()}; the rank-adaptive methods (adalora, dylora, increlora, codyra) theirs, listed there too.
  * The data-driven inits add theirs ({@link #DATA_INITS}); saved files may carry a {@link RankPattern} (EVA).
  * Any other key is an error naming the keys the method knows.
  */
@@ -51,6 +51,19 @@ public final class AdapterMethods {
                 + "output decompression; mora_type=1 sharing, 6 RoPE rotation", Map.of("mora_type", "1"), false));
         add(new Method("randlora", "RandLoRA (Albert et al. 2025): full-rank sum of shared random bases with trainable "
                 + "diagonals", Map.of("projection_prng_key", "0"), false));
+        add(new Method("adalora", "AdaLoRA (Zhang et al. 2023): P·Λ·Q with importance-based budget allocation "
+                + "from init_r (default: rank) down to target_r per module",
+                ordered("init_r", "(rank)", "target_r", "8", "tinit", "0", "tfinal", "0", "deltaT", "1",
+                        "beta1", "0.85", "beta2", "0.85", "orth_reg_weight", "0.5"), false));
+        add(new Method("dylora", "DyLoRA (Valipour et al. 2023): each step trains a random truncated rank b ≤ rank, so "
+                + "any truncation works after training", ordered("frozen", "false"), false));
+        add(new Method("increlora", "IncreLoRA (Zhang et al. 2023): starts at init_r and adds ranks to the most "
+                + "important modules up to max_r", ordered("init_r", "1", "max_r", "(rank)", "target_r", "4",
+                        "top_h", "(modules/4)", "incre_rank_num", "1", "init_warmup", "0", "incre_interval", "1",
+                        "beta1", "0.85", "beta2", "0.85", "orth_reg_weight", "0.1"), false));
+        add(new Method("codyra", "CoDyRA (Lu et al. 2024): per-component gates sparsified by a proximal L1 step; "
+                + "the rank is what survives", ordered("dense_fraction", "0.5", "max_kappa", "0.001",
+                        "lambda_num", "5"), false));
         add(new Method("loramoe", "LoRAMoE (Dou et al. 2023): soft-routed LoRA experts with the localized balancing "
                 + "constraint", Map.of("num_experts", "6", "blc_alpha", "0.1", "blc_weight", "0.1", "sample_type", "task"),
                 false));
@@ -83,6 +96,15 @@ public final class AdapterMethods {
 
     private static void add(Method m) {
         METHODS.put(m.name(), m);
+    }
+
+    /** Keys with defaults in the given order (help text lists them so). */
+    private static Map<String, String> ordered(String... keyValues) {
+        var m = new LinkedHashMap<String, String>();
+        for (int i = 0; i < keyValues.length; i += 2) {
+            m.put(keyValues[i], keyValues[i + 1]);
+        }
+        return java.util.Collections.unmodifiableMap(m);
     }
 
     /** The registered methods in a fixed order. */
@@ -171,8 +193,12 @@ public final class AdapterMethods {
             case "dora" -> {
                 LoraConfig cfg = p.lora(targets);
                 if (ai.replacesBase()) {
-                    throw new UnsupportedOperationException("DoRA with --init " + ai.name()
-                            + " (replaces the base weight) is not implemented: use kaiming or gaussian");
+                    // PiSSA/OLoRA: A, B from W; DoRA then sits on the stored residual with m = ‖W_res + s·B·A‖.
+                    yield (layer, target, base, rnd) -> {
+                        AdapterInit.Factors f = ai.init(base, cfg.rank(), cfg.scale(), rnd);
+                        return new ResidualAdapterFactory.Created(null, f.residual(),
+                                stored -> DoraAdapter.onResidual(stored, cfg, f.a(), f.b()));
+                    };
                 }
                 yield (layer, target, base, rnd) -> new ResidualAdapterFactory.Created(
                         DoraAdapter.create(base, cfg, ai, rnd), null);
@@ -252,6 +278,46 @@ public final class AdapterMethods {
             }
         }
         return new int[] {maxIn, maxOut};
+    }
+
+    /**
+     * The rank-adaptive methods: one {@link RankMaskedAdapter} per module, at its storage (maximum) rank; the method's
+     * hook ({@code dev.jlora.engine.dynamics}) allocates the ranks. Their own keys go into the adapter's config.
+     */
+    private static AdapterFactory rankAdaptive(Method m, HyperParams p, int rank, float dropout, boolean init) {
+        var own = new LinkedHashMap<String, String>();
+        for (var k : m.keys().entrySet()) {
+            String given = p.values().get(k.getKey());
+            if (given != null || !k.getValue().startsWith("(")) {   // "(rank)"-style defaults are derived, not stored
+                own.put(k.getKey(), given != null ? given : k.getValue());
+            }
+        }
+        float alpha = p.real("alpha", 16);
+        return switch (m.name()) {
+            case "adalora" -> {
+                int initR = p.integer("init_r", rank);
+                yield (layer, target, base, rnd) -> rankMasked(m, base, initR, alpha, dropout, true, 1e-5f, own,
+                        init ? RankMaskedAdapter.Init.SVD : null, rnd);
+            }
+            case "dylora" -> (layer, target, base, rnd) -> rankMasked(m, base, rank, alpha, dropout, false, 0, own,
+                    init ? RankMaskedAdapter.Init.LORA : null, rnd);
+            case "increlora" -> {
+                int maxR = p.integer("max_r", rank);
+                yield (layer, target, base, rnd) -> rankMasked(m, base, maxR, alpha, dropout, true, 1e-5f, own,
+                        init ? RankMaskedAdapter.Init.SVD : null, rnd);
+            }
+            // CoDyRA's codyra_Linear has no alpha/r scale (lora_scaling = 1): alpha = ranknum = rank gives s = 1.
+            case "codyra" -> (layer, target, base, rnd) -> rankMasked(m, base, rank, rank, dropout, true, 0, own,
+                    init ? RankMaskedAdapter.Init.GATED : null, rnd);
+            default -> throw new IllegalStateException("not a rank-adaptive method: " + m.name());
+        };
+    }
+
+    private static RankMaskedAdapter rankMasked(Method m, QuantMatrix base, int rank, float alpha, float dropout,
+                                                boolean withE, float eps, Map<String, String> own,
+                                                RankMaskedAdapter.Init init, java.util.SplittableRandom rnd) {
+        var ad = new RankMaskedAdapter(m.name(), base.cols(), base.rows(), rank, alpha, dropout, withE, eps, own);
+        return init == null ? ad : ad.init(init, rnd);
     }
 
     /**
@@ -414,6 +480,7 @@ public final class AdapterMethods {
                 float alpha = p.real("alpha", 16);
                 yield (layer, target, base, rnd) -> new RandLoraAdapter(base.cols(), base.rows(), bases, alpha, dropout);
             }
+            case "adalora", "dylora", "increlora", "codyra" -> rankAdaptive(m, p, rank, dropout, init);
             case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
             case "mixlora" -> mixlora(p, rank, dropout, targets, init);
             case "xlora" -> {

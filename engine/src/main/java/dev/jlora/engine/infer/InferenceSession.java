@@ -50,6 +50,11 @@ public final class InferenceSession {
     private final XLoraModel xlora;             // X-LoRA adapters' scaling head, or null
     private final InferenceSession scalingPass; // the base model in lockstep, for X-LoRA's hidden states, or null
 
+    /** Bytes of the KV cache a session for {@code contextSize} positions of {@code cfg} allocates. */
+    public static long kvCacheBytes(LlamaConfig cfg, long contextSize) {
+        return KvCache.bytesFor(cfg.nLayers(), contextSize, cfg.kvDim());
+    }
+
     /** A session for {@code contextSize} positions with the default prefill chunk. */
     public InferenceSession(LlamaModel model, AdapterSet adapters, int contextSize) {
         this(model, adapters, contextSize, DEFAULT_MAX_BATCH);
