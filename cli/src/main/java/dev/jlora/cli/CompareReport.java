@@ -1,5 +1,6 @@
 package dev.jlora.cli;
 
+import dev.jlora.engine.adapter.AdapterMethods;
 import dev.jlora.engine.io.Json;
 import dev.jlora.engine.io.JsonParseException;
 import java.io.IOException;
@@ -99,11 +100,11 @@ record CompareReport(String command, ZonedDateTime date, List<CompareCommand.Res
         for (CompareCommand.Result r : results) {
             if (r.exitCode() != 0) {
                 sb.append(String.format(Locale.ROOT, "| %s | %s | failed (exit code %d, see `%s/train.log`) | | | | | | | |%n",
-                        r.spec().label(), r.spec().init(), r.exitCode(), r.spec().folder()));
+                        r.spec().label(), initColumn(r.spec()), r.exitCode(), r.spec().folder()));
                 continue;
             }
             sb.append(String.format(Locale.ROOT, "| %s | %s | %,d | %.1f | %s | %.1f | %,.0f | %s | %s | %s |%n",
-                    r.spec().label(), r.spec().init(), r.trainableParameters(), r.peakHeapBytes() / 1048576.0,
+                    r.spec().label(), initColumn(r.spec()), r.trainableParameters(), r.peakHeapBytes() / 1048576.0,
                     CompareCommand.mib(r.peakHeapAfterGcBytes()), r.meanStepSeconds() * 1e3, r.tokensPerSecond(), CompareCommand.number(r.finalTrainLoss(), 4),
                     CompareCommand.number(r.evalLoss(), 4), CompareCommand.number(Math.exp(r.evalLoss()), 2)));
         }
@@ -119,10 +120,17 @@ record CompareReport(String command, ZonedDateTime date, List<CompareCommand.Res
                   collectors' notifications): closer to what the run needs live; n/a when no collection ran.
                 - mean step time: the mean wall time of an optimizer step (`step_seconds` in metrics.jsonl), warm-up
                   steps included; tokens/s: all training tokens over all step time.
-                - final train loss: the mean of the last ⌈steps/10⌉ step losses; eval loss and perplexity: the held-out
-                  rows at the last step (n/a without held-out rows).
+                - final train loss: the mean of the last ⌈steps/10⌉ logged step losses, which include a method's own
+                  auxiliary or regulariser terms (AdaLoRA's orthogonal regulariser, the mixtures' balancing losses); eval
+                  loss and perplexity: the plain language-model loss on the held-out rows at the last step (n/a without
+                  held-out rows), the column to compare methods by.
                 """);
         return sb.toString();
+    }
+
+    /** The init, or "own" for a method that has its own initialisation (--init applies to lora and dora only). */
+    private static String initColumn(CompareCommand.Spec spec) {
+        return AdapterMethods.method(spec.method()).acceptsInit() ? spec.init() : "own";
     }
 
     String json() {
