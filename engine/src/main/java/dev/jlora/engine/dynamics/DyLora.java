@@ -21,8 +21,9 @@ import java.util.function.Supplier;
  *
  * <p>b is drawn from {@code SplittableRandom(seed ⊕ step)}: the same b for every module in a step, reproducible on
  * resume without state. {@code frozen=true} is the paper's "frozen" variant, which updates only the b-th row of A
- * and column of B (the reference code detaches rows 1..b−1; we zero their gradients, which is the same for the
- * optimizer). The default (false) trains the whole truncated rank-b adapter, as §3's update of W↓b.
+ * and column of B (rows 1..b−1 get no gradient; zeroing their gradients is what detaching them does for the
+ * optimizer). The default (false) trains every component of the truncated rank-b adapter. The paper's text was not
+ * reachable from this environment to confirm which of the two its experiments default to; say so if you rely on it.
  * Outside the forward/backward of a training step (evaluation, saving) the adapters are at full rank r.
  */
 public final class DyLora implements TrainingHook {
