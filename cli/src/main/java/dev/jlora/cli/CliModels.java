@@ -1,6 +1,7 @@
 package dev.jlora.cli;
 
 import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.model.MemoryBudget;
 import dev.jlora.loaders.ModelLoader;
 import java.io.IOException;
 
@@ -9,8 +10,13 @@ final class CliModels {
     private CliModels() {}
 
     static LlamaModel load(String model, String quant) throws IOException {
+        return load(model, quant, MemoryBudget.UNLIMITED);
+    }
+
+    /** Loads within {@code budget}: weights that cannot fit fail before anything is quantized or copied. */
+    static LlamaModel load(String model, String quant, MemoryBudget budget) throws IOException {
         var options = quant == null || quant.isBlank() ? ModelLoader.LoadOptions.DEFAULT
                 : ModelLoader.LoadOptions.withQuant(quant);
-        return ModelLoader.load(ModelFiles.resolve(model), options);
+        return ModelLoader.load(ModelFiles.resolve(model), options.withMemory(budget));
     }
 }

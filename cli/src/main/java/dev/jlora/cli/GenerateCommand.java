@@ -74,6 +74,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--quant", paramLabel = "Q", description = "Quantize weights on load (e.g. Q8_0, Q4_0, NF4)")
     String quant;
 
+    @picocli.CommandLine.Mixin
+    MemoryOption memory = new MemoryOption();
+
     @Option(names = "--adapter", paramLabel = "PATH", description = "Adapter: PEFT directory, llama.cpp LoRA GGUF or .jlora (jlora train output)")
     Path adapter;
 
@@ -90,7 +93,7 @@ final class GenerateCommand implements Callable<Integer> {
         var sampling = new SamplerConfig(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seedUsed);
 
         long t0 = System.nanoTime();
-        LlamaModel m = BackendWeights.onBackend(CliModels.load(model, quant), selected.backend());
+        LlamaModel m = BackendWeights.onBackend(CliModels.load(model, quant, memory.budget), selected.backend());
         AdapterSet adapters = ModelFiles.adapters(adapter, m);
         m = ModelFiles.withTrainedBase(m, adapters);
         long loadNanos = System.nanoTime() - t0;
@@ -114,6 +117,8 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("prompt has " + ids.length + " tokens but the context holds " + size
                     + (ctx == null ? " (the model's context length)" : " (--ctx)"));
         }
+        memory.budget.require("the KV cache of " + size + " positions", InferenceSession.kvCacheBytes(m.config(), size),
+                m.weights().storageBytes(), "use a smaller --ctx or --max-tokens");
         var session = new InferenceSession(m, adapters, size);
         var generator = new Generator(session, m.tokenizer());
         var cfg = new GenerationConfig(maxTokens, sampling, stop, !ignoreEos);

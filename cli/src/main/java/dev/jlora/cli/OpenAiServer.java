@@ -38,13 +38,13 @@ import java.util.concurrent.atomic.AtomicLong;
  * model (its name) or an adapter of the {@link AdapterRegistry}. Errors follow OpenAI's shape
  * {@code {"error":{"message","type","param","code"}}}.
  */
-final class OpenAiServer implements AutoCloseable {
+public final class OpenAiServer implements AutoCloseable {
     /** Largest request body read; more is answered 413. */
     static final int MAX_BODY_BYTES = 1 << 20;
     private static final Json.Limits BODY_LIMITS = new Json.Limits(32, MAX_BODY_BYTES, MAX_BODY_BYTES, 64);
 
     /** Server settings (the serve command's flags). */
-    record Settings(String host, int port, String apiKey, int maxQueue, int maxTokensLimit, int maxRunning,
+    public record Settings(String host, int port, String apiKey, int maxQueue, int maxTokensLimit, int maxRunning,
                     long kvTokenBudget) {}
 
     /** An HTTP error in OpenAI's shape. */
@@ -76,7 +76,11 @@ final class OpenAiServer implements AutoCloseable {
     private final AtomicLong ids = new AtomicLong();
     private final AtomicLong httpErrors = new AtomicLong();
 
-    OpenAiServer(LlamaModel model, String modelName, AdapterRegistry adapters, Settings s) throws IOException {
+    /**
+     * Starts serving {@code model} under {@code modelName} with the adapters of {@code adapters} (null: the base model
+     * only); returns once the server listens. {@code jlora serve} and the embedding API ({@code dev.jlora.api}) use it.
+     */
+    public OpenAiServer(LlamaModel model, String modelName, AdapterRegistry adapters, Settings s) throws IOException {
         this.model = model;
         this.modelName = modelName;
         this.adapters = adapters;
@@ -103,7 +107,7 @@ final class OpenAiServer implements AutoCloseable {
     }
 
     /** The port the server listens on (the real one when 0 was asked for). */
-    int port() {
+    public int port() {
         return http.getAddress().getPort();
     }
 

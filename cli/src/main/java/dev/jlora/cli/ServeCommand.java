@@ -53,13 +53,20 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--quant", paramLabel = "Q", description = "Quantize weights on load (e.g. Q8_0, Q4_0, NF4)")
     String quant;
 
+    @picocli.CommandLine.Mixin
+    MemoryOption memory = new MemoryOption();
+
     @Override
     public Integer call() throws Exception {
-        LlamaModel m = CliModels.load(model, quant);
+        LlamaModel m = CliModels.load(model, quant, memory.budget);
         String name = model.equals("demo") ? "demo" : Path.of(model).getFileName().toString();
-        AdapterRegistry registry = adaptersDir == null ? null : registry(adaptersDir, m, maxAdapters, maxAdapterMib << 20);
-        long budget = kvBudget != null ? kvBudget : (long) maxRunning * m.config().contextLength();
-        var settings = new OpenAiServer.Settings(host, port, apiKey, maxQueue, maxTokensLimit, maxRunning, budget);
+        MemorySplit split = MemorySplit.of(memory.budget, m, maxRunning, kvBudget, adaptersDir != null, maxAdapterMib << 20);
+        if (!memory.budget.unlimited()) {
+            System.err.println("jlora serve: " + split.describe(memory.budget));
+        }
+        AdapterRegistry registry = adaptersDir == null ? null : registry(adaptersDir, m, maxAdapters, split.adapterBytes());
+        var settings = new OpenAiServer.Settings(host, port, apiKey, maxQueue, maxTokensLimit, maxRunning,
+                split.kvTokens());
         var server = new OpenAiServer(m, name, registry, settings);
         var stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

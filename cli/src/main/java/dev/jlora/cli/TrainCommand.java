@@ -13,6 +13,7 @@ import dev.jlora.engine.dynamics.TrainingMethods;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.optim.LrSchedule;
 import dev.jlora.engine.train.AdapterFile;
+import dev.jlora.engine.train.InitBatches;
 import dev.jlora.engine.train.LossPlot;
 import dev.jlora.engine.train.TrainConfig;
 import dev.jlora.engine.train.Trainer;
@@ -51,20 +52,26 @@ final class TrainCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--method", defaultValue = "lora",
-            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, full, "
-                    + "hydra, mos (default: ${DEFAULT-VALUE})")
+            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, salt, kasa, full, "
+                    + "hydra, mos, adalora, dylora, increlora, codyra (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
-            description = "Initialisation (lora, dora): kaiming, gaussian, pissa, pissa_niter_N, olora (default: ${DEFAULT-VALUE})")
+            description = "Initialisation (lora, dora): kaiming, gaussian, pissa, pissa_niter_N, olora; from --data (lora): "
+                    + "eva (activation SVD, ranks redistributed), lora-ga (gradient SVD) (default: ${DEFAULT-VALUE})")
     String init;
 
     @Option(names = "--method-arg", paramLabel = "KEY=VALUE",
             description = "Method hyper-parameter, repeatable (vera: d_initial, projection_prng_key; "
                     + "nola: num_basis_A, num_basis_B, basis_seed; randlora: projection_prng_key; "
                     + "bone: init_weights=bat; mora: mora_type=6; flora: flora_scale; "
-                    + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num; "
-                    + "mos: shards_per_vector, equivalent_rank, private_rank, router_seed)")
+                    + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num; salt: r_lora; kasa: beta, gamma; "
+                    + "mos: shards_per_vector, equivalent_rank, private_rank, router_seed; "
+                    + "adalora: init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight; "
+                    + "dylora: frozen; increlora: init_r, max_r, target_r, top_h, incre_rank_num, init_warmup, "
+                    + "incre_interval, beta1, beta2, orth_reg_weight; codyra: dense_fraction, max_kappa, lambda_num; "
+                    + "--init eva: rho, tau, whiten, adjust_scaling_factors, init_batches; "
+                    + "--init lora-ga: init_batches, stable_gamma)")
     Map<String, String> methodArgs = new LinkedHashMap<>();
 
     @Option(names = "--train-base", paramLabel = "PARTS", split = ",",
@@ -73,11 +80,12 @@ final class TrainCommand implements Callable<Integer> {
     java.util.List<String> trainBase = java.util.List.of();
 
     @Option(names = "--dynamics", paramLabel = "NAME", split = ",",
-            description = "Training dynamics, repeatable: loraplus")
+            description = "Training dynamics, repeatable: loraplus, allora, lorapro, lisa (docs/ADAPTERS.md)")
     java.util.List<String> dynamics = java.util.List.of();
 
     @Option(names = "--dynamics-arg", paramLabel = "KEY=VALUE",
-            description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio)")
+            description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio; allora: "
+                    + "allora_eta; lorapro: lorapro_optimizer; lisa: lisa_activated_layers, lisa_interval_steps)")
     Map<String, String> dynamicsArgs = new LinkedHashMap<>();
 
     @Option(names = "--targets", defaultValue = "q,k,v,o", description = "Target modules: q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE})")
@@ -142,11 +150,19 @@ final class TrainCommand implements Callable<Integer> {
                     + "from a checkpoint gives exactly the losses and adapter of an uninterrupted one")
     boolean deterministic;
 
+    @Option(names = "--max-bad-steps", defaultValue = "10",
+            description = "Stop after this many consecutive steps with a non-finite loss or gradient (each is skipped); "
+                    + "0 = never (default: ${DEFAULT-VALUE})")
+    int maxBadSteps;
+
     @Option(names = "--seed", defaultValue = "42", description = "Seed of init, data order and dropout (default: ${DEFAULT-VALUE})")
     long seed;
 
     @Option(names = "--quant", paramLabel = "TYPE", description = "Quantize the frozen weights on load (e.g. Q4_0, Q8_0, NF4)")
     String quant;
+
+    @picocli.CommandLine.Mixin
+    MemoryOption memory = new MemoryOption();
 
     @Option(names = "--resume", description = "Continue from the newest checkpoint in --out")
     boolean resume;
@@ -165,19 +181,29 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--log-every", defaultValue = "1", description = "Print every N steps (default: ${DEFAULT-VALUE})")
     int logEvery;
 
+    /** Set by {@link #call()} once the adapters exist: what {@link CompareRun} reports. */
+    long trainableParameters = -1;
+
     @Override
     public Integer call() throws Exception {
         PrintStream o = System.out;
         Backends.Selection selected = Backends.select(backend);
-        LlamaModel m = CliModels.load(model, quant);
+        LlamaModel m = CliModels.load(model, quant, memory.budget);
         var lora = new LoraConfig(rank, alpha, dropout, rsLora, LoraConfig.parseTargets(targets));
         var params = new LinkedHashMap<String, String>(methodArgs);
         params.put("rank", Integer.toString(rank));
         params.put("alpha", Float.toString(alpha));
         params.put("dropout", Float.toString(dropout));
         params.put("rs_lora", Boolean.toString(rsLora));
+        Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
+        // EVA, LoRA-GA and LoRA-SB read the first training batches (the ones training starts with) before it starts.
+        InitBatches initData = AdapterMethods.needsData(method, init) ? new InitBatches(m, ds, batchSize, seed) : null;
         AdaptedModel adapted = AdapterMethods.create(method, init, params, m.weights(), lora.targets(), seed,
-                Requantizer.DEFAULT);
+                Requantizer.DEFAULT, initData);
+        if (initData != null) {
+            o.printf(Locale.ROOT, "init %s from %s: %s%n", init, data, rankSummary(adapted.adapters(), m.config().nLayers(),
+                    lora.targets().size()));
+        }
         if (!adapted.residuals().isEmpty()) {
             o.printf(Locale.ROOT, "init %s: %d base weights replaced by their residual (re-quantized, step-0 relative "
                     + "error at most %.2e)%n", init, adapted.residuals().size(), adapted.maxRelativeError());
@@ -191,13 +217,13 @@ final class TrainCommand implements Callable<Integer> {
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
                 .warmupSteps(warmup).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
                 .evalEvery(evalEvery > 0 ? evalEvery : Math.max(1, steps)).checkpointEvery(checkpointEvery)
-                .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).build();
-        Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
+                .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).maxBadSteps(maxBadSteps).build();
         TrainableAdapterSet adapters = adapted.adapters();
         var baseParts = TrainableBase.Part.parse(String.join(",", trainBase));
         if (!baseParts.isEmpty()) {
             adapters = adapters.withBase(TrainableBase.copyOf(m.weights(), baseParts));
         }
+        trainableParameters = adapters.parameterCount();
         o.printf(Locale.ROOT, "model %s: %d layers, dim %d; %s (init %s) r=%d alpha=%s on %s: %,d trainable parameters%n",
                 model, m.config().nLayers(), m.config().dim(), method, init, rank, alpha, lora.targets(),
                 adapters.parameterCount());
@@ -227,8 +253,12 @@ final class TrainCommand implements Callable<Integer> {
                 saved = saved.withBase(adapters.base());
             }
             AdapterFile.save(file, saved, meta);
-            o.printf("converted to a rank-%d LoRA delta on the original weights (PEFT's PiSSA/OLoRA conversion): %s%n",
-                    2 * rank, file);
+            if (method.equals("kasa")) {
+                o.printf("converted to a delta on the original weights (minus the removed singular components): %s%n", file);
+            } else {
+                o.printf("converted to a rank-%d LoRA delta on the original weights (PEFT's PiSSA/OLoRA conversion): %s%n",
+                        2 * rank, file);
+            }
         }
         for (var f : formats) {
             Path p = switch (f) {
@@ -242,6 +272,26 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** "ranks 2..14 over 8 of 8 layers (sum 64)": how a data-driven init spread the ranks. */
+    static String rankSummary(TrainableAdapterSet adapters, int layers, int targetsPerLayer) {
+        int min = Integer.MAX_VALUE, max = 0, sum = 0, n = 0;
+        for (var a : adapters.adapters()) {
+            String r = a.config().get("rank");
+            if (r != null) {
+                int v = Integer.parseInt(r);
+                min = Math.min(min, v);
+                max = Math.max(max, v);
+                sum += v;
+                n++;
+            }
+        }
+        if (n == 0) {
+            return adapters.adapters().size() + " adapters";
+        }
+        return String.format(Locale.ROOT, "ranks %d..%d on %d of %d layers (sum %d)", min, max, n,
+                layers * targetsPerLayer, sum);
     }
 
     /** Trains (resuming if asked), saves DIR/adapter.jlora (and DIR/loss.svg if {@code plot}) and returns its path. */

@@ -19,7 +19,7 @@ class MixtureCliTest {
     Path dir;
 
     @ParameterizedTest
-    @CsvSource({"loramoe,num_experts=3", "mola,'experts_per_layer=2,4'", "smora,top_k=2", "dynmole,num_experts=3"})
+    @CsvSource({"loramoe,num_experts=3", "mola,'experts_per_layer=2,4'", "smora,top_k=2", "dynmole,num_experts=3", "mixlora,num_experts=3"})
     void trainsGeneratesAndRefusesToMerge(String method, String arg) throws Exception {
         Path data = dir.resolve("d.jsonl");
         Files.writeString(data, """

@@ -3,6 +3,7 @@ package dev.jlora.loaders;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaConfig;
+import dev.jlora.engine.model.MemoryBudget;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.model.LlamaWeights;
 import dev.jlora.engine.tokenizer.Tokenizer;
@@ -47,13 +48,23 @@ public final class ModelLoader {
     /**
      * @param quant     format for the linear weights of the blocks, or null to keep the stored format
      * @param tokenizer load the tokenizer (false gives a model with a null tokenizer, for weight-only tools)
+     * @param memory    budget for the weights as loaded (mapped tensors count, quantized ones at their new size):
+     *                  checked before anything is quantized or copied
      */
-    public record LoadOptions(QuantType quant, boolean tokenizer) {
+    public record LoadOptions(QuantType quant, boolean tokenizer, MemoryBudget memory) {
         public static final LoadOptions DEFAULT = new LoadOptions(null, true);
+
+        public LoadOptions(QuantType quant, boolean tokenizer) {
+            this(quant, tokenizer, MemoryBudget.UNLIMITED);
+        }
 
         /** Options with {@code quant} parsed from a CLI name (none, nf4, q4_0, q4_k, q8_0, …). */
         public static LoadOptions withQuant(String quant) {
             return new LoadOptions(QuantPlan.parse(quant), true);
+        }
+
+        public LoadOptions withMemory(MemoryBudget budget) {
+            return new LoadOptions(quant, tokenizer, budget);
         }
     }
 
@@ -158,6 +169,25 @@ public final class ModelLoader {
         }
     }
 
+    /** Rows of block weight {@code t}: its output features. */
+    private static int rows(LlamaConfig c, Target t) {
+        return switch (t) {
+            case Q -> c.qDim();
+            case K, V -> c.kvDim();
+            case O, DOWN -> c.dim();
+            case GATE, UP -> c.hiddenDim();
+        };
+    }
+
+    /** Columns of block weight {@code t}: its input features. */
+    private static int cols(LlamaConfig c, Target t) {
+        return switch (t) {
+            case O -> c.qDim();
+            case DOWN -> c.hiddenDim();
+            default -> c.dim();
+        };
+    }
+
     private static LlamaWeights assemble(LlamaConfig c, WeightSource src, LoadOptions options, Path where)
             throws ModelFormatException {
         int C = c.dim();
@@ -167,23 +197,28 @@ public final class ModelLoader {
                 ? src.matrix(TensorNames.GGUF_OUTPUT, c.vocabSize(), C) : embd;
         List<LlamaWeights.Layer> layers = new ArrayList<>(c.nLayers());
         List<String> fallbacks = new ArrayList<>();
+        QuantMatrix[][] stored = new QuantMatrix[c.nLayers()][];
+        long bytes = embd.storageBytes() + (output == embd ? 0 : output.storageBytes()) + 4L * C
+                + 4L * c.nLayers() * (2L * C + (c.attentionBias() ? c.qDim() + 2L * c.kvDim() : 0));   // norms, biases
+        for (int l = 0; l < c.nLayers(); l++) {    // first pass: map only, and add up the size as it will be loaded
+            stored[l] = new QuantMatrix[Target.values().length];
+            for (Target t : Target.values()) {
+                QuantMatrix m = src.matrix(TensorNames.gguf(t, l), rows(c, t), cols(c, t));
+                stored[l][t.ordinal()] = m;
+                QuantType q = options.quant() == null ? m.type() : QuantPlan.forColumns(options.quant(), m.cols());
+                bytes += q == m.type() ? m.storageBytes() : q.matrixBytes(m.rows(), m.cols());
+            }
+        }
+        options.memory().require("the weights of " + where.getFileName()
+                        + (options.quant() == null ? "" : " as " + options.quant()), bytes, 0,
+                options.quant() == null ? "quantize them on load (--quant Q4_0, NF4, …) or raise --max-memory"
+                        : "use a smaller format or raise --max-memory");
         for (int l = 0; l < c.nLayers(); l++) {
             QuantMatrix[] w = new QuantMatrix[Target.values().length];
             for (Target t : Target.values()) {
-                int rows = switch (t) {
-                    case Q -> c.qDim();
-                    case K, V -> c.kvDim();
-                    case O, DOWN -> C;
-                    case GATE, UP -> c.hiddenDim();
-                };
-                int cols = switch (t) {
-                    case O -> c.qDim();
-                    case DOWN -> c.hiddenDim();
-                    default -> C;
-                };
-                QuantMatrix m = src.matrix(TensorNames.gguf(t, l), rows, cols);
+                QuantMatrix m = stored[l][t.ordinal()];
                 if (options.quant() != null) {
-                    QuantType q = QuantPlan.forColumns(options.quant(), cols);
+                    QuantType q = QuantPlan.forColumns(options.quant(), m.cols());
                     if (q != options.quant()) {
                         fallbacks.add(TensorNames.gguf(t, l) + "→" + q);
                     }

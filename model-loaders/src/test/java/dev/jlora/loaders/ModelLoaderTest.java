@@ -11,6 +11,7 @@ import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.infer.InferenceSession;
 import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.model.MemoryBudget;
 import dev.jlora.loaders.gguf.GgufFile;
 import dev.jlora.loaders.gguf.GgufReader;
 import dev.jlora.loaders.gguf.GgufTensorInfo;
@@ -46,6 +47,20 @@ class ModelLoaderTest {
         for (int i = 0; i < 5; i++) {
             assertEquals(TOP5_LOGITS[i], logits[TOP5[i]], 1e-3, "logit of top-" + (i + 1) + " id " + TOP5[i]);
         }
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"none", "q8_0", "q4_0", "nf4"})
+    void memoryBudgetIsCheckedBeforeLoadingAndPredictsTheLoadedSizeExactly(String quant) throws Exception {
+        var options = quant.equals("none") ? ModelLoader.LoadOptions.DEFAULT : ModelLoader.LoadOptions.withQuant(quant);
+        long actual = ModelLoader.load(stories(), options).weights().storageBytes();
+        // a budget of exactly the loaded size fits; one byte less fails, before anything is quantized
+        var fits = ModelLoader.load(stories(), options.withMemory(new MemoryBudget(actual)));
+        assertEquals(actual, fits.weights().storageBytes());
+        var e = assertThrows(MemoryBudget.ExceededException.class,
+                () -> ModelLoader.load(stories(), options.withMemory(new MemoryBudget(actual - 1))));
+        assertTrue(e.getMessage().contains("the weights of stories260K.gguf"), e.getMessage());
+        assertTrue(e.getMessage().contains("need " + MemoryBudget.format(actual)), e.getMessage());
     }
 
     @Test

@@ -152,6 +152,12 @@ public final class Nf4Matrix extends FusedMatrix {
         return codes.byteSize() + qAbsmax.length + 4L * absmax2.length + 4;
     }
 
+    /** What {@link #storageBytes()} is for a [rows × cols] matrix: 4-bit codes, 8-bit absmax, fp32 second level, offset. */
+    static long storageBytes(int rows, int cols) {
+        long n = (long) rows * cols, blocks = n / Nf4.BLOCK;
+        return n / 2 + blocks + 4L * ((blocks + Nf4.DQ_BLOCK - 1) / Nf4.DQ_BLOCK) + 4;
+    }
+
     @Override void decode(int row, int col0, int n, float[] dst, int dstOff) {
         if (VectorDecode.AVAILABLE) {
             long e0 = (long) row * cols + col0;

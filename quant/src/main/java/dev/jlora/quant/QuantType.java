@@ -59,6 +59,11 @@ public enum QuantType {
         return n / blockSize * bytesPerBlock;
     }
 
+    /** Bytes a [rows × cols] matrix of this type takes: rows × {@link #rowBytes}, and NF4's absmax values beside. */
+    public long matrixBytes(int rows, int cols) {
+        return this == NF4 ? Nf4Matrix.storageBytes(rows, cols) : rows * rowBytes(cols);
+    }
+
     /** The format with ggml type id {@code id}, or null if jlora does not know it. */
     public static QuantType fromGgmlId(int id) {
         for (QuantType t : values()) {

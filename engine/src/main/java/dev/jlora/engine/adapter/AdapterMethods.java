@@ -20,9 +20,12 @@ import java.util.function.Function;
  * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}; RandLoRA
  * {@code projection_prng_key}; Bone {@code init_weights} (true or bat); MoRA {@code mora_type} (1 or 6); FLoRA
  * {@code flora_scale}; SoRA {@code sparse_lambda}, {@code lambda_schedule}, {@code max_lambda}, {@code lambda_num}
- * (read by its training hook); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
+ * (read by its training hook); SALT {@code r_lora}; KaSA {@code beta}, {@code gamma} (its hook) and
+ * {@code kasa_base} (written by the adapter: truncated or original); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
  * {@code router_seed}; mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE) their routing keys, listed
- * in {@link #methods()}. Any other key is an error naming the keys the method knows.
+ * in {@link #methods()}; the rank-adaptive methods (adalora, dylora, increlora, codyra) theirs, listed there too.
+ * The data-driven inits add theirs ({@link #DATA_INITS}); saved files may carry a {@link RankPattern} (EVA).
+ * Any other key is an error naming the keys the method knows.
  */
 public final class AdapterMethods {
     private AdapterMethods() {}
@@ -48,6 +51,19 @@ public final class AdapterMethods {
                 + "output decompression; mora_type=1 sharing, 6 RoPE rotation", Map.of("mora_type", "1"), false));
         add(new Method("randlora", "RandLoRA (Albert et al. 2025): full-rank sum of shared random bases with trainable "
                 + "diagonals", Map.of("projection_prng_key", "0"), false));
+        add(new Method("adalora", "AdaLoRA (Zhang et al. 2023): P·Λ·Q with importance-based budget allocation "
+                + "from init_r (default: rank) down to target_r per module",
+                ordered("init_r", "(rank)", "target_r", "8", "tinit", "0", "tfinal", "0", "deltaT", "1",
+                        "beta1", "0.85", "beta2", "0.85", "orth_reg_weight", "0.5"), false));
+        add(new Method("dylora", "DyLoRA (Valipour et al. 2023): each step trains a random truncated rank b ≤ rank, so "
+                + "any truncation works after training", ordered("frozen", "false"), false));
+        add(new Method("increlora", "IncreLoRA (Zhang et al. 2023): starts at init_r and adds ranks to the most "
+                + "important modules up to max_r", ordered("init_r", "1", "max_r", "(rank)", "target_r", "4",
+                        "top_h", "(modules/4)", "incre_rank_num", "1", "init_warmup", "0", "incre_interval", "1",
+                        "beta1", "0.85", "beta2", "0.85", "orth_reg_weight", "0.1"), false));
+        add(new Method("codyra", "CoDyRA (Lu et al. 2024): per-component gates sparsified by a proximal L1 step; "
+                + "the rank is what survives", ordered("dense_fraction", "0.5", "max_kappa", "0.001",
+                        "lambda_num", "5"), false));
         add(new Method("loramoe", "LoRAMoE (Dou et al. 2023): soft-routed LoRA experts with the localized balancing "
                 + "constraint", Map.of("num_experts", "6", "blc_alpha", "0.1", "blc_weight", "0.1", "sample_type", "task"),
                 false));
@@ -58,11 +74,19 @@ public final class AdapterMethods {
         add(new Method("dynmole", "DynMoLE (Li et al. 2025): Tsallis-entropy hybrid soft/top-p routing of LoRA experts",
                 Map.of("num_experts", "8", "top_p", "0.75", "keep_top_k", "2", "tsallis_q", "1.1",
                         "entropy_threshold", "0.9", "aux_loss_coef", "0.001", "entropy_loss_coef", "0.01"), false));
+        add(new Method("mixlora", "MixLoRA (Li et al. 2024): top-k mixture of FFN experts (frozen FFN + LoRA on gate/up/down "
+                + "each) with load balancing; plain LoRA on attention targets; needs 'down' in --targets, not gate/up",
+                Map.of("num_experts", "8", "top_k", "2", "aux_loss_coef", "0.01"), false));
         add(new Method("flora", "FLoRA (Si et al. 2024): Tucker core, ΔW = s·P_out·Gᵀ·P_inᵀ with a trainable r×r core G",
                 Map.of("flora_scale", "1"), false));
         add(new Method("sora", "SoRA (Ding et al. 2023): LoRA with a gate vector pruned by proximal L1 steps (hook "
                 + "'sora'); sparse_lambda, lambda_schedule, max_lambda, lambda_num", Map.of("sparse_lambda", "10",
                 "lambda_schedule", "none", "max_lambda", "10", "lambda_num", "1"), false));
+        add(new Method("salt", "SALT (Elsayed et al. 2025): scale and shift of the top-r singular values, low-rank "
+                + "X·Y on the remaining block of Σ (full Jacobi SVD per layer)", Map.of("r_lora", "8"), false));
+        add(new Method("kasa", "KaSA (Wang et al. 2024): base truncated by its r smallest singular components "
+                + "(re-quantized), ΔW = s·ΔU·diag(ΔΣ)·ΔVᵀ with the hook 'kasa' adding beta·L2(ΔΣ) + gamma·orthogonality",
+                Map.of("beta", "1e-4", "gamma", "1e-3", "kasa_base", KasaAdapter.TRUNCATED), false));
         add(new Method("hydra", "Hydra (Kim et al. 2023): parallel LoRA branch plus a sequential low-rank branch on "
                 + "the frozen layer's output", Map.of(), false));
         add(new Method("mos", "MoS (Wang et al. 2024): A, B assembled from shards of pools shared across layers "
@@ -74,6 +98,15 @@ public final class AdapterMethods {
 
     private static void add(Method m) {
         METHODS.put(m.name(), m);
+    }
+
+    /** Keys with defaults in the given order (help text lists them so). */
+    private static Map<String, String> ordered(String... keyValues) {
+        var m = new LinkedHashMap<String, String>();
+        for (int i = 0; i < keyValues.length; i += 2) {
+            m.put(keyValues[i], keyValues[i + 1]);
+        }
+        return java.util.Collections.unmodifiableMap(m);
     }
 
     /** The registered methods in a fixed order. */
@@ -99,10 +132,58 @@ public final class AdapterMethods {
     /**
      * The factory of {@code method} with {@code init} ({@link AdapterInit#parse}) and hyper-parameters {@code values},
      * for a model with {@code weights} and adapters on {@code targets} (VeRA sizes its shared matrices from them).
+     * The data-driven inits ({@link #DATA_INITS}) need {@link #factory(String, String, Map, LlamaWeights, Set, InitData,
+     * long)}.
      */
     public static ResidualAdapterFactory factory(String method, String init, Map<String, String> values,
                                                  LlamaWeights weights, Set<Target> targets) {
+        return factory(method, init, values, weights, targets, null, 0);
+    }
+
+    /**
+     * The initialisations that read training data: {@code eva} (EVA, {@link EvaInit}) and {@code lora-ga} (LoRA-GA,
+     * {@link LoraGaInit}), for LoRA; their keys are accepted as {@code --method-arg}s.
+     */
+    public static final Map<String, Map<String, String>> DATA_INITS = Map.of("eva", EvaInit.KEYS,
+            "lora-ga", LoraGaInit.KEYS);
+
+    /** The canonical name of a data-driven init ({@code lora_ga} is PEFT's spelling), or null for any other. */
+    static String dataInit(String init) {
+        String n = init.trim().toLowerCase(Locale.ROOT).replace('_', '-');
+        return DATA_INITS.containsKey(n) ? n : null;
+    }
+
+    /** Whether {@code method} with {@code init} needs {@link InitData} (batches of the training data). */
+    public static boolean needsData(String method, String init) {
+        return dataInit(init) != null;
+    }
+
+    /**
+     * As {@link #factory(String, String, Map, LlamaWeights, Set)}, with {@code data} for the initialisations that read
+     * training data (null otherwise); {@code seed} drives their randomized SVDs.
+     */
+    public static ResidualAdapterFactory factory(String method, String init, Map<String, String> values,
+                                                 LlamaWeights weights, Set<Target> targets, InitData data, long seed) {
         Method m = method(method);
+        String dataInit = dataInit(init);
+        if (dataInit != null) {
+            HyperParams p = params(m, values, DATA_INITS.get(dataInit).keySet());
+            if (!m.name().equals("lora")) {
+                throw new UnsupportedOperationException("--init " + dataInit + " with adapter method " + m.name()
+                        + " is not implemented (lora only)");
+            }
+            if (data == null) {
+                throw new IllegalArgumentException("--init " + dataInit + " reads training batches: no data was given");
+            }
+            LoraConfig cfg = p.lora(targets);
+            return switch (dataInit) {
+                case "eva" -> EvaInit.factory(EvaInit.compute(weights, targets, EvaInit.Config.of(p, cfg.rank()), data,
+                        seed), cfg, p.bool("adjust_scaling_factors"));
+                case "lora-ga" -> LoraGaInit.factory(WeightGradients.collect(weights, targets, data,
+                        p.integer("init_batches", 8)), cfg, p.real("stable_gamma", 16));
+                default -> throw new IllegalStateException("no factory for init " + dataInit);
+            };
+        }
         HyperParams p = params(m, values, Set.of());
         AdapterInit ai = AdapterInit.parse(init);
         if (!m.acceptsInit() && ai != RandomInit.KAIMING) {
@@ -114,11 +195,20 @@ public final class AdapterMethods {
             case "dora" -> {
                 LoraConfig cfg = p.lora(targets);
                 if (ai.replacesBase()) {
-                    throw new UnsupportedOperationException("DoRA with --init " + ai.name()
-                            + " (replaces the base weight) is not implemented: use kaiming or gaussian");
+                    // PiSSA/OLoRA: A, B from W; DoRA then sits on the stored residual with m = ‖W_res + s·B·A‖.
+                    yield (layer, target, base, rnd) -> {
+                        AdapterInit.Factors f = ai.init(base, cfg.rank(), cfg.scale(), rnd);
+                        return new ResidualAdapterFactory.Created(null, f.residual(),
+                                stored -> DoraAdapter.onResidual(stored, cfg, f.a(), f.b()));
+                    };
                 }
                 yield (layer, target, base, rnd) -> new ResidualAdapterFactory.Created(
                         DoraAdapter.create(base, cfg, ai, rnd), null);
+            }
+            case "kasa" -> {
+                int rank = p.integer("rank", 8);
+                float alpha = p.real("alpha", 16), dropout = p.real("dropout", 0);
+                yield (layer, target, base, rnd) -> KasaAdapter.truncate(base, rank, alpha, dropout, rnd);
             }
             default -> ResidualAdapterFactory.of(structural(m, p, weights, targets, true));
         };
@@ -127,13 +217,21 @@ public final class AdapterMethods {
     /** Creates the adapters and, for PiSSA/OLoRA, the residual weights: what {@code jlora train} starts from. */
     public static AdaptedModel create(String method, String init, Map<String, String> values, LlamaWeights weights,
                                       Set<Target> targets, long seed, Requantizer requantizer) {
-        return AdaptedModel.create(weights, targets, factory(method, init, values, weights, targets), seed, requantizer);
+        return create(method, init, values, weights, targets, seed, requantizer, null);
+    }
+
+    /** As above, with {@code data} for the initialisations that read training data ({@link #needsData}). */
+    public static AdaptedModel create(String method, String init, Map<String, String> values, LlamaWeights weights,
+                                      Set<Target> targets, long seed, Requantizer requantizer, InitData data) {
+        return AdaptedModel.create(weights, targets, factory(method, init, values, weights, targets, data, seed), seed,
+                requantizer);
     }
 
     /**
      * For {@code AdapterFile.load(file, weights, AdapterMethods.loader(weights))}: turns a saved file's metadata into
      * the factory of empty adapters of the right shapes (their values then come from the file). Adapters trained from a
-     * residual base (PiSSA, OLoRA) are not deltas on the original weights; this does not rebuild that base.
+     * residual base (PiSSA, OLoRA, KaSA with {@code kasa_base=truncated}) are not deltas on the original weights; this
+     * does not rebuild that base ({@code jlora train} saves them converted to deltas on the original).
      */
     public static Function<Map<String, String>, AdapterFactory> loader(LlamaWeights weights) {
         return meta -> {
@@ -150,11 +248,27 @@ public final class AdapterMethods {
                 }
             }
             HyperParams p = params(m, own, Set.of());
+            RankPattern pattern = RankPattern.parse(meta);
+            if (!pattern.isEmpty() && !m.name().equals("lora") && !m.name().equals("dora")) {
+                throw new IllegalArgumentException("adapter metadata: rank_pattern/alpha_pattern are only supported for "
+                        + "lora and dora, not " + m.name());
+            }
             return switch (m.name()) {
-                case "lora" -> AdapterFactory.lora(p.lora(targets));
+                case "lora" -> {
+                    LoraConfig cfg = p.lora(targets);
+                    yield (layer, target, base, rnd) -> {
+                        int r = pattern.rank(layer, target, cfg.rank());
+                        return r == 0 ? null : new LoraAdapter(base.cols(), base.rows(), r,
+                                pattern.alpha(layer, target, cfg.alpha()), cfg.dropout(), cfg.rsLora());
+                    };
+                }
                 case "dora" -> {
                     LoraConfig cfg = p.lora(targets);
-                    yield (layer, target, base, rnd) -> new DoraAdapter(base, cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora());
+                    yield (layer, target, base, rnd) -> {
+                        int r = pattern.rank(layer, target, cfg.rank());
+                        return r == 0 ? null : new DoraAdapter(base, r, pattern.alpha(layer, target, cfg.alpha()),
+                                cfg.dropout(), cfg.rsLora());
+                    };
                 }
                 default -> structural(m, p, weights, targets, false);
             };
@@ -172,6 +286,46 @@ public final class AdapterMethods {
             }
         }
         return new int[] {maxIn, maxOut};
+    }
+
+    /**
+     * The rank-adaptive methods: one {@link RankMaskedAdapter} per module, at its storage (maximum) rank; the method's
+     * hook ({@code dev.jlora.engine.dynamics}) allocates the ranks. Their own keys go into the adapter's config.
+     */
+    private static AdapterFactory rankAdaptive(Method m, HyperParams p, int rank, float dropout, boolean init) {
+        var own = new LinkedHashMap<String, String>();
+        for (var k : m.keys().entrySet()) {
+            String given = p.values().get(k.getKey());
+            if (given != null || !k.getValue().startsWith("(")) {   // "(rank)"-style defaults are derived, not stored
+                own.put(k.getKey(), given != null ? given : k.getValue());
+            }
+        }
+        float alpha = p.real("alpha", 16);
+        return switch (m.name()) {
+            case "adalora" -> {
+                int initR = p.integer("init_r", rank);
+                yield (layer, target, base, rnd) -> rankMasked(m, base, initR, alpha, dropout, true, 1e-5f, own,
+                        init ? RankMaskedAdapter.Init.SVD : null, rnd);
+            }
+            case "dylora" -> (layer, target, base, rnd) -> rankMasked(m, base, rank, alpha, dropout, false, 0, own,
+                    init ? RankMaskedAdapter.Init.LORA : null, rnd);
+            case "increlora" -> {
+                int maxR = p.integer("max_r", rank);
+                yield (layer, target, base, rnd) -> rankMasked(m, base, maxR, alpha, dropout, true, 1e-5f, own,
+                        init ? RankMaskedAdapter.Init.SVD : null, rnd);
+            }
+            // CoDyRA's codyra_Linear has no alpha/r scale (lora_scaling = 1): alpha = ranknum = rank gives s = 1.
+            case "codyra" -> (layer, target, base, rnd) -> rankMasked(m, base, rank, rank, dropout, true, 0, own,
+                    init ? RankMaskedAdapter.Init.GATED : null, rnd);
+            default -> throw new IllegalStateException("not a rank-adaptive method: " + m.name());
+        };
+    }
+
+    private static RankMaskedAdapter rankMasked(Method m, QuantMatrix base, int rank, float alpha, float dropout,
+                                                boolean withE, float eps, Map<String, String> own,
+                                                RankMaskedAdapter.Init init, java.util.SplittableRandom rnd) {
+        var ad = new RankMaskedAdapter(m.name(), base.cols(), base.rows(), rank, alpha, dropout, withE, eps, own);
+        return init == null ? ad : ad.init(init, rnd);
     }
 
     /**
@@ -228,6 +382,40 @@ public final class AdapterMethods {
         };
     }
 
+    /**
+     * MixLoRA: the FFN mixture on the down_proj slot ({@link FfnAdapter}), MixLoRA's attention LoRA on q/k/v/o;
+     * gate/up cannot carry an adapter of their own (the experts already adapt them).
+     */
+    private static AdapterFactory mixlora(HyperParams p, int rank, float dropout, Set<Target> targets, boolean init) {
+        if (!targets.contains(Target.DOWN)) {
+            throw new IllegalArgumentException("mixlora puts its FFN experts on the down_proj slot: add 'down' to the "
+                    + "targets (got " + targets + ")");
+        }
+        float alpha = p.real("alpha", 16), aux = p.real("aux_loss_coef", 0.01f);
+        int experts = p.integer("num_experts", 8), topK = p.integer("top_k", 2);
+        var config = MixLoraAttention.mixloraConfig(rank, alpha, dropout, experts, topK, aux);
+        return (layer, target, base, rnd) -> switch (target) {
+            case DOWN -> {
+                var m = new MixLoraAdapter(base.rows(), base.cols(), rank, experts, topK, alpha, dropout, aux);
+                if (init) {
+                    m.initialize(rnd);
+                }
+                yield m;
+            }
+            case GATE, UP -> throw new IllegalArgumentException("mixlora: the FFN experts adapt gate_proj and up_proj "
+                    + "themselves; target 'down' for the FFN mixture and leave gate/up out of --targets");
+            default -> {
+                var a = new MixLoraAttention(base.cols(), base.rows(), rank, alpha, dropout, config);
+                if (init) {
+                    a.initKaimingUniform(rnd);
+                }
+                yield a;
+            }
+        };
+    }
+
+    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
+    /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, FLoRA: their own initialisation ({@code init}) or empty adapters to load into. */
     /** VeRA, NOLA, LoLDU, Bone, MoRA, RandLoRA, FLoRA, Hydra, MoS: their own initialisation ({@code init}) or empty adapters to load into. */
     private static AdapterFactory structural(Method m, HyperParams p, LlamaWeights weights, Set<Target> targets, boolean init) {
         int rank = p.integer("rank", m.name().equals("vera") ? 256 : 8);
@@ -260,7 +448,9 @@ public final class AdapterMethods {
                 float alpha = p.real("alpha", 16);
                 yield (layer, target, base, rnd) -> new RandLoraAdapter(base.cols(), base.rows(), bases, alpha, dropout);
             }
+            case "adalora", "dylora", "increlora", "codyra" -> rankAdaptive(m, p, rank, dropout, init);
             case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
+            case "mixlora" -> mixlora(p, rank, dropout, targets, init);
             case "bone" -> switch (p.str("init_weights", "true").trim().toLowerCase(java.util.Locale.ROOT)) {
                 case "true", "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
                 case "bat" -> (layer, target, base, rnd) -> new BoneBatAdapter(base, rank);
@@ -280,6 +470,29 @@ public final class AdapterMethods {
                     }
                     return s;
                 };
+            }
+            case "salt" -> {
+                int rLora = p.integer("r_lora", 8);
+                yield (layer, target, base, rnd) -> {
+                    var salt = new SaltAdapter(base, rank, rLora, dropout);
+                    if (init) {
+                        salt.init(rnd);
+                    }
+                    return salt;
+                };
+            }
+            case "kasa" -> {
+                if (init) {
+                    throw new IllegalStateException("KaSA adapters for training come from KasaAdapter.truncate");
+                }
+                float alpha = p.real("alpha", 16);
+                String on = p.str("kasa_base", KasaAdapter.TRUNCATED);
+                if (!on.equals(KasaAdapter.TRUNCATED) && !on.equals(KasaAdapter.ORIGINAL)) {
+                    throw new IllegalArgumentException("adapter method kasa: kasa_base must be truncated or original, got '"
+                            + on + "'");
+                }
+                yield (layer, target, base, rnd) -> new KasaAdapter(base.cols(), base.rows(), rank, alpha, dropout,
+                        on.equals(KasaAdapter.ORIGINAL));
             }
             case "flora" -> {
                 float scale = p.real("flora_scale", 1);

@@ -73,7 +73,7 @@ final class LoraExperts {
             if (n == 0) {
                 continue;
             }
-            float[] xe = gather(x, tok, IC, T);
+            float[] xe = Routing.gatherAll(x, tok, IC, T);
             float[] h = new float[n * r];
             SmallMatmul.abt(h, xe, a.get(e).value(), n, r, IC);
             float[] ye = new float[n * OC];
@@ -105,7 +105,7 @@ final class LoraExperts {
                 continue;
             }
             float[] h = saved.h()[e];
-            float[] g = gatherCopy(dy, tok, OC);   // scaled in place below
+            float[] g = Routing.gatherRows(dy, tok, OC);   // scaled in place below
             float[] gb = new float[n * r];
             SmallMatmul.ab(gb, scale, g, b.get(e).value(), n, r, OC, false);
             for (int i = 0; i < n; i++) {
@@ -123,7 +123,7 @@ final class LoraExperts {
                     g[i * OC + o] *= wt;        // now w·G
                 }
             }
-            float[] xe = gather(x, tok, IC, T);
+            float[] xe = Routing.gatherAll(x, tok, IC, T);
             if (trainable) {
                 SmallMatmul.atbAcc(b.get(e).grad(), scale, g, h, n, OC, r);
                 SmallMatmul.atbAcc(a.get(e).grad(), 1f, gb, xe, n, r, IC);
@@ -131,30 +131,8 @@ final class LoraExperts {
             if (dx != null) {
                 float[] dxe = new float[n * IC];
                 SmallMatmul.ab(dxe, 1f, gb, a.get(e).value(), n, IC, r, false);
-                for (int i = 0; i < n; i++) {
-                    int t = tok[i];
-                    for (int c = 0; c < IC; c++) {
-                        dx[t * IC + c] += dxe[i * IC + c];
-                    }
-                }
+                Routing.scatterAdd(dxe, tok, IC, dx);
             }
         }
-    }
-
-    /** Rows {@code rows} of m as a new [rows × width] block. */
-    private static float[] gatherCopy(float[] m, int[] rows, int width) {
-        float[] out = new float[rows.length * width];
-        for (int i = 0; i < rows.length; i++) {
-            System.arraycopy(m, rows[i] * width, out, i * width, width);
-        }
-        return out;
-    }
-
-    /** Rows {@code rows} of m [T × width] as one block; m itself (not a copy) when every row is taken. */
-    private static float[] gather(float[] m, int[] rows, int width, int T) {
-        if (rows.length == T) {
-            return m;       // rows are increasing and distinct, so this is all of them in order
-        }
-        return gatherCopy(m, rows, width);
     }
 }

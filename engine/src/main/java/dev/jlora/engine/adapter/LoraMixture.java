@@ -21,37 +21,14 @@ import java.util.Map;
  *
  * <p>Routing depends on the token, so a mixture cannot be folded into W: {@link #mergeInto} throws.
  */
-public abstract class LoraMixture implements TrainableAdapter {
+public abstract class LoraMixture implements TrainableAdapter, RoutedAdapter {
     protected final int IC, OC, rank;
     protected final float alpha, dropout;
     protected final Router router;
     protected final LoraExperts experts;
     private final ExpertSelection selection;
     private float auxGradScale = 1f;
-    private Stats stats;
-
-    /** Routing statistics accumulated since the last {@link #drainStats()}. */
-    public static final class Stats {
-        /** Tokens routed (summed over micro-batches). */
-        public long tokens;
-        /** Σ over tokens of the router's Shannon entropy (nats). */
-        public double entropySum;
-        /** Σ over tokens of the number of experts chosen. */
-        public double expertsSum;
-        /** Σ over micro-batches of the auxiliary loss (already × its coefficients, before the gradient scale). */
-        public double auxLoss;
-        /** Micro-batches seen. */
-        public int microBatches;
-        /** Per expert, Σ over tokens of its mixing weight: its share of the routing mass. */
-        public final double[] load;
-        /** Per expert, the number of tokens sent to it. */
-        public final long[] chosen;
-
-        Stats(int experts) {
-            load = new double[experts];
-            chosen = new long[experts];
-        }
-    }
+    private RoutingStats stats;
 
     private record Saved(InputDropout drop, Routing routing, LoraExperts.Saved experts, double auxLoss)
             implements TrainableAdapter.Saved {}
@@ -77,7 +54,7 @@ public abstract class LoraMixture implements TrainableAdapter {
         this.router = new Router(inFeatures, experts);
         this.experts = new LoraExperts(inFeatures, outFeatures, rank, experts, scale);
         this.selection = selection;
-        this.stats = new Stats(experts);
+        this.stats = new RoutingStats(experts);
     }
 
     /** Router N(0, 0.02²) and experts as LoRA (A kaiming-uniform, B = 0): the reference implementation's init. */
@@ -111,15 +88,15 @@ public abstract class LoraMixture implements TrainableAdapter {
         return true;
     }
 
-    /** Multiplier of the auxiliary loss's gradient: 1/accumulation steps, as the main loss's gradScale. */
+    @Override
     public void setAuxGradScale(float scale) {
         this.auxGradScale = scale;
     }
 
-    /** The statistics accumulated by backward passes since the last call, and resets them. */
-    public Stats drainStats() {
-        Stats s = stats;
-        stats = new Stats(router.experts());
+    @Override
+    public RoutingStats drainStats() {
+        RoutingStats s = stats;
+        stats = new RoutingStats(router.experts());
         return s;
     }
 
@@ -184,23 +161,7 @@ public abstract class LoraMixture implements TrainableAdapter {
         float[] dProbs = new float[T * E];
         auxLoss(r, dProbs, auxGradScale);
         router.backward(x, T, r, selection.renormalize(), dWeights, dProbs, dx);
-        record(r, s.auxLoss());
-    }
-
-    private void record(Routing r, double aux) {
-        stats.tokens += r.T();
-        stats.entropySum += r.meanEntropy() * r.T();
-        stats.expertsSum += r.expertsPerToken() * r.T();
-        stats.auxLoss += aux;
-        stats.microBatches++;
-        float[] w = r.weights();
-        int E = r.E();
-        for (int i = 0; i < w.length; i++) {
-            stats.load[i % E] += w[i];
-        }
-        for (int e = 0; e < E; e++) {
-            stats.chosen[e] += r.tokensOf()[e].length;
-        }
+        stats.record(r, s.auxLoss());
     }
 
     @Override

@@ -58,4 +58,28 @@ record Routing(int T, int E, float[] probs, boolean[] chosen, float[] weights, i
         }
         return (double) n / T;
     }
+
+    /** Rows {@code rows} of m as a new [rows × width] block. */
+    static float[] gatherRows(float[] m, int[] rows, int width) {
+        float[] out = new float[rows.length * width];
+        for (int i = 0; i < rows.length; i++) {
+            System.arraycopy(m, rows[i] * width, out, i * width, width);
+        }
+        return out;
+    }
+
+    /** As {@link #gatherRows}, but m itself (not a copy) when the rows are all T of them. */
+    static float[] gatherAll(float[] m, int[] rows, int width, int T) {
+        return rows.length == T ? m : gatherRows(m, rows, width);   // rows are increasing and distinct
+    }
+
+    /** dst[rows[i]] += block[i] for each row of block [rows × width]. */
+    static void scatterAdd(float[] block, int[] rows, int width, float[] dst) {
+        for (int i = 0; i < rows.length; i++) {
+            int o = rows[i] * width;
+            for (int c = 0; c < width; c++) {
+                dst[o + c] += block[i * width + c];
+            }
+        }
+    }
 }

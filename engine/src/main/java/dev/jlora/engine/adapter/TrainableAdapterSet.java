@@ -105,6 +105,8 @@ public final class TrainableAdapterSet implements AdapterSet {
     /**
      * Adapters on {@code targets} of every block of {@code weights}. Each (layer, target) draws its initialisation
      * from its own stream derived from {@code seed}, so the result does not depend on which targets are chosen.
+     * A factory may return null for a (layer, target): that layer then has no adapter there (EVA's rank
+     * redistribution can give a layer rank 0).
      */
     public static TrainableAdapterSet create(LlamaWeights weights, Set<Target> targets, AdapterFactory factory, long seed) {
         var layers = new ArrayList<Map<Target, TrainableAdapter>>();
@@ -115,6 +117,9 @@ public final class TrainableAdapterSet implements AdapterSet {
                     QuantMatrix base = baseWeight(weights.layers().get(l), t);
                     var rnd = new SplittableRandom(mix(seed, l * 16L + t.ordinal()));
                     TrainableAdapter a = factory.create(l, t, base, rnd);
+                    if (a == null) {
+                        continue;
+                    }
                     if (a.inFeatures() != base.cols() || a.outFeatures() != base.rows()) {
                         throw new IllegalArgumentException("adapter for layer " + l + " " + t.hfName() + " is "
                                 + a.outFeatures() + "×" + a.inFeatures() + " but the base weight is "

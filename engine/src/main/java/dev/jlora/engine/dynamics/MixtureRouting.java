@@ -1,6 +1,7 @@
 package dev.jlora.engine.dynamics;
 
-import dev.jlora.engine.adapter.LoraMixture;
+import dev.jlora.engine.adapter.RoutedAdapter;
+import dev.jlora.engine.adapter.RoutingStats;
 import dev.jlora.engine.adapter.SmoraAdapter;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.adapter.TrainableAdapter;
@@ -12,7 +13,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The training hook of the mixtures of LoRA experts ({@link LoraMixture}: loramoe, mola, smora, dynmole), attached
+ * The training hook of the mixtures of LoRA experts ({@link RoutedAdapter}: loramoe, mola, smora, dynmole, mixlora), attached
  * automatically with {@code --method NAME}. The adapters compute their auxiliary loss in forwardTrain and add its
  * gradient in backward; this hook scales that gradient like the main loss (1/accumulation steps), adds the loss value
  * to the step's logged loss ({@link #afterBackward}), runs SMoRA's bias update after each optimizer step, and logs
@@ -28,10 +29,10 @@ import java.util.Map;
  */
 public final class MixtureRouting implements TrainingHook {
     private final String name;
-    private final List<LoraMixture> mixtures = new ArrayList<>();
+    private final List<RoutedAdapter> mixtures = new ArrayList<>();
     private final List<Integer> layerOf = new ArrayList<>();
     private final int layers;
-    private final List<LoraMixture.Stats> last = new ArrayList<>();
+    private final List<RoutingStats> last = new ArrayList<>();
 
     public MixtureRouting(String name, TrainableAdapterSet adapters, int gradAccum) {
         this.name = name;
@@ -39,7 +40,7 @@ public final class MixtureRouting implements TrainingHook {
         for (int l = 0; l < adapters.layerCount(); l++) {
             for (Target t : Target.values()) {
                 TrainableAdapter a = adapters.get(l, t);
-                if (a instanceof LoraMixture m) {
+                if (a instanceof RoutedAdapter m) {
                     m.setAuxGradScale(1f / gradAccum);
                     mixtures.add(m);
                     layerOf.add(l);
@@ -60,8 +61,8 @@ public final class MixtureRouting implements TrainingHook {
     public double afterBackward(int step) {
         last.clear();
         double aux = 0;
-        for (LoraMixture m : mixtures) {
-            LoraMixture.Stats s = m.drainStats();
+        for (RoutedAdapter m : mixtures) {
+            RoutingStats s = m.drainStats();
             last.add(s);
             if (s.microBatches > 0) {
                 aux += s.auxLoss / s.microBatches;
@@ -92,7 +93,7 @@ public final class MixtureRouting implements TrainingHook {
             loadByLayer.add(null);
         }
         for (int i = 0; i < last.size(); i++) {
-            LoraMixture.Stats s = last.get(i);
+            RoutingStats s = last.get(i);
             if (s.microBatches > 0) {
                 aux += s.auxLoss / s.microBatches;
             }

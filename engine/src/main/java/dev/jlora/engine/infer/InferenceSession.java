@@ -1,6 +1,7 @@
 package dev.jlora.engine.infer;
 
 import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.adapter.FfnAdapter;
 import dev.jlora.engine.adapter.LinearAdapter;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.model.LlamaConfig;
@@ -44,6 +45,12 @@ public final class InferenceSession {
     private final float[] rstd;         // [maxBatch] RMSNorm scales (kept only because the kernel writes them)
     private final float[] logits;       // [V] logits of the last position
     private float[] chunkLogits;        // [maxBatch × V], allocated on the first all-positions forward
+    private float[] ffnOut;             // [maxBatch × C], allocated for the first FfnAdapter
+
+    /** Bytes of the KV cache a session for {@code contextSize} positions of {@code cfg} allocates. */
+    public static long kvCacheBytes(LlamaConfig cfg, long contextSize) {
+        return KvCache.bytesFor(cfg.nLayers(), contextSize, cfg.kvDim());
+    }
 
     /** A session for {@code contextSize} positions with the default prefill chunk. */
     public InferenceSession(LlamaModel model, AdapterSet adapters, int contextSize) {
@@ -249,10 +256,19 @@ public final class InferenceSession {
             linear(layer.wo(), null, l, Target.O, att, T, xb);
             ops.axpy(1f, xb, 0, x, 0, T * C);
             ops.rmsNormForward(xb, rstd, x, layer.ffnNorm(), T, C, cfg.rmsEps());
-            linear(layer.wGate(), null, l, Target.GATE, xb, T, hb);
-            linear(layer.wUp(), null, l, Target.UP, xb, T, hb2);
-            ops.swigluForward(hb, hb, hb2, T * hidden);
-            linear(layer.wDown(), null, l, Target.DOWN, hb, T, xb);
+            FfnAdapter ffn = FfnAdapter.of(adapters, l);
+            if (ffn != null) {   // the adapter replaces the whole FFN (MixLoRA)
+                if (ffnOut == null) {
+                    ffnOut = new float[maxBatch * C];
+                }
+                ffn.forwardFfn(layer, xb, T, ffnOut);
+                System.arraycopy(ffnOut, 0, xb, 0, T * C);
+            } else {
+                linear(layer.wGate(), null, l, Target.GATE, xb, T, hb);
+                linear(layer.wUp(), null, l, Target.UP, xb, T, hb2);
+                ops.swigluForward(hb, hb, hb2, T * hidden);
+                linear(layer.wDown(), null, l, Target.DOWN, hb, T, xb);
+            }
             ops.axpy(1f, xb, 0, x, 0, T * C);
         }
         pos = p0 + T;

@@ -24,6 +24,11 @@ final class KvCache {
 
     /** Bytes held by the cache. */
     long bytes() {
-        return 2L * keys.length * contextSize * kvDim * Float.BYTES;
+        return bytesFor(keys.length, contextSize, kvDim);
+    }
+
+    /** Bytes of a cache for {@code contextSize} positions: keys and values, fp32. */
+    static long bytesFor(int nLayers, long contextSize, int kvDim) {
+        return 2L * nLayers * contextSize * kvDim * Float.BYTES;
     }
 }

@@ -42,6 +42,13 @@ public record Svd(double[] u, double[] s, double[] vt, int m, int n, int k) {
         }
         // Rotation threshold: off-diagonal Gram entries below m·ε of the column norms are rounding noise.
         double tol = Math.max(m, 16) * 0x1p-52;
+        // A column whose norm is rounding noise of the whole matrix (rank-deficient input) is numerically zero:
+        // rotating it against another never meets the relative test above, so it is left alone.
+        double frob2 = 0;
+        for (double x : w) {
+            frob2 += x * x;
+        }
+        double negligible = tol * tol * frob2;
         boolean converged = false;
         for (int sweep = 0; sweep < MAX_SWEEPS && !converged; sweep++) {
             converged = true;
@@ -58,6 +65,7 @@ public record Svd(double[] u, double[] s, double[] vt, int m, int n, int k) {
                     // A column of a rank-deficient A shrinks towards 0 with every sweep; once its squared norm
                     // nears the subnormal range the Gram entries lose their precision and rotations stop converging.
                     if (gamma == 0 || alpha < NEGLIGIBLE_NORM2 || beta < NEGLIGIBLE_NORM2
+                            || Math.min(alpha, beta) <= negligible
                             || Math.abs(gamma) <= tol * Math.sqrt(alpha * beta)) {
                         continue;
                     }

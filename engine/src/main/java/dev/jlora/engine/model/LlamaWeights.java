@@ -18,6 +18,21 @@ public record LlamaWeights(QuantMatrix tokenEmbedding, List<Layer> layers, float
         layers = List.copyOf(layers);
     }
 
+    /** Bytes the weights occupy (mapped or on the heap); a tied head is counted once. */
+    public long storageBytes() {
+        long n = tokenEmbedding.storageBytes() + (output == tokenEmbedding ? 0 : output.storageBytes())
+                + 4L * finalNorm.length;
+        for (Layer l : layers) {
+            for (QuantMatrix m : new QuantMatrix[] {l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown}) {
+                n += m.storageBytes();
+            }
+            for (float[] v : new float[][] {l.attnNorm, l.ffnNorm, l.bq, l.bk, l.bv}) {
+                n += v == null ? 0 : 4L * v.length;
+            }
+        }
+        return n;
+    }
+
     /**
      * One decoder block. {@code bq}, {@code bk}, {@code bv} are null unless the config has attention biases.
      * wq: [H·hs × C], wk/wv: [KVH·hs × C], wo: [C × H·hs], wGate/wUp: [hidden × C], wDown: [C × hidden].

@@ -3,6 +3,7 @@ package dev.jlora.engine.train;
 import dev.jlora.engine.adapter.AdapterFactory;
 import dev.jlora.engine.adapter.AdapterMethods;
 import dev.jlora.engine.adapter.LoraConfig;
+import dev.jlora.engine.adapter.RankPattern;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.adapter.TrainableAdapter;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
@@ -23,9 +24,9 @@ import java.util.stream.Collectors;
  * [OC × r] for LoRA, in Hugging Face orientation and the base model's row layout (for GGUF bases, q/k rows are in
  * llama.cpp's permuted order). Metadata: {@code format=jlora-adapter}, {@code version=1}, {@code layers},
  * {@code targets} (comma-separated HF names), then the adapters' own {@link TrainableAdapter#config()} ({@code method},
- * and for LoRA {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}), {@code train_base} when base tensors
- * were trained in full (their values are stored under their Hugging Face names, {@link TrainableBase}), then any
- * caller metadata.
+ * and for LoRA {@code rank}, {@code alpha}, {@code dropout}, {@code rs_lora}), the {@link RankPattern} of layers whose
+ * rank or alpha differs from the first adapter's (EVA), {@code train_base} when base tensors were trained in full
+ * (their values are stored under their Hugging Face names, {@link TrainableBase}), then any caller metadata.
  * PEFT/GGUF export is the loaders' job.
  */
 public final class AdapterFile {
@@ -46,6 +47,7 @@ public final class AdapterFile {
         meta.put("layers", Integer.toString(adapters.layerCount()));
         meta.put("targets", adapters.targets().stream().sorted().map(Target::hfName).collect(Collectors.joining(",")));
         meta.putAll(all.getFirst().config());
+        meta.putAll(RankPattern.of(adapters).meta());
         if (adapters.base() != null) {
             meta.put(TRAIN_BASE_KEY, TrainableBase.Part.format(adapters.base().parts()));
         }

@@ -1,6 +1,7 @@
 package dev.jlora.engine.train;
 
 import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.adapter.FfnAdapter;
 import dev.jlora.engine.adapter.LinearAdapter;
 import dev.jlora.engine.adapter.Parameter;
 import dev.jlora.engine.adapter.Target;
@@ -64,6 +65,7 @@ public final class LlamaTrainGraph {
     private static final class Acts {
         final float[] ln1, rstd1, q, k, v, atty, x2, ln2, rstd2, g, u, act;
         final EnumMap<Target, TrainableAdapter.Saved> saved = new EnumMap<>(Target.class);
+        TrainableAdapter.Saved ffnSaved;   // of an FfnAdapter that replaces this block's FFN
 
         Acts(int B, int T, int C, int Qd, int KVd, int F, int H) {
             int BT = B * T;
@@ -280,11 +282,20 @@ public final class LlamaTrainGraph {
             a.x2[i] += x[i];
         }
         rmsNormForward(a.ln2, a.rstd2, a.x2, normWeight(trainedFfnNorm(l), lw.ffnNorm()));
-        linearForward(l, Target.GATE, lw.wGate(), null, a.ln2, a.g, a, train, dropoutSeed);
-        linearForward(l, Target.UP, lw.wUp(), null, a.ln2, a.u, a, train, dropoutSeed);
-        swigluForward(a.act, a.g, a.u);
         float[] out = resid[l + 1];
-        linearForward(l, Target.DOWN, lw.wDown(), null, a.act, out, a, train, dropoutSeed);
+        FfnAdapter ffn = FfnAdapter.of(adapters, l);
+        if (ffn != null) {  // the adapter replaces the whole FFN (MixLoRA)
+            if (train) {
+                a.ffnSaved = ffn.forwardFfnTrain(lw, a.ln2, BT, out, dropoutSeedFor(dropoutSeed, l, Target.DOWN));
+            } else {
+                ffn.forwardFfn(lw, a.ln2, BT, out);
+            }
+        } else {
+            linearForward(l, Target.GATE, lw.wGate(), null, a.ln2, a.g, a, train, dropoutSeed);
+            linearForward(l, Target.UP, lw.wUp(), null, a.ln2, a.u, a, train, dropoutSeed);
+            swigluForward(a.act, a.g, a.u);
+            linearForward(l, Target.DOWN, lw.wDown(), null, a.act, out, a, train, dropoutSeed);
+        }
         for (int i = 0; i < BT * C; i++) {
             out[i] += a.x2[i];
         }
@@ -294,12 +305,17 @@ public final class LlamaTrainGraph {
     private void blockBackward(int l, Acts a) {
         LlamaWeights.Layer lw = w.layers().get(l);
         // out = x2 + down(act): dx2 = dres (residual), dact = down'(dres)
-        Arrays.fill(dact, 0f);
-        linearBackward(l, Target.DOWN, lw.wDown(), a.act, dres, dact, a);
-        swigluBackward(dg, du, dact, a.g, a.u);
         Arrays.fill(dln, 0f);
-        linearBackward(l, Target.GATE, lw.wGate(), a.ln2, dg, dln, a);
-        linearBackward(l, Target.UP, lw.wUp(), a.ln2, du, dln, a);
+        FfnAdapter ffn = FfnAdapter.of(adapters, l);
+        if (ffn != null) {
+            ffn.backwardFfn(lw, a.ln2, BT, dres, a.ffnSaved, dln);
+        } else {
+            Arrays.fill(dact, 0f);
+            linearBackward(l, Target.DOWN, lw.wDown(), a.act, dres, dact, a);
+            swigluBackward(dg, du, dact, a.g, a.u);
+            linearBackward(l, Target.GATE, lw.wGate(), a.ln2, dg, dln, a);
+            linearBackward(l, Target.UP, lw.wUp(), a.ln2, du, dln, a);
+        }
         System.arraycopy(dres, 0, dres2, 0, BT * C);
         rmsNormBackward(dres2, dln, a.x2, a.rstd2, normWeight(trainedFfnNorm(l), lw.ffnNorm()),
                 normGrad(trainedFfnNorm(l)));

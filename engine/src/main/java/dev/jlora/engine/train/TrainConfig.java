@@ -30,12 +30,14 @@ import dev.jlora.engine.optim.LrSchedule;
  * @param bitReproducible        run the graph on the scalar kernels, so that losses are bit-identical across runs,
  *                               resumes and JIT warm-up; otherwise the Vector API kernels are used, whose lane
  *                               reductions and exp may change the last bits (≈1e-7 relative) from run to run
+ * @param maxBadSteps            stop (checkpoint, then {@link Trainer.DivergedException}) after this many consecutive
+ *                               steps skipped for a non-finite loss or gradient; 0 never stops
  */
 public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, String optimizer, float lr,
                           LrSchedule.Kind schedule, int warmupSteps, float minLr, float weightDecay, float beta1,
                           float beta2, float eps, float momentum, float maxGradNorm, int evalEvery, int maxEvalBatches,
                           int checkpointEvery, int keepCheckpoints, long seed, boolean activationCheckpointing,
-                          boolean bitReproducible) {
+                          boolean bitReproducible, int maxBadSteps) {
 
     public TrainConfig {
         if (steps < 0 || batchSize <= 0 || seqLen <= 0 || gradAccum <= 0) {
@@ -45,8 +47,9 @@ public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, S
         if (!optimizer.equals("adamw") && !optimizer.equals("sgd")) {
             throw new IllegalArgumentException("unknown optimizer '" + optimizer + "': expected adamw or sgd");
         }
-        if (evalEvery < 0 || checkpointEvery < 0 || keepCheckpoints < 1 || maxEvalBatches < 1) {
-            throw new IllegalArgumentException("eval/checkpoint intervals must be ≥ 0 and keep/eval batch counts ≥ 1");
+        if (evalEvery < 0 || checkpointEvery < 0 || keepCheckpoints < 1 || maxEvalBatches < 1 || maxBadSteps < 0) {
+            throw new IllegalArgumentException("eval/checkpoint intervals and max bad steps must be ≥ 0 and keep/eval "
+                    + "batch counts ≥ 1");
         }
         new LrSchedule(schedule, lr, warmupSteps, steps, minLr); // validates the rates
     }
@@ -83,6 +86,7 @@ public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, S
         b.seed = seed;
         b.activationCheckpointing = activationCheckpointing;
         b.bitReproducible = bitReproducible;
+        b.maxBadSteps = maxBadSteps;
         return b;
     }
 
@@ -99,6 +103,7 @@ public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, S
         private long seed = 42;
         private boolean activationCheckpointing = false;
         private boolean bitReproducible = false;
+        private int maxBadSteps = 10;
 
         public Builder steps(int v) { steps = v; return this; }
         public Builder batchSize(int v) { batchSize = v; return this; }
@@ -121,11 +126,12 @@ public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, S
         public Builder seed(long v) { seed = v; return this; }
         public Builder activationCheckpointing(boolean v) { activationCheckpointing = v; return this; }
         public Builder bitReproducible(boolean v) { bitReproducible = v; return this; }
+        public Builder maxBadSteps(int v) { maxBadSteps = v; return this; }
 
         public TrainConfig build() {
             return new TrainConfig(steps, batchSize, seqLen, gradAccum, optimizer, lr, schedule, warmupSteps, minLr,
                     weightDecay, beta1, beta2, eps, momentum, maxGradNorm, evalEvery, maxEvalBatches, checkpointEvery,
-                    keepCheckpoints, seed, activationCheckpointing, bitReproducible);
+                    keepCheckpoints, seed, activationCheckpointing, bitReproducible, maxBadSteps);
         }
     }
 }

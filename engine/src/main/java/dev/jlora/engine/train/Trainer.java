@@ -58,8 +58,19 @@ public final class Trainer {
     private static final String HOOK_PREFIX = "hook.", HOOK_PARAM_PREFIX = "hookparam.";
     private int step;
     private int skipped;
+    private int consecutiveSkips;
     private volatile boolean stopRequested;
     private volatile CountDownLatch running;
+
+    /**
+     * Thrown by {@link #train} after {@link TrainConfig#maxBadSteps()} consecutive steps had a non-finite loss or
+     * gradient. Skipped steps change nothing, so the checkpoint written before throwing holds the last good values.
+     */
+    public static final class DivergedException extends IllegalStateException {
+        DivergedException(String message) {
+            super(message);
+        }
+    }
 
     /** Outcome of {@link #train}: losses of the steps run by this call, and the last evaluation (NaN if none). */
     public record Result(int step, List<Double> losses, int skippedSteps, double evalLoss, boolean stoppedEarly) {}
@@ -179,7 +190,9 @@ public final class Trainer {
                 boolean skip = !Double.isFinite(loss) || !Double.isFinite(norm);
                 if (skip) {
                     skipped++;
+                    consecutiveSkips++;
                 } else {
+                    consecutiveSkips = 0;
                     for (TrainingHook h : hooks) {
                         h.adjustGradients(step, lr, active);
                     }
@@ -199,7 +212,8 @@ public final class Trainer {
                     values.putAll(h.metrics());
                 }
                 values.putAll(Map.of("loss", finiteOrString(loss), "lr", (double) lr,
-                        "grad_norm", finiteOrString(norm), "tokens_per_s", s.tokensPerSecond(), "skipped", skip));
+                        "grad_norm", finiteOrString(norm), "tokens_per_s", s.tokensPerSecond(), "step_seconds", secs,
+                        "skipped", skip));
                 writeMetrics(metrics, "train", values);
                 listener.onStep(s);
                 boolean last = step == cfg.steps();
@@ -210,6 +224,15 @@ public final class Trainer {
                 }
                 if ((cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0) && !last) {
                     listener.onCheckpoint(step, saveCheckpoint());
+                }
+                if (cfg.maxBadSteps() > 0 && consecutiveSkips >= cfg.maxBadSteps()) {
+                    metrics.flush();
+                    Path ck = saveCheckpoint();
+                    listener.onCheckpoint(step, ck);
+                    throw new DivergedException(String.format(java.util.Locale.ROOT, "training stopped at step %d: "
+                            + "the last %d steps had a non-finite loss or gradient and were skipped; %s keeps the "
+                            + "values of step %d (lower the learning rate, check the data, then --resume)",
+                            step, consecutiveSkips, ck.getFileName(), step - consecutiveSkips));
                 }
             }
         }

@@ -7,7 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.jlora.engine.adapter.AdapterMethods;
 import dev.jlora.engine.adapter.LoraMixture;
 import dev.jlora.engine.adapter.Target;
+import dev.jlora.engine.infer.InferenceSession;
 import dev.jlora.engine.io.Json;
+import dev.jlora.simd.testing.Approx;
 import dev.jlora.engine.ref.TinyTraining;
 import dev.jlora.engine.train.AdapterFile;
 import dev.jlora.engine.train.LlamaTrainGraph;
@@ -34,7 +36,8 @@ class MixtureRoutingTest {
             "mola;experts_per_layer=2,4;2,4;false",
             "mola;experts_per_layer=3;3,3;true",
             "smora;top_k=2;6,6;false",
-            "dynmole;num_experts=4;4,4;true"})
+            "dynmole;num_experts=4;4,4;true",
+            "mixlora;num_experts=3;3,3;true"})
     void trainsLogsRoutingAndReloads(String method, String arg, String expertsPerLayer, boolean hasAuxLoss)
             throws Exception {
         var m = TinyTraining.model();
@@ -93,5 +96,9 @@ class MixtureRoutingTest {
         var a = new LlamaTrainGraph(m.config(), m.weights(), adapters, 1, tokens.length, false).logits(tokens);
         var b = new LlamaTrainGraph(m.config(), m.weights(), loaded, 1, tokens.length, false).logits(tokens);
         assertArrayEquals(a, b, "the reloaded " + method + " gives the same logits");
+        // generation's forward (InferenceSession, unmerged adapters) agrees with the training graph's:
+        // same math, different kernels and sum orders; 1e-4 abs + 1e-3 rel on O(1) logits
+        float[] inf = new InferenceSession(m, loaded, tokens.length).forwardAllLogits(tokens);
+        Approx.assertClose(a, inf, 1e-4, 1e-3, () -> method + ": inference vs training-graph logits");
     }
 }

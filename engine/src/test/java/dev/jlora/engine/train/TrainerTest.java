@@ -192,6 +192,23 @@ class TrainerTest {
     }
 
     @Test
+    void repeatedNonFiniteStepsStopTheRunWithTheLastGoodCheckpoint() throws IOException {
+        var m = model();
+        var t = trainer(m, dir, config().steps(20).evalEvery(0).maxBadSteps(3).build());
+        t.adapters().parameters().getFirst().value()[0] = Float.NaN;
+        float[][] before = t.adapters().parameters().stream().map(p -> p.value().clone()).toArray(float[][]::new);
+        var e = assertThrows(Trainer.DivergedException.class, () -> t.train(null));
+        assertTrue(e.getMessage().contains("training stopped at step 3: the last 3 steps had a non-finite loss"),
+                e.getMessage());
+        assertTrue(e.getMessage().contains("checkpoint-000003.jlck keeps the values of step 0"), e.getMessage());
+        var resumed = trainer(m, dir.resolve("unused"), config().steps(20).evalEvery(0).build());
+        resumed.resume(Trainer.latestCheckpoint(dir));
+        for (int i = 0; i < before.length; i++) {
+            assertArrayEquals(before[i], resumed.adapters().parameters().get(i).value(), "checkpoint holds the last good values");
+        }
+    }
+
+    @Test
     void stopRequestCheckpointsAndReturnsEarly() throws IOException {
         var t = trainer(model(), dir, config().steps(50).build());
         var r = t.train(new TrainListener() {

@@ -1,6 +1,7 @@
 package dev.jlora.loaders.adapter;
 
 import dev.jlora.engine.adapter.AdapterMethods;
+import dev.jlora.engine.adapter.RankMaskedAdapter;
 import dev.jlora.engine.adapter.SoraAdapter;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.io.ModelFormatException;
@@ -112,9 +113,11 @@ public final class AdapterFiles {
                     + " export of base tensors trained in full (" + adapters.base().parts() + ") is not implemented: "
                     + "save as .jlora or merge them into the model with jlora merge");
         }
-        // SoRA exports as what its pruning leaves: LoRA of the active rank per module (PEFT's rank_pattern).
+        // SoRA and the rank-adaptive methods (AdaLoRA, DyLoRA, IncreLoRA, CoDyRA) export as what their pruning or
+        // growth leaves: LoRA of the components in use per module (PEFT's rank_pattern).
         TrainableAdapterSet lora = format == Format.JLORA ? adapters
-                : adapters.mapAdapters(a -> a instanceof SoraAdapter s ? s.prunedLora() : a);
+                : adapters.mapAdapters(a -> a instanceof SoraAdapter s ? s.prunedLora()
+                        : a instanceof RankMaskedAdapter rm ? rm.toLora() : a);
         switch (format) {
             case PEFT -> PeftAdapter.write(path, lora, cfg, baseModel);
             case GGUF -> LoraGguf.write(path, lora, cfg);

@@ -140,13 +140,33 @@ public final class PeftAdapter {
         conf.put("r", (long) LoraLayout.rank(first));
         conf.put("rank_pattern", rankPattern);
         conf.put("revision", null);
-        conf.put("target_modules", adapters.targets().stream().sorted().map(Target::hfName).toList());
+        conf.put("target_modules", targetModules(adapters));
         conf.put("task_type", "CAUSAL_LM");
         conf.put("use_dora", first instanceof DoraAdapter);
         conf.put("use_rslora", LoraLayout.rsLora(first));
         Files.createDirectories(dir);
         st.write(dir.resolve(WEIGHTS));
         AtomicFile.writeString(dir.resolve(CONFIG), Json.writePretty(conf) + "\n");
+    }
+
+    /**
+     * The module names PEFT should adapt: the short names ({@code q_proj}) when every layer has an adapter on them,
+     * otherwise every adapted module by its full name, as PEFT's EVA writes it after giving some layers rank 0 (a short
+     * name would make PEFT add adapters to the layers that have none).
+     */
+    static List<String> targetModules(TrainableAdapterSet adapters) {
+        var full = new ArrayList<String>();
+        boolean complete = true;
+        for (int l = 0; l < adapters.layerCount(); l++) {
+            for (Target t : adapters.targets()) {
+                if (adapters.get(l, t) == null) {
+                    complete = false;
+                } else {
+                    full.add(module(l, t));
+                }
+            }
+        }
+        return complete ? adapters.targets().stream().sorted().map(Target::hfName).toList() : full;
     }
 
     /** {@code model.layers.N.self_attn.q_proj} / {@code model.layers.N.mlp.gate_proj}. */

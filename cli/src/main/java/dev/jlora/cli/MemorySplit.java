@@ -1,0 +1,51 @@
+package dev.jlora.cli;
+
+import dev.jlora.engine.infer.InferenceSession;
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.model.MemoryBudget;
+import java.util.Locale;
+
+/**
+ * How {@code jlora serve} shares its memory budget once the weights are loaded: KV cache positions for the running
+ * requests and bytes for the adapter cache.
+ *
+ * @param weightBytes  what the loaded weights take
+ * @param kvTokens     KV cache positions of all running requests together
+ * @param adapterBytes the adapter cache's byte limit
+ */
+record MemorySplit(long weightBytes, long kvTokens, long adapterBytes) {
+    /** The KV cache's share of what is left after the weights when adapters are served too (they get the rest). */
+    static final double KV_SHARE_WITH_ADAPTERS = 0.75;
+    /** Fewer KV positions than this cannot hold a useful request. */
+    static final long MIN_KV_TOKENS = 64;
+
+    /**
+     * @param kvTokensAsked {@code --kv-budget}, or null for maxRunning × the model's context (shrunk to fit)
+     * @param adapterCap    {@code --max-adapter-mib} in bytes
+     */
+    static MemorySplit of(MemoryBudget budget, LlamaModel m, int maxRunning, Long kvTokensAsked, boolean adapters,
+                          long adapterCap) {
+        long weights = m.weights().storageBytes();
+        long perToken = InferenceSession.kvCacheBytes(m.config(), 1);
+        long wanted = kvTokensAsked != null ? kvTokensAsked : (long) maxRunning * m.config().contextLength();
+        if (budget.unlimited()) {
+            return new MemorySplit(weights, wanted, adapterCap);
+        }
+        long left = budget.remaining(weights);
+        if (kvTokensAsked != null) {
+            budget.require("--kv-budget " + kvTokensAsked + " KV positions", kvTokensAsked * perToken, weights,
+                    "lower --kv-budget or raise --max-memory");
+            return new MemorySplit(weights, kvTokensAsked, Math.min(adapterCap, left - kvTokensAsked * perToken));
+        }
+        long kvRoom = adapters ? (long) (left * KV_SHARE_WITH_ADAPTERS) : left;
+        long kvTokens = Math.min(wanted, kvRoom / perToken);
+        budget.require("the KV cache (at least " + MIN_KV_TOKENS + " positions)", MIN_KV_TOKENS * perToken, weights,
+                "quantize the weights (--quant) or raise --max-memory");
+        return new MemorySplit(weights, kvTokens, adapters ? Math.min(adapterCap, left - kvTokens * perToken) : 0);
+    }
+
+    String describe(MemoryBudget budget) {
+        return String.format(Locale.ROOT, "memory budget %s: weights %s, KV cache %,d positions, adapter cache %s",
+                budget, MemoryBudget.format(weightBytes), kvTokens, MemoryBudget.format(adapterBytes));
+    }
+}
