@@ -120,6 +120,18 @@ public abstract class LoraMixture implements TrainableAdapter, RoutedAdapter {
         return out;
     }
 
+    /** Frozen experts (mixtures of pre-trained adapters) are buffers, saved with the file. */
+    @Override
+    public Map<String, float[]> buffers() {
+        var m = new LinkedHashMap<String, float[]>();
+        if (!expertsTrainable()) {
+            for (Parameter p : experts.parameters()) {
+                m.put(p.name(), p.value());
+            }
+        }
+        return m;
+    }
+
     /** The keys every mixture writes: method, rank, alpha, dropout, num_experts; subclasses add their own. */
     protected Map<String, String> baseConfig() {
         var m = new LinkedHashMap<String, String>();
