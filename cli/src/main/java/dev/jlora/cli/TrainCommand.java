@@ -52,7 +52,7 @@ final class TrainCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--method", defaultValue = "lora",
-            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, full, "
+            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, salt, kasa, full, "
                     + "hydra, mos, adalora, dylora, increlora, codyra (default: ${DEFAULT-VALUE})")
     String method;
 
@@ -65,7 +65,7 @@ final class TrainCommand implements Callable<Integer> {
             description = "Method hyper-parameter, repeatable (vera: d_initial, projection_prng_key; "
                     + "nola: num_basis_A, num_basis_B, basis_seed; randlora: projection_prng_key; "
                     + "bone: init_weights=bat; mora: mora_type=6; flora: flora_scale; "
-                    + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num; "
+                    + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num; salt: r_lora; kasa: beta, gamma; "
                     + "mos: shards_per_vector, equivalent_rank, private_rank, router_seed; "
                     + "adalora: init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight; "
                     + "dylora: frozen; increlora: init_r, max_r, target_r, top_h, incre_rank_num, init_warmup, "
@@ -254,8 +254,12 @@ final class TrainCommand implements Callable<Integer> {
                 saved = saved.withBase(adapters.base());
             }
             AdapterFile.save(file, saved, meta);
-            o.printf("converted to a rank-%d LoRA delta on the original weights (PEFT's PiSSA/OLoRA conversion): %s%n",
-                    2 * rank, file);
+            if (method.equals("kasa")) {
+                o.printf("converted to a delta on the original weights (minus the removed singular components): %s%n", file);
+            } else {
+                o.printf("converted to a rank-%d LoRA delta on the original weights (PEFT's PiSSA/OLoRA conversion): %s%n",
+                        2 * rank, file);
+            }
         }
         for (var f : formats) {
             Path p = switch (f) {

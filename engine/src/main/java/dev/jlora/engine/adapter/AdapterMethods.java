@@ -21,7 +21,8 @@ import java.util.function.Function;
  * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}; RandLoRA
  * {@code projection_prng_key}; Bone {@code init_weights} (true or bat); MoRA {@code mora_type} (1 or 6); FLoRA
  * {@code flora_scale}; SoRA {@code sparse_lambda}, {@code lambda_schedule}, {@code max_lambda}, {@code lambda_num}
- * (read by its training hook); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
+ * (read by its training hook); SALT {@code r_lora}; KaSA {@code beta}, {@code gamma} (its hook) and
+ * {@code kasa_base} (written by the adapter: truncated or original); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
  * {@code router_seed}; mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE) their routing keys, listed
  * in {@link #methods()}; the rank-adaptive methods (adalora, dylora, increlora, codyra) theirs, listed there too.
  * The data-driven inits add theirs ({@link #DATA_INITS}); saved files may carry a {@link RankPattern} (EVA).
@@ -88,6 +89,11 @@ public final class AdapterMethods {
         add(new Method("sora", "SoRA (Ding et al. 2023): LoRA with a gate vector pruned by proximal L1 steps (hook "
                 + "'sora'); sparse_lambda, lambda_schedule, max_lambda, lambda_num", Map.of("sparse_lambda", "10",
                 "lambda_schedule", "none", "max_lambda", "10", "lambda_num", "1"), false));
+        add(new Method("salt", "SALT (Elsayed et al. 2025): scale and shift of the top-r singular values, low-rank "
+                + "X·Y on the remaining block of Σ (full Jacobi SVD per layer)", Map.of("r_lora", "8"), false));
+        add(new Method("kasa", "KaSA (Wang et al. 2024): base truncated by its r smallest singular components "
+                + "(re-quantized), ΔW = s·ΔU·diag(ΔΣ)·ΔVᵀ with the hook 'kasa' adding beta·L2(ΔΣ) + gamma·orthogonality",
+                Map.of("beta", "1e-4", "gamma", "1e-3", "kasa_base", KasaAdapter.TRUNCATED), false));
         add(new Method("hydra", "Hydra (Kim et al. 2023): parallel LoRA branch plus a sequential low-rank branch on "
                 + "the frozen layer's output", Map.of(), false));
         add(new Method("mos", "MoS (Wang et al. 2024): A, B assembled from shards of pools shared across layers "
@@ -206,6 +212,11 @@ public final class AdapterMethods {
                 yield (layer, target, base, rnd) -> new ResidualAdapterFactory.Created(
                         DoraAdapter.create(base, cfg, ai, rnd), null);
             }
+            case "kasa" -> {
+                int rank = p.integer("rank", 8);
+                float alpha = p.real("alpha", 16), dropout = p.real("dropout", 0);
+                yield (layer, target, base, rnd) -> KasaAdapter.truncate(base, rank, alpha, dropout, rnd);
+            }
             default -> ResidualAdapterFactory.of(structural(m, p, weights, targets, true));
         };
     }
@@ -226,7 +237,8 @@ public final class AdapterMethods {
     /**
      * For {@code AdapterFile.load(file, weights, AdapterMethods.loader(weights))}: turns a saved file's metadata into
      * the factory of empty adapters of the right shapes (their values then come from the file). Adapters trained from a
-     * residual base (PiSSA, OLoRA) are not deltas on the original weights; this does not rebuild that base.
+     * residual base (PiSSA, OLoRA, KaSA with {@code kasa_base=truncated}) are not deltas on the original weights; this
+     * does not rebuild that base ({@code jlora train} saves them converted to deltas on the original).
      */
     public static Function<Map<String, String>, AdapterFactory> loader(LlamaWeights weights) {
         return meta -> {
@@ -547,6 +559,29 @@ public final class AdapterMethods {
                     }
                     return s;
                 };
+            }
+            case "salt" -> {
+                int rLora = p.integer("r_lora", 8);
+                yield (layer, target, base, rnd) -> {
+                    var salt = new SaltAdapter(base, rank, rLora, dropout);
+                    if (init) {
+                        salt.init(rnd);
+                    }
+                    return salt;
+                };
+            }
+            case "kasa" -> {
+                if (init) {
+                    throw new IllegalStateException("KaSA adapters for training come from KasaAdapter.truncate");
+                }
+                float alpha = p.real("alpha", 16);
+                String on = p.str("kasa_base", KasaAdapter.TRUNCATED);
+                if (!on.equals(KasaAdapter.TRUNCATED) && !on.equals(KasaAdapter.ORIGINAL)) {
+                    throw new IllegalArgumentException("adapter method kasa: kasa_base must be truncated or original, got '"
+                            + on + "'");
+                }
+                yield (layer, target, base, rnd) -> new KasaAdapter(base.cols(), base.rows(), rank, alpha, dropout,
+                        on.equals(KasaAdapter.ORIGINAL));
             }
             case "flora" -> {
                 float scale = p.real("flora_scale", 1);
