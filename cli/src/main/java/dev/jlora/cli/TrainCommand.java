@@ -184,6 +184,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--log-every", defaultValue = "1", description = "Print every N steps (default: ${DEFAULT-VALUE})")
     int logEvery;
 
+    /** Set by {@link #call()} once the adapters exist: what {@link CompareRun} reports. */
+    long trainableParameters = -1;
+
     @Override
     public Integer call() throws Exception {
         PrintStream o = System.out;
@@ -223,6 +226,7 @@ final class TrainCommand implements Callable<Integer> {
         if (!baseParts.isEmpty()) {
             adapters = adapters.withBase(TrainableBase.copyOf(m.weights(), baseParts));
         }
+        trainableParameters = adapters.parameterCount();
         o.printf(Locale.ROOT, "model %s: %d layers, dim %d; %s (init %s) r=%d alpha=%s on %s: %,d trainable parameters%n",
                 model, m.config().nLayers(), m.config().dim(), method, init, rank, alpha, lora.targets(),
                 adapters.parameterCount());

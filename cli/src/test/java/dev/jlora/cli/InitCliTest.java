@@ -83,4 +83,16 @@ class InitCliTest {
         assertEquals(1, bad.code());
         assertTrue(bad.err().contains("has no hyper-parameter 'rho'"), bad.err());
     }
+
+    @Test
+    void doraWithPissaTrainsOnTheResidualAndSavesARank2rDoraOnTheOriginal() throws Exception {
+        Path out = dir.resolve("dora");
+        var r = train(out, "--method", "dora", "--init", "pissa");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("step     2/2"), r.out());
+        var model = ModelLoader.load(ModelFiles.resolve("demo"));
+        var saved = AdapterFile.load(out.resolve("adapter.jlora"), model.weights());
+        assertEquals("dora", saved.get(0, Target.Q).method());
+        assertEquals("8", saved.get(0, Target.Q).config().get("rank"), "saved as a rank-2r DoRA on the original");
+    }
 }

@@ -47,41 +47,43 @@ public record AdaptedModel(LlamaWeights weights, TrainableAdapterSet adapters, L
      */
     public static AdaptedModel create(LlamaWeights weights, Set<Target> targets, ResidualAdapterFactory factory,
                                       long seed, Requantizer requantizer) {
-        Map<Integer, float[]> residualOf = Collections.synchronizedMap(new HashMap<>());
+        Map<Integer, QuantMatrix> replacedOf = Collections.synchronizedMap(new HashMap<>());
         AdapterFactory collecting = (layer, target, base, rnd) -> {
             var c = factory.create(layer, target, base, rnd);
-            if (c.residual() != null) {
-                if (c.residual().length != base.rows() * base.cols()) {
-                    throw new IllegalArgumentException("residual for layer " + layer + " " + target.hfName() + " has "
-                            + c.residual().length + " values, expected " + base.rows() + "×" + base.cols());
-                }
-                residualOf.put(key(layer, target), c.residual());
+            if (c.residual() == null) {
+                return c.adapter();
             }
-            return c.adapter();
+            if (c.residual().length != base.rows() * base.cols()) {
+                throw new IllegalArgumentException("residual for layer " + layer + " " + target.hfName() + " has "
+                        + c.residual().length + " values, expected " + base.rows() + "×" + base.cols());
+            }
+            if (requantizer == null) {
+                throw new IllegalArgumentException("this initialisation replaces the base weights; a Requantizer is "
+                        + "needed to store the residuals in the base's type");
+            }
+            QuantMatrix replaced = requantizer.quantize(base.type(), c.residual(), base.rows(), base.cols());
+            if (replaced.rows() != base.rows() || replaced.cols() != base.cols()) {
+                throw new IllegalStateException("requantizer returned " + replaced.rows() + "×" + replaced.cols()
+                        + " for the " + base.rows() + "×" + base.cols() + " weight of layer " + layer + " "
+                        + target.hfName());
+            }
+            replacedOf.put(key(layer, target), replaced);
+            return c.onStoredBase() == null ? c.adapter() : c.onStoredBase().apply(replaced);
         };
         var adapters = TrainableAdapterSet.create(weights, targets, collecting, seed);
-        if (residualOf.isEmpty()) {
+        if (replacedOf.isEmpty()) {
             return new AdaptedModel(weights, adapters, List.of(), weights, Map.of());
-        }
-        if (requantizer == null) {
-            throw new IllegalArgumentException("this initialisation replaces the base weights; a Requantizer is needed "
-                    + "to store the residuals in the base's type");
         }
         var layers = new ArrayList<LlamaWeights.Layer>();
         var report = new ArrayList<Residual>();
         for (int l = 0; l < weights.layers().size(); l++) {
             LlamaWeights.Layer layer = weights.layers().get(l);
             for (Target t : Target.values()) {
-                float[] res = residualOf.get(key(l, t));
-                if (res == null) {
+                QuantMatrix replaced = replacedOf.get(key(l, t));
+                if (replaced == null) {
                     continue;
                 }
                 QuantMatrix old = TrainableAdapterSet.baseWeight(layer, t);
-                QuantMatrix replaced = requantizer.quantize(old.type(), res, old.rows(), old.cols());
-                if (replaced.rows() != old.rows() || replaced.cols() != old.cols()) {
-                    throw new IllegalStateException("requantizer returned " + replaced.rows() + "×" + replaced.cols()
-                            + " for the " + old.rows() + "×" + old.cols() + " weight of layer " + l + " " + t.hfName());
-                }
                 report.add(new Residual(l, t, replaced.type(), relativeError(old, replaced, adapters.get(l, t))));
                 layer = withWeight(layer, t, replaced);
             }
@@ -97,8 +99,9 @@ public record AdaptedModel(LlamaWeights weights, TrainableAdapterSet adapters, L
      * The trained adapters as a delta on the original weights: for each replaced layer, W_res + s·B·A =
      * W + s·B·A − s·B₀·A₀, i.e. LoRA of rank 2r with A' = [A; A₀] and B' = [B, −B₀] and alpha chosen to keep s
      * (PEFT's conversion of PiSSA/OLoRA adapters, {@code path_initial_model_for_weight_conversion}). Exact except
-     * for the re-quantization error of the residual ({@link #residuals()}). Without replaced bases, the adapters
-     * themselves. Only LoRA adapters can be converted.
+     * for the re-quantization error of the residual ({@link #residuals()}). DoRA converts the same way, keeping its
+     * magnitude (the row norms of the stacked update on W are those on the residual). Without replaced bases, the
+     * adapters themselves. Other methods cannot be converted.
      */
     public TrainableAdapterSet deltaOnOriginal() {
         if (residuals.isEmpty()) {
@@ -113,29 +116,49 @@ public record AdaptedModel(LlamaWeights weights, TrainableAdapterSet adapters, L
             if (!replaced.contains(key(layer, target))) {
                 return a;
             }
-            if (!(a instanceof LoraAdapter lora)) {
-                throw new UnsupportedOperationException("converting a residual-base " + a.method()
-                        + " adapter to a delta on the original weights is not implemented (LoRA only)");
-            }
-            int r = lora.rank(), IC = lora.inFeatures(), OC = lora.outFeatures();
-            boolean rs = Boolean.parseBoolean(lora.config().get("rs_lora"));
-            float alpha2 = rs ? (float) (lora.scale() * Math.sqrt(2.0 * r)) : lora.scale() * 2 * r;
-            float dropout = Float.parseFloat(lora.config().get("dropout"));
-            var out = new LoraAdapter(IC, OC, 2 * r, alpha2, dropout, rs);
             String pre = TrainableAdapterSet.prefix(layer, target);
             float[] a0 = initialState.get(pre + "lora_A"), b0 = initialState.get(pre + "lora_B");
-            float[] a2 = out.loraA().value(), b2 = out.loraB().value();
-            System.arraycopy(lora.loraA().value(), 0, a2, 0, r * IC);
-            System.arraycopy(a0, 0, a2, r * IC, r * IC);
-            for (int o = 0; o < OC; o++) {
-                for (int j = 0; j < r; j++) {
-                    b2[o * 2 * r + j] = lora.loraB().value()[o * r + j];
-                    b2[o * 2 * r + r + j] = -b0[o * r + j];
-                }
+            float dropout = Float.parseFloat(a.config().get("dropout"));
+            boolean rs = Boolean.parseBoolean(a.config().get("rs_lora"));
+            if (a instanceof LoraAdapter lora) {
+                int r = lora.rank();
+                var out = new LoraAdapter(lora.inFeatures(), lora.outFeatures(), 2 * r, doubledAlpha(lora.scale(), r, rs),
+                        dropout, rs);
+                stack(lora.loraA().value(), a0, lora.loraB().value(), b0, r, lora.inFeatures(), lora.outFeatures(),
+                        out.loraA().value(), out.loraB().value());
+                return out;
             }
-            return out;
+            if (a instanceof DoraAdapter dora) {
+                // W + s·[B, −B₀]·[A; A₀] = W_res + s·B·A (up to re-quantization), so the same row norms and the same
+                // magnitude give the same W' on the original base.
+                int r = Integer.parseInt(dora.config().get("rank"));
+                var out = new DoraAdapter(base, 2 * r, doubledAlpha(dora.scale(), r, rs), dropout, rs);
+                stack(dora.loraA().value(), a0, dora.loraB().value(), b0, r, dora.inFeatures(), dora.outFeatures(),
+                        out.loraA().value(), out.loraB().value());
+                System.arraycopy(dora.magnitude().value(), 0, out.magnitude().value(), 0, dora.outFeatures());
+                return out;
+            }
+            throw new UnsupportedOperationException("converting a residual-base " + a.method()
+                    + " adapter to a delta on the original weights is not implemented (LoRA and DoRA only)");
         };
         return TrainableAdapterSet.create(original, adapters.targets(), converted, 0);
+    }
+
+    /** The alpha that gives rank 2r the scale s of rank r. */
+    private static float doubledAlpha(float scale, int r, boolean rsLora) {
+        return rsLora ? (float) (scale * Math.sqrt(2.0 * r)) : scale * 2 * r;
+    }
+
+    /** A' = [A; A₀] [2r × IC] and B' = [B, −B₀] [OC × 2r]. */
+    private static void stack(float[] a, float[] a0, float[] b, float[] b0, int r, int IC, int OC, float[] a2, float[] b2) {
+        System.arraycopy(a, 0, a2, 0, r * IC);
+        System.arraycopy(a0, 0, a2, r * IC, r * IC);
+        for (int o = 0; o < OC; o++) {
+            for (int j = 0; j < r; j++) {
+                b2[o * 2 * r + j] = b[o * r + j];
+                b2[o * 2 * r + r + j] = -b0[o * r + j];
+            }
+        }
     }
 
     /** The largest {@link Residual#relativeError} (0 when nothing was replaced). */

@@ -189,8 +189,12 @@ public final class AdapterMethods {
             case "dora" -> {
                 LoraConfig cfg = p.lora(targets);
                 if (ai.replacesBase()) {
-                    throw new UnsupportedOperationException("DoRA with --init " + ai.name()
-                            + " (replaces the base weight) is not implemented: use kaiming or gaussian");
+                    // PiSSA/OLoRA: A, B from W; DoRA then sits on the stored residual with m = ‖W_res + s·B·A‖.
+                    yield (layer, target, base, rnd) -> {
+                        AdapterInit.Factors f = ai.init(base, cfg.rank(), cfg.scale(), rnd);
+                        return new ResidualAdapterFactory.Created(null, f.residual(),
+                                stored -> DoraAdapter.onResidual(stored, cfg, f.a(), f.b()));
+                    };
                 }
                 yield (layer, target, base, rnd) -> new ResidualAdapterFactory.Created(
                         DoraAdapter.create(base, cfg, ai, rnd), null);

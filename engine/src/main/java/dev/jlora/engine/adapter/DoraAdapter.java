@@ -65,13 +65,26 @@ public final class DoraAdapter implements TrainableAdapter {
      */
     public static DoraAdapter create(QuantMatrix base, LoraConfig cfg, AdapterInit init, SplittableRandom rnd) {
         if (init.replacesBase()) {
-            throw new UnsupportedOperationException("DoRA with init '" + init.name()
-                    + "' (replaces the base weight) is not implemented: use kaiming or gaussian");
+            throw new IllegalArgumentException("DoRA with init '" + init.name()
+                    + "' replaces the base weight: build it on the stored residual with DoraAdapter.onResidual");
         }
         var d = new DoraAdapter(base, cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora());
         var f = init.init(base, cfg.rank(), d.scale, rnd);
         System.arraycopy(f.a(), 0, d.a.value(), 0, f.a().length);
         System.arraycopy(f.b(), 0, d.b.value(), 0, f.b().length);
+        System.arraycopy(d.rowNorms(), 0, d.m.value(), 0, d.OC);
+        return d;
+    }
+
+    /**
+     * DoRA on a residual base (PiSSA, OLoRA: W_res = W − s·B·A, as stored in the base's type) with the init's A and B
+     * and m = ‖W_res + s·B·A‖ per row, so that W' = W_res + s·B·A at step 0: the original W up to the
+     * re-quantization of the residual.
+     */
+    public static DoraAdapter onResidual(QuantMatrix storedResidual, LoraConfig cfg, float[] a, float[] b) {
+        var d = new DoraAdapter(storedResidual, cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora());
+        System.arraycopy(a, 0, d.a.value(), 0, d.a.value().length);
+        System.arraycopy(b, 0, d.b.value(), 0, d.b.value().length);
         System.arraycopy(d.rowNorms(), 0, d.m.value(), 0, d.OC);
         return d;
     }

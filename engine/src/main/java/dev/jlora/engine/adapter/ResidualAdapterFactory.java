@@ -13,8 +13,26 @@ public interface ResidualAdapterFactory {
 
     Created create(int layer, Target target, QuantMatrix base, SplittableRandom rnd);
 
-    /** @param residual null when the base stays as it is */
-    record Created(TrainableAdapter adapter, float[] residual) {}
+    /**
+     * @param adapter       the adapter, or null when the layer gets none (EVA's rank 0) or when {@code onStoredBase}
+     *                      builds it
+     * @param residual      null when the base stays as it is
+     * @param onStoredBase  null, or (with a residual) builds the adapter on the residual as stored in the base's type:
+     *                      for adapters that read their base (DoRA's norms), so that step 0 is exact for the stored
+     *                      weight, re-quantization included
+     */
+    record Created(TrainableAdapter adapter, float[] residual,
+                   java.util.function.Function<QuantMatrix, TrainableAdapter> onStoredBase) {
+        public Created(TrainableAdapter adapter, float[] residual) {
+            this(adapter, residual, null);
+        }
+
+        public Created {
+            if (onStoredBase != null && residual == null) {
+                throw new IllegalArgumentException("an adapter built on the stored residual needs a residual");
+            }
+        }
+    }
 
     /** A plain factory: the base is never replaced. */
     static ResidualAdapterFactory of(AdapterFactory plain) {

@@ -101,9 +101,8 @@ class AdapterMethodsTest {
         var e = assertThrows(IllegalArgumentException.class,
                 () -> AdapterMethods.create("vera", "pissa", params("vera"), w, TARGETS, 6, null));
         assertTrue(e.getMessage().contains("applies to lora and dora only"), e.getMessage());
-        var u = assertThrows(UnsupportedOperationException.class,
-                () -> AdapterMethods.create("dora", "pissa", params("dora"), w, TARGETS, 6, null));
-        assertTrue(u.getMessage().contains("not implemented"), u.getMessage());
+        var d = AdapterMethods.create("dora", "pissa", params("dora"), w, TARGETS, 6, F16TestMatrix.REQUANTIZER);
+        assertEquals(2 * TARGETS.size(), d.residuals().size(), "DoRA with PiSSA sits on the residuals");
     }
 
     @Test

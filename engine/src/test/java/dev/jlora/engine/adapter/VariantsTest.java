@@ -71,9 +71,10 @@ class VariantsTest {
         for (float v : y) {
             assertEquals(0f, v, 1e-6f, "Δ(x) = 0 at step 0");
         }
-        var e = assertThrows(UnsupportedOperationException.class, () -> DoraAdapter.create(w,
+        // A residual init must go through DoraAdapter.onResidual (the base changes); create() says so.
+        var e = assertThrows(IllegalArgumentException.class, () -> DoraAdapter.create(w,
                 new LoraConfig(R, 6, 0, false, Set.of(Target.Q)), new PissaInit(-1), new SplittableRandom(1)));
-        assertTrue(e.getMessage().contains("not implemented"), e.getMessage());
+        assertTrue(e.getMessage().contains("onResidual"), e.getMessage());
     }
 
     @Test
