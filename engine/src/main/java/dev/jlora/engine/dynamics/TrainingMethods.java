@@ -69,6 +69,8 @@ public final class TrainingMethods {
         add(new Kind(AdaLora.NAME, "AdaLoRA's budget schedule, importance masking and orthogonal regulariser",
                 AdapterMethods.method(AdaLora.NAME).keys(), true,
                 (p, c) -> new AdaLora(c.adapters(), p, c.cfg().steps())));
+        add(new Kind("xlora", "X-LoRA's scaling pass and scaling-head gradient, scaling statistics", Map.of(), true,
+                (p, c) -> new XLoraScaling(c.adapters())));
         for (String mixture : List.of("loramoe", "mola", "smora", "dynmole", "mixlora")) {
             add(new Kind(mixture, "routing statistics, auxiliary-loss scaling (and SMoRA's bias update) of " + mixture,
                     Map.of(), true, (p, c) -> new MixtureRouting(mixture, c.adapters(), c.cfg().gradAccum())));
@@ -76,6 +78,9 @@ public final class TrainingMethods {
         add(new Kind("sora", "SoRA (Ding et al. 2023): proximal soft-thresholding of the gates after each step, "
                 + "λ schedule, sora_active_rank metric", Map.of("sparse_lambda", "10", "lambda_schedule", "none",
                 "max_lambda", "10", "lambda_num", "1"), true, (p, c) -> SoraSparsity.create(p, c.adapters())));
+        add(new Kind("kasa", "KaSA (Wang et al. 2024): adds beta·‖ΔΣ‖² + gamma·(‖ΔUᵀΔU − I‖ + ‖ΔVᵀΔV − I‖), averaged "
+                + "over adapters", Map.of("beta", "1e-4", "gamma", "1e-3"), true,
+                (p, c) -> new KasaRegularizer(c.adapters(), p.real("beta", 1e-4f), p.real("gamma", 1e-3f))));
     }
 
     private static void add(Kind k) {
