@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.SplittableRandom;
 import java.util.TreeSet;
 import java.util.function.Function;
 
@@ -77,6 +78,9 @@ public final class AdapterMethods {
         add(new Method("mixlora", "MixLoRA (Li et al. 2024): top-k mixture of FFN experts (frozen FFN + LoRA on gate/up/down "
                 + "each) with load balancing; plain LoRA on attention targets; needs 'down' in --targets, not gate/up",
                 Map.of("num_experts", "8", "top_k", "2", "aux_loss_coef", "0.01"), false));
+        add(new Method("xlora", "X-LoRA (Buehler & Buehler 2024): frozen pre-trained LoRA adapters mixed per token and layer "
+                + "by a scaling head on the hidden states of a scaling pass; adapters=FILE,FILE (jlora train)",
+                Map.of("num_experts", "", "softmax_temperature", "1", "adapters", ""), false));
         add(new Method("flora", "FLoRA (Si et al. 2024): Tucker core, ΔW = s·P_out·Gᵀ·P_inᵀ with a trainable r×r core G",
                 Map.of("flora_scale", "1"), false));
         add(new Method("sora", "SoRA (Ding et al. 2023): LoRA with a gate vector pruned by proximal L1 steps (hook "
@@ -383,6 +387,46 @@ public final class AdapterMethods {
     }
 
     /**
+     * X-LoRA over {@code experts}, LoRA adapter sets of the same model (each adapted (layer, target) of the result
+     * mixes every expert's LoRA there; an expert without that target counts as zero), with a fresh scaling head drawn
+     * from {@code seed}. The experts are copied and frozen; only the head trains (see {@link XLoraModel}).
+     */
+    public static TrainableAdapterSet xlora(LlamaWeights weights, Set<Target> targets, List<TrainableAdapterSet> experts,
+                                            float temperature, long seed) {
+        if (experts.isEmpty()) {
+            throw new IllegalArgumentException("xlora needs at least one pre-trained adapter");
+        }
+        int rank = 1;
+        for (TrainableAdapterSet set : experts) {
+            for (TrainableAdapter a : set.adapters()) {
+                if (!(a instanceof LoraAdapter l)) {
+                    throw new IllegalArgumentException("xlora mixes LoRA adapters; an expert has a " + a.method()
+                            + " adapter");
+                }
+                rank = Math.max(rank, l.rank());
+            }
+        }
+        var model = new XLoraModel(weights.layers().size(), weights.finalNorm().length, experts.size(), temperature);
+        model.initialize(new SplittableRandom(seed));
+        return TrainableAdapterSet.create(weights, targets, xloraFactory(model, rank, targets, experts), seed);
+    }
+
+    /** X-LoRA adapters sharing {@code model}; filled from {@code experts} when not null, else empty (to load). */
+    private static AdapterFactory xloraFactory(XLoraModel model, int rank, Set<Target> targets,
+                                               List<TrainableAdapterSet> experts) {
+        Target first = java.util.Collections.min(targets);
+        return (layer, target, base, rnd) -> {
+            var x = new XLoraAdapter(model, layer, base.cols(), base.rows(), rank, target == first);
+            for (int a = 0; experts != null && a < experts.size(); a++) {
+                if (experts.get(a).get(layer, target) instanceof LoraAdapter l) {
+                    x.setExpert(a, l);
+                }
+            }
+            return x;
+        };
+    }
+
+    /**
      * MixLoRA: the FFN mixture on the down_proj slot ({@link FfnAdapter}), MixLoRA's attention LoRA on q/k/v/o;
      * gate/up cannot carry an adapter of their own (the experts already adapt them).
      */
@@ -451,6 +495,14 @@ public final class AdapterMethods {
             case "adalora", "dylora", "increlora", "codyra" -> rankAdaptive(m, p, rank, dropout, init);
             case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
             case "mixlora" -> mixlora(p, rank, dropout, targets, init);
+            case "xlora" -> {
+                if (init) {
+                    throw new IllegalArgumentException("xlora mixes pre-trained LoRA adapters: give them with --method-arg "
+                            + "adapters=FILE,FILE (jlora train) or use AdapterMethods.xlora(...) from Java");
+                }
+                yield xloraFactory(new XLoraModel(weights.layers().size(), weights.finalNorm().length,
+                        p.integer("num_experts", 0), p.real("softmax_temperature", 1)), rank, targets, null);
+            }
             case "bone" -> switch (p.str("init_weights", "true").trim().toLowerCase(java.util.Locale.ROOT)) {
                 case "true", "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
                 case "bat" -> (layer, target, base, rnd) -> new BoneBatAdapter(base, rank);

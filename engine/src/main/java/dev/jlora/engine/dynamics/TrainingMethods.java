@@ -56,6 +56,8 @@ public final class TrainingMethods {
         add(new Kind(AdaLora.NAME, "AdaLoRA's budget schedule, importance masking and orthogonal regulariser",
                 AdapterMethods.method(AdaLora.NAME).keys(), true,
                 (p, c) -> new AdaLora(c.adapters(), p, c.cfg().steps())));
+        add(new Kind("xlora", "X-LoRA's scaling pass and scaling-head gradient, scaling statistics", Map.of(), true,
+                (p, c) -> new XLoraScaling(c.adapters())));
         for (String mixture : List.of("loramoe", "mola", "smora", "dynmole", "mixlora")) {
             add(new Kind(mixture, "routing statistics, auxiliary-loss scaling (and SMoRA's bias update) of " + mixture,
                     Map.of(), true, (p, c) -> new MixtureRouting(mixture, c.adapters(), c.cfg().gradAccum())));
