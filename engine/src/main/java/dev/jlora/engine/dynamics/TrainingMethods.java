@@ -65,6 +65,13 @@ public final class TrainingMethods {
         add(new Kind("sora", "SoRA (Ding et al. 2023): proximal soft-thresholding of the gates after each step, "
                 + "λ schedule, sora_active_rank metric", Map.of("sparse_lambda", "10", "lambda_schedule", "none",
                 "max_lambda", "10", "lambda_num", "1"), true, (p, c) -> SoraSparsity.create(p, c.adapters())));
+        add(new Kind(DyLora.NAME, "DyLoRA's per-step random truncated rank", AdapterMethods.method(DyLora.NAME).keys(),
+                true, (p, c) -> new DyLora(c.adapters(), p, c.cfg().seed())));
+        add(new Kind(IncreLora.NAME, "IncreLoRA's importance-driven rank growth with advance learning",
+                AdapterMethods.method(IncreLora.NAME).keys(), true, (p, c) -> new IncreLora(c.adapters(), p)));
+        add(new Kind(RankSelectiveLora.NAME, "CoDyRA's proximal L1 sparsification of the rank gates",
+                AdapterMethods.method(RankSelectiveLora.NAME).keys(), true,
+                (p, c) -> new RankSelectiveLora(c.adapters(), p, c.cfg().steps())));
         add(new Kind("kasa", "KaSA (Wang et al. 2024): adds beta·‖ΔΣ‖² + gamma·(‖ΔUᵀΔU − I‖ + ‖ΔVᵀΔV − I‖), averaged "
                 + "over adapters", Map.of("beta", "1e-4", "gamma", "1e-3"), true,
                 (p, c) -> new KasaRegularizer(c.adapters(), p.real("beta", 1e-4f), p.real("gamma", 1e-3f))));
