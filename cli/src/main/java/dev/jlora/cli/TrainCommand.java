@@ -121,6 +121,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--weight-decay", defaultValue = "0", description = "Weight decay (default: ${DEFAULT-VALUE})")
     float weightDecay;
 
+    @Option(names = "--momentum", defaultValue = "0.9", description = "SGD momentum (default: ${DEFAULT-VALUE})")
+    float momentum;
+
     @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Gradient clipping; 0 = off (default: ${DEFAULT-VALUE})")
     float maxGradNorm;
 
@@ -219,7 +222,7 @@ final class TrainCommand implements Callable<Integer> {
                 BackendWeights.countOnBackend(m.weights()), selected.reason());
         var cfg = TrainConfig.builder().steps(steps).batchSize(batchSize).seqLen(seqLen).gradAccum(gradAccum)
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
-                .warmupSteps(warmup).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
+                .warmupSteps(warmup).weightDecay(weightDecay).momentum(momentum).maxGradNorm(maxGradNorm)
                 .evalEvery(evalEvery > 0 ? evalEvery : Math.max(1, steps)).checkpointEvery(checkpointEvery)
                 .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).maxBadSteps(maxBadSteps).build();
         TrainableAdapterSet adapters = adapted.adapters();
