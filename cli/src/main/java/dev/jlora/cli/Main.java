@@ -10,6 +10,7 @@ import picocli.CommandLine.Command;
                 InfoCommand.class,
                 GenerateCommand.class,
                 TrainCommand.class,
+                CompareCommand.class,
                 QuickstartCommand.class,
                 QuantizeCommand.class,
                 EvalCommand.class,

@@ -53,7 +53,7 @@ final class TrainCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--method", defaultValue = "lora",
-            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, full, "
+            description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, salt, kasa, full, "
                     + "hydra, mos, adalora, dylora, increlora, codyra, "
                     + "lorasb (default: ${DEFAULT-VALUE})")
     String method;
@@ -67,7 +67,7 @@ final class TrainCommand implements Callable<Integer> {
             description = "Method hyper-parameter, repeatable (vera: d_initial, projection_prng_key; "
                     + "nola: num_basis_A, num_basis_B, basis_seed; randlora: projection_prng_key; "
                     + "bone: init_weights=bat; mora: mora_type=6; flora: flora_scale; "
-                    + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num; "
+                    + "sora: sparse_lambda, lambda_schedule, max_lambda, lambda_num; salt: r_lora; kasa: beta, gamma; "
                     + "mos: shards_per_vector, equivalent_rank, private_rank, router_seed; "
                     + "adalora: init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight; "
                     + "dylora: frozen; increlora: init_r, max_r, target_r, top_h, incre_rank_num, init_warmup, "
@@ -82,11 +82,12 @@ final class TrainCommand implements Callable<Integer> {
     java.util.List<String> trainBase = java.util.List.of();
 
     @Option(names = "--dynamics", paramLabel = "NAME", split = ",",
-            description = "Training dynamics, repeatable: loraplus")
+            description = "Training dynamics, repeatable: loraplus, allora, lorapro, lisa (docs/ADAPTERS.md)")
     java.util.List<String> dynamics = java.util.List.of();
 
     @Option(names = "--dynamics-arg", paramLabel = "KEY=VALUE",
-            description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio)")
+            description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio; allora: "
+                    + "allora_eta; lorapro: lorapro_optimizer; lisa: lisa_activated_layers, lisa_interval_steps)")
     Map<String, String> dynamicsArgs = new LinkedHashMap<>();
 
     @Option(names = "--targets", defaultValue = "q,k,v,o", description = "Target modules: q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE})")
@@ -191,6 +192,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--log-every", defaultValue = "1", description = "Print every N steps (default: ${DEFAULT-VALUE})")
     int logEvery;
 
+    /** Set by {@link #call()} once the adapters exist: what {@link CompareRun} reports. */
+    long trainableParameters = -1;
+
     @Override
     public Integer call() throws Exception {
         PrintStream o = System.out;
@@ -208,8 +212,9 @@ final class TrainCommand implements Callable<Integer> {
         Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
         // EVA, LoRA-GA and LoRA-SB read the first training batches (the ones training starts with) before it starts.
         InitBatches initData = AdapterMethods.needsData(method, init) ? new InitBatches(m, ds, batchSize, seed) : null;
-        AdaptedModel adapted = AdapterMethods.create(method, init, params, m.weights(), lora.targets(), seed,
-                Requantizer.DEFAULT, initData);
+        AdaptedModel adapted = method.equals("xlora") ? xlora(m, params, lora.targets())
+                : AdapterMethods.create(method, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
+                        initData);
         if (initData != null) {
             o.printf(Locale.ROOT, "init %s from %s: %s%n", init, data, rankSummary(adapted.adapters(), m.config().nLayers(),
                     lora.targets().size()));
@@ -233,6 +238,7 @@ final class TrainCommand implements Callable<Integer> {
         if (!baseParts.isEmpty()) {
             adapters = adapters.withBase(TrainableBase.copyOf(m.weights(), baseParts));
         }
+        trainableParameters = adapters.parameterCount();
         o.printf(Locale.ROOT, "model %s: %d layers, dim %d; %s (init %s) r=%d alpha=%s on %s: %,d trainable parameters%n",
                 model, m.config().nLayers(), m.config().dim(), method, init, rank, alpha, lora.targets(),
                 adapters.parameterCount());
@@ -263,8 +269,12 @@ final class TrainCommand implements Callable<Integer> {
                 saved = saved.withBase(adapters.base());
             }
             AdapterFile.save(file, saved, meta);
-            o.printf("converted to a rank-%d LoRA delta on the original weights (PEFT's PiSSA/OLoRA conversion): %s%n",
-                    2 * rank, file);
+            if (method.equals("kasa")) {
+                o.printf("converted to a delta on the original weights (minus the removed singular components): %s%n", file);
+            } else {
+                o.printf("converted to a rank-%d LoRA delta on the original weights (PEFT's PiSSA/OLoRA conversion): %s%n",
+                        2 * rank, file);
+            }
         }
         for (var f : formats) {
             Path p = switch (f) {
@@ -325,6 +335,28 @@ final class TrainCommand implements Callable<Integer> {
         }
         return String.format(Locale.ROOT, "ranks %d..%d on %d of %d layers (sum %d)", min, max, n,
                 layers * targetsPerLayer, sum);
+    }
+
+    /**
+     * X-LoRA: the pre-trained LoRA adapters of {@code --method-arg adapters=PATH,PATH} (any format --adapter reads),
+     * frozen and mixed by a new scaling head (AdapterMethods.xlora).
+     */
+    private AdaptedModel xlora(LlamaModel m, Map<String, String> params, java.util.Set<dev.jlora.engine.adapter.Target> on)
+            throws java.io.IOException {
+        var known = new java.util.HashSet<>(AdapterMethods.method("xlora").keys().keySet());
+        known.addAll(java.util.List.of("method", "rank", "alpha", "dropout", "rs_lora"));
+        var p = new dev.jlora.engine.adapter.HyperParams("adapter method xlora", params).requireKnown(known);
+        String files = p.str("adapters", "").trim();
+        if (files.isEmpty()) {
+            throw new IllegalArgumentException("--method xlora mixes pre-trained LoRA adapters: give them with "
+                    + "--method-arg adapters=PATH,PATH (.jlora, PEFT directories or LoRA GGUF)");
+        }
+        var experts = new java.util.ArrayList<TrainableAdapterSet>();
+        for (String f : files.split(",")) {
+            experts.add(AdapterFiles.load(Path.of(f.trim()), m));
+        }
+        var set = AdapterMethods.xlora(m.weights(), on, experts, p.real("softmax_temperature", 1), seed);
+        return new AdaptedModel(m.weights(), set, java.util.List.of(), m.weights(), Map.of());
     }
 
     /** Trains (resuming if asked), saves DIR/adapter.jlora (and DIR/loss.svg if {@code plot}) and returns its path. */

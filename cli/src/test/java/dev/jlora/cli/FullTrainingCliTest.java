@@ -28,7 +28,7 @@ class FullTrainingCliTest {
     @Test
     void fullWeightsAndBaseTensorsAreSavedAndMerged() throws Exception {
         Path out = dir.resolve("out");
-        var r = CliRun.of("train", "demo", "--data", data(dir).toString(), "--out", out.toString(), "--steps", "2",
+        var r = CliRun.of("train", "demo", "--data", data(dir).toString(), "--out", out.toString(), "--steps", "1",
                 "--seq-len", "16", "--batch-size", "1", "--targets", "q,down", "--eval-fraction", "0", "--lr", "1e-2",
                 "--method", "full", "--train-base", "embed,norms,head");
         assertEquals(0, r.code(), r.err());
@@ -48,5 +48,22 @@ class FullTrainingCliTest {
                 "--steps", "1", "--seq-len", "16", "--method", "full", "--train-base", "head", "--export", "peft");
         assertEquals(1, pe.code());
         assertTrue(pe.err().contains("--export peft cannot hold the base tensors"), pe.err());
+    }
+
+    @Test
+    void lisaTrainsSampledLayersAndLogsThem() throws Exception {
+        Path out = dir.resolve("lisa");
+        var r = CliRun.of("train", "demo", "--data", data(dir).toString(), "--out", out.toString(), "--steps", "3",
+                "--seq-len", "16", "--batch-size", "1", "--targets", "all-linear", "--eval-fraction", "0",
+                "--method", "full", "--train-base", "embed,head", "--dynamics", "lisa",
+                "--dynamics-arg", "lisa_activated_layers=2", "--dynamics-arg", "lisa_interval_steps=2");
+        assertEquals(0, r.code(), r.err());
+        var lines = Files.readAllLines(out.resolve("metrics.jsonl"));
+        assertTrue(lines.getFirst().contains("\"lisa_layers\":["), lines.getFirst());
+
+        var bad = CliRun.of("train", "demo", "--data", data(dir).toString(), "--out", dir.resolve("bad").toString(),
+                "--steps", "1", "--seq-len", "16", "--dynamics", "lisa");
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("--method full"), bad.err());
     }
 }

@@ -44,4 +44,37 @@ class MixtureCliTest {
         assertEquals(1, m.code(), m.out());
         assertTrue(m.err().contains("cannot be merged into W"), m.err());
     }
+
+    @org.junit.jupiter.api.Test
+    void xloraMixesTrainedAdaptersAndGenerates() throws Exception {
+        Path data = dir.resolve("d.jsonl");
+        Files.writeString(data, """
+                {"text": "Once upon a time, there was a cat named Tom. Tom liked milk."}
+                {"text": "One day, Tom saw a bird. The bird sang a song."}
+                """);
+        String[] common = {"--data", data.toString(), "--steps", "1", "--seq-len", "16", "--batch-size", "1",
+                "--targets", "q,v", "--eval-fraction", "0", "--no-plot"};
+        for (String name : new String[] {"a", "b"}) {
+            var args = new java.util.ArrayList<>(java.util.List.of("train", "demo", "--out", dir.resolve(name).toString(),
+                    "--rank", name.equals("a") ? "2" : "4", "--seed", name.equals("a") ? "1" : "2"));
+            args.addAll(java.util.List.of(common));
+            assertEquals(0, TrainCommandTest.run(args.toArray(String[]::new)).code());
+        }
+        var args = new java.util.ArrayList<>(java.util.List.of("train", "demo", "--out", dir.resolve("x").toString(),
+                "--method", "xlora", "--method-arg", "adapters=" + dir.resolve("a/adapter.jlora") + ","
+                        + dir.resolve("b/adapter.jlora")));
+        args.addAll(java.util.List.of(common));
+        var r = TrainCommandTest.run(args.toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.readString(dir.resolve("x/metrics.jsonl")).contains("\"xlora_scaling_entropy\""));
+        var g = TrainCommandTest.run("generate", "demo", "--adapter", dir.resolve("x/adapter.jlora").toString(),
+                "--prompt", "Once upon a time", "--max-tokens", "8", "--temperature", "0");
+        assertEquals(0, g.code(), g.err());
+        assertTrue(g.out().startsWith("Once upon a time") && g.out().length() > "Once upon a time".length(), g.out());
+
+        args.set(args.indexOf("--method-arg") + 1, "softmax_temperature=1");
+        var missing = TrainCommandTest.run(args.toArray(String[]::new));
+        assertEquals(1, missing.code());
+        assertTrue(missing.err().contains("adapters=PATH,PATH"), missing.err());
+    }
 }

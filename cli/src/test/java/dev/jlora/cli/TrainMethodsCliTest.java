@@ -54,7 +54,7 @@ class TrainMethodsCliTest {
      */
     @ParameterizedTest
     @CsvSource({"flora,flora_scale=2,flora_scale,2.0", "bone,init_weights=bat,init_weights,bat",
-            "mora,mora_type=6,mora_type,6"})
+            "mora,mora_type=6,mora_type,6", "salt,r_lora=4,r_lora,4", "kasa,beta=1e-3,kasa_base,original"})
     void trainsAndMergesTheReparametrisedMethods(String method, String methodArg, String key, String savedValue)
             throws Exception {
         Path data = dir.resolve("d.jsonl");
@@ -80,6 +80,10 @@ class TrainMethodsCliTest {
             moved = Math.max(moved, Math.abs(v));
         }
         assertTrue(moved > 1e-4, "two steps must move ΔW, max |ΔW| = " + moved);
+        if (method.equals("kasa")) {
+            assertTrue(r.out().contains("base weights replaced by their residual"), r.out());
+            assertTrue(Files.readString(out.resolve("metrics.jsonl")).contains("\"kasa_l3\""), "the kasa hook ran");
+        }
         Path merged = dir.resolve("merged.gguf");
         var m = TrainCommandTest.run("merge", "demo", "--adapter", out.resolve("adapter.jlora").toString(),
                 "--out", merged.toString(), "--to", "f32");

@@ -100,7 +100,8 @@ public record AdaptedModel(LlamaWeights weights, TrainableAdapterSet adapters, L
      * W + s·B·A − s·B₀·A₀, i.e. LoRA of rank 2r with A' = [A; A₀] and B' = [B, −B₀] and alpha chosen to keep s
      * (PEFT's conversion of PiSSA/OLoRA adapters, {@code path_initial_model_for_weight_conversion}). Exact except
      * for the re-quantization error of the residual ({@link #residuals()}). DoRA converts the same way, keeping its
-     * magnitude (the row norms of the stacked update on W are those on the residual). Without replaced bases, the
+     * magnitude (the row norms of the stacked update on W are those on the residual). KaSA adapters convert themselves
+     * ({@link KasaAdapter#onOriginalWeights}: ΔW minus the removed singular components). Without replaced bases, the
      * adapters themselves. Other methods cannot be converted.
      */
     public TrainableAdapterSet deltaOnOriginal() {
@@ -115,6 +116,9 @@ public record AdaptedModel(LlamaWeights weights, TrainableAdapterSet adapters, L
             TrainableAdapter a = adapters.get(layer, target);
             if (!replaced.contains(key(layer, target))) {
                 return a;
+            }
+            if (a instanceof KasaAdapter kasa) {
+                return kasa.onOriginalWeights();      // carries the removed components itself
             }
             String pre = TrainableAdapterSet.prefix(layer, target);
             float[] a0 = initialState.get(pre + "lora_A"), b0 = initialState.get(pre + "lora_B");
@@ -139,7 +143,7 @@ public record AdaptedModel(LlamaWeights weights, TrainableAdapterSet adapters, L
                 return out;
             }
             throw new UnsupportedOperationException("converting a residual-base " + a.method()
-                    + " adapter to a delta on the original weights is not implemented (LoRA and DoRA only)");
+                    + " adapter to a delta on the original weights is not implemented (LoRA, DoRA and KaSA only)");
         };
         return TrainableAdapterSet.create(original, adapters.targets(), converted, 0);
     }

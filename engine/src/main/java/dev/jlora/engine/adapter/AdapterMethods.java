@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.SplittableRandom;
 import java.util.TreeSet;
 import java.util.function.Function;
 
@@ -20,7 +21,8 @@ import java.util.function.Function;
  * {@code projection_prng_key}; NOLA {@code num_basis_A}, {@code num_basis_B}, {@code basis_seed}; RandLoRA
  * {@code projection_prng_key}; Bone {@code init_weights} (true or bat); MoRA {@code mora_type} (1 or 6); FLoRA
  * {@code flora_scale}; SoRA {@code sparse_lambda}, {@code lambda_schedule}, {@code max_lambda}, {@code lambda_num}
- * (read by its training hook); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
+ * (read by its training hook); SALT {@code r_lora}; KaSA {@code beta}, {@code gamma} (its hook) and
+ * {@code kasa_base} (written by the adapter: truncated or original); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
  * {@code router_seed}; mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE) their routing keys, listed
  * in {@link #methods()}; the rank-adaptive methods (adalora, dylora, increlora, codyra) theirs, listed there too.
  * The data-driven inits add theirs ({@link #DATA_INITS}); saved files may carry a {@link RankPattern} (EVA).
@@ -76,11 +78,19 @@ public final class AdapterMethods {
         add(new Method("mixlora", "MixLoRA (Li et al. 2024): top-k mixture of FFN experts (frozen FFN + LoRA on gate/up/down "
                 + "each) with load balancing; plain LoRA on attention targets; needs 'down' in --targets, not gate/up",
                 Map.of("num_experts", "8", "top_k", "2", "aux_loss_coef", "0.01"), false));
+        add(new Method("xlora", "X-LoRA (Buehler & Buehler 2024): frozen pre-trained LoRA adapters mixed per token and layer "
+                + "by a scaling head on the hidden states of a scaling pass; adapters=FILE,FILE (jlora train)",
+                Map.of("num_experts", "", "softmax_temperature", "1", "adapters", ""), false));
         add(new Method("flora", "FLoRA (Si et al. 2024): Tucker core, ΔW = s·P_out·Gᵀ·P_inᵀ with a trainable r×r core G",
                 Map.of("flora_scale", "1"), false));
         add(new Method("sora", "SoRA (Ding et al. 2023): LoRA with a gate vector pruned by proximal L1 steps (hook "
                 + "'sora'); sparse_lambda, lambda_schedule, max_lambda, lambda_num", Map.of("sparse_lambda", "10",
                 "lambda_schedule", "none", "max_lambda", "10", "lambda_num", "1"), false));
+        add(new Method("salt", "SALT (Elsayed et al. 2025): scale and shift of the top-r singular values, low-rank "
+                + "X·Y on the remaining block of Σ (full Jacobi SVD per layer)", Map.of("r_lora", "8"), false));
+        add(new Method("kasa", "KaSA (Wang et al. 2024): base truncated by its r smallest singular components "
+                + "(re-quantized), ΔW = s·ΔU·diag(ΔΣ)·ΔVᵀ with the hook 'kasa' adding beta·L2(ΔΣ) + gamma·orthogonality",
+                Map.of("beta", "1e-4", "gamma", "1e-3", "kasa_base", KasaAdapter.TRUNCATED), false));
         add(new Method("hydra", "Hydra (Kim et al. 2023): parallel LoRA branch plus a sequential low-rank branch on "
                 + "the frozen layer's output", Map.of(), false));
         add(new Method("mos", "MoS (Wang et al. 2024): A, B assembled from shards of pools shared across layers "
@@ -213,6 +223,11 @@ public final class AdapterMethods {
                 yield (layer, target, base, rnd) -> new ResidualAdapterFactory.Created(
                         DoraAdapter.create(base, cfg, ai, rnd), null);
             }
+            case "kasa" -> {
+                int rank = p.integer("rank", 8);
+                float alpha = p.real("alpha", 16), dropout = p.real("dropout", 0);
+                yield (layer, target, base, rnd) -> KasaAdapter.truncate(base, rank, alpha, dropout, rnd);
+            }
             default -> ResidualAdapterFactory.of(structural(m, p, weights, targets, true));
         };
     }
@@ -233,7 +248,8 @@ public final class AdapterMethods {
     /**
      * For {@code AdapterFile.load(file, weights, AdapterMethods.loader(weights))}: turns a saved file's metadata into
      * the factory of empty adapters of the right shapes (their values then come from the file). Adapters trained from a
-     * residual base (PiSSA, OLoRA) are not deltas on the original weights; this does not rebuild that base.
+     * residual base (PiSSA, OLoRA, KaSA with {@code kasa_base=truncated}) are not deltas on the original weights; this
+     * does not rebuild that base ({@code jlora train} saves them converted to deltas on the original).
      */
     public static Function<Map<String, String>, AdapterFactory> loader(LlamaWeights weights) {
         return meta -> {
@@ -385,6 +401,46 @@ public final class AdapterMethods {
     }
 
     /**
+     * X-LoRA over {@code experts}, LoRA adapter sets of the same model (each adapted (layer, target) of the result
+     * mixes every expert's LoRA there; an expert without that target counts as zero), with a fresh scaling head drawn
+     * from {@code seed}. The experts are copied and frozen; only the head trains (see {@link XLoraModel}).
+     */
+    public static TrainableAdapterSet xlora(LlamaWeights weights, Set<Target> targets, List<TrainableAdapterSet> experts,
+                                            float temperature, long seed) {
+        if (experts.isEmpty()) {
+            throw new IllegalArgumentException("xlora needs at least one pre-trained adapter");
+        }
+        int rank = 1;
+        for (TrainableAdapterSet set : experts) {
+            for (TrainableAdapter a : set.adapters()) {
+                if (!(a instanceof LoraAdapter l)) {
+                    throw new IllegalArgumentException("xlora mixes LoRA adapters; an expert has a " + a.method()
+                            + " adapter");
+                }
+                rank = Math.max(rank, l.rank());
+            }
+        }
+        var model = new XLoraModel(weights.layers().size(), weights.finalNorm().length, experts.size(), temperature);
+        model.initialize(new SplittableRandom(seed));
+        return TrainableAdapterSet.create(weights, targets, xloraFactory(model, rank, targets, experts), seed);
+    }
+
+    /** X-LoRA adapters sharing {@code model}; filled from {@code experts} when not null, else empty (to load). */
+    private static AdapterFactory xloraFactory(XLoraModel model, int rank, Set<Target> targets,
+                                               List<TrainableAdapterSet> experts) {
+        Target first = java.util.Collections.min(targets);
+        return (layer, target, base, rnd) -> {
+            var x = new XLoraAdapter(model, layer, base.cols(), base.rows(), rank, target == first);
+            for (int a = 0; experts != null && a < experts.size(); a++) {
+                if (experts.get(a).get(layer, target) instanceof LoraAdapter l) {
+                    x.setExpert(a, l);
+                }
+            }
+            return x;
+        };
+    }
+
+    /**
      * MixLoRA: the FFN mixture on the down_proj slot ({@link FfnAdapter}), MixLoRA's attention LoRA on q/k/v/o;
      * gate/up cannot carry an adapter of their own (the experts already adapt them).
      */
@@ -453,6 +509,14 @@ public final class AdapterMethods {
             case "adalora", "dylora", "increlora", "codyra" -> rankAdaptive(m, p, rank, dropout, init);
             case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
             case "mixlora" -> mixlora(p, rank, dropout, targets, init);
+            case "xlora" -> {
+                if (init) {
+                    throw new IllegalArgumentException("xlora mixes pre-trained LoRA adapters: give them with --method-arg "
+                            + "adapters=FILE,FILE (jlora train) or use AdapterMethods.xlora(...) from Java");
+                }
+                yield xloraFactory(new XLoraModel(weights.layers().size(), weights.finalNorm().length,
+                        p.integer("num_experts", 0), p.real("softmax_temperature", 1)), rank, targets, null);
+            }
             case "bone" -> switch (p.str("init_weights", "true").trim().toLowerCase(java.util.Locale.ROOT)) {
                 case "true", "bone" -> (layer, target, base, rnd) -> new BoneAdapter(base.cols(), base.rows(), rank);
                 case "bat" -> (layer, target, base, rnd) -> new BoneBatAdapter(base, rank);
@@ -480,6 +544,29 @@ public final class AdapterMethods {
                     }
                     return s;
                 };
+            }
+            case "salt" -> {
+                int rLora = p.integer("r_lora", 8);
+                yield (layer, target, base, rnd) -> {
+                    var salt = new SaltAdapter(base, rank, rLora, dropout);
+                    if (init) {
+                        salt.init(rnd);
+                    }
+                    return salt;
+                };
+            }
+            case "kasa" -> {
+                if (init) {
+                    throw new IllegalStateException("KaSA adapters for training come from KasaAdapter.truncate");
+                }
+                float alpha = p.real("alpha", 16);
+                String on = p.str("kasa_base", KasaAdapter.TRUNCATED);
+                if (!on.equals(KasaAdapter.TRUNCATED) && !on.equals(KasaAdapter.ORIGINAL)) {
+                    throw new IllegalArgumentException("adapter method kasa: kasa_base must be truncated or original, got '"
+                            + on + "'");
+                }
+                yield (layer, target, base, rnd) -> new KasaAdapter(base.cols(), base.rows(), rank, alpha, dropout,
+                        on.equals(KasaAdapter.ORIGINAL));
             }
             case "flora" -> {
                 float scale = p.real("flora_scale", 1);

@@ -41,9 +41,23 @@ public final class TrainingMethods {
         add(new Kind("loraplus", "LoRA+ (Hayou et al. 2024): B learns loraplus_lr_ratio times faster than A",
                 Map.of("loraplus_lr_ratio", "16"), false,
                 (p, c) -> new LoraPlus(c.adapters(), p.real("loraplus_lr_ratio", 16))));
+        add(new Kind("allora", "ALLoRA (Huang & Balestriero 2024): no dropout or scaling, per-row learning rate "
+                + "1/sqrt(|row|^2 + 1/allora_eta^2)", Map.of("allora_eta", "4"), false,
+                (p, c) -> new Allora(c.adapters(), c.cfg(), p.real("allora_eta", 4))));
+        add(new Kind("lorapro", "LoRA-Pro (Wang et al. 2024): A, B gradients whose equivalent gradient best "
+                + "approximates the full one; lorapro_optimizer=adamw runs Adam on it (needs --optimizer sgd "
+                + "--momentum 0 --weight-decay 0) or sgd", Map.of("lorapro_optimizer", "adamw"), false,
+                (p, c) -> new LoraPro(c.adapters(), c.cfg(), p.str("lorapro_optimizer", "adamw"))));
+        add(new Kind("lisa", "LISA (Pan et al. 2024): every lisa_interval_steps, train lisa_activated_layers "
+                + "random layers plus embedding and head (needs --method full --train-base embed,head)",
+                Map.of("lisa_activated_layers", "2", "lisa_interval_steps", "20"), false,
+                (p, c) -> new Lisa(c.adapters(), p.integer("lisa_activated_layers", 2),
+                        p.integer("lisa_interval_steps", 20), c.cfg().seed())));
         add(new Kind(AdaLora.NAME, "AdaLoRA's budget schedule, importance masking and orthogonal regulariser",
                 AdapterMethods.method(AdaLora.NAME).keys(), true,
                 (p, c) -> new AdaLora(c.adapters(), p, c.cfg().steps())));
+        add(new Kind("xlora", "X-LoRA's scaling pass and scaling-head gradient, scaling statistics", Map.of(), true,
+                (p, c) -> new XLoraScaling(c.adapters())));
         for (String mixture : List.of("loramoe", "mola", "smora", "dynmole", "mixlora")) {
             add(new Kind(mixture, "routing statistics, auxiliary-loss scaling (and SMoRA's bias update) of " + mixture,
                     Map.of(), true, (p, c) -> new MixtureRouting(mixture, c.adapters(), c.cfg().gradAccum())));
@@ -51,6 +65,9 @@ public final class TrainingMethods {
         add(new Kind("sora", "SoRA (Ding et al. 2023): proximal soft-thresholding of the gates after each step, "
                 + "λ schedule, sora_active_rank metric", Map.of("sparse_lambda", "10", "lambda_schedule", "none",
                 "max_lambda", "10", "lambda_num", "1"), true, (p, c) -> SoraSparsity.create(p, c.adapters())));
+        add(new Kind("kasa", "KaSA (Wang et al. 2024): adds beta·‖ΔΣ‖² + gamma·(‖ΔUᵀΔU − I‖ + ‖ΔVᵀΔV − I‖), averaged "
+                + "over adapters", Map.of("beta", "1e-4", "gamma", "1e-3"), true,
+                (p, c) -> new KasaRegularizer(c.adapters(), p.real("beta", 1e-4f), p.real("gamma", 1e-3f))));
     }
 
     private static void add(Kind k) {

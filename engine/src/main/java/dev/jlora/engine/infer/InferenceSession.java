@@ -4,6 +4,7 @@ import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.adapter.FfnAdapter;
 import dev.jlora.engine.adapter.LinearAdapter;
 import dev.jlora.engine.adapter.Target;
+import dev.jlora.engine.adapter.XLoraModel;
 import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.model.LlamaWeights;
@@ -46,6 +47,8 @@ public final class InferenceSession {
     private final float[] logits;       // [V] logits of the last position
     private float[] chunkLogits;        // [maxBatch × V], allocated on the first all-positions forward
     private float[] ffnOut;             // [maxBatch × C], allocated for the first FfnAdapter
+    private final XLoraModel xlora;             // X-LoRA adapters' scaling head, or null
+    private final InferenceSession scalingPass; // the base model in lockstep, for X-LoRA's hidden states, or null
 
     /** Bytes of the KV cache a session for {@code contextSize} positions of {@code cfg} allocates. */
     public static long kvCacheBytes(LlamaConfig cfg, long contextSize) {
@@ -88,6 +91,11 @@ public final class InferenceSession {
         rstd = new float[B];
         logits = new float[cfg.vocabSize()];
         attention = new Attention(cfg.nHeads(), cfg.nKvHeads(), cfg.headDim(), contextSize);
+        // X-LoRA (Buehler & Buehler 2024): the scalings of each chunk come from the base model's final hidden states
+        // of those tokens, so a base session with its own KV cache runs every chunk first (the scaling pass).
+        this.xlora = XLoraModel.of(this.adapters, cfg.nLayers());
+        this.scalingPass = xlora == null ? null
+                : new InferenceSession(new LlamaModel(cfg, w, model.tokenizer()), AdapterSet.NONE, contextSize, maxBatch);
     }
 
     public LlamaConfig config() {
@@ -112,6 +120,9 @@ public final class InferenceSession {
     /** Forgets everything: the next token goes to position 0. */
     public void reset() {
         pos = 0;
+        if (scalingPass != null) {
+            scalingPass.reset();
+        }
     }
 
     /** Drops positions {@code newPosition..} from the cache (keeps a shared prefix, e.g. a system prompt). */
@@ -120,6 +131,9 @@ public final class InferenceSession {
             throw new IllegalArgumentException("can rewind to 0.." + pos + ", not " + newPosition);
         }
         pos = newPosition;
+        if (scalingPass != null) {
+            scalingPass.rewind(newPosition);
+        }
     }
 
     /**
@@ -233,6 +247,12 @@ public final class InferenceSession {
         final int C = cfg.dim(), kvDim = cfg.kvDim(), hidden = cfg.hiddenDim(), hs = cfg.headDim();
         final int V = cfg.vocabSize();
         final int p0 = pos;
+        if (scalingPass != null) {
+            scalingPass.forwardChunk(tokens, off, T);
+            float[] scalingHidden = new float[T * C];
+            ops.rmsNormForward(scalingHidden, rstd, scalingPass.x, w.finalNorm(), T, C, cfg.rmsEps());
+            xlora.setHidden(scalingHidden, T);
+        }
         for (int t = 0; t < T; t++) {
             int id = tokens[off + t];
             if (id < 0 || id >= V) {

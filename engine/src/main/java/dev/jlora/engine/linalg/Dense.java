@@ -2,15 +2,18 @@ package dev.jlora.engine.linalg;
 
 import dev.jlora.simd.Parallel;
 
-/** The few dense float64 products the factorizations need, on row-major arrays. Plain loops in i-k-j order. */
-final class Dense {
+/**
+ * The few dense float64 products the factorizations (and the optimizer-side training methods) need, on row-major
+ * arrays. Plain loops in i-k-j order.
+ */
+public final class Dense {
     private Dense() {}
 
     /**
      * c = a·b with a [m×k], b [k×n]; returns a new [m×n] array. Rows of c are spread over the shared pool; each element
      * is summed in one fixed order, so the result does not depend on the thread count.
      */
-    static double[] mul(double[] a, double[] b, int m, int k, int n) {
+    public static double[] mul(double[] a, double[] b, int m, int k, int n) {
         double[] c = new double[m * n];
         Parallel.parallelForRange(m, grain(k, n), (from, to) -> {
             for (int i = from; i < to; i++) {
@@ -60,7 +63,7 @@ final class Dense {
     }
 
     /** The transpose of a [m×n] as a new [n×m] array. */
-    static double[] transpose(double[] a, int m, int n) {
+    public static double[] transpose(double[] a, int m, int n) {
         double[] t = new double[m * n];
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {

@@ -208,6 +208,20 @@ public final class LlamaTrainGraph {
         return out;
     }
 
+    /**
+     * The final normalised hidden states [B·T × C] of a forward without dropout or gradients (X-LoRA's scaling pass
+     * reads them); a new array.
+     */
+    public float[] finalHidden(int[] inputs) {
+        check(inputs, null);
+        embed(inputs);
+        for (int l = 0; l < L; l++) {
+            blockForward(l, actsFor(l), false, 0);
+        }
+        rmsNormForward(lnf, rstdf, resid[L], normWeight(trainedFinalNorm(), w.finalNorm()));
+        return lnf.clone();
+    }
+
     private Acts actsFor(int l) {
         return acts[checkpointing ? 0 : l];
     }

@@ -41,9 +41,29 @@ public final class LossPlot {
     /** The losses of one run, in logging order. */
     record Series(List<Point> train, List<Point> eval) {}
 
+    /** One run of a comparison: its legend label and its losses. */
+    record Run(String label, Series series) {}
+
+    /** Colours of the runs of a comparison, in order (Tableau 10); a single run uses the first, its eval red. */
+    private static final String[] RUN_COLORS = {TRAIN_COLOR, "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+            "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
     /** Renders the metrics file of a run (see the class comment for what is read) as SVG text. */
     public static String render(Path metricsJsonl, String title) throws IOException {
         return render(read(metricsJsonl), title);
+    }
+
+    /**
+     * Renders several runs' metrics files on one chart (for {@code jlora compare}): one colour per run, its training
+     * loss as a solid line and its eval losses as dots on a dashed line of the same colour; the legend names the runs
+     * in the map's order.
+     */
+    public static String renderRuns(Map<String, Path> metricsByLabel, String title) throws IOException {
+        var runs = new ArrayList<Run>();
+        for (var e : metricsByLabel.entrySet()) {
+            runs.add(new Run(e.getKey(), read(e.getValue())));
+        }
+        return render(runs, title);
     }
 
     /** Reads train and eval losses from a trainer's metrics.jsonl. */
@@ -98,9 +118,23 @@ public final class LossPlot {
 
     /** The chart of {@code s} as SVG text. */
     static String render(Series s, String title) {
+        return render(List.of(new Run("", s)), title);
+    }
+
+    /**
+     * The chart of {@code runs} as SVG text. One run is drawn as the single-run chart (training loss blue, eval red,
+     * legend "training loss (N steps)" and "eval loss"); several get one colour each and a legend entry per run.
+     */
+    static String render(List<Run> runs, String title) {
+        boolean single = runs.size() == 1;
+        var lists = new ArrayList<List<Point>>();
+        for (Run r : runs) {
+            lists.add(r.series().train());
+            lists.add(r.series().eval());
+        }
         double yMin = Double.POSITIVE_INFINITY, yMax = Double.NEGATIVE_INFINITY;
         long xMax = 1;
-        for (List<Point> list : List.of(s.train(), s.eval())) {
+        for (List<Point> list : lists) {
             for (Point p : list) {
                 xMax = Math.max(xMax, p.step());
                 if (Double.isFinite(p.loss())) {
@@ -116,43 +150,54 @@ public final class LossPlot {
         }
         var chart = new SvgChart(title, Axis.of(0, xMax, 8, true), Axis.of(yMin, yMax, 6, false), "step", "loss");
 
-        // training loss: one polyline per run of finite losses; a single isolated point gets a dot so it shows
+        // per run: training loss, one polyline per stretch of finite losses (a lone point gets a dot); eval loss
         int bad = 0;
-        var run = new ArrayList<double[]>();
-        for (Point p : s.train()) {
-            if (Double.isFinite(p.loss())) {
-                run.add(new double[] {p.step(), p.loss()});
-            } else {
-                bad++;
-                trainRun(chart, run);
-                run.clear();
-                double px = chart.px(p.step());
-                chart.raw(fmt("<line class=\"nonfinite\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" "
-                        + "stroke-width=\"2\"/>\n", px, SvgChart.TOP + SvgChart.PH - 8, px, SvgChart.TOP + SvgChart.PH, BAD_COLOR));
+        for (int k = 0; k < runs.size(); k++) {
+            Series s = runs.get(k).series();
+            String trainColor = RUN_COLORS[k % RUN_COLORS.length], evalColor = single ? EVAL_COLOR : trainColor;
+            var run = new ArrayList<double[]>();
+            for (Point p : s.train()) {
+                if (Double.isFinite(p.loss())) {
+                    run.add(new double[] {p.step(), p.loss()});
+                } else {
+                    bad++;
+                    trainRun(chart, run, trainColor);
+                    run.clear();
+                    double px = chart.px(p.step());
+                    chart.raw(fmt("<line class=\"nonfinite\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
+                            + "stroke=\"%s\" stroke-width=\"2\"/>\n", px, SvgChart.TOP + SvgChart.PH - 8, px,
+                            SvgChart.TOP + SvgChart.PH, BAD_COLOR));
+                }
             }
-        }
-        trainRun(chart, run);
-
-        // eval loss
-        if (!s.eval().isEmpty()) {
-            chart.polyline("eval-line", points(s.eval()), EVAL_COLOR, 1.5, "stroke-dasharray=\"6 4\"");
-            for (Point p : s.eval()) {
-                chart.raw(fmt("<circle class=\"eval\" cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"%s\" stroke=\"white\" "
-                        + "stroke-width=\"1\"/>\n", chart.px(p.step()), chart.py(p.loss()), EVAL_COLOR));
+            trainRun(chart, run, trainColor);
+            if (!s.eval().isEmpty()) {
+                chart.polyline("eval-line", points(s.eval()), evalColor, 1.5, "stroke-dasharray=\"6 4\"");
+                for (Point p : s.eval()) {
+                    chart.raw(fmt("<circle class=\"eval\" cx=\"%.2f\" cy=\"%.2f\" r=\"4\" fill=\"%s\" stroke=\"white\" "
+                            + "stroke-width=\"1\"/>\n", chart.px(p.step()), chart.py(p.loss()), evalColor));
+                }
             }
         }
         if (!any) {
-            chart.note(s.train().isEmpty() ? "no training steps logged" : "no finite loss");
+            boolean noSteps = runs.stream().allMatch(r -> r.series().train().isEmpty());
+            chart.note(noSteps ? "no training steps logged" : "no finite loss");
         }
 
         var entries = new ArrayList<SvgChart.LegendEntry>();
-        entries.add(new SvgChart.LegendEntry((x, cy) -> fmt("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
-                + "stroke=\"%s\" stroke-width=\"2\"/>\n", x, cy, x + 24, cy, TRAIN_COLOR),
-                "training loss (" + s.train().size() + " steps)"));
-        if (!s.eval().isEmpty()) {
-            entries.add(new SvgChart.LegendEntry((x, cy) -> fmt("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
-                    + "stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n<circle cx=\"%.2f\" cy=\"%.2f\" "
-                    + "r=\"4\" fill=\"%s\"/>\n", x, cy, x + 24, cy, EVAL_COLOR, x + 12, cy, EVAL_COLOR), "eval loss"));
+        boolean anyEval = runs.stream().anyMatch(r -> !r.series().eval().isEmpty());
+        if (single) {
+            entries.add(trainEntry(TRAIN_COLOR, "training loss (" + runs.getFirst().series().train().size() + " steps)"));
+            if (anyEval) {
+                entries.add(evalEntry(EVAL_COLOR, "eval loss"));
+            }
+        } else {
+            for (int k = 0; k < runs.size(); k++) {
+                entries.add(trainEntry(RUN_COLORS[k % RUN_COLORS.length], runs.get(k).label() + " ("
+                        + runs.get(k).series().train().size() + " steps)"));
+            }
+            if (anyEval) {
+                entries.add(evalEntry("#333333", "eval loss (in each run's colour)"));
+            }
         }
         if (bad > 0) {
             entries.add(new SvgChart.LegendEntry((x, cy) -> fmt("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
@@ -161,7 +206,7 @@ public final class LossPlot {
         }
         // the legend avoids the drawn curves: sample each run of finite points (a NaN breaks the line)
         var drawn = new ArrayList<double[]>();
-        for (List<Point> list : List.of(s.train(), s.eval())) {
+        for (List<Point> list : lists) {
             var segment = new ArrayList<double[]>();
             for (Point p : list) {
                 if (Double.isFinite(p.loss())) {
@@ -173,7 +218,19 @@ public final class LossPlot {
             }
             drawn.addAll(chart.sampled(segment));
         }
-        return chart.legend(entries, drawn, 210).finish();
+        int longest = entries.stream().mapToInt(e -> e.label().length()).max().orElse(0);
+        return chart.legend(entries, drawn, Math.max(210, 48 + 7 * longest)).finish();
+    }
+
+    private static SvgChart.LegendEntry trainEntry(String color, String label) {
+        return new SvgChart.LegendEntry((x, cy) -> fmt("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
+                + "stroke=\"%s\" stroke-width=\"2\"/>\n", x, cy, x + 24, cy, color), label);
+    }
+
+    private static SvgChart.LegendEntry evalEntry(String color, String label) {
+        return new SvgChart.LegendEntry((x, cy) -> fmt("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
+                + "stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n<circle cx=\"%.2f\" cy=\"%.2f\" "
+                + "r=\"4\" fill=\"%s\"/>\n", x, cy, x + 24, cy, color, x + 12, cy, color), label);
     }
 
     private static List<double[]> points(List<Point> points) {
@@ -184,14 +241,14 @@ public final class LossPlot {
         return out;
     }
 
-    private static void trainRun(SvgChart chart, List<double[]> run) {
+    private static void trainRun(SvgChart chart, List<double[]> run, String color) {
         if (run.isEmpty()) {
             return;
         }
-        chart.polyline("train", run, TRAIN_COLOR, 2, "stroke-linejoin=\"round\"");
+        chart.polyline("train", run, color, 2, "stroke-linejoin=\"round\"");
         if (run.size() == 1) {   // a one-point polyline draws nothing
             chart.raw(fmt("<circle class=\"train-dot\" cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"%s\"/>\n",
-                    chart.px(run.getFirst()[0]), chart.py(run.getFirst()[1]), TRAIN_COLOR));
+                    chart.px(run.getFirst()[0]), chart.py(run.getFirst()[1]), color));
         }
     }
 }

@@ -212,7 +212,8 @@ public final class Trainer {
                     values.putAll(h.metrics());
                 }
                 values.putAll(Map.of("loss", finiteOrString(loss), "lr", (double) lr,
-                        "grad_norm", finiteOrString(norm), "tokens_per_s", s.tokensPerSecond(), "skipped", skip));
+                        "grad_norm", finiteOrString(norm), "tokens_per_s", s.tokensPerSecond(), "step_seconds", secs,
+                        "skipped", skip));
                 writeMetrics(metrics, "train", values);
                 listener.onStep(s);
                 boolean last = step == cfg.steps();

@@ -21,7 +21,7 @@ class SoraAdapterTest {
         }
         assertEquals(R, sora.activeRank(), "randn gates are nonzero");
         VariantsTest.randomize(sora.loraB(), new SplittableRandom(2), -1, 1);
-        AdapterCheck.gradients(sora, VariantRefs.sora(IC, OC, R, 8.0 / R), T, 3);
+        AdapterCheck.gradients(sora, VariantRefs.diagonalLowRank(IC, OC, R, 8.0 / R, "sora_gate"), T, 3);
         AdapterCheck.mergeMatchesForward(sora, ReparamVariantsTest.matrix(OC, IC, 4), T, 5);
         AdapterCheck.stateRoundTrip(sora, new SoraAdapter(IC, OC, R, 8f, 0), T, 6);
         // Defining property: a gate at exactly 0 removes its rank-one component from ΔW, so the adapter's rank is

@@ -285,10 +285,10 @@ final class VariantRefs {
         };
     }
 
-    /** SoRA: s·((x·Aᵀ) ⊙ g)·Bᵀ. */
-    static Ref sora(int IC, int OC, int r, double s) {
+    /** s·((x·Aᵀ) ⊙ d)·Bᵀ: SoRA (d = sora_gate) and KaSA's ΔU·diag(ΔΣ)·ΔVᵀ (d = lora_diag). */
+    static Ref diagonalLowRank(int IC, int OC, int r, double s, String diagName) {
         return (x, T, p) -> {
-            double[] h = abt(x, p.get("lora_A"), T, r, IC), g = p.get("sora_gate");
+            double[] h = abt(x, p.get("lora_A"), T, r, IC), g = p.get(diagName);
             for (int t = 0; t < T; t++) {
                 for (int j = 0; j < r; j++) {
                     h[t * r + j] *= s * g[j];
@@ -296,5 +296,65 @@ final class VariantRefs {
             }
             return abt(h, p.get("lora_B"), T, OC, r);
         };
+    }
+
+    /** KaSA on the original weights: the trained s·B·diag(d)·A minus the removed U_s·Σ_s·V_sᵀ. */
+    static Ref kasaOnOriginal(int IC, int OC, int r, double s) {
+        Ref trained = diagonalLowRank(IC, OC, r, s, "lora_diag");
+        return (x, T, p) -> {
+            double[] y = trained.delta(x, T, p);
+            double[] u = p.get("kasa_removed_U"), sv = p.get("kasa_removed_S"), vt = p.get("kasa_removed_Vt");
+            double[] h = abt(x, vt, T, r, IC);
+            for (int t = 0; t < T; t++) {
+                for (int j = 0; j < r; j++) {
+                    h[t * r + j] *= sv[j];
+                }
+            }
+            double[] removed = abt(h, u, T, OC, r);
+            for (int i = 0; i < y.length; i++) {
+                y[i] -= removed[i];
+            }
+            return y;
+        };
+    }
+
+    /**
+     * SALT: ΔW = U·(ReLU(Σ') − Σ)·Vᵀ with Σ' = blockdiag(diag(α ⊙ σ_top + β), diag(σ_rest) + X·Y), the ReLU
+     * elementwise; U [OC × k], σ [k], Vᵀ [k × IC] frozen.
+     */
+    static double[] saltDelta(Map<String, double[]> p, double[] u, double[] sigma, double[] vt, int IC, int OC, int k,
+                              int r, int rl) {
+        double[] al = p.get("salt_scale"), be = p.get("salt_shift"), x = p.get("salt_X"), y = p.get("salt_Y");
+        int K = k - r;
+        double[] d = new double[k * k];
+        for (int j = 0; j < r; j++) {
+            d[j * k + j] = Math.max(0, al[j] * sigma[j] + be[j]) - sigma[j];
+        }
+        for (int a = 0; a < K; a++) {
+            for (int b = 0; b < K; b++) {
+                double z = a == b ? sigma[r + a] : 0;
+                for (int l = 0; l < rl; l++) {
+                    z += x[a * rl + l] * y[l * K + b];
+                }
+                d[(r + a) * k + r + b] = Math.max(0, z) - (a == b ? sigma[r + a] : 0);
+            }
+        }
+        double[] dw = new double[OC * IC];
+        for (int o = 0; o < OC; o++) {
+            for (int i = 0; i < IC; i++) {
+                double acc = 0;
+                for (int a = 0; a < k; a++) {
+                    for (int b = 0; b < k; b++) {
+                        acc += u[o * k + a] * d[a * k + b] * vt[b * IC + i];
+                    }
+                }
+                dw[o * IC + i] = acc;
+            }
+        }
+        return dw;
+    }
+
+    static Ref salt(double[] u, double[] sigma, double[] vt, int IC, int OC, int k, int r, int rl) {
+        return (x, T, p) -> applyDense(saltDelta(p, u, sigma, vt, IC, OC, k, r, rl), x, T, OC, IC);
     }
 }

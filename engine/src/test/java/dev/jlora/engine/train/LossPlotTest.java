@@ -171,4 +171,29 @@ class LossPlotTest {
         var d = SvgChart.Axis.of(2.01, 2.09, 6, false);
         assertEquals(List.of("2.00", "2.02", "2.04", "2.06", "2.08", "2.10"), d.ticks().stream().map(d::label).toList());
     }
+
+    @Test
+    void severalRunsShareTheAxesWithOneColourAndLegendEntryEach() throws Exception {
+        Path a = dir.resolve("a.jsonl"), b = dir.resolve("b.jsonl");
+        Files.writeString(a, train(1, "4.0") + train(2, "3.0") + train(3, "2.0") + eval(3, 2.5));
+        Files.writeString(b, train(1, "5.0") + train(2, "6.0"));
+        var runs = new java.util.LinkedHashMap<String, Path>();
+        runs.put("lora", a);
+        runs.put("mos:x", b);
+        Document d = parse(LossPlot.renderRuns(runs, "compare"));
+        var lines = byClass(d, "polyline", "train");
+        assertEquals(2, lines.size(), "one training curve per run");
+        assertTrue(!lines.get(0).getAttribute("stroke").equals(lines.get(1).getAttribute("stroke")), "distinct colours");
+        var evalDots = byClass(d, "circle", "eval");
+        assertEquals(1, evalDots.size());
+        assertEquals(lines.get(0).getAttribute("stroke"), evalDots.get(0).getAttribute("fill"), "eval in its run's colour");
+        // Shared axes: run b's loss 6.0 (the highest) is the topmost point, run a's 2.0 the lowest.
+        var pts = trainPoints(d);
+        double top = pts.stream().mapToDouble(p -> p[1]).min().orElseThrow();
+        double bottom = pts.stream().mapToDouble(p -> p[1]).max().orElseThrow();
+        assertEquals(pts.get(4)[1], top, 1e-9, "b step 2 (6.0) is highest");
+        assertEquals(pts.get(2)[1], bottom, 1e-9, "a step 3 (2.0) is lowest");
+        String text = d.getDocumentElement().getTextContent();
+        assertTrue(text.contains("lora (3 steps)") && text.contains("mos:x (2 steps)"), text);
+    }
 }
