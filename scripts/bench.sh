@@ -5,6 +5,16 @@
 #   scripts/bench.sh forms [extra JMH options]     matmulAB, matmulAtBAccumulate, segment ABt vs OpenBLAS
 #   scripts/bench.sh compare [rounds]              matmul vs OpenBLAS alternating call by call (robust to load)
 #   scripts/bench.sh jar                           only build the jar
+#   scripts/bench.sh baseline [JMH options]        the regression suite, stored as this CPU's baseline
+#                                                  bench/baselines/<cpu>-<bits>bit.json (commit it)
+#   scripts/bench.sh regress [JMH options]         the regression suite compared with this CPU's baseline: a table of
+#                                                  speed ratios; suspects (slower beyond 10 % and the noise) are re-run
+#                                                  once and only those slow again are reported (exit 1)
+#
+# Regression suite: the jlora side of the kernels (dot, fp32 matmul, quantized matvec/matmul/backward), a training
+# step and a decode token (StepBench), and the FMA peak as a check on the machine itself. Options such as
+# `-wi 2 -i 3 -w 1s -r 1s` shorten it; use the same options for the baseline and the runs compared with it.
+# REGRESS_THRESHOLD (default 0.10) is the slowdown tolerated regardless of noise.
 #
 # The jar also runs on its own:
 #   OPENBLAS_CORETYPE=SkylakeX java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
@@ -43,7 +53,33 @@ case "$group" in
     "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Djlora.threads=2 \
       -cp "$root/bench/target/benchmarks.jar" dev.jlora.bench.MatmulCompare "${1:-60}" "$out"
     exit 0 ;;
-  *) echo "usage: scripts/bench.sh kernels|forms|compare|jar [options]" >&2; exit 2 ;;
+  baseline|regress)
+    pattern='dev\.jlora\.bench\.(DotBench\.panama|MatmulBench\.jlora|FmaPeakBench\.oneThread|QuantMatvecBenchmark|StepBench)'
+    compare=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector -cp "$root/bench/target/benchmarks.jar"
+      dev.jlora.bench.BaselineCompare)
+    baseline_file="$root/bench/baselines/$("${compare[@]}" baseline-name 2>/dev/null).json"
+    "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+      -jar "$root/bench/target/benchmarks.jar" "$pattern" -rf json -rff "$out" "$@"
+    if [ "$group" = baseline ]; then
+      "${compare[@]}" record "$out" "$baseline_file"
+      exit 0
+    fi
+    [ -f "$baseline_file" ] || { echo "bench: no baseline for this CPU ($baseline_file): run scripts/bench.sh baseline first (on the code to compare against)" >&2; exit 2; }
+    suspects="${out%.json}-suspects.txt"
+    code=0
+    "${compare[@]}" compare "$baseline_file" "$out" --threshold "${REGRESS_THRESHOLD:-0.10}" --suspects "$suspects" || code=$?
+    [ "$code" = 2 ] && exit 2
+    if [ -s "$suspects" ]; then
+      echo; echo "bench: re-running the suspects once: $(tr '\n' ' ' < "$suspects")"
+      mapfile -t patterns < "$suspects"
+      "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+        -jar "$root/bench/target/benchmarks.jar" "${patterns[@]}" -rf json -rff "${out%.json}-rerun.json" "$@"
+      code=0
+      "${compare[@]}" compare "$baseline_file" "$out" "${out%.json}-rerun.json" --threshold "${REGRESS_THRESHOLD:-0.10}" || code=$?
+    fi
+    echo "bench: run $out against $baseline_file (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
+    exit "$code" ;;
+  *) echo "usage: scripts/bench.sh kernels|forms|compare|baseline|regress|jar [options]" >&2; exit 2 ;;
 esac
 
 "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \

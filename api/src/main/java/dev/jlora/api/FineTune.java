@@ -8,7 +8,6 @@ import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.data.Dataset;
 import dev.jlora.engine.dynamics.TrainingMethods;
 import dev.jlora.engine.model.LlamaModel;
-import dev.jlora.engine.optim.LrSchedule;
 import dev.jlora.engine.train.AdapterFile;
 import dev.jlora.engine.train.TrainConfig;
 import dev.jlora.engine.train.TrainListener;
@@ -41,8 +40,8 @@ public final class FineTune {
     private int rank = 8;
     private float alpha = 16;
     private float dropout = 0.05f;
-    private final TrainConfig.Builder config = TrainConfig.builder().steps(100).batchSize(4).seqLen(256)
-            .lr(2e-4f).schedule(LrSchedule.Kind.COSINE).maxGradNorm(1.0f).seed(42);
+    /** TrainConfig's defaults are jlora train's: AdamW, lr 2e-4, cosine, clipping at 1.0, batch 4 × 256 tokens. */
+    private final TrainConfig.Builder config = TrainConfig.builder();
     private int steps = 100;
     private int evalEvery;
     private long seed = 42;

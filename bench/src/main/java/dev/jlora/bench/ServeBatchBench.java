@@ -97,13 +97,18 @@ public final class ServeBatchBench {
 
     static AdapterSet lora(LlamaModel m, long seed) {
         var set = TrainableAdapterSet.lora(m.weights(), new LoraConfig(8, 16f, 0f, false, EnumSet.allOf(Target.class)), seed);
+        randomize(set, seed);
+        return set;
+    }
+
+    /** Small random values in every tensor (B too), so that each adapter really changes the output. */
+    static void randomize(TrainableAdapterSet set, long seed) {
         var rnd = new SplittableRandom(seed);
         for (Parameter p : set.parameters()) {
             for (int i = 0; i < p.value().length; i++) {
                 p.value()[i] = (float) rnd.nextDouble(-0.01, 0.01);
             }
         }
-        return set;
     }
 
     static double median(double[] a) {

@@ -2,6 +2,7 @@ package dev.jlora.cli;
 
 import dev.jlora.engine.adapter.AdapterInit;
 import dev.jlora.engine.adapter.AdapterMethods;
+import dev.jlora.engine.dynamics.TrainingMethods;
 import dev.jlora.engine.io.Json;
 import dev.jlora.engine.train.LossPlot;
 import dev.jlora.loaders.io.AtomicFile;
@@ -46,7 +47,7 @@ import picocli.CommandLine.Parameters;
 final class CompareCommand implements Callable<Integer> {
     /** Options that compare sets per method itself: not accepted after {@code --}. */
     private static final Set<String> OWN = Set.of("--data", "--out", "--method", "--init", "--method-arg", "--steps",
-            "--seed", "--resume");
+            "--seed", "--resume", "--dynamics", "--dynamics-arg");
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -63,7 +64,8 @@ final class CompareCommand implements Callable<Integer> {
 
     @Option(names = "--methods", required = true, split = ",", paramLabel = "SPEC",
             description = "Methods to compare: a method (lora, dora, vera, …), method:init (lora:pissa) or an init "
-                    + "name alone for LoRA with that init (pissa, olora, gaussian)")
+                    + "name alone for LoRA with that init (pissa, olora, gaussian, eva, lora-ga), each optionally with "
+                    + "+DYNAMICS (lora+loraplus)")
     List<String> methods;
 
     @Option(names = "--steps", defaultValue = "100", description = "Optimizer steps per method (default: ${DEFAULT-VALUE})")
@@ -78,19 +80,23 @@ final class CompareCommand implements Callable<Integer> {
 
     @Option(names = "--method-arg", paramLabel = "SPEC.KEY=VALUE",
             description = "Hyper-parameter for one method, repeatable: mos.equivalent_rank=2 (SPEC is a --methods "
-                    + "entry or a method name)")
+                    + "entry or a method name; keys of its +DYNAMICS go to --dynamics-arg)")
     Map<String, String> methodArgs = new LinkedHashMap<>();
 
-    /** One entry of --methods: its label (also its folder name), method, init and own hyper-parameters. */
-    record Spec(String label, String method, String init, Map<String, String> args) {
+    /**
+     * One entry of --methods: its label (also its folder name), method, init, training dynamics and own
+     * hyper-parameters ({@code args} for --method-arg, {@code dynamicsArgs} for --dynamics-arg).
+     */
+    record Spec(String label, String method, String init, List<String> dynamics, Map<String, String> args,
+                Map<String, String> dynamicsArgs) {
         String folder() {
             return label.replace(':', '-');
         }
     }
 
     /** What one run measured; NaN where a value is missing (no eval rows, failed run). */
-    record Result(Spec spec, int exitCode, long trainableParameters, long peakHeapBytes, int steps,
-                  double meanStepSeconds, double tokensPerSecond, double finalTrainLoss, double evalLoss) {}
+    record Result(Spec spec, int exitCode, long trainableParameters, long peakHeapBytes, long peakHeapAfterGcBytes,
+                  int steps, double meanStepSeconds, double tokensPerSecond, double finalTrainLoss, double evalLoss) {}
 
     @Override
     public Integer call() throws Exception {
@@ -103,7 +109,8 @@ final class CompareCommand implements Callable<Integer> {
             String name = opt.contains("=") ? opt.substring(0, opt.indexOf('=')) : opt;
             if (OWN.contains(name)) {
                 throw new IllegalArgumentException("option " + name + " after -- is set by compare itself: use "
-                        + "compare's own " + (name.equals("--method") || name.equals("--init") ? "--methods" : name));
+                        + "compare's own " + (name.startsWith("--method") || name.startsWith("--init")
+                        || name.startsWith("--dynamics") ? "--methods and --method-arg" : name));
             }
         }
         // Fail fast on a mistyped training option: parse the first child's command line here.
@@ -122,9 +129,9 @@ final class CompareCommand implements Callable<Integer> {
             Result r = runOne(s);
             results.add(r);
             o.println(r.exitCode() == 0
-                    ? String.format(Locale.ROOT, "      %,d trainable, peak heap %.1f MiB, %.1f ms/step, final loss %.4f, "
-                    + "eval loss %s", r.trainableParameters(), r.peakHeapBytes() / 1048576.0, r.meanStepSeconds() * 1e3,
-                    r.finalTrainLoss(), number(r.evalLoss(), 4))
+                    ? String.format(Locale.ROOT, "      %,d trainable, peak heap %.1f MiB (after GC %s MiB), %.1f ms/step, "
+                    + "final loss %.4f, eval loss %s", r.trainableParameters(), r.peakHeapBytes() / 1048576.0,
+                    mib(r.peakHeapAfterGcBytes()), r.meanStepSeconds() * 1e3, r.finalTrainLoss(), number(r.evalLoss(), 4))
                     : "      failed with exit code " + r.exitCode() + ": see its train.log");
         }
         // originalArgs are the whole command line's (from "compare" on when run through Main)
@@ -169,7 +176,9 @@ final class CompareCommand implements Callable<Integer> {
             int matched = 0;
             for (Spec s : specs) {
                 if (byLabel ? s.label().equals(target) : s.method().equals(target)) {
-                    s.args().put(key, e.getValue());
+                    boolean forDynamics = TrainingMethods.dynamics().stream()
+                            .anyMatch(k -> s.dynamics().contains(k.name()) && k.keys().containsKey(key));
+                    (forDynamics ? s.dynamicsArgs() : s.args()).put(key, e.getValue());
                     matched++;
                 }
             }
@@ -181,29 +190,49 @@ final class CompareCommand implements Callable<Integer> {
         return specs;
     }
 
-    /** {@code method}, {@code method:init}, or an init name alone (LoRA with that init). */
+    /**
+     * {@code method}, {@code method:init}, or an init name alone (LoRA with that init), each optionally followed by
+     * {@code +dynamics} (repeatable: {@code lora+loraplus}).
+     */
     static Spec parseSpec(String text) {
-        String t = text.trim().toLowerCase(Locale.ROOT);
+        String label = text.trim().toLowerCase(Locale.ROOT);
+        String[] parts = label.split("\\+", -1);
+        String t = parts[0];
         if (t.isEmpty()) {
-            throw new IllegalArgumentException("--methods has an empty entry");
+            throw new IllegalArgumentException("--methods has an empty entry" + (label.isEmpty() ? "" : ": '" + text + "'"));
+        }
+        var dynamics = new ArrayList<String>();
+        var known = TrainingMethods.dynamics().stream().map(TrainingMethods.Kind::name).toList();
+        for (int i = 1; i < parts.length; i++) {
+            if (!known.contains(parts[i])) {
+                throw new IllegalArgumentException("--methods '" + text + "': unknown training dynamics '" + parts[i]
+                        + "', expected one of " + known);
+            }
+            dynamics.add(parts[i]);
         }
         int colon = t.indexOf(':');
         if (colon >= 0) {
             String method = AdapterMethods.method(t.substring(0, colon)).name();
-            String init = AdapterInit.parse(t.substring(colon + 1)).name();
-            return new Spec(t, method, init, new LinkedHashMap<>());
+            String init = initName(t.substring(colon + 1));
+            return new Spec(label, method, init, dynamics, new LinkedHashMap<>(), new LinkedHashMap<>());
         }
         boolean isMethod = AdapterMethods.methods().stream().anyMatch(m -> m.name().equals(t));
         if (isMethod) {
-            return new Spec(t, t, "kaiming", new LinkedHashMap<>());
+            return new Spec(label, t, "kaiming", dynamics, new LinkedHashMap<>(), new LinkedHashMap<>());
         }
         try {
-            return new Spec(t, "lora", AdapterInit.parse(t).name(), new LinkedHashMap<>());
+            return new Spec(label, "lora", initName(t), dynamics, new LinkedHashMap<>(), new LinkedHashMap<>());
         } catch (IllegalArgumentException notInit) {
             throw new IllegalArgumentException("--methods: '" + text + "' is neither an adapter method "
                     + AdapterMethods.methods().stream().map(AdapterMethods.Method::name).toList()
-                    + " nor an init (kaiming, gaussian, pissa, pissa_niter_N, olora)");
+                    + " nor an init (kaiming, gaussian, pissa, pissa_niter_N, olora, "
+                    + String.join(", ", new java.util.TreeSet<>(AdapterMethods.DATA_INITS.keySet())) + ")");
         }
+    }
+
+    /** An init as {@code --init} takes it: one of {@link AdapterInit#parse}, or one computed from the data (eva, …). */
+    private static String initName(String name) {
+        return AdapterMethods.DATA_INITS.containsKey(name) ? name : AdapterInit.parse(name).name();
     }
 
     /** The {@code jlora train} arguments of one spec (without the leading "train"). */
@@ -213,6 +242,14 @@ final class CompareCommand implements Callable<Integer> {
                 "--seed", Long.toString(seed)));
         for (var e : s.args().entrySet()) {
             a.add("--method-arg");
+            a.add(e.getKey() + "=" + e.getValue());
+        }
+        if (!s.dynamics().isEmpty()) {
+            a.add("--dynamics");
+            a.add(String.join(",", s.dynamics()));
+        }
+        for (var e : s.dynamicsArgs().entrySet()) {
+            a.add("--dynamics-arg");
             a.add(e.getKey() + "=" + e.getValue());
         }
         a.addAll(trainOptions);
@@ -245,11 +282,12 @@ final class CompareCommand implements Callable<Integer> {
             }
         }
         if (code != 0 || !Files.exists(runFile)) {
-            return new Result(s, code == 0 ? 1 : code, -1, -1, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+            return new Result(s, code == 0 ? 1 : code, -1, -1, -1, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
         }
         Map<String, Object> run = Json.readObject(runFile);
+        long afterGc = run.get("peak_heap_after_gc_bytes") instanceof Number n ? n.longValue() : -1;
         return CompareReport.measure(s, ((Number) run.get("trainable_parameters")).longValue(),
-                ((Number) run.get("peak_heap_bytes")).longValue(), dir.resolve("metrics.jsonl"));
+                ((Number) run.get("peak_heap_bytes")).longValue(), afterGc, dir.resolve("metrics.jsonl"));
     }
 
     /**
@@ -269,6 +307,11 @@ final class CompareCommand implements Callable<Integer> {
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         return cmd;
+    }
+
+    /** Bytes as MiB with one decimal, n/a when negative (not measured). */
+    static String mib(long bytes) {
+        return bytes < 0 ? "n/a" : String.format(Locale.ROOT, "%.1f", bytes / 1048576.0);
     }
 
     static String number(double v, int decimals) {

@@ -1,5 +1,6 @@
 package dev.jlora.cli;
 
+import dev.jlora.engine.adapter.AdapterMethods;
 import dev.jlora.engine.io.Json;
 import dev.jlora.engine.io.JsonParseException;
 import java.io.IOException;
@@ -25,8 +26,8 @@ record CompareReport(String command, ZonedDateTime date, List<CompareCommand.Res
      * all step time, the final training loss as the mean of the last ⌈steps/10⌉ finite losses (one step's loss is one
      * batch's), and the last eval loss (NaN when the run held out no rows).
      */
-    static CompareCommand.Result measure(CompareCommand.Spec spec, long trainable, long peakHeap, Path metricsJsonl)
-            throws IOException {
+    static CompareCommand.Result measure(CompareCommand.Spec spec, long trainable, long peakHeap, long peakHeapAfterGc,
+                                         Path metricsJsonl) throws IOException {
         var losses = new ArrayList<Double>();
         double seconds = 0, tokens = 0, evalLoss = Double.NaN;
         int steps = 0;
@@ -56,7 +57,8 @@ record CompareReport(String command, ZonedDateTime date, List<CompareCommand.Res
         int tail = Math.max(1, (steps + 9) / 10);
         double finalLoss = losses.subList(Math.max(0, losses.size() - tail), losses.size()).stream()
                 .mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
-        return new CompareCommand.Result(spec, 0, trainable, peakHeap, steps, steps == 0 ? Double.NaN : seconds / steps,
+        return new CompareCommand.Result(spec, 0, trainable, peakHeap, peakHeapAfterGc, steps,
+                steps == 0 ? Double.NaN : seconds / steps,
                 seconds == 0 ? Double.NaN : tokens / seconds, finalLoss, evalLoss);
     }
 
@@ -92,18 +94,18 @@ record CompareReport(String command, ZonedDateTime date, List<CompareCommand.Res
         sb.append("- machine: ").append(machine()).append('\n');
         sb.append("- each method ran as `jlora train` in a fresh JVM with the same data, seed, steps and training "
                 + "options; curves in `compare.svg`, numbers in `compare.json`, each run's log in `<method>/train.log`\n\n");
-        sb.append("| method | init | trainable params | peak heap (MiB) | mean step (ms) | tokens/s | final train loss "
-                + "| eval loss | eval perplexity |\n");
-        sb.append("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        sb.append("| method | init | trainable params | peak heap (MiB) | peak heap after GC (MiB) | mean step (ms) "
+                + "| tokens/s | final train loss | eval loss | eval perplexity |\n");
+        sb.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (CompareCommand.Result r : results) {
             if (r.exitCode() != 0) {
-                sb.append(String.format(Locale.ROOT, "| %s | %s | failed (exit code %d, see `%s/train.log`) | | | | | | |%n",
-                        r.spec().label(), r.spec().init(), r.exitCode(), r.spec().folder()));
+                sb.append(String.format(Locale.ROOT, "| %s | %s | failed (exit code %d, see `%s/train.log`) | | | | | | | |%n",
+                        r.spec().label(), initColumn(r.spec()), r.exitCode(), r.spec().folder()));
                 continue;
             }
-            sb.append(String.format(Locale.ROOT, "| %s | %s | %,d | %.1f | %.1f | %,.0f | %s | %s | %s |%n",
-                    r.spec().label(), r.spec().init(), r.trainableParameters(), r.peakHeapBytes() / 1048576.0,
-                    r.meanStepSeconds() * 1e3, r.tokensPerSecond(), CompareCommand.number(r.finalTrainLoss(), 4),
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %,d | %.1f | %s | %.1f | %,.0f | %s | %s | %s |%n",
+                    r.spec().label(), initColumn(r.spec()), r.trainableParameters(), r.peakHeapBytes() / 1048576.0,
+                    CompareCommand.mib(r.peakHeapAfterGcBytes()), r.meanStepSeconds() * 1e3, r.tokensPerSecond(), CompareCommand.number(r.finalTrainLoss(), 4),
                     CompareCommand.number(r.evalLoss(), 4), CompareCommand.number(Math.exp(r.evalLoss()), 2)));
         }
         sb.append("""
@@ -113,13 +115,22 @@ record CompareReport(String command, ZonedDateTime date, List<CompareCommand.Res
                 - peak heap: the sum over the child JVM's heap pools of `MemoryPoolMXBean.getPeakUsage().getUsed()` at the
                   end of the run (model load, training and eval). A fresh JVM per method makes this that run's own
                   high-water mark; pools can peak at different moments, so the sum is an upper bound, and it counts
-                  garbage not yet collected, so it depends on the heap size and collector the JVMs were given.
+                  garbage not yet collected, so it grows with the heap size (`-Xmx`) the JVMs were given.
+                - peak heap after GC: the largest heap in use right after any garbage collection of the run (from the
+                  collectors' notifications): closer to what the run needs live; n/a when no collection ran.
                 - mean step time: the mean wall time of an optimizer step (`step_seconds` in metrics.jsonl), warm-up
                   steps included; tokens/s: all training tokens over all step time.
-                - final train loss: the mean of the last ⌈steps/10⌉ step losses; eval loss and perplexity: the held-out
-                  rows at the last step (n/a without held-out rows).
+                - final train loss: the mean of the last ⌈steps/10⌉ logged step losses, which include a method's own
+                  auxiliary or regulariser terms (AdaLoRA's orthogonal regulariser, the mixtures' balancing losses); eval
+                  loss and perplexity: the plain language-model loss on the held-out rows at the last step (n/a without
+                  held-out rows), the column to compare methods by.
                 """);
         return sb.toString();
+    }
+
+    /** The init, or "own" for a method that has its own initialisation (--init applies to lora and dora only). */
+    private static String initColumn(CompareCommand.Spec spec) {
+        return AdapterMethods.method(spec.method()).acceptsInit() ? spec.init() : "own";
     }
 
     String json() {
@@ -129,11 +140,14 @@ record CompareReport(String command, ZonedDateTime date, List<CompareCommand.Res
             m.put("label", r.spec().label());
             m.put("method", r.spec().method());
             m.put("init", r.spec().init());
+            m.put("dynamics", List.copyOf(r.spec().dynamics()));
             m.put("method_args", new LinkedHashMap<>(r.spec().args()));
+            m.put("dynamics_args", new LinkedHashMap<>(r.spec().dynamicsArgs()));
             m.put("exit_code", (long) r.exitCode());
             if (r.exitCode() == 0) {
                 m.put("trainable_parameters", r.trainableParameters());
                 m.put("peak_heap_bytes", r.peakHeapBytes());
+                m.put("peak_heap_after_gc_bytes", r.peakHeapAfterGcBytes() < 0 ? null : r.peakHeapAfterGcBytes());
                 m.put("steps", (long) r.steps());
                 m.put("mean_step_seconds", finiteOrNull(r.meanStepSeconds()));
                 m.put("tokens_per_second", finiteOrNull(r.tokensPerSecond()));

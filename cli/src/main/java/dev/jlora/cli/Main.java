@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
                 MergeCommand.class,
                 MergeAdaptersCommand.class,
                 AnalyzeCommand.class,
+                TransferCommand.class,
                 ServeCommand.class,
                 CompletionCommand.class})
 public final class Main implements Runnable {

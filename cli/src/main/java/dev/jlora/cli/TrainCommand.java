@@ -82,12 +82,15 @@ final class TrainCommand implements Callable<Integer> {
     java.util.List<String> trainBase = java.util.List.of();
 
     @Option(names = "--dynamics", paramLabel = "NAME", split = ",",
-            description = "Training dynamics, repeatable: loraplus, allora, lorapro, lisa (docs/ADAPTERS.md)")
+            description = "Training dynamics, repeatable: loraplus, allora, lorapro, lisa, owlore, fira "
+                    + "(docs/ADAPTERS.md)")
     java.util.List<String> dynamics = java.util.List.of();
 
     @Option(names = "--dynamics-arg", paramLabel = "KEY=VALUE",
             description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio; allora: "
-                    + "allora_eta; lorapro: lorapro_optimizer; lisa: lisa_activated_layers, lisa_interval_steps)")
+                    + "allora_eta; lorapro: lorapro_optimizer; lisa: lisa_activated_layers, lisa_interval_steps; owlore: "
+                    + "owlore_activated_layers, owlore_interval_steps, owlore_outlier_M, owlore_rank, …; fira: fira_rank, "
+                    + "fira_update_gap)")
     Map<String, String> dynamicsArgs = new LinkedHashMap<>();
 
     @Option(names = "--targets", defaultValue = "q,k,v,o", description = "Target modules: q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE})")

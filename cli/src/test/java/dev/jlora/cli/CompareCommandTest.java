@@ -43,11 +43,15 @@ class CompareCommandTest {
         for (int i = 0; i < 2; i++) {
             var run = runs.get(i);
             String[] cells = rows.get(i).split("\\|");
-            // | label | init | params | heap | step | tok/s | final | eval | ppl |  → cells[1..9]
+            // | label | init | params | heap | heap after GC | step | tok/s | final | eval | ppl |  → cells[1..10]
             assertEquals(String.format(java.util.Locale.ROOT, "%,d", ((Number) run.get("trainable_parameters")).longValue()),
                     cells[3].strip(), "table and json agree");
             assertEquals(2L, ((Number) run.get("steps")).longValue());
-            assertTrue(((Number) run.get("peak_heap_bytes")).longValue() > 1 << 20, "a JVM's heap peak is over 1 MiB");
+            long peak = ((Number) run.get("peak_heap_bytes")).longValue();
+            assertTrue(peak > 1 << 20, "a JVM's heap peak is over 1 MiB");
+            if (run.get("peak_heap_after_gc_bytes") instanceof Number afterGc) {
+                assertTrue(afterGc.longValue() > 0 && afterGc.longValue() <= peak, "live after GC ≤ the high-water mark");
+            }
             assertTrue(((Number) run.get("mean_step_seconds")).doubleValue() > 0);
             double eval = ((Number) run.get("eval_loss")).doubleValue();
             assertEquals(Math.exp(eval), ((Number) run.get("eval_perplexity")).doubleValue(), 1e-9 * Math.exp(eval));
@@ -74,8 +78,12 @@ class CompareCommandTest {
         }
         assertEquals(2, train, "one training curve per method");
         assertEquals(2, strokes.size(), "in two colours");
-        String text = svg.getDocumentElement().getTextContent();
-        assertTrue(text.contains("lora (2 steps)") && text.contains("mos (2 steps)"), "legend names the methods: " + text);
+        var texts = svg.getElementsByTagName("text");
+        var labels = new java.util.HashSet<String>();
+        for (int i = 0; i < texts.getLength(); i++) {
+            labels.add(texts.item(i).getTextContent());
+        }
+        assertTrue(labels.contains("lora") && labels.contains("mos"), "legend names the methods: " + labels);
     }
 
     @Test
@@ -95,11 +103,20 @@ class CompareCommandTest {
         assertEquals(1, r.code(), r.err());
         assertTrue(r.err().contains("training options after --: Unknown option") && r.err().contains("'--rnak'"), r.err());
         assertTrue(!Files.exists(out), "nothing ran");
-        var specs = CompareCommand.specs(List.of("lora:pissa", "olora", "dora"), new java.util.LinkedHashMap<>(
-                Map.of("dora.rank", "2")));
-        assertEquals(List.of("lora/pissa", "lora/olora", "dora/kaiming"),
+        var args = new java.util.LinkedHashMap<String, String>();
+        args.put("dora.rank", "2");
+        args.put("lora+loraplus.loraplus_lr_ratio", "8");
+        args.put("lora+loraplus.rank", "4");
+        var specs = CompareCommand.specs(List.of("lora:pissa", "olora", "dora", "eva", "lora+loraplus"), args);
+        assertEquals(List.of("lora/pissa", "lora/olora", "dora/kaiming", "lora/eva", "lora/kaiming"),
                 specs.stream().map(s -> s.method() + "/" + s.init()).toList());
         assertEquals(Map.of("rank", "2"), specs.get(2).args());
         assertEquals("lora-pissa", specs.get(0).folder());
+        assertEquals(List.of("loraplus"), specs.get(4).dynamics());
+        assertEquals(Map.of("loraplus_lr_ratio", "8"), specs.get(4).dynamicsArgs(), "a key of the dynamics");
+        assertEquals(Map.of("rank", "4"), specs.get(4).args(), "a key of the method");
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> CompareCommand.parseSpec("lora+nosuch"));
+        assertTrue(e.getMessage().contains("unknown training dynamics 'nosuch'"), e.getMessage());
     }
 }

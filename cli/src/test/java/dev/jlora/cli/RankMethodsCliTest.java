@@ -70,4 +70,50 @@ class RankMethodsCliTest {
         }
         assertEquals(2 * modules, peftRank, "PEFT export keeps the surviving ranks");
     }
+
+    @Test
+    void dyloraEvaluatesEveryTruncatedRankAndRankRIsTheFullAdapter() throws Exception {
+        Path out = dir.resolve("dy");
+        Path data = data();
+        var r = TrainCommandTest.run("train", "demo", "--data", data.toString(), "--out", out.toString(),
+                "--steps", "3", "--seq-len", "16", "--batch-size", "1", "--rank", "4", "--targets", "q,v",
+                "--eval-fraction", "0", "--method", "dylora", "--lr", "1e-2");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(trainLines(out).getFirst().containsKey("dylora_rank"));
+        String adapter = out.resolve("adapter.jlora").toString();
+        var full = TrainCommandTest.run("eval", "demo", "--data", data.toString(), "--adapter", adapter, "--json");
+        var table = TrainCommandTest.run("eval", "demo", "--data", data.toString(), "--adapter", adapter,
+                "--rank", "1,2,3,4", "--json");
+        assertEquals(0, table.code(), table.err());
+        var lines = table.out().strip().split("\n");
+        assertEquals(4, lines.length, table.out());
+        var fullJson = Json.parseObject(full.out().strip(), Json.Limits.DEFAULT, "eval");
+        var rank4 = Json.parseObject(lines[3], Json.Limits.DEFAULT, "eval");
+        assertEquals(4L, ((Number) rank4.get("rank")).longValue());
+        // Same adapter and masks; two eval runs in one JVM may differ in the last bits (SIMD sums across JIT tiers):
+        // 1e-6 relative.
+        double want = ((Number) fullJson.get("mean_nll")).doubleValue();
+        assertEquals(want, ((Number) rank4.get("mean_nll")).doubleValue(), 1e-6 * want, "rank r = the full adapter");
+        var text = TrainCommandTest.run("eval", "demo", "--data", data.toString(), "--adapter", adapter,
+                "--rank", "1,4");
+        assertTrue(text.out().contains("rank      mean NLL    perplexity"), text.out());
+        var bad = TrainCommandTest.run("eval", "demo", "--data", data.toString(), "--rank", "2");
+        assertTrue(bad.code() != 0 && bad.err().contains("--rank needs a DyLoRA adapter"), bad.err());
+    }
+
+    @Test
+    void increloraAndCodyraLogTheirRanksAndSaveLoadableAdapters() throws Exception {
+        var model = ModelLoader.load(ModelFiles.resolve("demo"));
+        for (var method : List.of("increlora", "codyra")) {
+            Path out = dir.resolve(method);
+            var r = TrainCommandTest.run("train", "demo", "--data", data().toString(), "--out", out.toString(),
+                    "--steps", "2", "--seq-len", "16", "--batch-size", "1", "--rank", "4", "--targets", "q,v",
+                    "--eval-fraction", "0", "--method", method, "--export", "gguf");
+            assertEquals(0, r.code(), method + ": " + r.err());
+            assertTrue(trainLines(out).getLast().containsKey("total_rank"), method);
+            var saved = AdapterFile.load(out.resolve("adapter.jlora"), model.weights());
+            assertEquals(method, saved.adapters().getFirst().method());
+            assertTrue(Files.size(out.resolve("adapter.gguf")) > 0, method + ": GGUF export");
+        }
+    }
 }

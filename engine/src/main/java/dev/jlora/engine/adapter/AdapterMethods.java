@@ -60,11 +60,11 @@ public final class AdapterMethods {
                 + "any truncation works after training", ordered("frozen", "false"), false));
         add(new Method("increlora", "IncreLoRA (Zhang et al. 2023): starts at init_r and adds ranks to the most "
                 + "important modules up to max_r", ordered("init_r", "1", "max_r", "(rank)", "target_r", "4",
-                        "top_h", "(modules/4)", "incre_rank_num", "1", "init_warmup", "0", "incre_interval", "1",
+                        "top_h", "(modules/4)", "incre_rank_num", "(target_r/2)", "init_warmup", "0", "incre_interval", "1",
                         "beta1", "0.85", "beta2", "0.85", "orth_reg_weight", "0.1"), false));
         add(new Method("codyra", "CoDyRA (Lu et al. 2024): per-component gates sparsified by a proximal L1 step; "
-                + "the rank is what survives", ordered("dense_fraction", "0.5", "max_kappa", "0.001",
-                        "lambda_num", "5"), false));
+                + "the rank is what survives", ordered("dense_fraction", "0.5", "max_kappa", "0.0007",
+                        "lambda_num", "50"), false));
         add(new Method("loramoe", "LoRAMoE (Dou et al. 2023): soft-routed LoRA experts with the localized balancing "
                 + "constraint", Map.of("num_experts", "6", "blc_alpha", "0.1", "blc_weight", "0.1", "sample_type", "task"),
                 false));

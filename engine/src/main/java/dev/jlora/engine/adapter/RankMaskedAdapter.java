@@ -329,8 +329,10 @@ public final class RankMaskedAdapter implements TrainableAdapter {
     }
 
     /**
-     * The same update as a plain LoRA of rank r' = number of components with g_k ≠ 0 (at least 1): A' = rows g_k·A[k],
-     * B' = columns B[:,k], alpha' = s·r' so that alpha'/r' = s. What PEFT and GGUF files hold for these methods.
+     * The same update as a plain LoRA of rank r' = number of components with g_k ≠ 0 (at least 1), with this adapter's
+     * alpha: B' = columns B[:,k], A' = rows c·g_k·A[k] with c = s·r'/alpha, so that (alpha/r')·B'·A' = ΔW. Keeping one
+     * alpha for every module lets formats with a single alpha (llama.cpp's LoRA GGUF) hold any rank pattern. What PEFT
+     * and GGUF files hold for these methods.
      */
     public LoraAdapter toLora() {
         float[] g = gates();
@@ -341,12 +343,13 @@ public final class RankMaskedAdapter implements TrainableAdapter {
             }
         }
         int rr = Math.max(1, kept.size());
-        var lora = new LoraAdapter(IC, OC, rr, scale() * rr, dropout, false);
+        var lora = new LoraAdapter(IC, OC, rr, alpha, dropout, false);
+        float c = scale() * rr / alpha;
         float[] la = lora.loraA().value(), lb = lora.loraB().value();
         for (int j = 0; j < kept.size(); j++) {
             int k = kept.get(j);
             for (int i = 0; i < IC; i++) {
-                la[j * IC + i] = g[k] * a.value()[k * IC + i];
+                la[j * IC + i] = c * g[k] * a.value()[k * IC + i];
             }
             for (int o = 0; o < OC; o++) {
                 lb[o * rr + j] = b.value()[o * r + k];

@@ -93,7 +93,7 @@ final class AdaLora implements TrainingHook {
 
     @Override
     public double afterBackward(int step) {
-        return modules.orthogonalRegularizer(orthRegWeight);
+        return modules.orthogonalRegularizer(orthRegWeight, false);
     }
 
     @Override
@@ -168,7 +168,7 @@ final class AdaLora implements TrainingHook {
 
     @Override
     public Map<String, Object> metrics() {
-        var m = new LinkedHashMap<String, Object>(modules.rankMetrics());
+        var m = new LinkedHashMap<String, Object>(modules.rankMetrics(RankMaskedAdapter::activeRank));
         m.put("rank_budget", (long) budget[0]);
         return m;
     }

@@ -81,22 +81,60 @@ public final class Lisa implements TrainingHook {
         return Integer.parseInt(n.substring("layers.".length(), end));
     }
 
-    /** γ distinct layers of [0, L) drawn uniformly by a partial Fisher–Yates shuffle from (seed, period), sorted. */
+    /** γ distinct layers of [0, L) drawn uniformly from (seed, period), sorted. */
     static int[] sample(long seed, int period, int L, int gamma) {
+        double[] uniform = new double[L];
+        Arrays.fill(uniform, 1.0 / L);
+        return sample(seed, period, uniform, gamma);
+    }
+
+    /**
+     * γ distinct layers drawn one after another with probabilities p renormalised over the layers not yet drawn
+     * ({@code numpy.random.choice(replace=False, p=p)}), from a stream seeded by (seed, period) only; sorted.
+     */
+    static int[] sample(long seed, int period, double[] p, int gamma) {
         var rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + period);
-        int[] all = new int[L];
-        for (int i = 0; i < L; i++) {
-            all[i] = i;
+        boolean[] taken = new boolean[p.length];
+        int[] out = new int[gamma];
+        for (int k = 0; k < gamma; k++) {
+            double left = 0;
+            int lastFree = -1;
+            for (int i = 0; i < p.length; i++) {
+                if (!taken[i]) {
+                    left += p[i];
+                    lastFree = i;
+                }
+            }
+            double u = rnd.nextDouble() * left;
+            int pick = lastFree;      // rounding at the top end lands on the last free layer
+            for (int i = 0; i < p.length; i++) {
+                if (taken[i]) {
+                    continue;
+                }
+                u -= p[i];
+                if (u < 0) {
+                    pick = i;
+                    break;
+                }
+            }
+            taken[pick] = true;
+            out[k] = pick;
         }
-        for (int i = 0; i < gamma; i++) {
-            int j = i + rnd.nextInt(L - i);
-            int t = all[i];
-            all[i] = all[j];
-            all[j] = t;
-        }
-        int[] out = Arrays.copyOf(all, gamma);
         Arrays.sort(out);
         return out;
+    }
+
+    /** The sampled layers a checkpoint's meta lists ({@code layers=1,3}), checked against the model's layer count. */
+    static int[] checkpointedLayers(String method, Map<String, String> meta, int layers) {
+        String list = meta.getOrDefault("layers", "");
+        int[] ls = list.isEmpty() ? new int[0] : Arrays.stream(list.split(",")).mapToInt(Integer::parseInt).toArray();
+        for (int l : ls) {
+            if (l < 0 || l >= layers) {
+                throw new IllegalArgumentException(method + " checkpoint samples layer " + l + " of a " + layers
+                        + "-layer model");
+            }
+        }
+        return ls;
     }
 
     /** The layers trained during the current period (sorted). */
@@ -148,13 +186,7 @@ public final class Lisa implements TrainingHook {
     @Override
     public void load(Map<String, float[]> state, Map<String, String> meta) {
         int p = Integer.parseInt(meta.getOrDefault("period", "-1"));
-        String list = meta.getOrDefault("layers", "");
-        int[] ls = list.isEmpty() ? new int[0] : Arrays.stream(list.split(",")).mapToInt(Integer::parseInt).toArray();
-        for (int l : ls) {
-            if (l < 0 || l >= layers) {
-                throw new IllegalArgumentException("lisa checkpoint samples layer " + l + " of a " + layers + "-layer model");
-            }
-        }
+        int[] ls = checkpointedLayers("lisa", meta, layers);
         use(p, ls);
     }
 }

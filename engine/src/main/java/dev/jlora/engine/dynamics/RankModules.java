@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.ToIntFunction;
 
 /**
  * The {@link RankMaskedAdapter}s of an adapter set, by module name ({@code layers.3.q_proj}), in the set's fixed
@@ -49,62 +50,55 @@ final class RankModules {
         return modules.size();
     }
 
-    /** Σ over modules of the components in use. */
-    int totalRank() {
+    /** Σ over modules of {@code rank(adapter)}. */
+    int totalRank(ToIntFunction<RankMaskedAdapter> rank) {
         int n = 0;
         for (Module m : modules) {
-            n += m.adapter().activeRank();
+            n += rank.applyAsInt(m.adapter());
         }
         return n;
     }
 
-    /** Components in use per module, by name (the rank pattern). */
-    Map<String, Integer> pattern() {
-        var m = new LinkedHashMap<String, Integer>();
-        for (Module mod : modules) {
-            m.put(mod.name(), mod.adapter().activeRank());
-        }
-        return m;
-    }
-
-    /** The metrics every rank-adaptive hook logs: total_rank and the per-module ranks in module order. */
-    Map<String, Object> rankMetrics() {
+    /** The metrics every rank-adaptive hook logs: total_rank and the per-module ranks (rank_pattern) in module order. */
+    Map<String, Object> rankMetrics(ToIntFunction<RankMaskedAdapter> rank) {
         var m = new LinkedHashMap<String, Object>();
-        m.put("total_rank", (long) totalRank());
-        m.put("rank_pattern", pattern().values().stream().map(Integer::longValue).toList());
+        m.put("total_rank", (long) totalRank(rank));
+        m.put("rank_pattern", modules.stream().map(mod -> (long) rank.applyAsInt(mod.adapter())).toList());
         return m;
     }
 
     /**
      * AdaLoRA's orthogonal regulariser (Zhang et al. 2023, Eq. (4)): for every module, R(P, Q) = ‖PᵀP − I‖²_F +
-     * ‖QQᵀ − I‖²_F with P = B [OC × r] and Q = A [r × IC]. Adds {@code weight}·∂R/∂P = 4·weight·P·(PᵀP − I) and
-     * {@code weight}·∂R/∂Q = 4·weight·(QQᵀ − I)·Q to the gradients and returns weight·Σ R.
+     * ‖QQᵀ − I‖²_F with P = B [OC × r] and Q = A [r × IC], over all r components or, with {@code inUseOnly}, over the
+     * components whose mask is 1 (masked ones are left alone). Adds weight·∂R/∂P = 4·weight·P·(PᵀP − I) and
+     * weight·∂R/∂Q = 4·weight·(QQᵀ − I)·Q to the gradients and returns weight·Σ R.
      */
-    double orthogonalRegularizer(double weight) {
+    double orthogonalRegularizer(double weight, boolean inUseOnly) {
         double total = 0;
         for (Module m : modules) {
             RankMaskedAdapter ad = m.adapter();
             int r = ad.maxRank(), OC = ad.outFeatures(), IC = ad.inFeatures();
-            total += gram(ad.loraB().value(), ad.loraB().grad(), OC, r, true, weight);
-            total += gram(ad.loraA().value(), ad.loraA().grad(), r, IC, false, weight);
+            int[] use = java.util.stream.IntStream.range(0, r).filter(k -> !inUseOnly || ad.mask()[k] != 0).toArray();
+            total += gram(ad.loraB().value(), ad.loraB().grad(), OC, r, true, use, weight);
+            total += gram(ad.loraA().value(), ad.loraA().grad(), r, IC, false, use, weight);
         }
         return weight * total;
     }
 
     /**
-     * ‖G − I‖²_F for G = MᵀM ({@code columns}: M [rows × r], r = cols) or G = M·Mᵀ (M [r × cols], r = rows); adds
-     * weight·4·M·D (resp. 4·D·M), D = G − I, to {@code grad}.
+     * ‖G − I‖²_F for G = MᵀM ({@code columns}: M [rows × r], r = cols) or G = M·Mᵀ (M [r × cols], r = rows),
+     * restricted to the components {@code use}; adds weight·4·M·D (resp. 4·D·M), D = G − I, to {@code grad}.
      */
-    private static double gram(float[] m, float[] grad, int rows, int cols, boolean columns, double weight) {
-        int r = columns ? cols : rows, n = columns ? rows : cols;
-        double[] d = new double[r * r];
-        for (int j = 0; j < r; j++) {
-            for (int k = 0; k < r; k++) {
+    private static double gram(float[] m, float[] grad, int rows, int cols, boolean columns, int[] use, double weight) {
+        int u = use.length, n = columns ? rows : cols;
+        double[] d = new double[u * u];
+        for (int j = 0; j < u; j++) {
+            for (int k = 0; k < u; k++) {
                 double s = 0;
                 for (int i = 0; i < n; i++) {
-                    s += (double) at(m, columns, i, j, cols) * at(m, columns, i, k, cols);
+                    s += (double) at(m, columns, i, use[j], cols) * at(m, columns, i, use[k], cols);
                 }
-                d[j * r + k] = s - (j == k ? 1 : 0);
+                d[j * u + k] = s - (j == k ? 1 : 0);
             }
         }
         double value = 0;
@@ -112,12 +106,12 @@ final class RankModules {
             value += v * v;
         }
         for (int i = 0; i < n; i++) {
-            for (int k = 0; k < r; k++) {
+            for (int k = 0; k < u; k++) {
                 double s = 0;
-                for (int j = 0; j < r; j++) {
-                    s += at(m, columns, i, j, cols) * d[j * r + k];
+                for (int j = 0; j < u; j++) {
+                    s += at(m, columns, i, use[j], cols) * d[j * u + k];
                 }
-                int idx = columns ? i * cols + k : k * cols + i;
+                int idx = columns ? i * cols + use[k] : use[k] * cols + i;
                 grad[idx] += (float) (4 * weight * s);
             }
         }

@@ -53,6 +53,19 @@ public final class TrainingMethods {
                 Map.of("lisa_activated_layers", "2", "lisa_interval_steps", "20"), false,
                 (p, c) -> new Lisa(c.adapters(), p.integer("lisa_activated_layers", 2),
                         p.integer("lisa_interval_steps", 20), c.cfg().seed())));
+        add(new Kind("owlore", "OwLore (Li et al. 2024): LISA sampling weighted by layer outlier ratios, sampled "
+                + "layers trained with GaLore projected Adam (needs --method full --train-base embed,head)",
+                Map.of("owlore_activated_layers", "2", "owlore_interval_steps", "20", "owlore_outlier_M", "5",
+                        "owlore_calibration_batches", "4", "owlore_rank", "128", "owlore_update_gap", "200",
+                        "owlore_galore_scale", "0.25"), false,
+                (p, c) -> new OwLore(c.model(), c.adapters(), c.data(), c.cfg(), p.integer("owlore_activated_layers", 2),
+                        p.integer("owlore_interval_steps", 20), p.real("owlore_outlier_M", 5),
+                        p.integer("owlore_calibration_batches", 4), p.integer("owlore_rank", 128),
+                        p.integer("owlore_update_gap", 200), p.real("owlore_galore_scale", 0.25f))));
+        add(new Kind("fira", "Fira (Chen et al. 2024): low-rank projected Adam plus the norm-scaled, growth-limited "
+                + "residual gradient on full weights (needs --method full)",
+                Map.of("fira_rank", "128", "fira_update_gap", "200"), false,
+                (p, c) -> new Fira(c.adapters(), c.cfg(), p.integer("fira_rank", 128), p.integer("fira_update_gap", 200))));
         add(new Kind(AdaLora.NAME, "AdaLoRA's budget schedule, importance masking and orthogonal regulariser",
                 AdapterMethods.method(AdaLora.NAME).keys(), true,
                 (p, c) -> new AdaLora(c.adapters(), p, c.cfg().steps())));
@@ -65,6 +78,13 @@ public final class TrainingMethods {
         add(new Kind("sora", "SoRA (Ding et al. 2023): proximal soft-thresholding of the gates after each step, "
                 + "λ schedule, sora_active_rank metric", Map.of("sparse_lambda", "10", "lambda_schedule", "none",
                 "max_lambda", "10", "lambda_num", "1"), true, (p, c) -> SoraSparsity.create(p, c.adapters())));
+        add(new Kind(DyLora.NAME, "DyLoRA's per-step random truncated rank", AdapterMethods.method(DyLora.NAME).keys(),
+                true, (p, c) -> new DyLora(c.adapters(), p, c.cfg().seed())));
+        add(new Kind(IncreLora.NAME, "IncreLoRA's importance-driven rank growth with advance learning",
+                AdapterMethods.method(IncreLora.NAME).keys(), true, (p, c) -> new IncreLora(c.adapters(), p)));
+        add(new Kind(RankSelectiveLora.NAME, "CoDyRA's proximal L1 sparsification of the rank gates",
+                AdapterMethods.method(RankSelectiveLora.NAME).keys(), true,
+                (p, c) -> new RankSelectiveLora(c.adapters(), p, c.cfg().steps())));
         add(new Kind("kasa", "KaSA (Wang et al. 2024): adds beta·‖ΔΣ‖² + gamma·(‖ΔUᵀΔU − I‖ + ‖ΔVᵀΔV − I‖), averaged "
                 + "over adapters", Map.of("beta", "1e-4", "gamma", "1e-3"), true,
                 (p, c) -> new KasaRegularizer(c.adapters(), p.real("beta", 1e-4f), p.real("gamma", 1e-3f))));

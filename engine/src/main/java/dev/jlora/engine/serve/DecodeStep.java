@@ -12,15 +12,19 @@ import java.util.List;
  * <p>{@link #batched} is the S-LoRA step (Sheng et al. 2023, §4) through {@link BatchedDecode}: the n pending tokens
  * go through every base linear as one [n × IC] matmul, each adapter's delta is added on its own rows (rows grouped
  * by adapter), and attention runs per sequence against its own KV cache; the prompts of requests joining at the same
- * step are prefilled together the same way. {@link #INTERLEAVED} runs the sequences one
+ * step are prefilled together the same way, a chunk at a time. {@link #INTERLEAVED} runs the sequences one
  * after another through their own sessions; it is the reference the batched step is tested against.
  */
 interface DecodeStep {
     /** Advances every sequence in {@code batch} (all have {@code needsDecode()}) by one token. */
     void step(List<Sequence> batch);
 
-    /** Runs the prompts of the sequences that join (all {@code begun}) and samples their first tokens. */
-    void prefill(List<Sequence> joining);
+    /**
+     * Runs one prompt chunk of each sequence in {@code prefilling} ({@code chunks.get(i)} continues where the
+     * sequence's KV cache ends) and hands each its logits ({@link Sequence#prefilled}: a sequence whose prompt is
+     * now complete samples its first token).
+     */
+    void prefill(List<Sequence> prefilling, List<int[]> chunks);
 
     DecodeStep INTERLEAVED = new DecodeStep() {
         @Override
@@ -35,10 +39,11 @@ interface DecodeStep {
         }
 
         @Override
-        public void prefill(List<Sequence> joining) {
-            for (Sequence s : joining) {
+        public void prefill(List<Sequence> prefilling, List<int[]> chunks) {
+            for (int i = 0; i < prefilling.size(); i++) {
+                Sequence s = prefilling.get(i);
                 try {
-                    s.accept(s.session.prefill(s.request.prompt()));
+                    s.prefilled(s.session.prefill(chunks.get(i)));
                 } catch (RuntimeException e) {
                     s.fail(e);
                 }
@@ -67,19 +72,21 @@ interface DecodeStep {
             }
 
             @Override
-            public void prefill(List<Sequence> joining) {
-                List<int[]> prompts = new ArrayList<>();
-                for (Sequence s : joining) {
-                    prompts.add(s.request.prompt());
-                }
+            public void prefill(List<Sequence> prefilling, List<int[]> chunks) {
                 float[][] logits;
                 try {
-                    logits = decode.prefill(sessions(joining), prompts);
+                    logits = decode.prefill(sessions(prefilling), chunks);
                 } catch (RuntimeException e) {
-                    failAll(joining, e);
+                    failAll(prefilling, e);
                     return;
                 }
-                acceptAll(joining, logits);
+                for (int i = 0; i < prefilling.size(); i++) {
+                    try {
+                        prefilling.get(i).prefilled(logits[i]);
+                    } catch (RuntimeException e) {
+                        prefilling.get(i).fail(e);
+                    }
+                }
             }
         };
     }

@@ -17,8 +17,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * that alone needs more than the budget is rejected at once.
  *
  * <p>One platform thread ("jlora-scheduler") runs prefill and decode; listeners are called on it. The decode step
- * runs the base linears once for all running requests and each adapter on its own rows, and the prompts of the
- * requests that join at one step are prefilled together the same way (see {@link DecodeStep}).
+ * runs the base linears once for all running requests and each adapter on its own rows, and prompts are prefilled
+ * together the same way (see {@link DecodeStep}). Prefill is chunked and interleaved with decode (as in Sarathi's
+ * chunked prefills, Agrawal et al. 2023): each loop iteration prefills at most {@code prefillTokensPerStep} prompt
+ * tokens (oldest requests first) and then runs one decode step for every request past its prompt, so a long prompt
+ * joining delays the running requests' next token by one chunk, not by the whole prompt.
  */
 public final class Scheduler implements AutoCloseable {
     /** A submitted request: lets the client cancel it (e.g. when the connection is gone). */
@@ -42,6 +45,7 @@ public final class Scheduler implements AutoCloseable {
     private final int maxRunning;
     private final long kvTokenBudget;
     private final int maxQueue;
+    private final int prefillTokensPerStep;
     private final DecodeStep step;
     private final Thread thread;
     private final ArrayDeque<Waiting> queue = new ArrayDeque<>();
@@ -59,14 +63,20 @@ public final class Scheduler implements AutoCloseable {
      * @param maxQueue      requests that may wait for room; more are rejected
      */
     public Scheduler(LlamaModel model, int maxRunning, long kvTokenBudget, int maxQueue) {
-        this(model, maxRunning, kvTokenBudget, maxQueue, DecodeStep.batched(model));
+        this(model, maxRunning, kvTokenBudget, maxQueue, DEFAULT_PREFILL_TOKENS_PER_STEP, DecodeStep.batched(model));
     }
 
-    Scheduler(LlamaModel model, int maxRunning, long kvTokenBudget, int maxQueue, DecodeStep step) {
-        if (maxRunning < 1 || kvTokenBudget < 1 || maxQueue < 0) {
-            throw new IllegalArgumentException("need maxRunning ≥ 1, kvTokenBudget ≥ 1, maxQueue ≥ 0; got "
-                    + maxRunning + ", " + kvTokenBudget + ", " + maxQueue);
+    /** Prompt tokens prefilled per loop iteration by default: one prefill chunk of a few decode steps' cost. */
+    public static final int DEFAULT_PREFILL_TOKENS_PER_STEP = 256;
+
+    Scheduler(LlamaModel model, int maxRunning, long kvTokenBudget, int maxQueue, int prefillTokensPerStep,
+              DecodeStep step) {
+        if (maxRunning < 1 || kvTokenBudget < 1 || maxQueue < 0 || prefillTokensPerStep < 1) {
+            throw new IllegalArgumentException("need maxRunning ≥ 1, kvTokenBudget ≥ 1, maxQueue ≥ 0, "
+                    + "prefillTokensPerStep ≥ 1; got " + maxRunning + ", " + kvTokenBudget + ", " + maxQueue + ", "
+                    + prefillTokensPerStep);
         }
+        this.prefillTokensPerStep = prefillTokensPerStep;
         this.model = model;
         this.maxRunning = maxRunning;
         this.kvTokenBudget = kvTokenBudget;
@@ -178,7 +188,6 @@ public final class Scheduler implements AutoCloseable {
                     admitted.add(w);
                 }
             }
-            List<Sequence> joined = new ArrayList<>();
             for (Waiting w : admitted) {
                 if (w.ticket().cancelled()) {
                     release(w.positions());
@@ -194,23 +203,33 @@ public final class Scheduler implements AutoCloseable {
                     w.request().listener().onError(e);
                     continue;
                 }
-                if (s.begin()) {
-                    joined.add(s);
-                }
+                s.begin();
                 synchronized (this) {
                     running.add(s);
                     runningTickets.add(w.ticket());
                 }
             }
-            if (!joined.isEmpty()) {
-                step.prefill(joined);
+            List<Sequence> prefilling = new ArrayList<>();
+            List<int[]> chunks = new ArrayList<>();
+            int prefillRoom = prefillTokensPerStep;
+            for (int i = 0; i < running.size() && prefillRoom > 0; i++) {   // oldest first
+                Sequence s = running.get(i);
+                if (s.prefilling() && !runningTickets.get(i).cancelled()) {
+                    int[] chunk = s.takePrefillChunk(prefillRoom);
+                    prefillRoom -= chunk.length;
+                    prefilling.add(s);
+                    chunks.add(chunk);
+                }
+            }
+            if (!prefilling.isEmpty()) {
+                step.prefill(prefilling, chunks);
             }
             List<Sequence> batch = new ArrayList<>();
             for (int i = 0; i < running.size(); i++) {
                 Sequence s = running.get(i);
                 if (runningTickets.get(i).cancelled()) {
                     s.finish(ServeResult.Finish.CANCELLED);
-                } else if (s.needsDecode() && !joined.contains(s)) {
+                } else if (s.needsDecode() && !prefilling.contains(s)) {
                     batch.add(s);
                 }
             }

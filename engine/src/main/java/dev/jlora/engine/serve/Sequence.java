@@ -23,6 +23,7 @@ final class Sequence {
     private int generated;
     private int counted;                 // tokens already added to the scheduler's total
     private int nextToken = -1;          // token to feed at the next decode step, −1 when none
+    private int prefilled;               // prompt tokens already in the KV cache
     private ServeResult result;
     volatile boolean cancelled;
 
@@ -37,7 +38,7 @@ final class Sequence {
 
     /**
      * Feeds the prompt to the sampler's history; false when nothing is to be generated (max tokens 0: finished
-     * here), true when the prompt must be prefilled and its logits handed to {@link #accept}.
+     * here), true when the prompt must be prefilled ({@link #takePrefillChunk}, then {@link #prefilled}).
      */
     boolean begin() {
         for (int id : request.prompt()) {
@@ -48,6 +49,29 @@ final class Sequence {
             return false;
         }
         return true;
+    }
+
+    /** True while part of the prompt still has to be prefilled. */
+    boolean prefilling() {
+        return result == null && prefilled < request.prompt().length;
+    }
+
+    /** The next at most {@code max} prompt tokens to prefill, counted as prefilled. */
+    int[] takePrefillChunk(int max) {
+        int n = Math.min(max, request.prompt().length - prefilled);
+        int[] chunk = java.util.Arrays.copyOfRange(request.prompt(), prefilled, prefilled + n);
+        prefilled += n;
+        return chunk;
+    }
+
+    /**
+     * After a prefill chunk ran: the logits of its last position start generation if that was the prompt's end
+     * (earlier chunks' logits are not needed).
+     */
+    void prefilled(float[] logits) {
+        if (!prefilling()) {
+            accept(logits);
+        }
     }
 
     /** True while the sequence waits for a decode step of {@link #pendingToken()}. */

@@ -124,7 +124,7 @@ class AdaLoraTest {
         }
         var modules = new RankModules(set, "adalora");
         double weight = 0.3;
-        double value = modules.orthogonalRegularizer(weight);
+        double value = modules.orthogonalRegularizer(weight, false);
         List<double[]> as = new ArrayList<>(), bs = new ArrayList<>();
         List<int[]> shapes = new ArrayList<>();
         for (var mod : modules.all()) {

@@ -86,7 +86,7 @@ class SchedulerTest {
         List<Collect> got = new ArrayList<>();
         // 3 slots for 5 requests: two wait and join while the others decode.
         DecodeStep step = batched ? DecodeStep.batched(MODEL) : DecodeStep.INTERLEAVED;
-        try (var s = new Scheduler(MODEL, 3, 1000, 8, step)) {
+        try (var s = new Scheduler(MODEL, 3, 1000, 8, 3, step)) {   // 3 prompt tokens per iteration: chunked
             for (int i = 0; i < sets.size(); i++) {
                 var c = new Collect();
                 got.add(c);
@@ -104,6 +104,49 @@ class SchedulerTest {
         }
         assertNotEquals(got.get(0).streamed.toString(), got.get(1).streamed.toString(), "the adapter changes the output");
         assertNotEquals(got.get(1).streamed.toString(), got.get(2).streamed.toString(), "the adapters differ");
+    }
+
+    /**
+     * A long prompt joining while another request decodes is prefilled a chunk per iteration, with a decode step of
+     * the running request between chunks (not one long stall), and both outputs still equal their single runs.
+     */
+    @Test
+    void longPromptsArePrefilledInChunksInterleavedWithDecode() throws Exception {
+        var calls = new java.util.concurrent.CopyOnWriteArrayList<String>();
+        DecodeStep batched = DecodeStep.batched(MODEL);
+        DecodeStep recording = new DecodeStep() {
+            @Override public void step(List<Sequence> batch) {
+                calls.add("decode " + batch.size());
+                batched.step(batch);
+            }
+            @Override public void prefill(List<Sequence> prefilling, List<int[]> chunks) {
+                calls.add("prefill " + chunks.stream().mapToInt(c -> c.length).sum());
+                batched.prefill(prefilling, chunks);
+            }
+        };
+        var greedy = new GenerationConfig(30, SamplerConfig.greedy(), List.of(), false);
+        int[] longPrompt = prompt("a prompt of several chunks");   // 27 tokens: 4 chunks of ≤ 8; 57 ≤ context 64
+        try (var s = new Scheduler(MODEL, 2, 1000, 8, 8, recording)) {
+            var first = new Collect();
+            var started = new CountDownLatch(1);
+            s.submit(new ServeRequest("first", AdapterSet.NONE, prompt("hi"), greedy, new ServeListener() {
+                @Override public void onText(String text) { first.onText(text); started.countDown(); }
+                @Override public void onFinish(ServeResult r) { first.onFinish(r); started.countDown(); }
+                @Override public void onError(Exception e) { first.onError(e); }
+            }));
+            assertTrue(started.await(30, TimeUnit.SECONDS));
+            var second = new Collect();
+            s.submit(new ServeRequest("second", lora(3), longPrompt, greedy, second));
+            assertEquals(direct(AdapterSet.NONE, prompt("hi"), greedy), first.get().text());
+            assertEquals(direct(lora(3), longPrompt, greedy), second.get().text());
+        }
+        int chunks = (longPrompt.length + 7) / 8;
+        int firstChunk = calls.indexOf("prefill 8");
+        assertTrue(firstChunk >= 0, calls.toString());
+        for (int c = 0; c < chunks - 1; c++) {   // every chunk but the last is followed by a decode of the first request
+            assertEquals("prefill 8", calls.get(firstChunk + 2 * c), calls.toString());
+            assertEquals("decode 1", calls.get(firstChunk + 2 * c + 1), calls.toString());
+        }
     }
 
     @Test
