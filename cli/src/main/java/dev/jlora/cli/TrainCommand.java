@@ -123,6 +123,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--weight-decay", defaultValue = "0", description = "Weight decay (default: ${DEFAULT-VALUE})")
     float weightDecay;
 
+    @Option(names = "--momentum", defaultValue = "0.9", description = "SGD momentum (default: ${DEFAULT-VALUE})")
+    float momentum;
+
     @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Gradient clipping; 0 = off (default: ${DEFAULT-VALUE})")
     float maxGradNorm;
 
@@ -215,7 +218,7 @@ final class TrainCommand implements Callable<Integer> {
         Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
         // EVA, LoRA-GA and LoRA-SB read the first training batches (the ones training starts with) before it starts.
         InitBatches initData = AdapterMethods.needsData(method, init) ? new InitBatches(m, ds, batchSize, seed) : null;
-        AdaptedModel adapted = method.equals("xlora") ? xlora(m, params, lora.targets())
+        AdaptedModel adapted = method.equals("xlora") || method.equals("meteora") ? mixPretrained(m, params, lora.targets())
                 : AdapterMethods.create(method, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
                         initData);
         if (initData != null) {
@@ -233,7 +236,7 @@ final class TrainCommand implements Callable<Integer> {
                 BackendWeights.countOnBackend(m.weights()), selected.reason());
         var cfg = TrainConfig.builder().steps(steps).batchSize(batchSize).seqLen(seqLen).gradAccum(gradAccum)
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
-                .warmupSteps(warmup).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
+                .warmupSteps(warmup).weightDecay(weightDecay).momentum(momentum).maxGradNorm(maxGradNorm)
                 .evalEvery(evalEvery > 0 ? evalEvery : Math.max(1, steps)).checkpointEvery(checkpointEvery)
                 .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).maxBadSteps(maxBadSteps).build();
         TrainableAdapterSet adapters = adapted.adapters();
@@ -341,24 +344,25 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /**
-     * X-LoRA: the pre-trained LoRA adapters of {@code --method-arg adapters=PATH,PATH} (any format --adapter reads),
-     * frozen and mixed by a new scaling head (AdapterMethods.xlora).
+     * X-LoRA and MeteoRA: the pre-trained LoRA adapters of {@code --method-arg adapters=PATH,PATH} (any format
+     * --adapter reads), frozen and mixed by a new scaling head (AdapterMethods.xlora) or new gates (meteora).
      */
-    private AdaptedModel xlora(LlamaModel m, Map<String, String> params, java.util.Set<dev.jlora.engine.adapter.Target> on)
-            throws java.io.IOException {
-        var known = new java.util.HashSet<>(AdapterMethods.method("xlora").keys().keySet());
+    private AdaptedModel mixPretrained(LlamaModel m, Map<String, String> params,
+                                       java.util.Set<dev.jlora.engine.adapter.Target> on) throws java.io.IOException {
+        var known = new java.util.HashSet<>(AdapterMethods.method(method).keys().keySet());
         known.addAll(java.util.List.of("method", "rank", "alpha", "dropout", "rs_lora"));
-        var p = new dev.jlora.engine.adapter.HyperParams("adapter method xlora", params).requireKnown(known);
+        var p = new dev.jlora.engine.adapter.HyperParams("adapter method " + method, params).requireKnown(known);
         String files = p.str("adapters", "").trim();
         if (files.isEmpty()) {
-            throw new IllegalArgumentException("--method xlora mixes pre-trained LoRA adapters: give them with "
-                    + "--method-arg adapters=PATH,PATH (.jlora, PEFT directories or LoRA GGUF)");
+            throw new IllegalArgumentException("--method " + method + " mixes pre-trained LoRA adapters: give them "
+                    + "with --method-arg adapters=PATH,PATH (.jlora, PEFT directories or LoRA GGUF)");
         }
         var experts = new java.util.ArrayList<TrainableAdapterSet>();
         for (String f : files.split(",")) {
             experts.add(AdapterFiles.load(Path.of(f.trim()), m));
         }
-        var set = AdapterMethods.xlora(m.weights(), on, experts, p.real("softmax_temperature", 1), seed);
+        var set = method.equals("xlora") ? AdapterMethods.xlora(m.weights(), on, experts, p.real("softmax_temperature", 1), seed)
+                : AdapterMethods.meteora(m.weights(), on, experts, p.integer("top_k", 2), seed);
         return new AdaptedModel(m.weights(), set, java.util.List.of(), m.weights(), Map.of());
     }
 
