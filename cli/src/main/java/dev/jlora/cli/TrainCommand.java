@@ -13,6 +13,7 @@ import dev.jlora.engine.dynamics.TrainingMethods;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.optim.LrSchedule;
 import dev.jlora.engine.train.AdapterFile;
+import dev.jlora.engine.train.FedSb;
 import dev.jlora.engine.train.InitBatches;
 import dev.jlora.engine.train.LossPlot;
 import dev.jlora.engine.train.TrainConfig;
@@ -53,7 +54,8 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--method", defaultValue = "lora",
             description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, salt, kasa, full, "
-                    + "hydra, mos, adalora, dylora, increlora, codyra (default: ${DEFAULT-VALUE})")
+                    + "hydra, mos, adalora, dylora, increlora, codyra, "
+                    + "lorasb (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
@@ -170,6 +172,15 @@ final class TrainCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     MemoryOption memory = new MemoryOption();
 
+    @Option(names = "--federated-clients", paramLabel = "N", defaultValue = "0",
+            description = "Fed-SB (with --method lorasb): simulate N clients on round-robin shards of --data; each "
+                    + "round every client trains --steps steps of R, the server averages the R (0 = off, default)")
+    int federatedClients;
+
+    @Option(names = "--federated-rounds", paramLabel = "K", defaultValue = "1",
+            description = "Fed-SB rounds (default: ${DEFAULT-VALUE})")
+    int federatedRounds;
+
     @Option(names = "--resume", description = "Continue from the newest checkpoint in --out")
     boolean resume;
 
@@ -201,6 +212,9 @@ final class TrainCommand implements Callable<Integer> {
         params.put("alpha", Float.toString(alpha));
         params.put("dropout", Float.toString(dropout));
         params.put("rs_lora", Boolean.toString(rsLora));
+        if (method.trim().equalsIgnoreCase("lorasb")) {
+            params.putIfAbsent("init_lr", Float.toString(lr));   // LoRA-SB approximates the first step at this rate
+        }
         Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
         // EVA, LoRA-GA and LoRA-SB read the first training batches (the ones training starts with) before it starts.
         InitBatches initData = AdapterMethods.needsData(method, init) ? new InitBatches(m, ds, batchSize, seed) : null;
@@ -251,7 +265,8 @@ final class TrainCommand implements Callable<Integer> {
             o.printf("training dynamics: %s%n", String.join(", ", dynamics));
         }
         var meta = Map.of("base_model", model, "data", data.toString(), "init", init);
-        Path file = run(m, adapters, ds, cfg, out, resume, meta, o, logEvery, !noPlot, hooks);
+        Path file = federatedClients > 0 ? federated(m, adapters, ds, cfg, meta, o, hooks)
+                : run(m, adapters, ds, cfg, out, resume, meta, o, logEvery, !noPlot, hooks);
         TrainableAdapterSet saved = adapters;
         if (!adapted.residuals().isEmpty()) {
             // The trained adapter is relative to the residual base; save it as a delta on the original weights.
@@ -279,6 +294,33 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** Fed-SB over --federated-clients shards for --federated-rounds rounds; saves DIR/adapter.jlora (R̄). */
+    private Path federated(LlamaModel m, TrainableAdapterSet adapters, Dataset ds, TrainConfig cfg,
+                           Map<String, String> meta, PrintStream o, java.util.List<TrainingHook> hooks) throws Exception {
+        if (!method.trim().equalsIgnoreCase("lorasb")) {
+            throw new IllegalArgumentException("--federated-clients needs --method lorasb (Fed-SB averages LoRA-SB's R)");
+        }
+        if (resume || !hooks.isEmpty()) {
+            throw new IllegalArgumentException("--federated-clients cannot be combined with --resume or --dynamics");
+        }
+        var shards = FedSb.shards(ds, federatedClients);
+        o.printf(Locale.ROOT, "Fed-SB: %d clients (%s training rows), %d rounds of %d local steps; each client sends "
+                + "%,d values per round%n", federatedClients,
+                shards.stream().map(d -> Integer.toString(d.train().size())).collect(java.util.stream.Collectors.joining("/")),
+                federatedRounds, cfg.steps(), adapters.parameterCount());
+        FedSb.train(m, adapters, shards, cfg, federatedRounds, out.resolve("federated"), round ->
+                o.printf(Locale.ROOT, "round %d/%d: client losses %s, mean %.4f%n", round.round(), federatedRounds,
+                        round.clientLosses().stream().map(l -> String.format(Locale.ROOT, "%.4f", l))
+                                .collect(java.util.stream.Collectors.joining(" ")), round.meanLoss()));
+        var all = new LinkedHashMap<>(meta);
+        all.put("federated_clients", Integer.toString(federatedClients));
+        all.put("federated_rounds", Integer.toString(federatedRounds));
+        Path file = out.resolve("adapter.jlora");
+        AdapterFile.save(file, adapters, all);
+        o.printf("Fed-SB done; aggregated adapter saved to %s%n", file);
+        return file;
     }
 
     /** "ranks 2..14 over 8 of 8 layers (sum 64)": how a data-driven init spread the ranks. */

@@ -101,6 +101,8 @@ public final class AdapterMethods {
                 "private_rank", "1", "router_seed", "0"), false));
         add(new Method("full", "full-parameter training: a dense fp32 ΔW per adapted linear over the frozen "
                 + "(quantized) base, for LISA/OwLore/Fira", Map.of(), false));
+        add(new Method("lorasb", "LoRA-SB (Ponkshe et al. 2024): frozen B, A and a trainable r×r R, initialised from "
+                + "the SVD of an approximated first full fine-tuning step (reads --data)", LoraSbInit.KEYS, false));
     }
 
     private static void add(Method m) {
@@ -162,7 +164,7 @@ public final class AdapterMethods {
 
     /** Whether {@code method} with {@code init} needs {@link InitData} (batches of the training data). */
     public static boolean needsData(String method, String init) {
-        return dataInit(init) != null;
+        return dataInit(init) != null || method(method).name().equals("lorasb");
     }
 
     /**
@@ -173,6 +175,18 @@ public final class AdapterMethods {
                                                  LlamaWeights weights, Set<Target> targets, InitData data, long seed) {
         Method m = method(method);
         String dataInit = dataInit(init);
+        if (m.name().equals("lorasb")) {
+            HyperParams p = params(m, values, Set.of());
+            if (dataInit != null || AdapterInit.parse(init) != RandomInit.KAIMING) {
+                throw new IllegalArgumentException("adapter method lorasb has its own initialisation (from the "
+                        + "training data); --init " + init + " does not apply");
+            }
+            if (data == null) {
+                throw new IllegalArgumentException("adapter method lorasb initialises from training batches: no data "
+                        + "was given");
+            }
+            return ResidualAdapterFactory.of(LoraSbInit.factory(weights, targets, data, p));
+        }
         if (dataInit != null) {
             HyperParams p = params(m, values, DATA_INITS.get(dataInit).keySet());
             if (!m.name().equals("lora")) {
@@ -546,6 +560,14 @@ public final class AdapterMethods {
                 default -> throw new IllegalArgumentException("adapter method bone: init_weights must be true (bone) "
                         + "or bat, got '" + p.str("init_weights", "") + "'");
             };
+            case "lorasb" -> {
+                if (init) {
+                    throw new IllegalStateException("lorasb initialises from training data: use LoraSbInit.factory");
+                }
+                var initConfig = LoraSbInit.initConfig(p.real("init_lr", 2e-4f), p.str("update", "sign"),
+                        p.integer("init_batches", 8));
+                yield (layer, target, base, rnd) -> new LoraSbAdapter(base.cols(), base.rows(), rank, dropout, initConfig);
+            }
             case "mora" -> {
                 int type = p.integer("mora_type", MoraAdapter.SHARING);
                 yield (layer, target, base, rnd) -> new MoraAdapter(base.cols(), base.rows(), rank, dropout, type);
