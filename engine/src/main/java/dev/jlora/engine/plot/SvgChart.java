@@ -105,7 +105,17 @@ public final class SvgChart {
      * {@code drawn} page points (top right on a tie).
      */
     public SvgChart legend(List<LegendEntry> entries, List<double[]> drawn, double width) {
-        double lh = 10 + 18 * entries.size();
+        return legend(entries, drawn, width, 1);
+    }
+
+    /**
+     * The legend in {@code columns} columns of {@code columnWidth} pixels (entries fill a column before the next),
+     * in the plot corner that covers the fewest {@code drawn} points, as {@link #legend(List, List, double)}.
+     */
+    public SvgChart legend(List<LegendEntry> entries, List<double[]> drawn, double columnWidth, int columns) {
+        int rows = (entries.size() + columns - 1) / columns;
+        double width = columnWidth * columns;
+        double lh = 10 + 18 * rows;
         double lx = LEFT + PW - width - 8, ly = TOP + 8;
         int best = Integer.MAX_VALUE;
         for (double[] c : new double[][] {{LEFT + PW - width - 8, TOP + 8}, {LEFT + PW - width - 8, TOP + PH - lh - 8},
@@ -123,9 +133,9 @@ public final class SvgChart {
         sb.append(fmt("<g class=\"legend\">\n<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"white\" "
                 + "fill-opacity=\"0.85\" stroke=\"#999999\"/>\n", lx, ly, width, lh));
         for (int i = 0; i < entries.size(); i++) {
-            double cy = ly + 14 + 18 * i;
-            sb.append(entries.get(i).swatch().draw(lx + 8, cy));
-            sb.append(fmt("<text x=\"%.2f\" y=\"%.2f\">%s</text>\n", lx + 40, cy + 4, escape(entries.get(i).label())));
+            double cy = ly + 14 + 18 * (i % rows), cx = lx + columnWidth * (i / rows);
+            sb.append(entries.get(i).swatch().draw(cx + 8, cy));
+            sb.append(fmt("<text x=\"%.2f\" y=\"%.2f\">%s</text>\n", cx + 40, cy + 4, escape(entries.get(i).label())));
         }
         sb.append("</g>\n");
         return this;

@@ -47,6 +47,10 @@ public final class LossPlot {
     /** Colours of the runs of a comparison, in order (Tableau 10); a single run uses the first, its eval red. */
     private static final String[] RUN_COLORS = {TRAIN_COLOR, "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
             "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+    /** Line styles that tell apart runs 1–10, 11–20 and 21–30 of a comparison, which reuse the colours. */
+    private static final String[] RUN_DASHES = {"", "stroke-dasharray=\"7 3\"", "stroke-dasharray=\"2 2\""};
+    /** Legend rows per column before a comparison's legend starts another column. */
+    private static final int LEGEND_ROWS = 10;
 
     /** Renders the metrics file of a run (see the class comment for what is read) as SVG text. */
     public static String render(Path metricsJsonl, String title) throws IOException {
@@ -155,13 +159,14 @@ public final class LossPlot {
         for (int k = 0; k < runs.size(); k++) {
             Series s = runs.get(k).series();
             String trainColor = RUN_COLORS[k % RUN_COLORS.length], evalColor = single ? EVAL_COLOR : trainColor;
+            String dash = RUN_DASHES[k / RUN_COLORS.length % RUN_DASHES.length];
             var run = new ArrayList<double[]>();
             for (Point p : s.train()) {
                 if (Double.isFinite(p.loss())) {
                     run.add(new double[] {p.step(), p.loss()});
                 } else {
                     bad++;
-                    trainRun(chart, run, trainColor);
+                    trainRun(chart, run, trainColor, dash);
                     run.clear();
                     double px = chart.px(p.step());
                     chart.raw(fmt("<line class=\"nonfinite\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
@@ -169,7 +174,7 @@ public final class LossPlot {
                             SvgChart.TOP + SvgChart.PH, BAD_COLOR));
                 }
             }
-            trainRun(chart, run, trainColor);
+            trainRun(chart, run, trainColor, dash);
             if (!s.eval().isEmpty()) {
                 chart.polyline("eval-line", points(s.eval()), evalColor, 1.5, "stroke-dasharray=\"6 4\"");
                 for (Point p : s.eval()) {
@@ -186,17 +191,20 @@ public final class LossPlot {
         var entries = new ArrayList<SvgChart.LegendEntry>();
         boolean anyEval = runs.stream().anyMatch(r -> !r.series().eval().isEmpty());
         if (single) {
-            entries.add(trainEntry(TRAIN_COLOR, "training loss (" + runs.getFirst().series().train().size() + " steps)"));
+            entries.add(trainEntry(TRAIN_COLOR, "", "training loss (" + runs.getFirst().series().train().size() + " steps)"));
             if (anyEval) {
                 entries.add(evalEntry(EVAL_COLOR, "eval loss"));
             }
         } else {
+            // step counts in the labels only where they differ (a comparison normally has one budget)
+            boolean sameSteps = runs.stream().map(r -> r.series().train().size()).distinct().count() == 1;
             for (int k = 0; k < runs.size(); k++) {
-                entries.add(trainEntry(RUN_COLORS[k % RUN_COLORS.length], runs.get(k).label() + " ("
-                        + runs.get(k).series().train().size() + " steps)"));
+                entries.add(trainEntry(RUN_COLORS[k % RUN_COLORS.length],
+                        RUN_DASHES[k / RUN_COLORS.length % RUN_DASHES.length], runs.get(k).label()
+                                + (sameSteps ? "" : " (" + runs.get(k).series().train().size() + " steps)")));
             }
             if (anyEval) {
-                entries.add(evalEntry("#333333", "eval loss (in each run's colour)"));
+                entries.add(evalEntry("#333333", "eval loss"));
             }
         }
         if (bad > 0) {
@@ -218,13 +226,20 @@ public final class LossPlot {
             }
             drawn.addAll(chart.sampled(segment));
         }
+        if (single) {
+            return chart.legend(entries, drawn, 210).finish();
+        }
+        // columns of LEGEND_ROWS entries, as wide as the longest label (≈ 7 px a character) but within the plot
         int longest = entries.stream().mapToInt(e -> e.label().length()).max().orElse(0);
-        return chart.legend(entries, drawn, Math.max(210, 48 + 7 * longest)).finish();
+        int columns = (entries.size() + LEGEND_ROWS - 1) / LEGEND_ROWS;
+        double columnWidth = Math.min(Math.max(120, 48 + 7 * longest), (SvgChart.PW - 16) / columns);
+        return chart.legend(entries, drawn, columnWidth, columns).finish();
     }
 
-    private static SvgChart.LegendEntry trainEntry(String color, String label) {
+    private static SvgChart.LegendEntry trainEntry(String color, String dash, String label) {
         return new SvgChart.LegendEntry((x, cy) -> fmt("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
-                + "stroke=\"%s\" stroke-width=\"2\"/>\n", x, cy, x + 24, cy, color), label);
+                + "stroke=\"%s\" stroke-width=\"2\"%s/>\n", x, cy, x + 24, cy, color, dash.isEmpty() ? "" : " " + dash),
+                label);
     }
 
     private static SvgChart.LegendEntry evalEntry(String color, String label) {
@@ -241,11 +256,11 @@ public final class LossPlot {
         return out;
     }
 
-    private static void trainRun(SvgChart chart, List<double[]> run, String color) {
+    private static void trainRun(SvgChart chart, List<double[]> run, String color, String dash) {
         if (run.isEmpty()) {
             return;
         }
-        chart.polyline("train", run, color, 2, "stroke-linejoin=\"round\"");
+        chart.polyline("train", run, color, 2, "stroke-linejoin=\"round\"" + (dash.isEmpty() ? "" : " " + dash));
         if (run.size() == 1) {   // a one-point polyline draws nothing
             chart.raw(fmt("<circle class=\"train-dot\" cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"%s\"/>\n",
                     chart.px(run.getFirst()[0]), chart.py(run.getFirst()[1]), color));

@@ -194,6 +194,40 @@ class LossPlotTest {
         assertEquals(pts.get(4)[1], top, 1e-9, "b step 2 (6.0) is highest");
         assertEquals(pts.get(2)[1], bottom, 1e-9, "a step 3 (2.0) is lowest");
         String text = d.getDocumentElement().getTextContent();
-        assertTrue(text.contains("lora (3 steps)") && text.contains("mos:x (2 steps)"), text);
+        assertTrue(text.contains("lora (3 steps)") && text.contains("mos:x (2 steps)"), "step counts differ: " + text);
+    }
+
+    @Test
+    void manyRunsGetDashesBeyondTenColoursAndAMultiColumnLegend() throws Exception {
+        var runs = new java.util.LinkedHashMap<String, Path>();
+        for (int k = 0; k < 23; k++) {
+            Path p = dir.resolve("m" + k + ".jsonl");
+            Files.writeString(p, train(1, Double.toString(3 + k * 0.01)) + train(2, Double.toString(2 + k * 0.01)));
+            runs.put("method" + k, p);
+        }
+        Document d = parse(LossPlot.renderRuns(runs, "many"));
+        var lines = byClass(d, "polyline", "train");
+        assertEquals(23, lines.size());
+        var styles = new java.util.HashSet<String>();
+        for (Element l : lines) {
+            styles.add(l.getAttribute("stroke") + "/" + l.getAttribute("stroke-dasharray"));
+        }
+        assertEquals(23, styles.size(), "colour and dash tell every run apart");
+        // 23 labels (same step count: no "(2 steps)") in 3 columns of at most 10 rows, all inside the page
+        var texts = new ArrayList<Element>();
+        NodeList nl = d.getElementsByTagName("text");
+        for (int i = 0; i < nl.getLength(); i++) {
+            var e = (Element) nl.item(i);
+            if (e.getTextContent().startsWith("method")) {
+                texts.add(e);
+                assertTrue(Double.parseDouble(e.getAttribute("y")) < SvgChart.HEIGHT - SvgChart.BOTTOM, "inside the plot");
+            }
+        }
+        assertEquals(23, texts.size());
+        Element box = byClass(d, "g", "legend").getFirst();
+        var rect = (Element) box.getElementsByTagName("rect").item(0);
+        double x = Double.parseDouble(rect.getAttribute("x")), w = Double.parseDouble(rect.getAttribute("width"));
+        assertTrue(x >= SvgChart.LEFT && x + w <= SvgChart.LEFT + SvgChart.PW, "legend inside the plot: " + x + "+" + w);
+        assertEquals(3, texts.stream().map(e -> e.getAttribute("x")).distinct().count(), "three legend columns");
     }
 }
