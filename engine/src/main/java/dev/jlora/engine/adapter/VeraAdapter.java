@@ -72,6 +72,19 @@ public final class VeraAdapter implements TrainableAdapter {
         java.util.Arrays.fill(d.value(), dInitial);
     }
 
+    /** The frozen shared projections this layer slices. */
+    public Projections projections() {
+        return shared;
+    }
+
+    public float dropout() {
+        return dropout;
+    }
+
+    public float dInitial() {
+        return dInitial;
+    }
+
     /** λ_d [r]. */
     public Parameter lambdaD() {
         return d;

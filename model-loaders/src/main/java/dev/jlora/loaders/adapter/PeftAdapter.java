@@ -70,13 +70,18 @@ public final class PeftAdapter {
     }
 
     /**
-     * Writes {@code adapters} (plain LoRA / rsLoRA) of a model shaped {@code cfg} as a PEFT directory.
+     * Writes {@code adapters} (LoRA / rsLoRA / DoRA; VeRA through {@link PeftVera}) of a model shaped {@code cfg} as a
+     * PEFT directory.
      * {@code baseModel} goes into {@code base_model_name_or_path}. Each file is written atomically; the weights
      * first, so a directory with a config always has its weights.
      */
     public static void write(Path dir, TrainableAdapterSet adapters, LlamaConfig cfg, String baseModel) throws IOException {
         if (adapters.adapters().isEmpty()) {
             throw new IllegalArgumentException("adapter set is empty: nothing to export");
+        }
+        if (adapters.adapters().getFirst() instanceof dev.jlora.engine.adapter.VeraAdapter) {
+            PeftVera.write(dir, adapters, cfg, baseModel);
+            return;
         }
         var st = new SafetensorsWriter().metadata("format", "pt");
         TrainableAdapter first = null;
@@ -394,8 +399,8 @@ public final class PeftAdapter {
         }
         String type = str(file, c, "peft_type", "LORA");
         if (!type.equals("LORA")) {
-            throw ModelFormatException.field(file, "peft_type", "expected \"LORA\", found \"%s\" (only LoRA adapters "
-                    + "are supported)", type);
+            throw ModelFormatException.field(file, "peft_type", "expected \"LORA\", found \"%s\" (jlora reads PEFT "
+                    + "LoRA and DoRA adapters; it writes VeRA in PEFT's format but reads VeRA back only from .jlora)", type);
         }
         String bias = str(file, c, "bias", "none");
         if (!bias.equals("none")) {
