@@ -21,8 +21,8 @@ import java.util.SplittableRandom;
  *
  * <p>Full-parameter training over a quantized base is the {@code full} adapter (ΔW per linear) plus the trainable
  * embedding and head ({@code --train-base embed,head}); both are required. Frozen layers are excluded from the
- * update through {@link #isActive}; the graph still computes their gradients (the backward has to pass through
- * them to reach earlier sampled layers anyway).
+ * update through {@link #isActive}, and their full adapters are frozen ({@link FullAdapter#setFrozen}) so that
+ * backward skips their weight-gradient products; it still passes through them to reach earlier sampled layers.
  *
  * <p>The sample of period k = ⌊step / K⌋ is drawn from a stream seeded by (seed, k) only, so a run is reproducible
  * from its seed; the current sample is also checkpointed and restored on resume.
@@ -30,6 +30,7 @@ import java.util.SplittableRandom;
 public final class Lisa implements TrainingHook {
     private final int layers, activated, interval;
     private final long seed;
+    private final TrainableAdapterSet adapters;
     private int period = -1;
     private int[] sampled = new int[0];
     private boolean[] isSampled;
@@ -47,6 +48,7 @@ public final class Lisa implements TrainingHook {
         this.activated = activated;
         this.interval = interval;
         this.seed = seed;
+        this.adapters = adapters;
         this.isSampled = new boolean[layers];
     }
 
@@ -148,6 +150,18 @@ public final class Lisa implements TrainingHook {
         isSampled = new boolean[layers];
         for (int l : sampled) {
             isSampled[l] = true;
+        }
+        freezeUnsampled(adapters, isSampled);
+    }
+
+    /** Frozen full adapters skip their weight-gradient product in backward (the layer is not updated anyway). */
+    static void freezeUnsampled(TrainableAdapterSet adapters, boolean[] sampled) {
+        for (int l = 0; l < sampled.length; l++) {
+            for (dev.jlora.engine.adapter.Target t : dev.jlora.engine.adapter.Target.values()) {
+                if (adapters.get(l, t) instanceof FullAdapter f) {
+                    f.setFrozen(!sampled[l]);
+                }
+            }
         }
     }
 

@@ -36,7 +36,8 @@ import java.util.Map;
  * optimizer; the sampled layers' ΔW matrices are updated by this hook after the trainer's step with
  * W ← W − lr·α·back(Adam(R)) (GaLore, α = {@code owlore_galore_scale}, default GaLore's 0.25; rank
  * {@code owlore_rank}, refresh {@code owlore_update_gap}); a layer's projected state is dropped when it leaves the
- * sample, so optimizer memory stays that of γ layers. Requires {@code --method full --train-base embed,head}.
+ * sample, so optimizer memory stays that of γ layers, and unsampled layers' full adapters are frozen (no
+ * weight-gradient products in backward). Requires {@code --method full --train-base embed,head}.
  */
 public final class OwLore implements TrainingHook {
     private final int layers, activated, interval;
@@ -47,6 +48,7 @@ public final class OwLore implements TrainingHook {
     private final ProjectedAdam adam;
     private final Map<String, int[]> shapes = new LinkedHashMap<>();
     private final List<Parameter> matrices;
+    private final TrainableAdapterSet adapters;
     private int period = -1;
     private int[] sampled = new int[0];
     private boolean[] isSampled;
@@ -66,6 +68,7 @@ public final class OwLore implements TrainingHook {
         this.seed = cfg.seed();
         this.galoreScale = galoreScale;
         this.isSampled = new boolean[layers];
+        this.adapters = adapters;
         this.matrices = adapters.parameters().stream().filter(p -> p.name().endsWith(FullAdapter.DELTA)).toList();
         for (Parameter p : matrices) {
             shapes.put(p.name(), p.shape());
@@ -178,6 +181,7 @@ public final class OwLore implements TrainingHook {
         period = newPeriod;
         sampled = chosen;
         isSampled = now;
+        Lisa.freezeUnsampled(adapters, isSampled);
     }
 
     @Override
@@ -234,6 +238,7 @@ public final class OwLore implements TrainingHook {
         for (int l : ls) {
             isSampled[l] = true;
         }
+        Lisa.freezeUnsampled(adapters, isSampled);
         adam.load(state, shapes);
     }
 }

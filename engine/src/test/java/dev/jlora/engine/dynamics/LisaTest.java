@@ -53,6 +53,18 @@ class LisaTest {
             @Override public void onStep(Step s) {
                 snapshots.add(values(adapters));
                 sampled.add(hook.sampledLayers());
+                for (Parameter p : adapters.parameters()) {
+                    int l = Lisa.layerOf(p);
+                    if (l >= 0 && p.name().endsWith("delta_weight")) {
+                        boolean any = false;
+                        for (float g : p.grad()) {
+                            any |= g != 0;
+                        }
+                        boolean isSampled = java.util.Arrays.stream(hook.sampledLayers()).anyMatch(x -> x == l);
+                        assertEquals(isSampled, any, "step " + s.step() + " " + p.name()
+                                + ": frozen layers skip their weight gradient, sampled ones have one");
+                    }
+                }
             }
         });
         Set<Integer> seen = new HashSet<>();
