@@ -13,6 +13,7 @@ import dev.jlora.engine.dynamics.TrainingMethods;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.optim.LrSchedule;
 import dev.jlora.engine.train.AdapterFile;
+import dev.jlora.engine.train.FedSb;
 import dev.jlora.engine.train.InitBatches;
 import dev.jlora.engine.train.LossPlot;
 import dev.jlora.engine.train.TrainConfig;
@@ -53,7 +54,8 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--method", defaultValue = "lora",
             description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, salt, kasa, full, "
-                    + "hydra, mos, adalora, dylora, increlora, codyra (default: ${DEFAULT-VALUE})")
+                    + "hydra, mos, adalora, dylora, increlora, codyra, "
+                    + "lorasb (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
@@ -80,12 +82,15 @@ final class TrainCommand implements Callable<Integer> {
     java.util.List<String> trainBase = java.util.List.of();
 
     @Option(names = "--dynamics", paramLabel = "NAME", split = ",",
-            description = "Training dynamics, repeatable: loraplus, allora, lorapro, lisa (docs/ADAPTERS.md)")
+            description = "Training dynamics, repeatable: loraplus, allora, lorapro, lisa, owlore, fira "
+                    + "(docs/ADAPTERS.md)")
     java.util.List<String> dynamics = java.util.List.of();
 
     @Option(names = "--dynamics-arg", paramLabel = "KEY=VALUE",
             description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio; allora: "
-                    + "allora_eta; lorapro: lorapro_optimizer; lisa: lisa_activated_layers, lisa_interval_steps)")
+                    + "allora_eta; lorapro: lorapro_optimizer; lisa: lisa_activated_layers, lisa_interval_steps; owlore: "
+                    + "owlore_activated_layers, owlore_interval_steps, owlore_outlier_M, owlore_rank, …; fira: fira_rank, "
+                    + "fira_update_gap)")
     Map<String, String> dynamicsArgs = new LinkedHashMap<>();
 
     @Option(names = "--targets", defaultValue = "q,k,v,o", description = "Target modules: q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE})")
@@ -117,6 +122,9 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--weight-decay", defaultValue = "0", description = "Weight decay (default: ${DEFAULT-VALUE})")
     float weightDecay;
+
+    @Option(names = "--momentum", defaultValue = "0.9", description = "SGD momentum (default: ${DEFAULT-VALUE})")
+    float momentum;
 
     @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Gradient clipping; 0 = off (default: ${DEFAULT-VALUE})")
     float maxGradNorm;
@@ -164,6 +172,15 @@ final class TrainCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     MemoryOption memory = new MemoryOption();
 
+    @Option(names = "--federated-clients", paramLabel = "N", defaultValue = "0",
+            description = "Fed-SB (with --method lorasb): simulate N clients on round-robin shards of --data; each "
+                    + "round every client trains --steps steps of R, the server averages the R (0 = off, default)")
+    int federatedClients;
+
+    @Option(names = "--federated-rounds", paramLabel = "K", defaultValue = "1",
+            description = "Fed-SB rounds (default: ${DEFAULT-VALUE})")
+    int federatedRounds;
+
     @Option(names = "--resume", description = "Continue from the newest checkpoint in --out")
     boolean resume;
 
@@ -195,10 +212,13 @@ final class TrainCommand implements Callable<Integer> {
         params.put("alpha", Float.toString(alpha));
         params.put("dropout", Float.toString(dropout));
         params.put("rs_lora", Boolean.toString(rsLora));
+        if (method.trim().equalsIgnoreCase("lorasb")) {
+            params.putIfAbsent("init_lr", Float.toString(lr));   // LoRA-SB approximates the first step at this rate
+        }
         Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
         // EVA, LoRA-GA and LoRA-SB read the first training batches (the ones training starts with) before it starts.
         InitBatches initData = AdapterMethods.needsData(method, init) ? new InitBatches(m, ds, batchSize, seed) : null;
-        AdaptedModel adapted = method.equals("xlora") ? xlora(m, params, lora.targets())
+        AdaptedModel adapted = method.equals("xlora") || method.equals("meteora") ? mixPretrained(m, params, lora.targets())
                 : AdapterMethods.create(method, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
                         initData);
         if (initData != null) {
@@ -216,7 +236,7 @@ final class TrainCommand implements Callable<Integer> {
                 BackendWeights.countOnBackend(m.weights()), selected.reason());
         var cfg = TrainConfig.builder().steps(steps).batchSize(batchSize).seqLen(seqLen).gradAccum(gradAccum)
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
-                .warmupSteps(warmup).weightDecay(weightDecay).maxGradNorm(maxGradNorm)
+                .warmupSteps(warmup).weightDecay(weightDecay).momentum(momentum).maxGradNorm(maxGradNorm)
                 .evalEvery(evalEvery > 0 ? evalEvery : Math.max(1, steps)).checkpointEvery(checkpointEvery)
                 .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).maxBadSteps(maxBadSteps).build();
         TrainableAdapterSet adapters = adapted.adapters();
@@ -245,7 +265,8 @@ final class TrainCommand implements Callable<Integer> {
             o.printf("training dynamics: %s%n", String.join(", ", dynamics));
         }
         var meta = Map.of("base_model", model, "data", data.toString(), "init", init);
-        Path file = run(m, adapters, ds, cfg, out, resume, meta, o, logEvery, !noPlot, hooks);
+        Path file = federatedClients > 0 ? federated(m, adapters, ds, cfg, meta, o, hooks)
+                : run(m, adapters, ds, cfg, out, resume, meta, o, logEvery, !noPlot, hooks);
         TrainableAdapterSet saved = adapters;
         if (!adapted.residuals().isEmpty()) {
             // The trained adapter is relative to the residual base; save it as a delta on the original weights.
@@ -275,6 +296,33 @@ final class TrainCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Fed-SB over --federated-clients shards for --federated-rounds rounds; saves DIR/adapter.jlora (R̄). */
+    private Path federated(LlamaModel m, TrainableAdapterSet adapters, Dataset ds, TrainConfig cfg,
+                           Map<String, String> meta, PrintStream o, java.util.List<TrainingHook> hooks) throws Exception {
+        if (!method.trim().equalsIgnoreCase("lorasb")) {
+            throw new IllegalArgumentException("--federated-clients needs --method lorasb (Fed-SB averages LoRA-SB's R)");
+        }
+        if (resume || !hooks.isEmpty()) {
+            throw new IllegalArgumentException("--federated-clients cannot be combined with --resume or --dynamics");
+        }
+        var shards = FedSb.shards(ds, federatedClients);
+        o.printf(Locale.ROOT, "Fed-SB: %d clients (%s training rows), %d rounds of %d local steps; each client sends "
+                + "%,d values per round%n", federatedClients,
+                shards.stream().map(d -> Integer.toString(d.train().size())).collect(java.util.stream.Collectors.joining("/")),
+                federatedRounds, cfg.steps(), adapters.parameterCount());
+        FedSb.train(m, adapters, shards, cfg, federatedRounds, out.resolve("federated"), round ->
+                o.printf(Locale.ROOT, "round %d/%d: client losses %s, mean %.4f%n", round.round(), federatedRounds,
+                        round.clientLosses().stream().map(l -> String.format(Locale.ROOT, "%.4f", l))
+                                .collect(java.util.stream.Collectors.joining(" ")), round.meanLoss()));
+        var all = new LinkedHashMap<>(meta);
+        all.put("federated_clients", Integer.toString(federatedClients));
+        all.put("federated_rounds", Integer.toString(federatedRounds));
+        Path file = out.resolve("adapter.jlora");
+        AdapterFile.save(file, adapters, all);
+        o.printf("Fed-SB done; aggregated adapter saved to %s%n", file);
+        return file;
+    }
+
     /** "ranks 2..14 over 8 of 8 layers (sum 64)": how a data-driven init spread the ranks. */
     static String rankSummary(TrainableAdapterSet adapters, int layers, int targetsPerLayer) {
         int min = Integer.MAX_VALUE, max = 0, sum = 0, n = 0;
@@ -296,24 +344,25 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /**
-     * X-LoRA: the pre-trained LoRA adapters of {@code --method-arg adapters=PATH,PATH} (any format --adapter reads),
-     * frozen and mixed by a new scaling head (AdapterMethods.xlora).
+     * X-LoRA and MeteoRA: the pre-trained LoRA adapters of {@code --method-arg adapters=PATH,PATH} (any format
+     * --adapter reads), frozen and mixed by a new scaling head (AdapterMethods.xlora) or new gates (meteora).
      */
-    private AdaptedModel xlora(LlamaModel m, Map<String, String> params, java.util.Set<dev.jlora.engine.adapter.Target> on)
-            throws java.io.IOException {
-        var known = new java.util.HashSet<>(AdapterMethods.method("xlora").keys().keySet());
+    private AdaptedModel mixPretrained(LlamaModel m, Map<String, String> params,
+                                       java.util.Set<dev.jlora.engine.adapter.Target> on) throws java.io.IOException {
+        var known = new java.util.HashSet<>(AdapterMethods.method(method).keys().keySet());
         known.addAll(java.util.List.of("method", "rank", "alpha", "dropout", "rs_lora"));
-        var p = new dev.jlora.engine.adapter.HyperParams("adapter method xlora", params).requireKnown(known);
+        var p = new dev.jlora.engine.adapter.HyperParams("adapter method " + method, params).requireKnown(known);
         String files = p.str("adapters", "").trim();
         if (files.isEmpty()) {
-            throw new IllegalArgumentException("--method xlora mixes pre-trained LoRA adapters: give them with "
-                    + "--method-arg adapters=PATH,PATH (.jlora, PEFT directories or LoRA GGUF)");
+            throw new IllegalArgumentException("--method " + method + " mixes pre-trained LoRA adapters: give them "
+                    + "with --method-arg adapters=PATH,PATH (.jlora, PEFT directories or LoRA GGUF)");
         }
         var experts = new java.util.ArrayList<TrainableAdapterSet>();
         for (String f : files.split(",")) {
             experts.add(AdapterFiles.load(Path.of(f.trim()), m));
         }
-        var set = AdapterMethods.xlora(m.weights(), on, experts, p.real("softmax_temperature", 1), seed);
+        var set = method.equals("xlora") ? AdapterMethods.xlora(m.weights(), on, experts, p.real("softmax_temperature", 1), seed)
+                : AdapterMethods.meteora(m.weights(), on, experts, p.integer("top_k", 2), seed);
         return new AdaptedModel(m.weights(), set, java.util.List.of(), m.weights(), Map.of());
     }
 

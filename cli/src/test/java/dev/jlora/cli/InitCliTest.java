@@ -39,7 +39,7 @@ class InitCliTest {
     @Test
     void evaRedistributesRanksAndExportsPeftWithARankPattern() throws Exception {
         Path out = dir.resolve("eva");
-        var r = train(out, "--init", "eva", "--method-arg", "init_batches=8", "--method-arg", "tau=0.9",
+        var r = train(out, "--init", "eva", "--method-arg", "init_batches=3", "--method-arg", "tau=0.9",
                 "--export", "peft");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("init eva from") && r.out().contains("(sum 60)"), r.out());   // 4 × 5 layers × 3
@@ -94,5 +94,72 @@ class InitCliTest {
         var saved = AdapterFile.load(out.resolve("adapter.jlora"), model.weights());
         assertEquals("dora", saved.get(0, Target.Q).method());
         assertEquals("8", saved.get(0, Target.Q).config().get("rank"), "saved as a rank-2r DoRA on the original");
+    }
+
+    @Test
+    void loraSbTrainsOnlyRAndMerges() throws Exception {
+        Path out = dir.resolve("sb");
+        var r = train(out, "--method", "lorasb", "--method-arg", "init_batches=2");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("step     2/2"), r.out());
+        var model = ModelLoader.load(ModelFiles.resolve("demo"));
+        var saved = AdapterFile.load(out.resolve("adapter.jlora"), model.weights());
+        assertEquals("lorasb", saved.get(0, Target.Q).method());
+        assertEquals(16L * model.config().nLayers() * 3, saved.parameterCount(), "r² = 16 per adapted layer");
+        assertEquals("2.0E-4", saved.get(0, Target.Q).config().get("init_lr"), "the init used --lr");
+        var merged = TrainCommandTest.run("merge", "demo", "--adapter", out.toString(), "--out",
+                dir.resolve("merged.gguf").toString());
+        assertEquals(0, merged.code(), merged.err());
+    }
+
+    /**
+     * Fed-SB on stories260K: 2 clients × 3 rounds × 2 local steps lower the loss of the aggregated model on the
+     * training rows (the mean next-token loss over all of them, before and after).
+     */
+    @Test
+    void fedSbLowersTheLossOfTheAggregatedModel() throws Exception {
+        var model = ModelLoader.load(ModelFiles.resolve("demo"));
+        var ds = dev.jlora.engine.data.Dataset.load(data(), model.tokenizer(), 24, 0, 1);
+        var targets = dev.jlora.engine.adapter.LoraConfig.parseTargets("q,v,down");
+        var set = dev.jlora.engine.adapter.AdapterMethods.create("lorasb", "kaiming", java.util.Map.of("rank", "4",
+                "init_lr", "1e-3", "init_batches", "2"), model.weights(), targets, 1, null,
+                new dev.jlora.engine.train.InitBatches(model, ds, 2, 1)).adapters();
+        double before = meanLoss(model, set, ds);
+        var cfg = dev.jlora.engine.train.TrainConfig.builder().steps(2).batchSize(1).seqLen(24).lr(1e-2f)
+                .evalEvery(1000).seed(3).build();
+        var rounds = dev.jlora.engine.train.FedSb.train(model, set, dev.jlora.engine.train.FedSb.shards(ds, 2), cfg, 3,
+                dir.resolve("fed"), null);
+        double after = meanLoss(model, set, ds);
+        assertTrue(after < before - 0.01, "Fed-SB lowered the loss: " + before + " → " + after + ", rounds "
+                + rounds.stream().map(x -> x.meanLoss()).toList());
+
+        Path out = dir.resolve("fedcli");
+        var r = train(out, "--method", "lorasb", "--method-arg", "init_batches=1", "--federated-clients", "2",
+                "--federated-rounds", "2");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("Fed-SB: 2 clients") && r.out().contains("round 2/2"), r.out());
+        var meta = AdapterFile.readMeta(out.resolve("adapter.jlora"));
+        assertEquals("2", meta.get("federated_clients"));
+        var bad = train(dir.resolve("bad"), "--federated-clients", "2");
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().contains("needs --method lorasb"), bad.err());
+    }
+
+    static double meanLoss(dev.jlora.engine.model.LlamaModel m, dev.jlora.engine.adapter.AdapterSet a,
+                           dev.jlora.engine.data.Dataset ds) {
+        var graph = new dev.jlora.engine.train.LlamaTrainGraph(m.config(), m.weights(), a, 1, ds.T(), false);
+        double sum = 0;
+        int n = 0;
+        for (var row : ds.train()) {
+            int T = ds.T();
+            int[] in = java.util.Arrays.copyOf(row.tokens(), T), tg = new int[T];
+            for (int t = 0; t < T; t++) {
+                tg[t] = row.loss()[t + 1] ? row.tokens()[t + 1] : -100;
+            }
+            var l = graph.loss(in, tg);
+            sum += l.loss() * l.tokens();
+            n += l.tokens();
+        }
+        return sum / n;
     }
 }

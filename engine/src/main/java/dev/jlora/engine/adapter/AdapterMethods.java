@@ -81,6 +81,9 @@ public final class AdapterMethods {
         add(new Method("xlora", "X-LoRA (Buehler & Buehler 2024): frozen pre-trained LoRA adapters mixed per token and layer "
                 + "by a scaling head on the hidden states of a scaling pass; adapters=FILE,FILE (jlora train)",
                 Map.of("num_experts", "", "softmax_temperature", "1", "adapters", ""), false));
+        add(new Method("meteora", "MeteoRA (Xu et al. 2024): frozen pre-trained task LoRA adapters with a trainable top-k "
+                + "gate per linear, switching adapters per token; adapters=FILE,FILE (jlora train)",
+                Map.of("num_experts", "", "top_k", "2", "adapters", ""), false));
         add(new Method("flora", "FLoRA (Si et al. 2024): Tucker core, ΔW = s·P_out·Gᵀ·P_inᵀ with a trainable r×r core G",
                 Map.of("flora_scale", "1"), false));
         add(new Method("sora", "SoRA (Ding et al. 2023): LoRA with a gate vector pruned by proximal L1 steps (hook "
@@ -98,6 +101,8 @@ public final class AdapterMethods {
                 "private_rank", "1", "router_seed", "0"), false));
         add(new Method("full", "full-parameter training: a dense fp32 ΔW per adapted linear over the frozen "
                 + "(quantized) base, for LISA/OwLore/Fira", Map.of(), false));
+        add(new Method("lorasb", "LoRA-SB (Ponkshe et al. 2024): frozen B, A and a trainable r×r R, initialised from "
+                + "the SVD of an approximated first full fine-tuning step (reads --data)", LoraSbInit.KEYS, false));
     }
 
     private static void add(Method m) {
@@ -159,7 +164,7 @@ public final class AdapterMethods {
 
     /** Whether {@code method} with {@code init} needs {@link InitData} (batches of the training data). */
     public static boolean needsData(String method, String init) {
-        return dataInit(init) != null;
+        return dataInit(init) != null || method(method).name().equals("lorasb");
     }
 
     /**
@@ -170,6 +175,18 @@ public final class AdapterMethods {
                                                  LlamaWeights weights, Set<Target> targets, InitData data, long seed) {
         Method m = method(method);
         String dataInit = dataInit(init);
+        if (m.name().equals("lorasb")) {
+            HyperParams p = params(m, values, Set.of());
+            if (dataInit != null || AdapterInit.parse(init) != RandomInit.KAIMING) {
+                throw new IllegalArgumentException("adapter method lorasb has its own initialisation (from the "
+                        + "training data); --init " + init + " does not apply");
+            }
+            if (data == null) {
+                throw new IllegalArgumentException("adapter method lorasb initialises from training batches: no data "
+                        + "was given");
+            }
+            return ResidualAdapterFactory.of(LoraSbInit.factory(weights, targets, data, p));
+        }
         if (dataInit != null) {
             HyperParams p = params(m, values, DATA_INITS.get(dataInit).keySet());
             if (!m.name().equals("lora")) {
@@ -393,22 +410,48 @@ public final class AdapterMethods {
      */
     public static TrainableAdapterSet xlora(LlamaWeights weights, Set<Target> targets, List<TrainableAdapterSet> experts,
                                             float temperature, long seed) {
-        if (experts.isEmpty()) {
-            throw new IllegalArgumentException("xlora needs at least one pre-trained adapter");
+        int rank = loraRank(experts, "xlora");
+        var model = new XLoraModel(weights.layers().size(), weights.finalNorm().length, experts.size(), temperature);
+        model.initialize(new SplittableRandom(seed));
+        return TrainableAdapterSet.create(weights, targets, xloraFactory(model, rank, targets, experts), seed);
+    }
+
+    /**
+     * MeteoRA over {@code adapters}, LoRA adapter sets of the same model (an adapter without some (layer, target) counts
+     * as zero there), with new gates drawn from {@code seed}; the adapters are copied and frozen.
+     */
+    public static TrainableAdapterSet meteora(LlamaWeights weights, Set<Target> targets, List<TrainableAdapterSet> adapters,
+                                              int topK, long seed) {
+        int rank = loraRank(adapters, "meteora");
+        AdapterFactory f = (layer, target, base, rnd) -> {
+            var m = new MeteoraAdapter(base.cols(), base.rows(), rank, adapters.size(), topK);
+            m.initializeGate(rnd);
+            for (int a = 0; a < adapters.size(); a++) {
+                if (adapters.get(a).get(layer, target) instanceof LoraAdapter l) {
+                    m.setAdapter(a, l);
+                }
+            }
+            return m;
+        };
+        return TrainableAdapterSet.create(weights, targets, f, seed);
+    }
+
+    /** The largest rank of {@code sets}, which must hold LoRA adapters only. */
+    private static int loraRank(List<TrainableAdapterSet> sets, String method) {
+        if (sets.isEmpty()) {
+            throw new IllegalArgumentException(method + " needs at least one pre-trained adapter");
         }
         int rank = 1;
-        for (TrainableAdapterSet set : experts) {
+        for (TrainableAdapterSet set : sets) {
             for (TrainableAdapter a : set.adapters()) {
                 if (!(a instanceof LoraAdapter l)) {
-                    throw new IllegalArgumentException("xlora mixes LoRA adapters; an expert has a " + a.method()
+                    throw new IllegalArgumentException(method + " mixes LoRA adapters; one of them has a " + a.method()
                             + " adapter");
                 }
                 rank = Math.max(rank, l.rank());
             }
         }
-        var model = new XLoraModel(weights.layers().size(), weights.finalNorm().length, experts.size(), temperature);
-        model.initialize(new SplittableRandom(seed));
-        return TrainableAdapterSet.create(weights, targets, xloraFactory(model, rank, targets, experts), seed);
+        return rank;
     }
 
     /** X-LoRA adapters sharing {@code model}; filled from {@code experts} when not null, else empty (to load). */
@@ -495,6 +538,14 @@ public final class AdapterMethods {
             case "adalora", "dylora", "increlora", "codyra" -> rankAdaptive(m, p, rank, dropout, init);
             case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
             case "mixlora" -> mixlora(p, rank, dropout, targets, init);
+            case "meteora" -> {
+                if (init) {
+                    throw new IllegalArgumentException("meteora embeds pre-trained LoRA adapters: give them with "
+                            + "--method-arg adapters=FILE,FILE (jlora train) or use AdapterMethods.meteora(...) from Java");
+                }
+                int n = p.integer("num_experts", 0), k = p.integer("top_k", 2);
+                yield (layer, target, base, rnd) -> new MeteoraAdapter(base.cols(), base.rows(), rank, n, k);
+            }
             case "xlora" -> {
                 if (init) {
                     throw new IllegalArgumentException("xlora mixes pre-trained LoRA adapters: give them with --method-arg "
@@ -509,6 +560,14 @@ public final class AdapterMethods {
                 default -> throw new IllegalArgumentException("adapter method bone: init_weights must be true (bone) "
                         + "or bat, got '" + p.str("init_weights", "") + "'");
             };
+            case "lorasb" -> {
+                if (init) {
+                    throw new IllegalStateException("lorasb initialises from training data: use LoraSbInit.factory");
+                }
+                var initConfig = LoraSbInit.initConfig(p.real("init_lr", 2e-4f), p.str("update", "sign"),
+                        p.integer("init_batches", 8));
+                yield (layer, target, base, rnd) -> new LoraSbAdapter(base.cols(), base.rows(), rank, dropout, initConfig);
+            }
             case "mora" -> {
                 int type = p.integer("mora_type", MoraAdapter.SHARING);
                 yield (layer, target, base, rnd) -> new MoraAdapter(base.cols(), base.rows(), rank, dropout, type);

@@ -15,7 +15,8 @@ import java.util.Map;
  * The auxiliary loss is the paper's: a Switch load-balancing term over the top-2 assignments (fractions of all
  * assignments, coefficient {@code aux_loss_coef}, 1e-3) plus {@code entropy_loss_coef} (1e-2) × the mean Tsallis
  * entropy of the router (q = {@code tsallis_q}, 1.1), which pushes the router towards confident decisions. The loss
- * coefficients and q are those of the paper; top_p and the threshold are our defaults (the ablation's range).
+ * coefficients, the top-2 balance and q = 1.1 follow a public re-implementation that states them as the paper's
+ * defaults; top_p and the entropy threshold are our defaults, since their values were not available to us.
  */
 public final class DynMoleAdapter extends LoraMixture {
     private static final int BALANCE_TOP_K = 2;

@@ -15,6 +15,7 @@ public final class FullAdapter implements TrainableAdapter {
     public static final String METHOD = "full", DELTA = "delta_weight";
     private final int IC, OC;
     private final Parameter delta;
+    private boolean frozen;
 
     private record Saved() implements TrainableAdapter.Saved {}
 
@@ -28,6 +29,15 @@ public final class FullAdapter implements TrainableAdapter {
         this.IC = inFeatures;
         this.OC = outFeatures;
         this.delta = Parameter.zeros(DELTA, OC, IC);
+    }
+
+    /**
+     * Freezes (or unfreezes) ΔW for the following backward passes: a frozen adapter still passes the input gradient
+     * through (dx += dy·ΔW) but skips its weight gradient, the dyᵀ·x product as large as the layer. Layer-sampling
+     * methods (LISA, OwLore) freeze the layers they do not train this step; ΔW's gradient then stays as it was.
+     */
+    public void setFrozen(boolean frozen) {
+        this.frozen = frozen;
     }
 
     /** ΔW [OC × IC], row-major. */
@@ -75,10 +85,12 @@ public final class FullAdapter implements TrainableAdapter {
         return NOTHING;
     }
 
-    /** dΔW += dyᵀ·x;  dx += dy·ΔW. */
+    /** dΔW += dyᵀ·x (unless frozen);  dx += dy·ΔW. */
     @Override
     public void backward(float[] x, int T, float[] dy, TrainableAdapter.Saved saved, float[] dx) {
-        SmallMatmul.atbAcc(delta.grad(), 1f, dy, x, T, OC, IC);
+        if (!frozen) {
+            SmallMatmul.atbAcc(delta.grad(), 1f, dy, x, T, OC, IC);
+        }
         if (dx != null) {
             SmallMatmul.ab(dx, 1f, dy, delta.value(), T, IC, OC, true);
         }

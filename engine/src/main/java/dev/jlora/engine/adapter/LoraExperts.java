@@ -45,6 +45,26 @@ final class LoraExperts {
         }
     }
 
+    /**
+     * Expert e := a trained LoRA of rank ≤ r, for mixtures of frozen pre-trained adapters: A as is (rows beyond its
+     * rank stay 0), B·s_lora into the first columns (this set's own scale should then be 1), so that every expert
+     * keeps its own alpha/rank and ΔW_e is unchanged by the padding.
+     */
+    void copyFrom(int e, LoraAdapter lora, String where) {
+        if (lora.inFeatures() != IC || lora.outFeatures() != OC || lora.rank() > r) {
+            throw new IllegalArgumentException(where + ": adapter " + e + " is " + lora.outFeatures() + "×"
+                    + lora.inFeatures() + " rank " + lora.rank() + ", expected " + OC + "×" + IC + " rank ≤ " + r);
+        }
+        int lr = lora.rank();
+        float[] A = a.get(e).value(), B = b.get(e).value();
+        System.arraycopy(lora.loraA().value(), 0, A, 0, lr * IC);
+        for (int o = 0; o < OC; o++) {
+            for (int k = 0; k < lr; k++) {
+                B[o * r + k] = lora.scale() * lora.loraB().value()[o * lr + k];
+            }
+        }
+    }
+
     /** A_0, B_0, A_1, B_1, …: the order of parameters and of saved files. */
     List<Parameter> parameters() {
         var out = new ArrayList<Parameter>(2 * E);

@@ -8,8 +8,10 @@ import java.util.Map;
 /**
  * The machinery every per-linear mixture of LoRA experts shares: a {@link Router} over x, an
  * {@link ExpertSelection}, {@link LoraExperts} batched by expert, an auxiliary (balancing) loss, and routing
- * statistics. Subclasses are the methods (LoRAMoE, MoLA, SMoRA, DynMoLE): they choose the selection, the loss and
- * the hyper-parameters they write into {@link #config()}.
+ * statistics. Subclasses are the methods (LoRAMoE, MoLA, SMoRA, DynMoLE, MeteoRA with frozen experts): they choose
+ * the selection, the loss and the hyper-parameters they write into {@link #config()}. MixLoRA (whole-FFN experts,
+ * {@link FfnAdapter}) and X-LoRA (scalings from a scaling pass, {@link XLoraModel}) reuse the router, expert and
+ * routing pieces without this class.
  *
  * <p>Auxiliary loss design: {@link #forwardTrain} computes the loss from the routing and {@link #backward} adds its
  * gradient (×{@link #setAuxGradScale}, the trainer's 1/accumulation steps, which the {@code MixtureRouting} training
@@ -118,6 +120,18 @@ public abstract class LoraMixture implements TrainableAdapter, RoutedAdapter {
             out.addAll(experts.parameters());
         }
         return out;
+    }
+
+    /** Frozen experts (mixtures of pre-trained adapters) are buffers, saved with the file. */
+    @Override
+    public Map<String, float[]> buffers() {
+        var m = new LinkedHashMap<String, float[]>();
+        if (!expertsTrainable()) {
+            for (Parameter p : experts.parameters()) {
+                m.put(p.name(), p.value());
+            }
+        }
+        return m;
     }
 
     /** The keys every mixture writes: method, rank, alpha, dropout, num_experts; subclasses add their own. */

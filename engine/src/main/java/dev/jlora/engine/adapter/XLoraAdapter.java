@@ -33,22 +33,9 @@ public final class XLoraAdapter implements TrainableAdapter {
         this.ownsHead = ownsHead;
     }
 
-    /** Copies expert a from a trained LoRA: A as is (rows beyond its rank stay 0), B·s into the first r columns. */
+    /** Copies expert a from a trained LoRA (see {@link LoraExperts#copyFrom}). */
     void setExpert(int a, LoraAdapter lora) {
-        if (lora.inFeatures() != IC || lora.outFeatures() != OC || lora.rank() > experts.rank()) {
-            throw new IllegalArgumentException("xlora: adapter " + a + " at layer " + layer + " is " + lora.outFeatures()
-                    + "×" + lora.inFeatures() + " rank " + lora.rank() + ", expected " + OC + "×" + IC + " rank ≤ "
-                    + experts.rank());
-        }
-        int r = lora.rank(), R = experts.rank();
-        List<Parameter> p = experts.parameters();
-        float[] A = p.get(2 * a).value(), B = p.get(2 * a + 1).value();
-        System.arraycopy(lora.loraA().value(), 0, A, 0, r * IC);
-        for (int o = 0; o < OC; o++) {
-            for (int k = 0; k < r; k++) {
-                B[o * R + k] = lora.scale() * lora.loraB().value()[o * r + k];
-            }
-        }
+        experts.copyFrom(a, lora, "xlora layer " + layer);
     }
 
     XLoraModel model() {

@@ -13,7 +13,14 @@
  * return a residual base, which {@link dev.jlora.engine.adapter.AdaptedModel} re-quantizes to the layer's type
  * ({@link dev.jlora.engine.adapter.Requantizer}) and puts into a new {@code LlamaWeights}.
  * {@link dev.jlora.engine.adapter.AdapterMethods} is the registry behind {@code --method}/{@code --init} and the
- * loader of saved adapter files. Every variant is tested against a float64 reference by central differences
+ * loader of saved adapter files.
+ *
+ * <h2>Mixtures of LoRA experts</h2>
+ * {@code Router} (softmax gate), {@code ExpertSelection} (soft, top-k, hybrid), {@code Routing} (weights and tokens
+ * grouped by expert), {@code LoraExperts} (one gathered matmul pair per expert), {@code BalanceLosses} and
+ * {@code RoutingStats} are shared by {@code LoraMixture} (LoRAMoE, MoLA, SMoRA, DynMoLE, MeteoRA), the whole-FFN
+ * {@code MixLoraAdapter} ({@link dev.jlora.engine.adapter.FfnAdapter}) and X-LoRA ({@code XLoraModel},
+ * {@code XLoraAdapter}); their training hooks live in {@code engine.dynamics}. Every variant is tested against a float64 reference by central differences
  * ({@code AdapterCheck} in the tests), merged against unmerged, and through a state round trip.
  */
 package dev.jlora.engine.adapter;

@@ -13,9 +13,10 @@ import java.util.Map;
  * for Parameter-Efficient Fine-Tuning", ICLR 2023): each adapted W gets ΔW = P·Λ·Q ({@link RankMaskedAdapter} with
  * e = Λ, initialised as PEFT does: Λ = 0, P, Q ~ N(0, 0.02²)), trained with
  * <ul>
- * <li>the orthogonal regulariser γ·Σ R(P, Q), R = ‖PᵀP − I‖²_F + ‖QQᵀ − I‖²_F (§3.1, Eq. (4); γ =
- *     {@code orth_reg_weight}), added in {@link #afterBackward}. PEFT and the authors' code add the unsquared norm
- *     averaged over the matrices instead; we follow the paper's formula;</li>
+ * <li>the orthogonal regulariser γ·R(P, Q), R = ‖PᵀP − I‖²_F + ‖QQᵀ − I‖²_F (§3.1, Eq. (4); γ =
+ *     {@code orth_reg_weight}), added in {@link #afterBackward}: the paper's squared norm, averaged over the modules
+ *     as the authors' code and PEFT average theirs (they use the unsquared norm), so that γ's meaning does not depend
+ *     on how many modules are adapted;</li>
  * <li>importance per triplet (§3.2–3.3): the smoothed sensitivity × uncertainty s(w) of Eq. (8)–(11)
  *     ({@link ImportanceScores}, β₁, β₂) of every element, and S_k = s(λ_k) + mean_i s(P_ik) + mean_j s(Q_kj)
  *     (Eq. (12));</li>

@@ -21,8 +21,8 @@ import java.util.SplittableRandom;
  *
  * <p>Full-parameter training over a quantized base is the {@code full} adapter (ΔW per linear) plus the trainable
  * embedding and head ({@code --train-base embed,head}); both are required. Frozen layers are excluded from the
- * update through {@link #isActive}; the graph still computes their gradients (the backward has to pass through
- * them to reach earlier sampled layers anyway).
+ * update through {@link #isActive}, and their full adapters are frozen ({@link FullAdapter#setFrozen}) so that
+ * backward skips their weight-gradient products; it still passes through them to reach earlier sampled layers.
  *
  * <p>The sample of period k = ⌊step / K⌋ is drawn from a stream seeded by (seed, k) only, so a run is reproducible
  * from its seed; the current sample is also checkpointed and restored on resume.
@@ -30,6 +30,7 @@ import java.util.SplittableRandom;
 public final class Lisa implements TrainingHook {
     private final int layers, activated, interval;
     private final long seed;
+    private final TrainableAdapterSet adapters;
     private int period = -1;
     private int[] sampled = new int[0];
     private boolean[] isSampled;
@@ -47,6 +48,7 @@ public final class Lisa implements TrainingHook {
         this.activated = activated;
         this.interval = interval;
         this.seed = seed;
+        this.adapters = adapters;
         this.isSampled = new boolean[layers];
     }
 
@@ -81,22 +83,60 @@ public final class Lisa implements TrainingHook {
         return Integer.parseInt(n.substring("layers.".length(), end));
     }
 
-    /** γ distinct layers of [0, L) drawn uniformly by a partial Fisher–Yates shuffle from (seed, period), sorted. */
+    /** γ distinct layers of [0, L) drawn uniformly from (seed, period), sorted. */
     static int[] sample(long seed, int period, int L, int gamma) {
+        double[] uniform = new double[L];
+        Arrays.fill(uniform, 1.0 / L);
+        return sample(seed, period, uniform, gamma);
+    }
+
+    /**
+     * γ distinct layers drawn one after another with probabilities p renormalised over the layers not yet drawn
+     * ({@code numpy.random.choice(replace=False, p=p)}), from a stream seeded by (seed, period) only; sorted.
+     */
+    static int[] sample(long seed, int period, double[] p, int gamma) {
         var rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + period);
-        int[] all = new int[L];
-        for (int i = 0; i < L; i++) {
-            all[i] = i;
+        boolean[] taken = new boolean[p.length];
+        int[] out = new int[gamma];
+        for (int k = 0; k < gamma; k++) {
+            double left = 0;
+            int lastFree = -1;
+            for (int i = 0; i < p.length; i++) {
+                if (!taken[i]) {
+                    left += p[i];
+                    lastFree = i;
+                }
+            }
+            double u = rnd.nextDouble() * left;
+            int pick = lastFree;      // rounding at the top end lands on the last free layer
+            for (int i = 0; i < p.length; i++) {
+                if (taken[i]) {
+                    continue;
+                }
+                u -= p[i];
+                if (u < 0) {
+                    pick = i;
+                    break;
+                }
+            }
+            taken[pick] = true;
+            out[k] = pick;
         }
-        for (int i = 0; i < gamma; i++) {
-            int j = i + rnd.nextInt(L - i);
-            int t = all[i];
-            all[i] = all[j];
-            all[j] = t;
-        }
-        int[] out = Arrays.copyOf(all, gamma);
         Arrays.sort(out);
         return out;
+    }
+
+    /** The sampled layers a checkpoint's meta lists ({@code layers=1,3}), checked against the model's layer count. */
+    static int[] checkpointedLayers(String method, Map<String, String> meta, int layers) {
+        String list = meta.getOrDefault("layers", "");
+        int[] ls = list.isEmpty() ? new int[0] : Arrays.stream(list.split(",")).mapToInt(Integer::parseInt).toArray();
+        for (int l : ls) {
+            if (l < 0 || l >= layers) {
+                throw new IllegalArgumentException(method + " checkpoint samples layer " + l + " of a " + layers
+                        + "-layer model");
+            }
+        }
+        return ls;
     }
 
     /** The layers trained during the current period (sorted). */
@@ -110,6 +150,18 @@ public final class Lisa implements TrainingHook {
         isSampled = new boolean[layers];
         for (int l : sampled) {
             isSampled[l] = true;
+        }
+        freezeUnsampled(adapters, isSampled);
+    }
+
+    /** Frozen full adapters skip their weight-gradient product in backward (the layer is not updated anyway). */
+    static void freezeUnsampled(TrainableAdapterSet adapters, boolean[] sampled) {
+        for (int l = 0; l < sampled.length; l++) {
+            for (dev.jlora.engine.adapter.Target t : dev.jlora.engine.adapter.Target.values()) {
+                if (adapters.get(l, t) instanceof FullAdapter f) {
+                    f.setFrozen(!sampled[l]);
+                }
+            }
         }
     }
 
@@ -148,13 +200,7 @@ public final class Lisa implements TrainingHook {
     @Override
     public void load(Map<String, float[]> state, Map<String, String> meta) {
         int p = Integer.parseInt(meta.getOrDefault("period", "-1"));
-        String list = meta.getOrDefault("layers", "");
-        int[] ls = list.isEmpty() ? new int[0] : Arrays.stream(list.split(",")).mapToInt(Integer::parseInt).toArray();
-        for (int l : ls) {
-            if (l < 0 || l >= layers) {
-                throw new IllegalArgumentException("lisa checkpoint samples layer " + l + " of a " + layers + "-layer model");
-            }
-        }
+        int[] ls = checkpointedLayers("lisa", meta, layers);
         use(p, ls);
     }
 }

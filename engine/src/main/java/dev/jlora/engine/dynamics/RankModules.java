@@ -70,19 +70,22 @@ final class RankModules {
     /**
      * AdaLoRA's orthogonal regulariser (Zhang et al. 2023, Eq. (4)): for every module, R(P, Q) = ‖PᵀP − I‖²_F +
      * ‖QQᵀ − I‖²_F with P = B [OC × r] and Q = A [r × IC], over all r components or, with {@code inUseOnly}, over the
-     * components whose mask is 1 (masked ones are left alone). Adds weight·∂R/∂P = 4·weight·P·(PᵀP − I) and
-     * weight·∂R/∂Q = 4·weight·(QQᵀ − I)·Q to the gradients and returns weight·Σ R.
+     * components whose mask is 1 (masked ones are left alone). Eq. (4) sums R over the modules; the authors' code and
+     * PEFT divide by the number of adapted matrices, so that γ does not grow with the model, and we do the same: the
+     * value is weight·mean R, and weight/n·∂R/∂P = 4·weight/n·P·(PᵀP − I), weight/n·∂R/∂Q = 4·weight/n·(QQᵀ − I)·Q
+     * are added to the gradients (n modules).
      */
     double orthogonalRegularizer(double weight, boolean inUseOnly) {
+        double perModule = weight / modules.size();
         double total = 0;
         for (Module m : modules) {
             RankMaskedAdapter ad = m.adapter();
             int r = ad.maxRank(), OC = ad.outFeatures(), IC = ad.inFeatures();
             int[] use = java.util.stream.IntStream.range(0, r).filter(k -> !inUseOnly || ad.mask()[k] != 0).toArray();
-            total += gram(ad.loraB().value(), ad.loraB().grad(), OC, r, true, use, weight);
-            total += gram(ad.loraA().value(), ad.loraA().grad(), r, IC, false, use, weight);
+            total += gram(ad.loraB().value(), ad.loraB().grad(), OC, r, true, use, perModule);
+            total += gram(ad.loraA().value(), ad.loraA().grad(), r, IC, false, use, perModule);
         }
-        return weight * total;
+        return perModule * total;
     }
 
     /**

@@ -33,6 +33,21 @@ class FullAdapterTest {
     }
 
     @Test
+    void aFrozenAdapterPassesTheInputGradientButAccumulatesNoWeightGradient() {
+        var full = new FullAdapter(IC, OC);
+        VariantsTest.randomize(full.delta(), new SplittableRandom(7), -1, 1);
+        var rnd = new SplittableRandom(8);
+        float[] x = AdapterCheck.floats(rnd, T * IC, 1), dy = AdapterCheck.floats(rnd, T * OC, 1);
+        float[] dxLive = new float[T * IC], dxFrozen = new float[T * IC];
+        full.backward(x, T, dy, full.forwardTrain(x, T, new float[T * OC], 0), dxLive);
+        full.delta().zeroGrad();
+        full.setFrozen(true);
+        full.backward(x, T, dy, full.forwardTrain(x, T, new float[T * OC], 0), dxFrozen);
+        assertArrayEquals(dxLive, dxFrozen, 0f, "same input gradient, same arithmetic");
+        assertArrayEquals(new float[OC * IC], full.delta().grad(), 0f, "no weight gradient while frozen");
+    }
+
+    @Test
     void isRegisteredAsMethodFull() {
         var m = dev.jlora.engine.ref.TinyTraining.model();
         var set = AdapterMethods.create("full", "kaiming", Map.of("rank", "8"), m.weights(),

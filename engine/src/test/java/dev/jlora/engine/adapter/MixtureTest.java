@@ -250,4 +250,61 @@ class MixtureTest {
             assertTrue(e.getMessage().contains("cannot be merged"), e.getMessage());
         }
     }
+
+    /** MeteoRA over {@code n} random pre-trained LoRAs of ranks 1, 2, …: the experts are frozen buffers. */
+    static MeteoraAdapter meteora(int n, int topK, SplittableRandom rnd) {
+        var m = new MeteoraAdapter(IC, OC, n, n, topK);
+        for (int a = 0; a < n; a++) {
+            var l = new LoraAdapter(IC, OC, a + 1, 2f, 0f, false);
+            randomize(l, rnd, 0.8);
+            m.setAdapter(a, l);
+        }
+        return m;
+    }
+
+    @Test
+    void meteoraGateGradientsWithFrozenAdapters() {
+        for (long seed = 1; seed <= 3; seed++) {
+            var rnd = new SplittableRandom(seed);
+            var ad = meteora(3, 2, rnd);
+            randomize(ad, rnd, 1.5);     // the gate only: the adapters are buffers
+            assertEquals(1, ad.parameters().size(), "only the gate trains");
+            assertEquals(6, ad.buffers().size(), "A and B of 3 frozen adapters");
+            gradients(ad, MixtureRefs.mixture(IC, OC, 3, 3, 1.0, MixtureRefs.topK(2), true, null,
+                    (probs, chosen, w, t, e) -> 0), seed);
+        }
+    }
+
+    @Test
+    void meteoraSwitchesAdaptersWithinOneSequence() {
+        // Gate: adapter 0 for tokens whose first feature is positive, adapter 1 otherwise (top-1). A sequence whose
+        // tokens alternate gets, token by token, exactly the chosen adapter's own LoRA output (fp32, 1e-6).
+        var rnd = new SplittableRandom(21);
+        var loras = new LoraAdapter[2];
+        var ad = new MeteoraAdapter(IC, OC, 2, 2, 1);
+        for (int a = 0; a < 2; a++) {
+            loras[a] = new LoraAdapter(IC, OC, 2, 4f, 0f, false);
+            randomize(loras[a], rnd, 0.8);
+            ad.setAdapter(a, loras[a]);
+        }
+        float[] gate = ad.router.gate().value();
+        gate[0] = 8f;          // row 0, feature 0
+        gate[IC] = -8f;        // row 1, feature 0
+        float[] x = AdapterCheck.floats(rnd, T * IC, 1);
+        for (int t = 0; t < T; t++) {
+            x[t * IC] = t % 2 == 0 ? 1f : -1f;
+        }
+        float[] y = new float[T * OC];
+        ad.forward(x, T, y);
+        for (int t = 0; t < T; t++) {
+            int want = t % 2 == 0 ? 0 : 1;
+            float[] xt = java.util.Arrays.copyOfRange(x, t * IC, (t + 1) * IC), yt = new float[OC];
+            loras[want].forward(xt, 1, yt);
+            for (int o = 0; o < OC; o++) {
+                assertEquals(yt[o], y[t * OC + o], 1e-6, "token " + t + " uses adapter " + want);
+            }
+        }
+        Routing r = ad.router.route(x, T, ad.selection(), null);
+        assertTrue(r.chosen()[0] && r.chosen()[1 * 2 + 1] && r.chosen()[2 * 2], "the choice alternates along the sequence");
+    }
 }

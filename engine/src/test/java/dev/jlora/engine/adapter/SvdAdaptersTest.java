@@ -6,6 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jlora.engine.linalg.Svd;
+import dev.jlora.engine.model.LlamaWeights;
+import dev.jlora.engine.ref.TinyLlama;
+import dev.jlora.quant.QuantMatrix;
+import dev.jlora.quant.QuantType;
+import java.util.Set;
 import dev.jlora.engine.ref.F32Matrix;
 import dev.jlora.simd.testing.Approx;
 import java.util.List;
@@ -126,5 +131,51 @@ class SvdAdaptersTest {
         AdapterCheck.stateRoundTrip(orig, new KasaAdapter(ic, oc, r, 4f, 0, true), T, 47);
         var e = assertThrows(IllegalArgumentException.class, () -> new KasaAdapter(ic, oc, 6, 4f, 0, false));
         assertTrue(e.getMessage().contains("must be < 6"), e.getMessage());
+    }
+
+    /**
+     * KaSA on a Q8_0 base (the QLoRA setting): the truncated base is stored again as Q8_0 by the Requantizer, and
+     * differs from the float64 W_world = W − U_s·Σ_s·V_sᵀ only by that one re-quantization: within 1.25× the error
+     * of quantizing the fp32 W directly (the bound AdapterInitTest uses for PiSSA's residual).
+     */
+    @Test
+    void kasaTruncatedBaseIsRequantizedToTheBaseType() {
+        QuantType type = QuantType.Q8_0;
+        var cfg = TinyLlama.config(64, 128, 1, 4, 2, 32, false, false);
+        LlamaWeights w32 = TinyLlama.weights(cfg, 50);
+        var layer = w32.layers().get(0);
+        double direct = 0;
+        for (Target t : Target.values()) {
+            F32Matrix m = (F32Matrix) TrainableAdapterSet.baseWeight(layer, t);
+            direct = Math.max(direct, AdapterInitTest.directError(type, m));
+            layer = AdaptedModel.withWeight(layer, t, type.quantize(m.w(), m.rows(), m.cols()));
+        }
+        var wq = new LlamaWeights(w32.tokenEmbedding(), List.of(layer), w32.finalNorm(), w32.output());
+        var adapted = AdapterMethods.create("kasa", "kaiming", java.util.Map.of("rank", "4"), wq, Set.of(Target.Q, Target.DOWN),
+                51, Requantizer.DEFAULT);
+        assertEquals(2, adapted.residuals().size());
+        for (var r : adapted.residuals()) {
+            assertEquals(type, r.type(), "truncated base stays " + type);
+            QuantMatrix stored = TrainableAdapterSet.baseWeight(adapted.weights().layers().get(0), r.target());
+            QuantMatrix original = TrainableAdapterSet.baseWeight(wq.layers().get(0), r.target());
+            var kasa = (KasaAdapter) adapted.adapters().get(0, r.target());
+            float[] world = new float[original.rows() * original.cols()];
+            for (int o = 0; o < original.rows(); o++) {
+                original.dequantizeRow(o, world, o * original.cols());
+            }
+            kasa.onOriginalWeights().mergeInto(world);           // B = 0: W − U_s·Σ_s·V_sᵀ
+            double err = 0, norm = 0;
+            float[] row = new float[original.cols()];
+            for (int o = 0; o < original.rows(); o++) {
+                stored.dequantizeRow(o, row, 0);
+                for (int i = 0; i < row.length; i++) {
+                    double d = row[i] - world[o * row.length + i];
+                    err += d * d;
+                    norm += (double) world[o * row.length + i] * world[o * row.length + i];
+                }
+            }
+            double rel = Math.sqrt(err / norm);
+            assertTrue(rel > 0 && rel <= 1.25 * direct, r.target() + ": " + rel + " vs direct " + direct);
+        }
     }
 }

@@ -41,6 +41,11 @@ final class VariantRefs {
         };
     }
 
+    /** LoRA-SB: x·Aᵀ·Rᵀ·Bᵀ (ΔW = B·R·A, no scale). */
+    static Ref loraSb(int IC, int OC, int r) {
+        return (x, T, p) -> abt(abt(abt(x, p.get("lora_A"), T, r, IC), p.get("lora_R"), T, r, r), p.get("lora_B"), T, OC, r);
+    }
+
     /** Row norms of W + s·B·A [OC × IC]. */
     static double[] doraNorms(double[] w, double[] a, double[] b, int IC, int OC, int r, double s) {
         double[] n = new double[OC];

@@ -45,7 +45,7 @@ class LisaTest {
         var cfg = TinyTraining.config().steps(6).evalEvery(0).build();
         var data = TinyTraining.data(cfg.seqLen());
         var hook = (Lisa) TrainingMethods.create(List.of("lisa"), Map.of("lisa_activated_layers", "1",
-                "lisa_interval_steps", "2"), new TrainingMethods.Context(m, adapters, data, cfg)).getFirst();
+                "lisa_interval_steps", "1"), new TrainingMethods.Context(m, adapters, data, cfg)).getFirst();
         var snapshots = new ArrayList<List<float[]>>();
         var sampled = new ArrayList<int[]>();
         snapshots.add(values(adapters));
@@ -53,12 +53,24 @@ class LisaTest {
             @Override public void onStep(Step s) {
                 snapshots.add(values(adapters));
                 sampled.add(hook.sampledLayers());
+                for (Parameter p : adapters.parameters()) {
+                    int l = Lisa.layerOf(p);
+                    if (l >= 0 && p.name().endsWith("delta_weight")) {
+                        boolean any = false;
+                        for (float g : p.grad()) {
+                            any |= g != 0;
+                        }
+                        boolean isSampled = java.util.Arrays.stream(hook.sampledLayers()).anyMatch(x -> x == l);
+                        assertEquals(isSampled, any, "step " + s.step() + " " + p.name()
+                                + ": frozen layers skip their weight gradient, sampled ones have one");
+                    }
+                }
             }
         });
         Set<Integer> seen = new HashSet<>();
         for (int step = 0; step < 6; step++) {
-            int[] want = Lisa.sample(cfg.seed(), step / 2, 2, 1);
-            assertArrayEquals(want, sampled.get(step), "period " + step / 2 + " sample is a function of (seed, period)");
+            int[] want = Lisa.sample(cfg.seed(), step, 2, 1);
+            assertArrayEquals(want, sampled.get(step), "period " + step + " sample is a function of (seed, period)");
             seen.add(want[0]);
             List<Parameter> ps = adapters.parameters();
             for (int i = 0; i < ps.size(); i++) {
@@ -68,7 +80,7 @@ class LisaTest {
                 assertEquals(shouldChange, changed, "step " + step + " " + ps.get(i).name());
             }
         }
-        assertEquals(Set.of(0, 1), seen, "over 3 periods both layers were sampled (seed 7)");
+        assertEquals(Set.of(0, 1), seen, "over 6 periods both layers were sampled (seed 7)");
     }
 
     private static List<float[]> values(TrainableAdapterSet a) {

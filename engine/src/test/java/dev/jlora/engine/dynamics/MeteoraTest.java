@@ -1,0 +1,60 @@
+package dev.jlora.engine.dynamics;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.jlora.engine.adapter.AdapterMethods;
+import dev.jlora.engine.adapter.Parameter;
+import dev.jlora.engine.adapter.Target;
+import dev.jlora.engine.adapter.TrainableAdapter;
+import dev.jlora.engine.ref.TinyTraining;
+import dev.jlora.engine.train.AdapterFile;
+import dev.jlora.engine.train.LlamaTrainGraph;
+import dev.jlora.engine.train.Trainer;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** MeteoRA trained through {@link Trainer}: the embedded adapters stay bit-identical, the gates train, the file reloads. */
+class MeteoraTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void trainsTheGatesOnlyAndReloads() throws Exception {
+        var m = TinyTraining.model();
+        var adapters = List.of(XLoraTest.expert(m, 2, 3), XLoraTest.expert(m, 4, 4), XLoraTest.expert(m, 2, 5));
+        var set = AdapterMethods.meteora(m.weights(), TinyTraining.LORA.targets(), adapters, 2, 9);
+        var frozen = new HashMap<String, float[]>();
+        for (TrainableAdapter a : set.adapters()) {
+            a.buffers().forEach((k, v) -> frozen.put(System.identityHashCode(a) + k, v.clone()));
+        }
+        var gates = new HashMap<String, float[]>();
+        for (Parameter p : set.parameters()) {
+            assertTrue(p.name().endsWith("router.weight"), "only gates train: " + p.name());
+            gates.put(p.name(), p.value().clone());
+        }
+        var cfg = TinyTraining.config().build();
+        var data = TinyTraining.data(cfg.seqLen());
+        var hooks = TrainingMethods.forAdapterMethod("meteora", Map.of(), new TrainingMethods.Context(m, set, data, cfg));
+        new Trainer(m, set, data, cfg, dir, hooks).train(null);
+        for (TrainableAdapter a : set.adapters()) {
+            a.buffers().forEach((k, v) -> assertArrayEquals(frozen.get(System.identityHashCode(a) + k), v, k));
+        }
+        assertTrue(set.parameters().stream().anyMatch(p -> !java.util.Arrays.equals(gates.get(p.name()), p.value())),
+                "the gates trained");
+        assertTrue(java.nio.file.Files.readString(dir.resolve("metrics.jsonl")).contains("\"moe_expert_load\""));
+
+        Path file = dir.resolve("meteora.jlora");
+        AdapterFile.save(file, set, Map.of());
+        var loaded = AdapterFile.load(file, m.weights());
+        assertEquals(set.get(1, Target.V).config(), loaded.get(1, Target.V).config());
+        int[] tokens = TinyTraining.TOK.encode("one bird sang", true, false);
+        assertArrayEquals(new LlamaTrainGraph(m.config(), m.weights(), set, 1, tokens.length, false).logits(tokens),
+                new LlamaTrainGraph(m.config(), m.weights(), loaded, 1, tokens.length, false).logits(tokens));
+    }
+}
