@@ -222,8 +222,8 @@ final class TrainCommand implements Callable<Integer> {
                 : AdapterMethods.create(method, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
                         initData);
         if (initData != null) {
-            o.printf(Locale.ROOT, "init %s from %s: %s%n", init, data, rankSummary(adapted.adapters(), m.config().nLayers(),
-                    lora.targets().size()));
+            o.printf(Locale.ROOT, "init %s from %s: %s%n", method.trim().equalsIgnoreCase("lorasb") ? "lorasb" : init,
+                    data, rankSummary(adapted.adapters(), m.config().nLayers(), lora.targets().size()));
         }
         if (!adapted.residuals().isEmpty()) {
             o.printf(Locale.ROOT, "init %s: %d base weights replaced by their residual (re-quantized, step-0 relative "

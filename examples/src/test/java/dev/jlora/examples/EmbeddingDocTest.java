@@ -17,7 +17,7 @@ import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
 /**
- * Every {@code ```java} block of docs/EMBEDDING.md is a tagged region ({@code // tag::NAME[]} … {@code // end::NAME[]})
+ * Every {@code ```java} block of docs/EMBEDDING.md and README.md is a tagged region ({@code // tag::NAME[]} … {@code // end::NAME[]})
  * of an example, which {@link ExamplesTest} runs: the documented code is the code that runs.
  */
 class EmbeddingDocTest {
@@ -28,7 +28,9 @@ class EmbeddingDocTest {
     @Test
     void everyJavaBlockOfTheDocIsAnExampleRegion() throws IOException {
         Path repo = Path.of(System.getProperty("jlora.repo"));
-        String doc = Files.readString(repo.resolve("docs/EMBEDDING.md"), StandardCharsets.UTF_8);
+        // the README's Java snippet counts as a block of the docs too
+        String doc = Files.readString(repo.resolve("docs/EMBEDDING.md"), StandardCharsets.UTF_8)
+                + Files.readString(repo.resolve("README.md"), StandardCharsets.UTF_8);
         Map<String, String> regions = regions(repo.resolve("examples/src/main/java/dev/jlora/examples"));
         List<String> blocks = new ArrayList<>();
         Matcher m = JAVA_BLOCK.matcher(doc);
@@ -37,8 +39,8 @@ class EmbeddingDocTest {
         }
         assertEquals(regions.size(), blocks.size(), "one doc block per example region: " + regions.keySet());
         for (String block : blocks) {
-            assertTrue(regions.containsValue(block), "docs/EMBEDDING.md block is no example region (copy it from the "
-                    + "example between its tag:: and end:: lines):\n" + block);
+            assertTrue(regions.containsValue(block), "a Java block of docs/EMBEDDING.md or README.md is no example "
+                    + "region (copy it from the example between its tag:: and end:: lines):\n" + block);
         }
     }
 

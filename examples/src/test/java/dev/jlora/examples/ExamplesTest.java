@@ -62,6 +62,15 @@ class ExamplesTest {
     }
 
     @Test
+    void readmeSnippetFineTunesAnNf4ModelAndGeneratesWithTheAdapter(@TempDir Path dir) throws Exception {
+        var out = new ByteArrayOutputStream();
+        var adapter = withStdout(out, () -> ReadmeExample.run(MODEL, DATA, dir, 2));
+        assertEquals("lora", adapter.method());
+        assertTrue(Files.isRegularFile(dir.resolve("adapter.jlora")));
+        assertFalse(out.toString(StandardCharsets.UTF_8).isBlank(), "the adapted model printed nothing");
+    }
+
+    @Test
     void serverAnswersForTheBaseModelAndEachAdapter(@TempDir Path dir) throws Exception {
         Map<String, String> answers = ServeAdaptersExample.run(MODEL, DATA, dir, 3);
         assertEquals(3, answers.size());

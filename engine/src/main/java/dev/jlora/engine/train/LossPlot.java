@@ -204,7 +204,7 @@ public final class LossPlot {
                                 + (sameSteps ? "" : " (" + runs.get(k).series().train().size() + " steps)")));
             }
             if (anyEval) {
-                entries.add(evalEntry("#333333", "eval loss (in each run's colour)"));
+                entries.add(evalEntry("#333333", "eval loss"));
             }
         }
         if (bad > 0) {
@@ -229,9 +229,11 @@ public final class LossPlot {
         if (single) {
             return chart.legend(entries, drawn, 210).finish();
         }
+        // columns of LEGEND_ROWS entries, as wide as the longest label (≈ 7 px a character) but within the plot
         int longest = entries.stream().mapToInt(e -> e.label().length()).max().orElse(0);
         int columns = (entries.size() + LEGEND_ROWS - 1) / LEGEND_ROWS;
-        return chart.legend(entries, drawn, Math.max(120, 48 + 7 * longest), columns).finish();
+        double columnWidth = Math.min(Math.max(120, 48 + 7 * longest), (SvgChart.PW - 16) / columns);
+        return chart.legend(entries, drawn, columnWidth, columns).finish();
     }
 
     private static SvgChart.LegendEntry trainEntry(String color, String dash, String label) {

@@ -224,6 +224,10 @@ class LossPlotTest {
             }
         }
         assertEquals(23, texts.size());
+        Element box = byClass(d, "g", "legend").getFirst();
+        var rect = (Element) box.getElementsByTagName("rect").item(0);
+        double x = Double.parseDouble(rect.getAttribute("x")), w = Double.parseDouble(rect.getAttribute("width"));
+        assertTrue(x >= SvgChart.LEFT && x + w <= SvgChart.LEFT + SvgChart.PW, "legend inside the plot: " + x + "+" + w);
         assertEquals(3, texts.stream().map(e -> e.getAttribute("x")).distinct().count(), "three legend columns");
     }
 }

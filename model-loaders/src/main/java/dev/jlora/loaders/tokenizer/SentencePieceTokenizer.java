@@ -133,6 +133,22 @@ final class SentencePieceTokenizer extends VocabularyTokenizer {
         }
     }
 
+    /**
+     * The first byte value that text outside the vocabulary could not be encoded with (no {@code <0xXX>} piece and
+     * no unknown token), or −1 when every text can be encoded.
+     */
+    int firstUnencodableByte() {
+        if (vocab.unk() >= 0) {
+            return -1;
+        }
+        for (int b = 0; b < 256; b++) {
+            if (byteTokens[b] < 0) {
+                return b;
+            }
+        }
+        return -1;
+    }
+
     private int byteToken(int b, String piece) {
         int id = byteTokens[b];
         if (id >= 0) {

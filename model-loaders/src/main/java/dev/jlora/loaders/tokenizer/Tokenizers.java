@@ -45,7 +45,21 @@ public final class Tokenizers {
      * {@code file} is only used in error messages.
      */
     public static Tokenizer fromGgufMetadata(Path file, Function<String, Object> metadata) throws ModelFormatException {
-        return fromVocabulary(GgufTokenizerMetadata.vocabulary(file, metadata));
+        return fromVocabulary(file, GgufTokenizerMetadata.vocabulary(file, metadata));
+    }
+
+    /**
+     * {@link #fromVocabulary} for a vocabulary read from {@code file}, rejecting one that cannot encode every text: a
+     * SentencePiece vocabulary needs the 256 byte pieces or an unknown token for characters outside it.
+     */
+    private static Tokenizer fromVocabulary(Path file, Vocabulary vocab) throws ModelFormatException {
+        Tokenizer t = fromVocabulary(vocab);
+        if (t instanceof SentencePieceTokenizer spm && spm.firstUnencodableByte() >= 0) {
+            throw ModelFormatException.of(file, "SentencePiece vocabulary has no <0x%02X> byte piece and no unknown "
+                    + "token, so text with characters outside the vocabulary could not be encoded",
+                    spm.firstUnencodableByte());
+        }
+        return t;
     }
 
     /** From the tokenizer embedded in an open GGUF file (vocab-only GGUFs included). */
@@ -62,7 +76,7 @@ public final class Tokenizers {
 
     /** From a SentencePiece {@code tokenizer.model} protobuf (BPE models: llama, mistral). */
     public static Tokenizer fromSentencePieceModel(Path file) throws IOException {
-        return fromVocabulary(SentencePieceModelReader.read(file));
+        return fromVocabulary(file, SentencePieceModelReader.read(file));
     }
 
     /**
@@ -79,7 +93,7 @@ public final class Tokenizers {
         if (hasJson) {
             Map<String, Object> root = Json.readObject(json);
             if (!(hasSpm && HfTokenizerReader.isSentencePieceStyle(root))) {
-                return fromVocabulary(HfTokenizerReader.read(json, root, config));
+                return fromVocabulary(json, HfTokenizerReader.read(json, root, config));
             }
         }
         if (hasSpm) {
@@ -87,19 +101,19 @@ public final class Tokenizers {
             if (Files.isRegularFile(config)) {
                 v = v.withChatTemplate(HfTokenizerReader.chatTemplate(config));
             }
-            return fromVocabulary(v);
+            return fromVocabulary(spm, v);
         }
         throw ModelFormatException.of(dir, "has neither tokenizer.json nor tokenizer.model");
     }
 
     /** From a Hugging Face {@code tokenizer.json} alone (no tokenizer_config.json: no BOS/EOS unless the post-processor adds BOS). */
     public static Tokenizer fromHfTokenizerJson(Path file) throws IOException {
-        return fromVocabulary(HfTokenizerReader.read(file, null));
+        return fromVocabulary(file, HfTokenizerReader.read(file, null));
     }
 
     /** From a llama2.c binary tokenizer ({@code tokenizer.bin}, {@code tok512.bin}). */
     public static Tokenizer fromLlama2cBin(Path file) throws IOException {
-        return fromVocabulary(Llama2cTokenizerReader.read(file));
+        return fromVocabulary(file, Llama2cTokenizerReader.read(file));
     }
 
     /**

@@ -27,6 +27,25 @@ class HostileInputTest {
         }
     }
 
+    /**
+     * Found by TokenizerJsonFuzzTest (its crash input is kept in the fuzz module): a SentencePiece-style tokenizer.json
+     * without byte pieces or an unknown token loaded, then failed on the first character outside its vocabulary.
+     * It is now rejected at load.
+     */
+    @Test
+    void sentencePieceVocabularyThatCannotEncodeEveryTextIsRejectedAtLoad() throws IOException {
+        Path f = Files.createTempFile("spm-no-bytes", ".json");
+        try {
+            Files.writeString(f, """
+                    {"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]},
+                     "pre_tokenizer": null, "added_tokens": []}""");
+            var e = assertThrows(ModelFormatException.class, () -> Tokenizers.fromHfTokenizerJson(f));
+            assertMessage(e, f.getFileName().toString(), "no <0x00> byte piece and no unknown token");
+        } finally {
+            Files.deleteIfExists(f);
+        }
+    }
+
     @Test
     void protobufLengthBeyondTheFile() {
         // field 1 (pieces), wire type 2, length 2^31: must be rejected before any allocation.
