@@ -4,6 +4,9 @@
 #   scripts/bench.sh kernels [extra JMH options]   dot, matmul vs OpenBLAS, FMA peak -> bench/results/kernels-<UTC>.json
 #   scripts/bench.sh forms [extra JMH options]     matmulAB, matmulAtBAccumulate, segment ABt vs OpenBLAS
 #   scripts/bench.sh compare [rounds]              matmul vs OpenBLAS alternating call by call (robust to load)
+#   scripts/bench.sh memory [MemoryBench options]  peak RSS and heap of stories110M inference/LoRA training with F32,
+#                                                  Q4_0 and NF4 weights, one child JVM per configuration
+#                                                  -> bench/results/<date>/memory-<UTC>.txt
 #   scripts/bench.sh jar                           only build the jar
 #   scripts/bench.sh baseline [JMH options]        the regression suite, stored as this CPU's baseline
 #                                                  bench/baselines/<cpu>-<bits>bit.json (commit it)
@@ -53,6 +56,14 @@ case "$group" in
     "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Djlora.threads=2 \
       -cp "$root/bench/target/benchmarks.jar" dev.jlora.bench.MatmulCompare "${1:-60}" "$out"
     exit 0 ;;
+  memory)
+    out="$root/bench/results/$(date -u +%Y-%m-%d)/memory-$(date -u +%Y%m%dT%H%M%SZ).txt"
+    mkdir -p "$(dirname "$out")"
+    "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+      -cp "$root/bench/target/benchmarks.jar" dev.jlora.bench.MemoryBench --models "$root/../shared/models" \
+      --out "$root/bench/target/models" "$@" | tee "$out"
+    echo "bench: results in $out"
+    exit 0 ;;
   baseline|regress)
     pattern='dev\.jlora\.bench\.(DotBench\.panama|MatmulBench\.jlora|FmaPeakBench\.oneThread|QuantMatvecBenchmark|StepBench)'
     compare=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector -cp "$root/bench/target/benchmarks.jar"
@@ -79,7 +90,7 @@ case "$group" in
     fi
     echo "bench: run $out against $baseline_file (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
     exit "$code" ;;
-  *) echo "usage: scripts/bench.sh kernels|forms|compare|baseline|regress|jar [options]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh kernels|forms|compare|memory|baseline|regress|jar [options]" >&2; exit 2 ;;
 esac
 
 "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \

@@ -75,19 +75,11 @@ public final class TrainBench {
         var adapters = TrainableAdapterSet.lora(m.weights(), lora, 1);
         var graph = new LlamaTrainGraph(m.config(), m.weights(), adapters, B, T, checkpointing);
         var opt = AdamW.defaults();
-        var rnd = new SplittableRandom(3);
-        int[] in = new int[B * T], tgt = new int[B * T];
-        for (int i = 0; i < in.length; i++) {
-            in[i] = 3 + rnd.nextInt(m.config().vocabSize() - 3);
-            tgt[i] = 3 + rnd.nextInt(m.config().vocabSize() - 3);
-        }
+        int[][] batch = randomBatch(m.config().vocabSize(), B * T, new SplittableRandom(3));
         double[] secs = new double[steps];
         for (int i = -warmup; i < steps; i++) {
             long t0 = System.nanoTime();
-            adapters.zeroGrad();
-            graph.forwardBackward(in, tgt, i, 1f);
-            GradientClipping.clip(adapters.parameters(), 1.0);
-            opt.step(adapters.parameters(), 1e-4f);
+            step(adapters, graph, opt, batch[0], batch[1], i);
             if (i >= 0) {
                 secs[i] = (System.nanoTime() - t0) / 1e9;
             }
@@ -99,6 +91,24 @@ public final class TrainBench {
         long heapMiB = (rt.totalMemory() - rt.freeMemory()) >> 20;
         System.out.printf(Locale.ROOT, "%-12s %-5s checkpointing=%-5s  %8.0f tokens/s  (%.3f s/step, %,d trainable, heap %,d MiB)%n",
                 shape, type, checkpointing, B * T / median, median, adapters.parameterCount(), heapMiB);
+    }
+
+    /** {inputs, targets}: {@code n} random token ids each, past the three special tokens. */
+    static int[][] randomBatch(int vocabSize, int n, SplittableRandom rnd) {
+        int[] in = new int[n], tgt = new int[n];
+        for (int i = 0; i < n; i++) {
+            in[i] = 3 + rnd.nextInt(vocabSize - 3);
+            tgt[i] = 3 + rnd.nextInt(vocabSize - 3);
+        }
+        return new int[][] {in, tgt};
+    }
+
+    /** One full training step: forward, backward, global-norm clipping at 1, AdamW at lr 1e-4. */
+    static void step(TrainableAdapterSet adapters, LlamaTrainGraph graph, AdamW opt, int[] in, int[] tgt, int seed) {
+        adapters.zeroGrad();
+        graph.forwardBackward(in, tgt, seed, 1f);
+        GradientClipping.clip(adapters.parameters(), 1.0);
+        opt.step(adapters.parameters(), 1e-4f);
     }
 
     /**

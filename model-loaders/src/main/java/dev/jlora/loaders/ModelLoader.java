@@ -34,7 +34,9 @@ import java.util.List;
  * <p>Linear weights stay in their stored format and are read in place from the memory-mapped file (the mapping
  * lives as long as the model is referenced). With {@link LoadOptions#quant()} set, the seven linear weights of
  * every block are quantized at load ({@link QuantPlan} picks a fallback for rows the format cannot hold);
- * embeddings, the output head and norms keep their stored format. Norms and biases are read to fp32.
+ * embeddings, the output head and norms keep their stored format. Norms and biases are read to fp32. The mapped
+ * pages of a weight quantized at load are released as soon as its copy is made, so that the stored weights and
+ * their quantized copies are never resident together (docs/PERFORMANCE.md, "Memory").
  *
  * <p>GGUF llama/mistral files keep llama.cpp's permuted Q/K rows ({@code ropeInterleaved = true}); Hugging
  * Face checkpoints and qwen2 keep the half-split layout ({@code false}); the engine handles both.
@@ -112,6 +114,10 @@ public final class ModelLoader {
                 return wrap(file, name, t.type(), f.tensorData(t), rows, cols);
             }
 
+            @Override public void release(String name) throws ModelFormatException {
+                WeightSource.unloadIfMapped(f.tensorData(name));
+            }
+
             @Override public float[] vector(String name, int n) throws ModelFormatException {
                 f.requireShape(name, n);
                 return f.readFloats(name);
@@ -143,6 +149,10 @@ public final class ModelLoader {
                     throw ModelFormatException.tensor(t.file(), name, "has dtype %s; expected F32, F16 or BF16", t.dtype());
                 }
                 return wrap(t.file(), name, type, t.data(), rows, cols);
+            }
+
+            @Override public void release(String ggufName) throws ModelFormatException {
+                WeightSource.unloadIfMapped(st.tensor(TensorNames.ggufToHf(ggufName)).data());
             }
 
             @Override public float[] vector(String ggufName, int n) throws ModelFormatException {
@@ -224,6 +234,7 @@ public final class ModelLoader {
                     }
                     if (q != m.type()) {
                         m = q.quantize(m);
+                        src.release(TensorNames.gguf(t, l));
                     }
                 }
                 w[t.ordinal()] = m;

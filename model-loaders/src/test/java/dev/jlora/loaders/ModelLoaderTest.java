@@ -100,6 +100,32 @@ class ModelLoaderTest {
         assertThrows(IllegalArgumentException.class, () -> QuantPlan.parse("q3"));
     }
 
+    @Test
+    void releasingTheMappedPagesOfWeightsQuantizedAtLoadChangesNoValue() throws Exception {
+        // Reference: the same file loaded as stored (pages kept) with its block weights quantized afterwards, in
+        // memory. Quantizing at load releases each source weight's mapped pages (madvise DONTNEED) after its copy is
+        // made; the embedding and head share that mapping and must still read back from the file: logits identical.
+        LlamaModel stored = ModelLoader.load(stories());
+        java.util.function.UnaryOperator<dev.jlora.quant.QuantMatrix> nf4 =
+                m -> QuantPlan.forColumns(QuantType.NF4, m.cols()).quantize(m);   // the loader's fallback for 172
+        var layers = new java.util.ArrayList<dev.jlora.engine.model.LlamaWeights.Layer>();
+        for (var l : stored.weights().layers()) {
+            layers.add(new dev.jlora.engine.model.LlamaWeights.Layer(l.attnNorm(), nf4.apply(l.wq()),
+                    nf4.apply(l.wk()), nf4.apply(l.wv()), nf4.apply(l.wo()), l.bq(), l.bk(), l.bv(), l.ffnNorm(),
+                    nf4.apply(l.wGate()), nf4.apply(l.wUp()), nf4.apply(l.wDown())));
+        }
+        var w = stored.weights();
+        LlamaModel reference = new LlamaModel(stored.config(),
+                new dev.jlora.engine.model.LlamaWeights(w.tokenEmbedding(), layers, w.finalNorm(), w.output()),
+                stored.tokenizer());
+        LlamaModel atLoad = ModelLoader.load(stories(), ModelLoader.LoadOptions.withQuant("nf4"));
+        assertArrayEquals(lastLogits(reference), lastLogits(atLoad), 0f);
+        // and the released pages read back: the stored model still gives llama.cpp's logits
+        assertGoldenLogits(lastLogits(ModelLoader.load(stories())));
+        // memory that is not a file mapping is left alone
+        WeightSource.unloadIfMapped(java.lang.foreign.MemorySegment.ofArray(new float[4]));
+    }
+
     private static int argmax(float[] a) {
         int best = 0;
         for (int i = 1; i < a.length; i++) {

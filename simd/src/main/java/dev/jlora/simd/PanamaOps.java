@@ -77,6 +77,98 @@ public final class PanamaOps implements VectorOps {
         }
     }
 
+    /**
+     * Shrink: four rows of A at a time against one load of x[t] (four accumulators). Expand: B is transposed once
+     * per call into scratch (Bᵀ [r × OC], so each rank's column is contiguous), then each L-wide block of y[t] is
+     * loaded once and gets Σ_k (scale·h[k])·Bᵀ[k, block] with two alternating accumulators. The rank is usually
+     * below the vector length, which a dot over r would leave to the scalar tail.
+     */
+    @Override
+    public void segmentedLora(float[] y, float[] x, int[] rows, int rowOff, int m, int IC, int OC,
+                              float[] a, float[] b, int r, float scale, float[] scratch) {
+        VectorOps.checkSegmentedLoraScratch(scratch, r, OC);
+        if (m == 0) {
+            return;
+        }
+        final int bt = r;   // Bᵀ starts after h
+        for (int o = 0; o < OC; o++) {
+            for (int k = 0; k < r; k++) {
+                scratch[bt + k * OC + o] = b[o * r + k];
+            }
+        }
+        for (int j = 0; j < m; j++) {
+            int t = rows[rowOff + j];
+            shrink(scratch, a, x, t * IC, IC, r, scale);
+            expand(y, t * OC, scratch, bt, OC, r);
+        }
+    }
+
+    /** h[k] = scale·(A[k]·x[xOff..]) for k &lt; r, into h[0..r). */
+    private void shrink(float[] h, float[] a, float[] x, int xOff, int IC, int r, float scale) {
+        int L = F.length(), bound = F.loopBound(IC);
+        int k = 0;
+        for (; k + 4 <= r; k += 4) {
+            int a0 = k * IC, a1 = a0 + IC, a2 = a1 + IC, a3 = a2 + IC;
+            var acc0 = FloatVector.zero(F);
+            var acc1 = FloatVector.zero(F);
+            var acc2 = FloatVector.zero(F);
+            var acc3 = FloatVector.zero(F);
+            int i = 0;
+            for (; i < bound; i += L) {
+                var xv = FloatVector.fromArray(F, x, xOff + i);
+                acc0 = FloatVector.fromArray(F, a, a0 + i).fma(xv, acc0);
+                acc1 = FloatVector.fromArray(F, a, a1 + i).fma(xv, acc1);
+                acc2 = FloatVector.fromArray(F, a, a2 + i).fma(xv, acc2);
+                acc3 = FloatVector.fromArray(F, a, a3 + i).fma(xv, acc3);
+            }
+            float s0 = acc0.reduceLanes(VectorOperators.ADD), s1 = acc1.reduceLanes(VectorOperators.ADD);
+            float s2 = acc2.reduceLanes(VectorOperators.ADD), s3 = acc3.reduceLanes(VectorOperators.ADD);
+            for (; i < IC; i++) {
+                float xi = x[xOff + i];
+                s0 += a[a0 + i] * xi;
+                s1 += a[a1 + i] * xi;
+                s2 += a[a2 + i] * xi;
+                s3 += a[a3 + i] * xi;
+            }
+            h[k] = scale * s0;
+            h[k + 1] = scale * s1;
+            h[k + 2] = scale * s2;
+            h[k + 3] = scale * s3;
+        }
+        for (; k < r; k++) {
+            h[k] = scale * dot(a, k * IC, x, xOff, IC);
+        }
+    }
+
+    /** y[yOff+o] += Σ_k h[k]·bT[btOff + k·OC + o] for o &lt; OC. */
+    private static void expand(float[] y, int yOff, float[] hAndBt, int btOff, int OC, int r) {
+        int L = F.length();
+        int o = 0;
+        for (int bound = F.loopBound(OC); o < bound; o += L) {
+            var acc0 = FloatVector.fromArray(F, y, yOff + o);
+            var acc1 = FloatVector.zero(F);
+            int k = 0;
+            for (; k + 2 <= r; k += 2) {
+                var col0 = FloatVector.fromArray(F, hAndBt, btOff + k * OC + o);
+                var col1 = FloatVector.fromArray(F, hAndBt, btOff + (k + 1) * OC + o);
+                acc0 = col0.fma(FloatVector.broadcast(F, hAndBt[k]), acc0);
+                acc1 = col1.fma(FloatVector.broadcast(F, hAndBt[k + 1]), acc1);
+            }
+            if (k < r) {
+                var col = FloatVector.fromArray(F, hAndBt, btOff + k * OC + o);
+                acc0 = col.fma(FloatVector.broadcast(F, hAndBt[k]), acc0);
+            }
+            acc0.add(acc1).intoArray(y, yOff + o);
+        }
+        for (; o < OC; o++) {
+            float s = 0;
+            for (int k = 0; k < r; k++) {
+                s += hAndBt[k] * hAndBt[btOff + k * OC + o];
+            }
+            y[yOff + o] += s;
+        }
+    }
+
     @Override
     public void scale(float alpha, float[] x, int off, int n) {
         int i = 0;

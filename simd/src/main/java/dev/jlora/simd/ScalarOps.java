@@ -42,6 +42,21 @@ public final class ScalarOps implements VectorOps {
     }
 
     @Override
+    public void segmentedLora(float[] y, float[] x, int[] rows, int rowOff, int m, int IC, int OC,
+                              float[] a, float[] b, int r, float scale, float[] scratch) {
+        VectorOps.checkSegmentedLoraScratch(scratch, r, OC);
+        for (int j = 0; j < m; j++) {
+            int t = rows[rowOff + j];
+            for (int k = 0; k < r; k++) {
+                scratch[k] = dot(a, k * IC, x, t * IC, IC);
+            }
+            for (int o = 0; o < OC; o++) {
+                y[t * OC + o] += scale * dot(b, o * r, scratch, 0, r);
+            }
+        }
+    }
+
+    @Override
     public void scale(float alpha, float[] x, int off, int n) {
         for (int i = 0; i < n; i++) {
             x[off + i] *= alpha;

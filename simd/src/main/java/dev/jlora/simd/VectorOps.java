@@ -60,6 +60,38 @@ public sealed interface VectorOps permits ScalarOps, PanamaOps {
     /** max x[off+i] for i &lt; n, with {@link Math#max} semantics (NaN if any entry is NaN); needs n ≥ 1. */
     float max(float[] x, int off, int n);
 
+    // ---------------------------------------------------------------- segmented LoRA (S-LoRA's SGMV)
+
+    /**
+     * The LoRA delta of one segment of rows, applied in place through a row index list (S-LoRA, Sheng et al. 2023,
+     * §5.1, after Punica's SGMV, Chen et al. 2023): for each {@code t = rows[rowOff+j]}, {@code j < m},
+     * {@code h = A·x[t]} ([r]) and {@code y[t] += scale·B·h}. A batch with several adapters calls it once per
+     * adapter with that adapter's rows, so no row is copied into a per-adapter block.
+     *
+     * @param y       {@code [· × OC]}, accumulated on the listed rows only; must not be {@code x}
+     * @param x       {@code [· × IC]}, read on the listed rows
+     * @param rows    row indices; a row listed twice gets the delta twice
+     * @param a       A {@code [r × IC]}, row-major
+     * @param b       B {@code [OC × r]}, row-major
+     * @param scratch at least {@link #segmentedLoraScratch(int, int)} floats, overwritten
+     * @throws IllegalArgumentException if scratch is too small
+     */
+    void segmentedLora(float[] y, float[] x, int[] rows, int rowOff, int m, int IC, int OC,
+                       float[] a, float[] b, int r, float scale, float[] scratch);
+
+    /** Scratch floats {@link #segmentedLora} needs for rank r and OC outputs: h [r] and a transposed B [r × OC]. */
+    static int segmentedLoraScratch(int r, int OC) {
+        return r * (OC + 1);
+    }
+
+    /** Throws unless scratch holds {@link #segmentedLoraScratch} floats (both implementations check the same size). */
+    static void checkSegmentedLoraScratch(float[] scratch, int r, int OC) {
+        if (scratch.length < segmentedLoraScratch(r, OC)) {
+            throw new IllegalArgumentException("segmentedLora scratch has " + scratch.length + " floats, needs r·(OC+1) = "
+                    + segmentedLoraScratch(r, OC) + " for r=" + r + " OC=" + OC);
+        }
+    }
+
     // ---------------------------------------------------------------- weights in mapped segments
 
     /** Σ a[i]·b[bOff+i] for i &lt; n, where a is fp32 little-endian at {@code aByteOff}. */

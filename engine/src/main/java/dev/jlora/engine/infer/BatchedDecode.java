@@ -2,6 +2,7 @@ package dev.jlora.engine.infer;
 
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.adapter.LinearAdapter;
+import dev.jlora.engine.adapter.LoraAdapter;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.engine.model.LlamaModel;
@@ -17,8 +18,11 @@ import java.util.Map;
  * One decode step of n sequences of one base model with different adapters, the S-LoRA way (Sheng et al. 2023,
  * §4): the n new tokens are stacked into [n × IC] rows, every base linear runs once for all rows through
  * {@link QuantMatrix#matmul}, and each adapter adds its delta on the rows of the sequences that use it (rows grouped
- * by adapter object, gathered into one [m × IC] block per adapter). Rotary embedding, the KV cache write and
- * attention stay per sequence ({@link InferenceSession#attendRows}), against each sequence's own cache.
+ * by adapter object). A plain {@link LoraAdapter} adds its delta in place on its rows through their indices with
+ * {@link VectorOps#segmentedLora} (S-LoRA §5.1's gather kernel, after Punica's SGMV); any other adapter gets its rows
+ * gathered into one [m × IC] block, runs its own {@code forward} and is scattered back. Rotary embedding, the KV
+ * cache write and attention stay per sequence ({@link InferenceSession#attendRows}), against each sequence's own
+ * cache.
  *
  * <p>{@link #prefill} does the same for the prompts of requests that join: all their tokens' rows go through the
  * same matmuls. Per row this is the computation of {@link InferenceSession#decode} and {@code prefill}; results
@@ -31,7 +35,7 @@ public final class BatchedDecode {
     private final VectorOps ops = VectorOps.get();
     private int capacity;
     private float[] x, xb, q, k, v, att, hb, hb2, rstd, logits;
-    private float[] gatherIn = new float[0], gatherOut = new float[0];
+    private float[] gatherIn = new float[0], gatherOut = new float[0], loraScratch = new float[0];
 
     public BatchedDecode(LlamaModel model) {
         this.cfg = model.config();
@@ -121,13 +125,15 @@ public final class BatchedDecode {
                 w.tokenEmbedding().dequantizeRow(id, x, (row0[i] + t) * C);
             }
         }
-        Map<AdapterSet, List<Integer>> groups = new IdentityHashMap<>();   // adapter → its rows
+        Map<AdapterSet, List<Integer>> rowsOf = new IdentityHashMap<>();
         for (int i = 0; i < n; i++) {
-            List<Integer> rows = groups.computeIfAbsent(sessions.get(i).adapters(), a -> new ArrayList<>());
+            List<Integer> rows = rowsOf.computeIfAbsent(sessions.get(i).adapters(), a -> new ArrayList<>());
             for (int r = row0[i]; r < row0[i + 1]; r++) {
                 rows.add(r);
             }
         }
+        Map<AdapterSet, int[]> groups = new IdentityHashMap<>();   // adapter → its rows
+        rowsOf.forEach((a, rows) -> groups.put(a, rows.stream().mapToInt(Integer::intValue).toArray()));
         for (int l = 0; l < cfg.nLayers(); l++) {
             LlamaWeights.Layer layer = w.layers().get(l);
             ops.rmsNormForward(xb, rstd, x, layer.attnNorm(), R, C, cfg.rmsEps());
@@ -161,7 +167,7 @@ public final class BatchedDecode {
 
     /** y = x·Wᵀ (+ b) for all n rows at once, then y += Δ(x) on the rows of each adapter group. */
     private void linear(QuantMatrix W, float[] bias, int layer, Target target, float[] in, int n, float[] out,
-                        Map<AdapterSet, List<Integer>> groups) {
+                        Map<AdapterSet, int[]> groups) {
         W.matmul(in, n, out);
         int OC = W.rows(), IC = W.cols();
         if (bias != null) {
@@ -174,8 +180,17 @@ public final class BatchedDecode {
             if (a == null) {
                 continue;
             }
-            List<Integer> rows = g.getValue();
-            int m = rows.size();
+            int[] rows = g.getValue();
+            int m = rows.length;
+            if (a instanceof LoraAdapter lora) {
+                int r = lora.rank();
+                if (loraScratch.length < VectorOps.segmentedLoraScratch(r, OC)) {
+                    loraScratch = new float[VectorOps.segmentedLoraScratch(r, OC)];
+                }
+                ops.segmentedLora(out, in, rows, 0, m, IC, OC, lora.loraA().value(), lora.loraB().value(), r,
+                        lora.scale(), loraScratch);
+                continue;
+            }
             if (gatherIn.length < m * IC) {
                 gatherIn = new float[m * IC];
             }
@@ -183,12 +198,12 @@ public final class BatchedDecode {
                 gatherOut = new float[m * OC];
             }
             for (int j = 0; j < m; j++) {
-                System.arraycopy(in, rows.get(j) * IC, gatherIn, j * IC, IC);
-                System.arraycopy(out, rows.get(j) * OC, gatherOut, j * OC, OC);
+                System.arraycopy(in, rows[j] * IC, gatherIn, j * IC, IC);
+                System.arraycopy(out, rows[j] * OC, gatherOut, j * OC, OC);
             }
             a.forward(gatherIn, m, gatherOut);
             for (int j = 0; j < m; j++) {
-                System.arraycopy(gatherOut, j * OC, out, rows.get(j) * OC, OC);
+                System.arraycopy(gatherOut, j * OC, out, rows[j] * OC, OC);
             }
         }
     }

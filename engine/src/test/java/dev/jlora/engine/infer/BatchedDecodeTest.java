@@ -5,8 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.adapter.DoraAdapter;
 import dev.jlora.engine.adapter.LoraConfig;
 import dev.jlora.engine.adapter.Parameter;
+import dev.jlora.engine.adapter.RandomInit;
 import dev.jlora.engine.adapter.Target;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.model.LlamaModel;
@@ -102,6 +104,61 @@ class BatchedDecodeTest {
         for (int i = 0; i < sets.size(); i++) {
             int row = i;
             assertClose(alone.get(i).decode(7 + i), next[i], 1e-5, 1e-5, () -> "decode after prefill, sequence " + row);
+        }
+    }
+
+    /** DoRA on the same targets, its parameters randomised like {@link #lora} so its delta is not zero. */
+    static AdapterSet dora(LlamaModel m, long seed) {
+        var cfg = new LoraConfig(3, 4f, 0f, false, EnumSet.of(Target.Q, Target.V, Target.O, Target.GATE));
+        var set = TrainableAdapterSet.create(m.weights(), cfg.targets(),
+                (layer, target, base, rnd) -> DoraAdapter.create(base, cfg, RandomInit.KAIMING, rnd), seed);
+        var rnd = new SplittableRandom(seed);
+        for (Parameter p : set.parameters()) {
+            for (int i = 0; i < p.value().length; i++) {
+                p.value()[i] += (float) rnd.nextDouble(-0.5, 0.5);
+            }
+        }
+        return set;
+    }
+
+    /**
+     * A mixed batch: two LoRA groups (one of two sequences, through the segmented in-place kernel), a DoRA group (the
+     * gather/forward/scatter path) and base rows, decoded together for three steps and prefilled together: each
+     * row's logits equal the same session run alone (InferenceSession, which calls each adapter's own forward).
+     */
+    @Test
+    void mixedLoraDoraAndBaseBatchEqualsEachSessionAlone() {
+        var cfg = TinyLlama.config(16, 24, 2, 4, 2, ByteTokenizer.VOCAB, true, true);
+        var m = new LlamaModel(cfg, TinyLlama.weights(cfg, 5), TOK);
+        AdapterSet a = lora(m, 41), b = lora(m, 42), d = dora(m, 43);
+        List<AdapterSet> sets = List.of(a, d, AdapterSet.NONE, b, a, d);
+        List<int[]> prompts = new ArrayList<>();
+        for (String p : List.of("one", "two words", "3", "four", "a fifth prompt", "six")) {
+            prompts.add(TOK.encode(p, true, false));
+        }
+        List<InferenceSession> batched = new ArrayList<>(), alone = new ArrayList<>();
+        for (AdapterSet set : sets) {
+            batched.add(new InferenceSession(m, set, 32, 4));
+            alone.add(new InferenceSession(m, set, 32, 4));
+        }
+        var decode = new BatchedDecode(m);
+        float[][] got = decode.prefill(batched, prompts);
+        for (int i = 0; i < sets.size(); i++) {
+            int row = i;
+            // Tolerance as above: only the summation order over ≤ 24 terms differs.
+            assertClose(alone.get(i).prefill(prompts.get(i)), got[i], 1e-5, 1e-5, () -> "prefill of sequence " + row);
+        }
+        var rnd = new SplittableRandom(9);
+        for (int step = 0; step < 3; step++) {
+            int[] tokens = new int[sets.size()];
+            for (int i = 0; i < tokens.length; i++) {
+                tokens[i] = 3 + rnd.nextInt(cfg.vocabSize() - 3);
+            }
+            got = decode.step(batched, tokens);
+            for (int i = 0; i < tokens.length; i++) {
+                int row = i, st = step;
+                assertClose(alone.get(i).decode(tokens[i]), got[i], 1e-5, 1e-5, () -> "sequence " + row + " step " + st);
+            }
         }
     }
 

@@ -1,0 +1,272 @@
+package dev.jlora.bench;
+
+import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.adapter.LoraConfig;
+import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.infer.InferenceSession;
+import dev.jlora.engine.infer.Sampler;
+import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.optim.AdamW;
+import dev.jlora.engine.train.LlamaTrainGraph;
+import dev.jlora.loaders.ModelLoader;
+import dev.jlora.quant.QuantType;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryPoolMXBean;
+import java.lang.management.MemoryType;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Peak memory of inference and LoRA training on a random-initialised stories110M-shaped model ({@link BenchModels})
+ * with the base weights stored as F32 GGUF, stored as Q4_0 GGUF, or stored as F32 and quantized to NF4 at load
+ * ({@code --quant nf4}). Every configuration runs in a fresh child JVM, so that no configuration inherits another's
+ * heap, mapped pages or JIT state; the child reports, at its end:
+ * <ul>
+ *   <li>{@code VmHWM}, the peak resident set size of the process (/proc/self/status): heap pages touched, off-heap
+ *       quantized blocks, KV cache, the pages of the memory-mapped GGUF file that were read, and the JVM's own
+ *       memory (code cache, metaspace, thread stacks);</li>
+ *   <li>{@code RssAnon} and {@code RssFile} at the end, splitting the resident set into private memory and mapped
+ *       file pages (a touched page of the mapped GGUF counts once, as file memory, reclaimable by the kernel);</li>
+ *   <li>the peak Java heap in use: the sum over heap memory pools of each pool's peak usage (an upper bound on the
+ *       true peak of the total, the pools peak at different moments), and likewise for the non-heap pools
+ *       (metaspace, code cache).</li>
+ * </ul>
+ * Inference: load, prefill of one token, {@code --tokens} decode steps feeding back the argmax. Training: load, LoRA
+ * (r={@code --rank} on {@code --targets}) over batch 1×{@code --seq}, {@code --steps} AdamW steps.
+ *
+ * <pre>
+ * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
+ *      dev.jlora.bench.MemoryBench --models ../shared/models --out bench/target/models [--shape 110M] [--xmx 8g] \
+ *      [--tokens 32] [--seq 128] [--steps 2] [--rank 8] [--targets q,k,v,o] [--configs infer-F32,train-NF4,…]
+ * </pre>
+ */
+public final class MemoryBench {
+    /** Marks the child's result line on its standard output. */
+    static final String RESULT_PREFIX = "jlora-memory ";
+
+    /** The configurations, in the order they are run and tabulated. */
+    static final List<String> CONFIGS = List.of("infer-F32", "infer-Q4_0", "infer-NF4", "train-F32", "train-Q4_0", "train-NF4");
+
+    /** What one child reports: peak and final resident memory in KiB, peak heap and non-heap pools in bytes. */
+    record Result(String config, long hwmKib, long rssAnonKib, long rssFileKib, long heapPeakBytes,
+                  long nonHeapPeakBytes, long weightBytes) {
+        String line() {
+            return String.format(Locale.ROOT, "%sconfig=%s hwm_kib=%d rss_anon_kib=%d rss_file_kib=%d heap_peak=%d "
+                    + "nonheap_peak=%d weights=%d", RESULT_PREFIX, config, hwmKib, rssAnonKib, rssFileKib,
+                    heapPeakBytes, nonHeapPeakBytes, weightBytes);
+        }
+
+        /** Parses {@link #line()}; throws naming the missing or malformed key. */
+        static Result parse(String line) {
+            if (!line.startsWith(RESULT_PREFIX)) {
+                throw new IllegalArgumentException("not a memory result line (expected prefix '" + RESULT_PREFIX
+                        + "'): " + line);
+            }
+            Map<String, String> kv = new LinkedHashMap<>();
+            for (String field : line.substring(RESULT_PREFIX.length()).trim().split("\\s+")) {
+                int eq = field.indexOf('=');
+                if (eq <= 0) {
+                    throw new IllegalArgumentException("memory result field '" + field + "' is not key=value in: " + line);
+                }
+                kv.put(field.substring(0, eq), field.substring(eq + 1));
+            }
+            return new Result(require(kv, "config", line), number(kv, "hwm_kib", line), number(kv, "rss_anon_kib", line),
+                    number(kv, "rss_file_kib", line), number(kv, "heap_peak", line), number(kv, "nonheap_peak", line),
+                    number(kv, "weights", line));
+        }
+
+        private static String require(Map<String, String> kv, String key, String line) {
+            String v = kv.get(key);
+            if (v == null) {
+                throw new IllegalArgumentException("memory result has no '" + key + "' in: " + line);
+            }
+            return v;
+        }
+
+        private static long number(Map<String, String> kv, String key, String line) {
+            String v = require(kv, key, line);
+            try {
+                return Long.parseLong(v);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("memory result '" + key + "' is not an integer ('" + v + "') in: " + line);
+            }
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("--child")) {
+            child(args);
+            return;
+        }
+        Path models = Path.of(opt(args, "--models", "../shared/models"));
+        Path out = Path.of(opt(args, "--out", "bench/target/models"));
+        BenchModels.Shape shape = BenchModels.shape(opt(args, "--shape", "110M"));
+        String xmx = opt(args, "--xmx", "8g");
+        List<String> configs = List.of(opt(args, "--configs", String.join(",", CONFIGS)).split(","));
+        Path vocab = models.resolve("vocab/ggml-vocab-llama-spm.gguf");
+        Map<QuantType, Path> files = new LinkedHashMap<>();
+        for (QuantType stored : new QuantType[] {QuantType.F32, QuantType.Q4_0}) {
+            files.put(stored, BenchModels.write(shape, stored, vocab, out.resolve(shape.name() + "-" + stored + ".gguf"), 42));
+        }
+        System.out.printf(Locale.ROOT, "%s, -Xmx%s, one child JVM per configuration; load average %s%n",
+                shape.name(), xmx, Files.readString(Path.of("/proc/loadavg")).strip());
+        List<Result> results = new ArrayList<>();
+        for (String config : configs) {
+            QuantType stored = storedType(config);
+            results.add(runChild(xmx, config, files.get(stored), args));
+            System.out.println(results.getLast().line());
+        }
+        System.out.println();
+        System.out.print(table(results));
+    }
+
+    /** The GGUF format a configuration loads: NF4 has no GGUF layout, so it loads F32 and quantizes. */
+    static QuantType storedType(String config) {
+        return switch (weights(config)) {
+            case "F32", "NF4" -> QuantType.F32;
+            case "Q4_0" -> QuantType.Q4_0;
+            default -> throw new IllegalArgumentException("unknown configuration '" + config + "': one of " + CONFIGS);
+        };
+    }
+
+    private static String weights(String config) {
+        int dash = config.indexOf('-');
+        String mode = dash < 0 ? "" : config.substring(0, dash);
+        if (!mode.equals("infer") && !mode.equals("train")) {
+            throw new IllegalArgumentException("unknown configuration '" + config + "': one of " + CONFIGS);
+        }
+        return config.substring(dash + 1);
+    }
+
+    private static Result runChild(String xmx, String config, Path file, String[] args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx" + xmx,
+                "-XX:-AlwaysPreTouch", "-cp", System.getProperty("java.class.path"), MemoryBench.class.getName(),
+                "--child", config, file.toString()));
+        for (String key : new String[] {"--tokens", "--seq", "--steps", "--rank", "--targets", "--threads"}) {
+            String v = opt(args, key, null);
+            if (v != null) {
+                cmd.addAll(List.of(key, v));
+            }
+        }
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        int code = p.waitFor();
+        return resultOf(config, code, output);
+    }
+
+    /** The result line of a child's output; throws with the output when the child failed or printed none. */
+    static Result resultOf(String config, int exitCode, String output) {
+        Result found = null;
+        for (String line : output.split("\n")) {
+            if (line.startsWith(RESULT_PREFIX)) {
+                found = Result.parse(line.strip());
+            }
+        }
+        if (exitCode != 0 || found == null) {
+            throw new IllegalStateException("child for " + config + " exited with " + exitCode
+                    + (found == null ? " without a result line" : "") + "; its output:\n" + output);
+        }
+        return found;
+    }
+
+    /** Markdown table of the results, each MiB figure with its ratio to the F32 configuration of the same mode. */
+    static String table(List<Result> results) {
+        Map<String, Result> byConfig = new LinkedHashMap<>();
+        results.forEach(r -> byConfig.put(r.config(), r));
+        var sb = new StringBuilder();
+        sb.append("| configuration | weights as loaded MiB | peak RSS (VmHWM) MiB | vs F32 | RSS anon / file at end MiB "
+                + "| peak heap MiB | vs F32 | peak non-heap MiB |\n");
+        sb.append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (Result r : results) {
+            Result f32 = byConfig.get(r.config().substring(0, r.config().indexOf('-')) + "-F32");
+            sb.append(String.format(Locale.ROOT, "| %s | %.0f | %.0f | %s | %.0f / %.0f | %.0f | %s | %.0f |%n",
+                    r.config(), mib(r.weightBytes()), r.hwmKib() / 1024.0,
+                    f32 == null ? "–" : percent(r.hwmKib(), f32.hwmKib()),
+                    r.rssAnonKib() / 1024.0, r.rssFileKib() / 1024.0, mib(r.heapPeakBytes()),
+                    f32 == null ? "–" : percent(r.heapPeakBytes(), f32.heapPeakBytes()), mib(r.nonHeapPeakBytes())));
+        }
+        return sb.toString();
+    }
+
+    private static String percent(long value, long reference) {
+        return String.format(Locale.ROOT, "%.0f %%", 100.0 * value / reference);
+    }
+
+    private static double mib(long bytes) {
+        return bytes / (1024.0 * 1024.0);
+    }
+
+    /** The value in KiB of {@code key} (VmHWM, RssAnon, …) in the text of /proc/[pid]/status. */
+    static long statusKib(String procStatus, String key) {
+        for (String line : procStatus.split("\n")) {
+            if (line.startsWith(key + ":")) {
+                String[] parts = line.substring(key.length() + 1).trim().split("\\s+");
+                if (parts.length != 2 || !parts[1].equals("kB")) {
+                    throw new IllegalArgumentException("/proc status line '" + line + "': expected '<n> kB'");
+                }
+                return Long.parseLong(parts[0]);
+            }
+        }
+        throw new IllegalArgumentException("/proc status has no '" + key + ":' line");
+    }
+
+    private static void child(String[] args) throws IOException {
+        String th = opt(args, "--threads", null);
+        if (th != null) {
+            System.setProperty("jlora.threads", th);
+        }
+        String config = args[1];
+        Path file = Path.of(args[2]);
+        boolean nf4 = weights(config).equals("NF4");
+        LlamaModel m = ModelLoader.load(file, nf4 ? ModelLoader.LoadOptions.withQuant("nf4") : ModelLoader.LoadOptions.DEFAULT);
+        if (config.startsWith("infer-")) {
+            int tokens = Integer.parseInt(opt(args, "--tokens", "32"));
+            var session = new InferenceSession(m, AdapterSet.NONE, tokens + 2);
+            float[] logits = session.prefill(new int[] {1});
+            for (int i = 0; i < tokens; i++) {
+                logits = session.decode(Sampler.argmax(logits, logits.length));
+            }
+        } else {
+            int T = Integer.parseInt(opt(args, "--seq", "128"));
+            int rank = Integer.parseInt(opt(args, "--rank", "8"));
+            var lora = new LoraConfig(rank, 2f * rank, 0f, false, LoraConfig.parseTargets(opt(args, "--targets", "q,k,v,o")));
+            var adapters = TrainableAdapterSet.lora(m.weights(), lora, 1);
+            var graph = new LlamaTrainGraph(m.config(), m.weights(), adapters, 1, T, false);
+            var optimizer = AdamW.defaults();
+            int[][] batch = TrainBench.randomBatch(m.config().vocabSize(), T, new SplittableRandom(3));
+            for (int step = 0; step < Integer.parseInt(opt(args, "--steps", "2")); step++) {
+                TrainBench.step(adapters, graph, optimizer, batch[0], batch[1], step);
+            }
+        }
+        String status = Files.readString(Path.of("/proc/self/status"));
+        long heap = 0, nonHeap = 0;
+        for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+            long peak = pool.getPeakUsage() == null ? 0 : pool.getPeakUsage().getUsed();
+            if (pool.getType() == MemoryType.HEAP) {
+                heap += peak;
+            } else {
+                nonHeap += peak;
+            }
+        }
+        System.out.println(new Result(config, statusKib(status, "VmHWM"), statusKib(status, "RssAnon"),
+                statusKib(status, "RssFile"), heap, nonHeap, m.weights().storageBytes()).line());
+    }
+
+    private static String opt(String[] args, String name, String def) {
+        for (int i = 0; i + 1 < args.length; i++) {
+            if (args[i].equals(name)) {
+                return args[i + 1];
+            }
+        }
+        return def;
+    }
+}
