@@ -33,29 +33,23 @@ public record HyperParams(String owner, Map<String, String> values) {
     }
 
     public int integer(String key, int dflt) {
-        String v = values.get(key);
-        try {
-            return v == null ? dflt : Integer.parseInt(v.trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(owner + ": '" + key + "' must be a whole number, got '" + v + "'");
-        }
+        return parse(key, dflt, Integer::parseInt, "a whole number");
     }
 
     public long longValue(String key, long dflt) {
-        String v = values.get(key);
-        try {
-            return v == null ? dflt : Long.parseLong(v.trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(owner + ": '" + key + "' must be a whole number, got '" + v + "'");
-        }
+        return parse(key, dflt, Long::parseLong, "a whole number");
     }
 
     public float real(String key, float dflt) {
+        return parse(key, dflt, Float::parseFloat, "a number");
+    }
+
+    private <T> T parse(String key, T dflt, java.util.function.Function<String, T> parser, String expected) {
         String v = values.get(key);
         try {
-            return v == null ? dflt : Float.parseFloat(v.trim());
+            return v == null ? dflt : parser.apply(v.trim());
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(owner + ": '" + key + "' must be a number, got '" + v + "'");
+            throw new IllegalArgumentException(owner + ": '" + key + "' must be " + expected + ", got '" + v + "'");
         }
     }
 
