@@ -110,9 +110,7 @@ public final class BoneAdapter implements TrainableAdapter {
     /** w[o, g·r + j] += b[j, o]. */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] b = block.value();
         for (int o = 0; o < OC; o++) {
             for (int i = 0; i < IC; i++) {

@@ -182,9 +182,7 @@ public final class BoneBatAdapter implements TrainableAdapter {
     /** w[i·r + p, j·r + q] += Σ_k W[i·r + p, j·r + k]·b_i[k, q] + b_i[p, q], with W the adapter's own base. */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] b = blocks.value();
         float[] row = new float[IC];
         for (int o = 0; o < OC; o++) {

@@ -92,9 +92,7 @@ final class DiagonalLowRank {
 
     /** w += s·Σ_{j: d_j ≠ 0} d_j·B[:, j]·A[j, :] (components with d_j = 0 contribute nothing and are skipped). */
     void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] dv = d.value(), av = a.value(), bv = b.value();
         for (int j = 0; j < r; j++) {
             if (dv[j] == 0) {

@@ -253,9 +253,7 @@ public final class DoraAdapter implements TrainableAdapter {
      */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] n = rowNorms();
         SmallMatmul.ab(w, scale, b.value(), a.value(), OC, IC, r, true);
         float[] mv = m.value();

@@ -149,9 +149,7 @@ public final class FloraAdapter implements TrainableAdapter {
     /** w += s·P_out·Gᵀ·P_inᵀ. */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] outCore = new float[OC * r];                   // P_out·Gᵀ
         SmallMatmul.abt(outCore, pOut.value(), core.value(), OC, r, r);
         SmallMatmul.abtAcc(w, scale, outCore, pIn.value(), OC, IC, r);

@@ -99,10 +99,7 @@ public final class FullAdapter implements TrainableAdapter {
     /** w [OC × IC] += ΔW. */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = "
-                    + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] d = delta.value();
         for (int i = 0; i < d.length; i++) {
             w[i] += d[i];

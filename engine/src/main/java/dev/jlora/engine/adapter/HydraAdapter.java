@@ -178,9 +178,7 @@ public final class HydraAdapter implements TrainableAdapter {
      */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] seqAw = new float[r * IC];
         SmallMatmul.ab(seqAw, 1f, seqA.value(), w, r, IC, OC, false);
         SmallMatmul.ab(w, scale, seqB.value(), seqAw, OC, IC, r, true);

@@ -209,9 +209,7 @@ public final class LoLduAdapter implements TrainableAdapter {
     /** w += Lp·diag(σ·z − z₀)·U. */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] c = effectiveDiagonal();
         float[] cl = new float[OC * r];
         for (int o = 0; o < OC; o++) {

@@ -178,10 +178,7 @@ public final class LoraAdapter implements TrainableAdapter {
     /** w [OC × IC] += s·B·A. */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = "
-                    + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         SmallMatmul.ab(w, scale, b.value(), a.value(), OC, IC, r, true);
     }
 }

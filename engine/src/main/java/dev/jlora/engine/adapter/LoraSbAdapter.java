@@ -149,9 +149,7 @@ public final class LoraSbAdapter implements TrainableAdapter {
     /** w [OC × IC] += B·R·A. */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] br = new float[OC * r];
         SmallMatmul.ab(br, 1f, b, rMatrix.value(), OC, r, r, false);
         SmallMatmul.ab(w, 1f, br, a, OC, IC, r, true);

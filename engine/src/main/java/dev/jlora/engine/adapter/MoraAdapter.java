@@ -246,9 +246,7 @@ public final class MoraAdapter implements TrainableAdapter {
      */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] mv = m.value();
         int period = period();
         if (type == SHARING) {

@@ -357,9 +357,7 @@ public final class MosAdapter implements TrainableAdapter {
     /** w [OC × IC] += s·B·A with A and B assembled from the current shards. */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         SmallMatmul.ab(w, scale, assembleB(), assembleA(), OC, IC, r, true);
     }
 }

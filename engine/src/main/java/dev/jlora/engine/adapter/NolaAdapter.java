@@ -193,9 +193,7 @@ public final class NolaAdapter implements TrainableAdapter {
     /** w += s·B·A with the combined factors. */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] a = combine(basesA, coefA.value(), k, r * IC);
         float[] b = combine(basesB, coefB.value(), l, OC * r);
         SmallMatmul.ab(w, scale, b, a, OC, IC, r, true);

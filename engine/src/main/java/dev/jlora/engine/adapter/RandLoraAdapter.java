@@ -216,9 +216,7 @@ public final class RandLoraAdapter implements TrainableAdapter {
     /** w += s·Σ_b B_b·diag(λ_b)·A_b·diag(γ_b). */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] bl = new float[OC * r], ag = new float[r * IC];
         for (int k = 0; k < n; k++) {
             for (int o = 0; o < OC; o++) {

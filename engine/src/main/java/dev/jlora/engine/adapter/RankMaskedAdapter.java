@@ -314,10 +314,7 @@ public final class RankMaskedAdapter implements TrainableAdapter {
     /** w [OC × IC] += s·B·diag(g)·A. */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException(method + " merge target has " + w.length + " elements, expected OC×IC = "
-                    + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] g = gates();
         float[] bg = new float[OC * r];
         for (int o = 0; o < OC; o++) {

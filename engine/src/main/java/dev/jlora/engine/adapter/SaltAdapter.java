@@ -256,9 +256,7 @@ public final class SaltAdapter implements TrainableAdapter {
     /** w += U·D̃·Vᵀ. */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] ud = applyChange(u, OC, topChange(), restChange(restMatrix()), true);   // rows of U times D̃
         SmallMatmul.ab(w, 1f, ud, vt, OC, IC, k, true);
     }

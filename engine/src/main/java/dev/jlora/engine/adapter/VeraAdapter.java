@@ -201,9 +201,7 @@ public final class VeraAdapter implements TrainableAdapter {
     /** w += diag(b)·B·diag(d)·A. */
     @Override
     public void mergeInto(float[] w) {
-        if (w.length != OC * IC) {
-            throw new IllegalArgumentException("merge target has " + w.length + " elements, expected OC×IC = " + OC + "×" + IC);
-        }
+        MergeTarget.check(w, OC, IC);
         float[] bd = new float[OC * r];
         for (int o = 0; o < OC; o++) {
             for (int j = 0; j < r; j++) {
