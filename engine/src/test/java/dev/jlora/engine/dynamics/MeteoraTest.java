@@ -55,6 +55,7 @@ class MeteoraTest {
         assertEquals(set.get(1, Target.V).config(), loaded.get(1, Target.V).config());
         int[] tokens = TinyTraining.TOK.encode("one bird sang", true, false);
         assertArrayEquals(new LlamaTrainGraph(m.config(), m.weights(), set, 1, tokens.length, false).logits(tokens),
-                new LlamaTrainGraph(m.config(), m.weights(), loaded, 1, tokens.length, false).logits(tokens));
+                new LlamaTrainGraph(m.config(), m.weights(), loaded, 1, tokens.length, false).logits(tokens), 1e-5f,
+                "reloaded MeteoRA logits (1e-5: last-bit differences of the Vector API between JIT tiers)");
     }
 }

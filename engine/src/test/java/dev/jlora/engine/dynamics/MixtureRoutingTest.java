@@ -1,6 +1,5 @@
 package dev.jlora.engine.dynamics;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -95,7 +94,12 @@ class MixtureRoutingTest {
         int[] tokens = TinyTraining.TOK.encode("the cat sat on a dog", true, false);
         var a = new LlamaTrainGraph(m.config(), m.weights(), adapters, 1, tokens.length, false).logits(tokens);
         var b = new LlamaTrainGraph(m.config(), m.weights(), loaded, 1, tokens.length, false).logits(tokens);
-        assertArrayEquals(a, b, "the reloaded " + method + " gives the same logits");
+        // Same values in both graphs; the Vector API's lane reductions may differ in the last bit between JIT tiers
+        // (two runs of one graph can), so the reload is held to 1e-6 relative, not to bit equality.
+        for (int i = 0; i < a.length; i++) {
+            assertEquals(a[i], b[i], 1e-6 * Math.max(1, Math.abs(a[i])),
+                    "the reloaded " + method + " gives the same logits at " + i);
+        }
         // generation's forward (InferenceSession, unmerged adapters) agrees with the training graph's:
         // same math, different kernels and sum orders; 1e-4 abs + 1e-3 rel on O(1) logits
         float[] inf = new InferenceSession(m, loaded, tokens.length).forwardAllLogits(tokens);

@@ -112,7 +112,8 @@ class XLoraTest {
         var hook2 = TrainingMethods.forAdapterMethod("xlora", Map.of(), new TrainingMethods.Context(m, loaded, data, cfg))
                 .getFirst();
         hook2.beforeForward(graph2, a, false);
-        assertArrayEquals(want, graph2.logits(a), "reloaded X-LoRA logits");
+        // 1e-5: the Vector API's lane reductions may change the last bit between JIT tiers
+        assertArrayEquals(want, graph2.logits(a), 1e-5f, "reloaded X-LoRA logits");
         // generation runs its own scaling pass (a base session in lockstep): same math, other kernels;
         // 1e-4 abs + 1e-3 rel on O(1) logits
         float[] inf = new InferenceSession(m, loaded, a.length).forwardAllLogits(a);

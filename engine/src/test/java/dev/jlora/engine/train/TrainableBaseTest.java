@@ -92,8 +92,9 @@ class TrainableBaseTest {
             assertArrayEquals(set.parameters().get(i).value(), loaded.parameters().get(i).value(), 0f,
                     set.parameters().get(i).name());
         }
-        assertArrayEquals(trained, new LlamaTrainGraph(s.cfg(), s.w(), loaded, B, T, false).logits(s.in()), 0f,
-                "a loaded adapter computes what was saved, bit for bit");
+        assertArrayEquals(trained, new LlamaTrainGraph(s.cfg(), s.w(), loaded, B, T, false).logits(s.in()), 1e-5f,
+                "a loaded adapter computes what was saved (1e-5: the Vector API's reductions may change the last bit "
+                        + "between JIT tiers)");
     }
 
     @Test
