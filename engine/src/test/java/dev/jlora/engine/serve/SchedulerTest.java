@@ -129,14 +129,22 @@ class SchedulerTest {
         try (var s = new Scheduler(MODEL, 2, 1000, 8, 8, recording)) {
             var first = new Collect();
             var started = new CountDownLatch(1);
+            var secondSubmitted = new CountDownLatch(1);
+            // The first request holds the scheduler in its first token until the second is queued, so the second
+            // always joins while the first still decodes (on a fast machine it could otherwise finish first).
             s.submit(new ServeRequest("first", AdapterSet.NONE, prompt("hi"), greedy, new ServeListener() {
-                @Override public void onText(String text) { first.onText(text); started.countDown(); }
+                @Override public void onText(String text) {
+                    first.onText(text);
+                    started.countDown();
+                    awaitQuietly(secondSubmitted);
+                }
                 @Override public void onFinish(ServeResult r) { first.onFinish(r); started.countDown(); }
                 @Override public void onError(Exception e) { first.onError(e); }
             }));
             assertTrue(started.await(30, TimeUnit.SECONDS));
             var second = new Collect();
             s.submit(new ServeRequest("second", lora(3), longPrompt, greedy, second));
+            secondSubmitted.countDown();
             assertEquals(direct(AdapterSet.NONE, prompt("hi"), greedy), first.get().text());
             assertEquals(direct(lora(3), longPrompt, greedy), second.get().text());
         }
@@ -146,6 +154,14 @@ class SchedulerTest {
         for (int c = 0; c < chunks - 1; c++) {   // every chunk but the last is followed by a decode of the first request
             assertEquals("prefill 8", calls.get(firstChunk + 2 * c), calls.toString());
             assertEquals("decode 1", calls.get(firstChunk + 2 * c + 1), calls.toString());
+        }
+    }
+
+    static void awaitQuietly(CountDownLatch latch) {
+        try {
+            latch.await(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -175,11 +191,7 @@ class SchedulerTest {
             var first = new Collect() {
                 @Override public void onText(String text) {
                     entered.countDown();
-                    try {
-                        release.await(30, TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
+                    awaitQuietly(release);
                     super.onText(text);
                 }
             };
