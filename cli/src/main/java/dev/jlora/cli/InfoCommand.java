@@ -106,9 +106,18 @@ final class InfoCommand implements Callable<Integer> {
                         + "attention bias %s%n",
                 c.dim(), c.hiddenDim(), c.nLayers(), c.nHeads(), c.nKvHeads(), c.headDim(), c.vocabSize(), c.contextLength(),
                 c.rmsEps(), c.ropeTheta(), c.ropeInterleaved() ? "interleaved" : "half-split",
-                c.ropeScaling().type() == LlamaConfig.RopeScaling.Type.NONE ? "none"
-                        : c.ropeScaling().type() + " ×" + c.ropeScaling().factor(),
+                scaling(c.ropeScaling()),
                 c.tiedEmbeddings() ? "yes" : "no", c.attentionBias() ? "yes" : "no");
+    }
+
+    private static String scaling(LlamaConfig.RopeScaling s) {
+        return switch (s.type()) {
+            case NONE -> "none";
+            case FREQUENCY_FACTORS -> "per-pair factors from rope_freqs.weight";
+            case YARN -> String.format(Locale.ROOT, "YARN ×%s over %d, beta %s/%s, attention factor %.4f", s.factor(),
+                    s.originalContextLength(), s.betaFast(), s.betaSlow(), s.attentionFactor());
+            default -> s.type() + " ×" + s.factor();
+        };
     }
 
     /** One line of the tensor table: row-major shape, storage type, bytes. */

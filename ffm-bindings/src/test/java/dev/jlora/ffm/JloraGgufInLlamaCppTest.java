@@ -2,6 +2,7 @@ package dev.jlora.ffm;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.infer.InferenceSession;
@@ -15,6 +16,8 @@ import dev.jlora.quant.QuantType;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -108,5 +111,39 @@ class JloraGgufInLlamaCppTest {
         Path p = dir.resolve("llama.gguf");
         ModelWriter.writeGguf(m, p, null);
         assertClose(jloraLogits(m), llamaCppLogits(lib, p), 1e-3, "llama from HF layout");
+    }
+
+    /**
+     * YaRN (factor 8 over an original context of 32, β 32/1, attention factor 1.5) and Llama 3.1's scaling (as the
+     * rope_freqs.weight divisors the writer stores), in a llama model with 16-wide heads, so that across the prompt's
+     * positions some pairs extrapolate, some interpolate and some blend: llama.cpp reads the GGUF keys and tensor
+     * and must compute jlora's logits. F32 throughout; llama.cpp builds its angles in float (θ·scale^i iterated),
+     * jlora in double, so 1e-3 as for the unscaled synthetic models.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"yarn", "llama3"})
+    void ropeScaledLlamaMatchesLlamaCpp(String kind) throws Exception {
+        LlamaLib lib = NativeReference.llamaOrSkip();
+        var tok = ModelLoader.load(NativeReference.models().resolve("stories260K.gguf")).tokenizer();
+        LlamaConfig.RopeScaling scaling = kind.equals("yarn")
+                ? LlamaConfig.RopeScaling.yarn(8f, 32, 32f, 1f, 1.5f)
+                : new LlamaConfig.RopeScaling(LlamaConfig.RopeScaling.Type.LLAMA3, 8f, 64, 1f, 4f);
+        LlamaConfig c = new LlamaConfig("llama", 64, 96, 2, 4, 2, 16, 512, 256, 1e-5f, 10000f, scaling,
+                true, false, false);
+        LlamaModel m = SyntheticModel.random(c, 21, tok);
+        Path p = dir.resolve(kind + ".gguf");
+        ModelWriter.writeGguf(m, p, null);
+        float[] theirs = llamaCppLogits(lib, p);
+        assertClose(jloraLogits(m), theirs, 1e-3, kind + " rope scaling");
+        assertClose(jloraLogits(ModelLoader.load(p)), theirs, 1e-3, kind + " rope scaling, jlora reading the GGUF");
+        // The scaling changes the logits well beyond the tolerance: the comparison does test it.
+        LlamaConfig plain = new LlamaConfig("llama", 64, 96, 2, 4, 2, 16, 512, 256, 1e-5f, 10000f,
+                LlamaConfig.RopeScaling.NONE, true, false, false);
+        float[] unscaled = jloraLogits(new LlamaModel(plain, m.weights(), tok));
+        double diff = 0;
+        for (int i = 0; i < unscaled.length; i++) {
+            diff = Math.max(diff, Math.abs(unscaled[i] - theirs[i]));
+        }
+        assertTrue(diff > 1e-2, kind + ": unscaled logits differ by only " + diff);
     }
 }

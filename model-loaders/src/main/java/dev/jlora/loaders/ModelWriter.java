@@ -150,6 +150,10 @@ public final class ModelWriter {
             putTokenizer(g, v);
         }
         LlamaWeights w = m.weights();
+        float[] ropeFactors = GgufConfig.ropeFrequencyFactors(c);
+        if (ropeFactors != null) {
+            g.addTensor(TensorNames.GGUF_ROPE_FREQS, new long[] {ropeFactors.length}, ropeFactors);
+        }
         addMatrix(g, TensorNames.GGUF_TOKEN_EMBD, w.tokenEmbedding(), storedOrF32(w.tokenEmbedding().type()), 0);
         for (int l = 0; l < c.nLayers(); l++) {
             LlamaWeights.Layer layer = w.layers().get(l);

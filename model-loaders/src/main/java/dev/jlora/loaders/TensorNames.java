@@ -25,6 +25,8 @@ public final class TensorNames {
     public static final String GGUF_TOKEN_EMBD = "token_embd.weight";
     public static final String GGUF_OUTPUT_NORM = "output_norm.weight";
     public static final String GGUF_OUTPUT = "output.weight";
+    /** llama.cpp's per-pair rope frequency divisors (Llama 3.1 scaling), [hs/2] F32. */
+    public static final String GGUF_ROPE_FREQS = "rope_freqs.weight";
     public static final String HF_EMBED_TOKENS = "model.embed_tokens.weight";
     public static final String HF_NORM = "model.norm.weight";
     public static final String HF_LM_HEAD = "lm_head.weight";

@@ -156,4 +156,105 @@ class ConfigTest {
                     .contains("general.architecture 'gpt2' is not supported"));
         }
     }
+
+    private static final String SMALL = """
+            "model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
+            "num_hidden_layers": 1, "vocab_size": 10, "max_position_embeddings": 8192, """;
+
+    /** YaRN's attention factor as transformers' _compute_yarn_parameters picks it: explicit, mscale ratio, default. */
+    @Test
+    void yarnAttentionFactorFollowsTransformers() throws Exception {
+        RopeScaling explicit = hf("{" + SMALL + """
+                "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048,
+                  "beta_fast": 16, "beta_slow": 2, "attention_factor": 1.25}}""").ropeScaling();
+        assertEquals(RopeScaling.yarn(4f, 2048, 16f, 2f, 1.25f), explicit);
+        RopeScaling ratio = hf("{" + SMALL + """
+                "rope_scaling": {"rope_type": "yarn", "factor": 40, "mscale": 0.707, "mscale_all_dim": 0.707}}""")
+                .ropeScaling();
+        assertEquals(1f, ratio.attentionFactor(), 0f, "equal mscale and mscale_all_dim cancel (DeepSeek-V2)");
+        assertEquals(8192, ratio.originalContextLength(), "defaults to max_position_embeddings");
+        RopeScaling plain = hf("{" + SMALL + "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}}")
+                .ropeScaling();
+        assertEquals(0.1 * Math.log(4) + 1, plain.attentionFactor(), 1e-7, "YaRN §3.4 default");
+        assertEquals(32f, plain.betaFast());
+        assertEquals(1f, plain.betaSlow());
+    }
+
+    @Test
+    void badRopeScalingValuesNameTheField() {
+        String[][] cases = {
+                {"{\"rope_type\": \"yarn\", \"factor\": 0}", "field 'rope_scaling.factor': must be a positive number, got 0.0"},
+                {"{\"rope_type\": \"yarn\", \"factor\": 4, \"beta_fast\": 1, \"beta_slow\": 2}",
+                        "field 'rope_scaling.beta_fast': must be greater than beta_slow (2.0), got 1.0"},
+                {"{\"rope_type\": \"yarn\", \"factor\": 4, \"attention_factor\": -1}",
+                        "field 'rope_scaling.attention_factor': must be a positive number, got -1.0"},
+                {"{\"rope_type\": \"yarn\", \"factor\": 4, \"original_max_position_embeddings\": 0}",
+                        "field 'rope_scaling.original_max_position_embeddings': must be positive, got 0"},
+                {"{\"rope_type\": \"llama3\", \"factor\": 8}",
+                        "field 'rope_scaling.original_max_position_embeddings': is missing (expected an integer)"},
+                {"{\"rope_type\": \"llama3\", \"factor\": 8, \"original_max_position_embeddings\": 8192, "
+                        + "\"low_freq_factor\": 4, \"high_freq_factor\": 1}",
+                        "field 'rope_scaling.high_freq_factor': must be greater than low_freq_factor (4.0), got 1.0"}};
+        for (String[] c : cases) {
+            var e = assertThrows(ModelFormatException.class, () -> hf("{" + SMALL + "\"rope_scaling\": " + c[0] + "}"));
+            assertEquals("config.json: " + c[1], e.getMessage(), c[0]);
+        }
+        var u = assertThrows(UnsupportedOperationException.class, () -> hf("{" + SMALL
+                + "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4, \"truncate\": false}}"));
+        assertTrue(u.getMessage().contains("rope_scaling.truncate false"), u.getMessage());
+    }
+
+    /**
+     * YaRN with a non-default attention factor and betas through llama.cpp's keys, and Llama 3.1's scaling through
+     * the rope_freqs.weight tensor (read back as its per-pair divisors, which give the same frequencies).
+     */
+    @Test
+    void ggufRopeScalingRoundTrips(@TempDir Path dir) throws Exception {
+        LlamaConfig yarn = new LlamaConfig("llama", 64, 96, 2, 4, 2, 16, 300, 16384, 1e-6f, 10000f,
+                RopeScaling.yarn(4f, 4096, 24f, 2f, 1.3f), true, true, false);
+        Path p = dir.resolve("yarn.gguf");
+        GgufWriter w = new GgufWriter();
+        GgufConfig.write(yarn, w);
+        w.write(p);
+        try (GgufFile f = GgufReader.open(p)) {
+            LlamaConfig back = GgufConfig.read(f);
+            assertEquals(yarn.ropeScaling().betaFast(), back.ropeScaling().betaFast());
+            assertEquals(yarn.ropeScaling().originalContextLength(), back.ropeScaling().originalContextLength());
+            // attn_factor is stored relative to get_mscale(s), in float: a few ulp
+            assertEquals(1.3f, back.ropeScaling().attentionFactor(), 1e-6f);
+            assertEquals(1.3f / RopeScaling.yarnMscale(4, 1), f.getFloat("llama.rope.scaling.attn_factor"), 1e-6f);
+        }
+        LlamaConfig llama3 = new LlamaConfig("llama", 64, 96, 2, 4, 2, 16, 300, 16384, 1e-6f, 500000f,
+                new RopeScaling(RopeScaling.Type.LLAMA3, 8f, 64, 1f, 4f), true, true, false);
+        float[] factors = GgufConfig.ropeFrequencyFactors(llama3);
+        p = dir.resolve("llama3.gguf");
+        w = new GgufWriter();
+        GgufConfig.write(llama3, w);
+        w.addTensor(TensorNames.GGUF_ROPE_FREQS, new long[] {factors.length}, factors);
+        w.write(p);
+        try (GgufFile f = GgufReader.open(p)) {
+            assertEquals(RopeScaling.frequencyFactors(factors), GgufConfig.read(f).ropeScaling());
+        }
+        factors[3] = -1f;
+        p = dir.resolve("bad.gguf");
+        w = new GgufWriter();
+        GgufConfig.write(llama3, w);
+        w.addTensor(TensorNames.GGUF_ROPE_FREQS, new long[] {factors.length}, factors);
+        w.write(p);
+        try (GgufFile f = GgufReader.open(p)) {
+            var e = assertThrows(ModelFormatException.class, () -> GgufConfig.read(f));
+            assertEquals("bad.gguf: tensor 'rope_freqs.weight': factor 3 is -1.0; every factor must be a positive number",
+                    e.getMessage());
+        }
+        p = dir.resolve("badyarn.gguf");
+        w = new GgufWriter();
+        GgufConfig.write(yarn, w);
+        w.putFloat32("llama.rope.scaling.yarn_beta_slow", 30f);
+        w.write(p);
+        try (GgufFile f = GgufReader.open(p)) {
+            var e = assertThrows(ModelFormatException.class, () -> GgufConfig.read(f));
+            assertEquals("badyarn.gguf: field 'llama.rope.scaling.yarn_beta_fast': YaRN needs beta_fast > beta_slow > 0, "
+                    + "got beta_fast 24.0 and llama.rope.scaling.yarn_beta_slow 30.0", e.getMessage());
+        }
+    }
 }

@@ -50,17 +50,29 @@ public record RopeTables(float[] cos, float[] sin, int maxPos, int half) {
      * the low frequencies; the caller applies that rule and passes the result here).
      */
     public static RopeTables fromFrequencies(int maxPos, double[] invFreq) {
+        return fromFrequencies(maxPos, invFreq, 1.0);
+    }
+
+    /**
+     * Tables of {@code magnitude·cos} and {@code magnitude·sin}: the rotation followed by a uniform scaling, as
+     * YaRN's attention temperature needs (its reference implementations scale cos and sin, hence q and k).
+     * The backward ({@code ropeBackward}, Rᵀ from the same tables) then applies the same scaling, as it should.
+     */
+    public static RopeTables fromFrequencies(int maxPos, double[] invFreq, double magnitude) {
         int half = invFreq.length;
         if (maxPos < 0 || (long) maxPos * half > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("RopeTables: maxPos·half = " + maxPos + "·" + half
                     + " does not fit in one array");
         }
+        if (!(magnitude > 0) || !Double.isFinite(magnitude)) {
+            throw new IllegalArgumentException("RopeTables: magnitude must be a positive number, got " + magnitude);
+        }
         float[] cos = new float[maxPos * half], sin = new float[maxPos * half];
         for (int p = 0; p < maxPos; p++) {
             for (int i = 0; i < half; i++) {
                 double angle = p * invFreq[i];
-                cos[p * half + i] = (float) Math.cos(angle);
-                sin[p * half + i] = (float) Math.sin(angle);
+                cos[p * half + i] = (float) (magnitude * Math.cos(angle));
+                sin[p * half + i] = (float) (magnitude * Math.sin(angle));
             }
         }
         return new RopeTables(cos, sin, maxPos, half);

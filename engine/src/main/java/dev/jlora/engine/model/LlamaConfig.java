@@ -48,11 +48,91 @@ public record LlamaConfig(
         return nHeads * headDim;
     }
 
-    /** Rotary scaling as Hugging Face's {@code rope_scaling} and GGUF's {@code rope.scaling.*} describe it. */
+    /**
+     * Rotary scaling as Hugging Face's {@code rope_scaling} and GGUF's {@code rope.scaling.*} describe it; the
+     * frequencies it gives are {@link dev.jlora.engine.infer.Rope#inverseFrequencies}.
+     *
+     * @param type                  the family
+     * @param factor                context extension s (LINEAR, LLAMA3, YARN)
+     * @param originalContextLength the pre-trained context (LLAMA3, YARN: {@code original_max_position_embeddings})
+     * @param lowFreqFactor         LLAMA3 {@code low_freq_factor}; for YARN {@code beta_slow}
+     * @param highFreqFactor        LLAMA3 {@code high_freq_factor}; for YARN {@code beta_fast}
+     * @param attentionFactor       magnitude multiplying cos and sin, i.e. q and k (YaRN's attention temperature,
+     *                              {@code attention_factor}; 1 for the other families)
+     * @param frequencyFactors      FREQUENCY_FACTORS: llama.cpp's {@code rope_freqs.weight}, one divisor per
+     *                              rotated pair; null otherwise
+     */
     public record RopeScaling(Type type, float factor, int originalContextLength,
-                              float lowFreqFactor, float highFreqFactor) {
-        public enum Type { NONE, LINEAR, LLAMA3, YARN }
+                              float lowFreqFactor, float highFreqFactor, float attentionFactor,
+                              float[] frequencyFactors) {
+        /**
+         * NONE, LINEAR (position interpolation), LLAMA3 (Llama 3.1's wavelength bands), YARN (Peng et al. 2023),
+         * FREQUENCY_FACTORS (per-pair divisors stored as a tensor: how GGUF stores Llama 3.1's scaling).
+         */
+        public enum Type { NONE, LINEAR, LLAMA3, YARN, FREQUENCY_FACTORS }
 
         public static final RopeScaling NONE = new RopeScaling(Type.NONE, 1f, 0, 0f, 0f);
+
+        /** A scaling without per-pair factors; YARN gets YaRN's default attention factor 0.1·ln(s) + 1. */
+        public RopeScaling(Type type, float factor, int originalContextLength, float lowFreqFactor, float highFreqFactor) {
+            this(type, factor, originalContextLength, lowFreqFactor, highFreqFactor,
+                    type == Type.YARN ? yarnMscale(factor, 1f) : 1f, null);
+        }
+
+        /** YaRN with explicit β_fast, β_slow and attention factor (HF {@code rope_scaling} of type yarn). */
+        public static RopeScaling yarn(float factor, int originalContextLength, float betaFast, float betaSlow,
+                                       float attentionFactor) {
+            return new RopeScaling(Type.YARN, factor, originalContextLength, betaSlow, betaFast, attentionFactor, null);
+        }
+
+        /** Per-pair divisors of the frequencies (GGUF's {@code rope_freqs.weight}). */
+        public static RopeScaling frequencyFactors(float[] factors) {
+            return new RopeScaling(Type.FREQUENCY_FACTORS, 1f, 0, 0f, 0f, 1f, factors.clone());
+        }
+
+        /** A copy of the per-pair divisors, or null. */
+        @Override public float[] frequencyFactors() {
+            return frequencyFactors == null ? null : frequencyFactors.clone();
+        }
+
+        /** YaRN's β_fast (stored in {@link #highFreqFactor}). */
+        public float betaFast() {
+            return highFreqFactor;
+        }
+
+        /** YaRN's β_slow (stored in {@link #lowFreqFactor}). */
+        public float betaSlow() {
+            return lowFreqFactor;
+        }
+
+        /**
+         * YaRN's attention temperature for scale s (Peng et al. 2023, §3.4: √(1/t) = 0.1·ln(s) + 1), with
+         * DeepSeek's {@code mscale} multiplier as Hugging Face's {@code get_mscale}: 1 for s ≤ 1.
+         */
+        public static float yarnMscale(double s, double mscale) {
+            return s <= 1 ? 1f : (float) (0.1 * mscale * Math.log(s) + 1.0);
+        }
+
+        @Override public boolean equals(Object o) {
+            return o instanceof RopeScaling r && r.type == type && Float.compare(r.factor, factor) == 0
+                    && r.originalContextLength == originalContextLength
+                    && Float.compare(r.lowFreqFactor, lowFreqFactor) == 0
+                    && Float.compare(r.highFreqFactor, highFreqFactor) == 0
+                    && Float.compare(r.attentionFactor, attentionFactor) == 0
+                    && java.util.Arrays.equals(r.frequencyFactors, frequencyFactors);
+        }
+
+        @Override public int hashCode() {
+            return java.util.Objects.hash(type, factor, originalContextLength, lowFreqFactor, highFreqFactor,
+                    attentionFactor, java.util.Arrays.hashCode(frequencyFactors));
+        }
+
+        @Override public String toString() {
+            return "RopeScaling[" + type + (type == Type.NONE ? "" : type == Type.FREQUENCY_FACTORS
+                    ? " " + java.util.Arrays.toString(frequencyFactors)
+                    : " factor=" + factor + ", originalContextLength=" + originalContextLength + ", low/betaSlow="
+                            + lowFreqFactor + ", high/betaFast=" + highFreqFactor + ", attentionFactor="
+                            + attentionFactor) + "]";
+        }
     }
 }

@@ -34,7 +34,10 @@ class InferenceSessionTest {
                 Arguments.of("linear scaling", TinyModels.config(false, false, false,
                         new RopeScaling(RopeScaling.Type.LINEAR, 4f, 0, 0f, 0f))),
                 Arguments.of("llama3 scaling", TinyModels.config(true, false, false,
-                        new RopeScaling(RopeScaling.Type.LLAMA3, 8f, 16, 1f, 4f))));
+                        new RopeScaling(RopeScaling.Type.LLAMA3, 8f, 16, 1f, 4f))),
+                // hs 4, theta 1e4, original context 16: pair 0 extrapolates, pair 1 interpolates; temperature 1.139.
+                Arguments.of("yarn scaling", TinyModels.config(true, false, false,
+                        RopeScaling.yarn(4f, 16, 32f, 1f, RopeScaling.yarnMscale(4, 1)))));
     }
 
     @ParameterizedTest(name = "{0}")
@@ -187,9 +190,9 @@ class InferenceSessionTest {
                 () -> new InferenceSession(new LlamaModel(wrong, TinyModels.weights(c, 1), null), AdapterSet.NONE, 4));
         assertEquals("weight 'blk.0.attn_k' is [8 × 24] but the config needs [12 × 24]", shape.getMessage());
 
-        LlamaConfig yarn = TinyModels.config(true, false, false, new RopeScaling(RopeScaling.Type.YARN, 4f, 16, 0f, 0f));
-        var u = assertThrows(UnsupportedOperationException.class,
+        LlamaConfig yarn = TinyModels.config(true, false, false, RopeScaling.yarn(4f, 16, 1f, 1f, 1f));
+        var y = assertThrows(IllegalArgumentException.class,
                 () -> new InferenceSession(new LlamaModel(yarn, TinyModels.weights(yarn, 1), null), AdapterSet.NONE, 4));
-        assertTrue(u.getMessage().contains("YaRN"), u.getMessage());
+        assertEquals("yarn rope scaling needs beta_fast > beta_slow, got 1.0 and 1.0", y.getMessage());
     }
 }

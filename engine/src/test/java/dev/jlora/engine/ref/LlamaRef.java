@@ -1,6 +1,7 @@
 package dev.jlora.engine.ref;
 
 import dev.jlora.engine.adapter.Target;
+import dev.jlora.engine.infer.Rope;
 import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.engine.model.LlamaWeights;
 import java.util.Map;
@@ -210,16 +211,19 @@ public final class LlamaRef {
         return y;
     }
 
+    /** Rotation by pos·θ_i (θ with the config's rope scaling), times YaRN's attention factor (1 without YaRN). */
     private double[] rope(double[] x, int pos, int nh) {
         int hs = c.headDim(), half = hs / 2;
+        double[] invFreq = Rope.inverseFrequencies(hs, c.ropeTheta(), c.ropeScaling());
+        double m = Rope.attentionFactor(c.ropeScaling());
         double[] y = x.clone();
         for (int h = 0; h < nh; h++) {
             for (int i = 0; i < half; i++) {
-                double ang = pos * Math.pow(c.ropeTheta(), -2.0 * i / hs);
+                double ang = pos * invFreq[i], cos = m * Math.cos(ang), sin = m * Math.sin(ang);
                 int i0 = c.ropeInterleaved() ? h * hs + 2 * i : h * hs + i;
                 int i1 = c.ropeInterleaved() ? i0 + 1 : i0 + half;
-                y[i0] = x[i0] * Math.cos(ang) - x[i1] * Math.sin(ang);
-                y[i1] = x[i0] * Math.sin(ang) + x[i1] * Math.cos(ang);
+                y[i0] = x[i0] * cos - x[i1] * sin;
+                y[i1] = x[i0] * sin + x[i1] * cos;
             }
         }
         return y;

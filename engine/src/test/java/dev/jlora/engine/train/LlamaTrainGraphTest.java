@@ -31,7 +31,10 @@ class LlamaTrainGraphTest {
 
     static Setup setup(boolean interleaved, boolean bias, long seed) {
         // C=8, hidden 12, 2 layers, 2 query heads of size 4 sharing 1 kv head (GQA), vocab 11
-        LlamaConfig cfg = TinyLlama.config(8, 12, 2, 2, 1, 11, interleaved, bias);
+        return setup(TinyLlama.config(8, 12, 2, 2, 1, 11, interleaved, bias), seed);
+    }
+
+    static Setup setup(LlamaConfig cfg, long seed) {
         LlamaWeights w = TinyLlama.weights(cfg, seed);
         var ad = TrainableAdapterSet.lora(w, new LoraConfig(2, 4f, 0f, false, EnumSet.allOf(Target.class)), seed + 1);
         var rnd = new SplittableRandom(seed + 2);
@@ -66,7 +69,24 @@ class LlamaTrainGraphTest {
     @ParameterizedTest(name = "interleaved={0} bias={1} checkpointing={2}")
     @CsvSource({"true,false,false", "false,false,true", "true,true,true", "false,true,false"})
     void loraGradientsMatchFloat64FiniteDifferences(boolean interleaved, boolean bias, boolean checkpointing) {
-        Setup s = setup(interleaved, bias, 42);
+        assertLoraGradientsMatchFiniteDifferences(setup(interleaved, bias, 42), checkpointing);
+    }
+
+    /**
+     * YaRN in the training graph: the scaled frequencies and the attention factor on cos/sin go through the rope
+     * backward too (LlamaRef applies the same scaling in float64; its frequencies are RopeTest's).
+     */
+    @Test
+    void yarnScaledRopeGradientsMatchFloat64FiniteDifferences() {
+        LlamaConfig plain = TinyLlama.config(8, 12, 2, 2, 1, 11, true, false);
+        LlamaConfig yarn = new LlamaConfig(plain.architecture(), plain.dim(), plain.hiddenDim(), plain.nLayers(),
+                plain.nHeads(), plain.nKvHeads(), plain.headDim(), plain.vocabSize(), plain.contextLength(),
+                plain.rmsEps(), plain.ropeTheta(), LlamaConfig.RopeScaling.yarn(4f, 16, 32f, 1f, 1.3f),
+                plain.ropeInterleaved(), plain.tiedEmbeddings(), plain.attentionBias());
+        assertLoraGradientsMatchFiniteDifferences(setup(yarn, 42), false);
+    }
+
+    private static void assertLoraGradientsMatchFiniteDifferences(Setup s, boolean checkpointing) {
         var graph = new LlamaTrainGraph(s.cfg(), s.w(), s.ad(), B, T, checkpointing);
         var loss = graph.forwardBackward(s.in(), s.tgt(), 0, 1f);
         LlamaRef ref = reference(s);

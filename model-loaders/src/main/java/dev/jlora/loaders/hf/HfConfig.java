@@ -89,6 +89,13 @@ public final class HfConfig {
         }
     }
 
+    /**
+     * {@code rope_scaling} as transformers' {@code modeling_rope_utils} reads it: llama3 needs factor and
+     * original_max_position_embeddings (low/high_freq_factor default 1 and 4); yarn needs factor, takes
+     * original_max_position_embeddings (default max_position_embeddings), beta_fast/beta_slow (default 32/1), and
+     * attention_factor, else get_mscale(factor, mscale)/get_mscale(factor, mscale_all_dim) when both are set,
+     * else 0.1·ln(factor) + 1.
+     */
     private static RopeScaling ropeScaling(Fields s, int ctx) throws ModelFormatException {
         String kind = s.string("rope_type", null);
         if (kind == null) {
@@ -96,13 +103,38 @@ public final class HfConfig {
         }
         return switch (kind.toLowerCase(Locale.ROOT)) {
             case "default" -> RopeScaling.NONE;
-            case "linear" -> new RopeScaling(RopeScaling.Type.LINEAR, s.number("factor", null), 0, 0f, 0f);
-            case "llama3" -> new RopeScaling(RopeScaling.Type.LLAMA3, s.number("factor", null),
-                    s.integer("original_max_position_embeddings", null), s.number("low_freq_factor", 1f),
-                    s.number("high_freq_factor", 4f));
-            case "yarn" -> new RopeScaling(RopeScaling.Type.YARN, s.number("factor", null),
-                    s.integer("original_max_position_embeddings", ctx), s.number("beta_slow", 1f),
-                    s.number("beta_fast", 32f));
+            case "linear" -> new RopeScaling(RopeScaling.Type.LINEAR, s.positive("factor", null), 0, 0f, 0f);
+            case "llama3" -> {
+                float low = s.positive("low_freq_factor", 1f), high = s.positive("high_freq_factor", 4f);
+                if (!(high > low)) {
+                    throw s.error("high_freq_factor", "must be greater than low_freq_factor (%s), got %s", low, high);
+                }
+                yield new RopeScaling(RopeScaling.Type.LLAMA3, s.positive("factor", null),
+                        s.positiveInteger("original_max_position_embeddings", null), low, high);
+            }
+            case "yarn" -> {
+                float factor = s.positive("factor", null);
+                int original = s.positiveInteger("original_max_position_embeddings", ctx);
+                float betaFast = s.positive("beta_fast", 32f), betaSlow = s.positive("beta_slow", 1f);
+                if (!(betaFast > betaSlow)) {
+                    throw s.error("beta_fast", "must be greater than beta_slow (%s), got %s", betaSlow, betaFast);
+                }
+                if (!s.bool("truncate", true)) {
+                    throw new UnsupportedOperationException(s.prefix() + "truncate false (a YaRN ramp with "
+                            + "unrounded bounds, as gpt-oss uses) is not supported");
+                }
+                float attention;
+                if (s.m().get("attention_factor") != null) {
+                    attention = s.positive("attention_factor", null);
+                } else if (s.m().get("mscale") != null && s.m().get("mscale_all_dim") != null
+                        && s.number("mscale", null) != 0 && s.number("mscale_all_dim", null) != 0) {
+                    attention = RopeScaling.yarnMscale(factor, s.number("mscale", null))
+                            / RopeScaling.yarnMscale(factor, s.number("mscale_all_dim", null));
+                } else {
+                    attention = RopeScaling.yarnMscale(factor, 1);
+                }
+                yield RopeScaling.yarn(factor, original, betaFast, betaSlow, attention);
+            }
             default -> throw new UnsupportedOperationException("rope scaling type '" + kind
                     + "' is not supported (supported: linear, llama3, yarn)");
         };
@@ -140,7 +172,11 @@ public final class HfConfig {
                     "low_freq_factor", (double) rs.lowFreqFactor(), "high_freq_factor", (double) rs.highFreqFactor());
             case YARN -> Map.of("rope_type", "yarn", "factor", (double) rs.factor(),
                     "original_max_position_embeddings", rs.originalContextLength(),
-                    "beta_slow", (double) rs.lowFreqFactor(), "beta_fast", (double) rs.highFreqFactor());
+                    "beta_slow", (double) rs.betaSlow(), "beta_fast", (double) rs.betaFast(),
+                    "attention_factor", (double) rs.attentionFactor());
+            case FREQUENCY_FACTORS -> throw new UnsupportedOperationException("rope frequency factors (GGUF "
+                    + "rope_freqs.weight) have no config.json form: the llama3 rope_scaling parameters they were "
+                    + "computed from are not stored in the GGUF");
         });
         m.put("tie_word_embeddings", c.tiedEmbeddings());
         if (type.equals("llama")) {
@@ -194,6 +230,27 @@ public final class HfConfig {
                 throw ModelFormatException.field(source, prefix + key, "must be a number, found %s", Json.typeName(v));
             }
             return n.floatValue();
+        }
+
+        /** A number that must be positive and finite. */
+        float positive(String key, Float defaultValue) throws ModelFormatException {
+            float v = number(key, defaultValue);
+            if (!(v > 0) || !Float.isFinite(v)) {
+                throw error(key, "must be a positive number, got %s", v);
+            }
+            return v;
+        }
+
+        int positiveInteger(String key, Integer defaultValue) throws ModelFormatException {
+            int v = integer(key, defaultValue);
+            if (v <= 0) {
+                throw error(key, "must be positive, got %d", v);
+            }
+            return v;
+        }
+
+        ModelFormatException error(String key, String format, Object... args) {
+            return ModelFormatException.field(source, prefix + key, format, args);
         }
 
         boolean bool(String key, boolean defaultValue) throws ModelFormatException {

@@ -16,6 +16,8 @@ public final class LlamaForwardRef {
     public static double[][] logits(LlamaConfig c, LlamaWeights w, int[] tokens) {
         int T = tokens.length, C = c.dim(), H = c.nHeads(), KVH = c.nKvHeads(), hs = c.headDim();
         double[] invFreq = Rope.inverseFrequencies(hs, c.ropeTheta(), c.ropeScaling());
+        // YaRN's temperature as Hugging Face applies it: cos and sin (so q and k) times the attention factor.
+        double magnitude = Rope.attentionFactor(c.ropeScaling());
         double[][] x = new double[T][];
         for (int t = 0; t < T; t++) {
             x[t] = row(w.tokenEmbedding(), tokens[t]);
@@ -24,8 +26,8 @@ public final class LlamaForwardRef {
             double[][] q = new double[T][], k = new double[T][], v = new double[T][];
             for (int t = 0; t < T; t++) {
                 double[] xn = rmsNorm(x[t], L.attnNorm(), c.rmsEps());
-                q[t] = rope(add(linear(L.wq(), xn), L.bq()), t, H, hs, invFreq, c.ropeInterleaved());
-                k[t] = rope(add(linear(L.wk(), xn), L.bk()), t, KVH, hs, invFreq, c.ropeInterleaved());
+                q[t] = rope(add(linear(L.wq(), xn), L.bq()), t, H, hs, invFreq, magnitude, c.ropeInterleaved());
+                k[t] = rope(add(linear(L.wk(), xn), L.bk()), t, KVH, hs, invFreq, magnitude, c.ropeInterleaved());
                 v[t] = add(linear(L.wv(), xn), L.bv());
             }
             for (int t = 0; t < T; t++) {
@@ -120,12 +122,13 @@ public final class LlamaForwardRef {
         return y;
     }
 
-    static double[] rope(double[] v, int pos, int nHeads, int hs, double[] invFreq, boolean interleaved) {
+    static double[] rope(double[] v, int pos, int nHeads, int hs, double[] invFreq, double magnitude,
+                         boolean interleaved) {
         for (int h = 0; h < nHeads; h++) {
             for (int i = 0; i < hs / 2; i++) {
                 int a = h * hs + (interleaved ? 2 * i : i);
                 int b = h * hs + (interleaved ? 2 * i + 1 : i + hs / 2);
-                double ang = pos * invFreq[i], c = Math.cos(ang), s = Math.sin(ang);
+                double ang = pos * invFreq[i], c = magnitude * Math.cos(ang), s = magnitude * Math.sin(ang);
                 double va = v[a], vb = v[b];
                 v[a] = va * c - vb * s;
                 v[b] = va * s + vb * c;
