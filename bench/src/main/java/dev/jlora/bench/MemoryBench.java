@@ -11,6 +11,7 @@ import dev.jlora.engine.train.LlamaTrainGraph;
 import dev.jlora.loaders.ModelLoader;
 import dev.jlora.quant.QuantType;
 import java.io.IOException;
+import java.lang.management.BufferPoolMXBean;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
 import java.lang.management.MemoryType;
@@ -53,15 +54,21 @@ public final class MemoryBench {
     static final String RESULT_PREFIX = "jlora-memory ";
 
     /** The configurations, in the order they are run and tabulated. */
-    static final List<String> CONFIGS = List.of("infer-F32", "infer-Q4_0", "infer-NF4", "train-F32", "train-Q4_0", "train-NF4");
+    static final List<String> CONFIGS = List.of("infer-F32", "infer-Q4_0", "infer-NF4", "infer-NF4E", "train-F32",
+            "train-Q4_0", "train-NF4");
 
-    /** What one child reports: peak and final resident memory in KiB, peak heap and non-heap pools in bytes. */
+    /**
+     * What one child reports: peak and final resident memory in KiB, peak heap and non-heap pools in bytes, and
+     * the load figures of {@link Load}.
+     */
     record Result(String config, long hwmKib, long rssAnonKib, long rssFileKib, long heapPeakBytes,
-                  long nonHeapPeakBytes, long weightBytes) {
+                  long nonHeapPeakBytes, long weightBytes, Load load) {
         String line() {
             return String.format(Locale.ROOT, "%sconfig=%s hwm_kib=%d rss_anon_kib=%d rss_file_kib=%d heap_peak=%d "
-                    + "nonheap_peak=%d weights=%d", RESULT_PREFIX, config, hwmKib, rssAnonKib, rssFileKib,
-                    heapPeakBytes, nonHeapPeakBytes, weightBytes);
+                    + "nonheap_peak=%d weights=%d load_heap_peak=%d load_heap_live=%d load_offheap=%d "
+                    + "load_mapped_peak=%d load_mapped_end=%d", RESULT_PREFIX, config, hwmKib, rssAnonKib, rssFileKib,
+                    heapPeakBytes, nonHeapPeakBytes, weightBytes, load.heapPeak(), load.heapLive(), load.offHeap(),
+                    load.mappedPeak(), load.mappedEnd());
         }
 
         /** Parses {@link #line()}; throws naming the missing or malformed key. */
@@ -80,7 +87,9 @@ public final class MemoryBench {
             }
             return new Result(require(kv, "config", line), number(kv, "hwm_kib", line), number(kv, "rss_anon_kib", line),
                     number(kv, "rss_file_kib", line), number(kv, "heap_peak", line), number(kv, "nonheap_peak", line),
-                    number(kv, "weights", line));
+                    number(kv, "weights", line), new Load(number(kv, "load_heap_peak", line),
+                    number(kv, "load_heap_live", line), number(kv, "load_offheap", line),
+                    number(kv, "load_mapped_peak", line), number(kv, "load_mapped_end", line)));
         }
 
         private static String require(Map<String, String> kv, String key, String line) {
@@ -98,6 +107,31 @@ public final class MemoryBench {
             } catch (NumberFormatException e) {
                 throw new IllegalArgumentException("memory result '" + key + "' is not an integer ('" + v + "') in: " + line);
             }
+        }
+    }
+
+    /**
+     * Memory of {@code ModelLoader.load} alone, in bytes, as issue #5 counts it (heap + off-heap, not process RSS).
+     *
+     * @param heapPeak   the heap pools' peak use during the load (pools reset before it): garbage not yet
+     *                   collected included, so an upper bound that follows G1's sizing
+     * @param heapLive   heap in use after the load and a full GC: what the loaded model keeps on the heap (norms,
+     *                   NF4 absmax codes, tokenizer) plus the few MiB any JVM holds
+     * @param offHeap    native memory allocated through the JDK (the "direct" buffer pool, which counts
+     *                   {@code Arena.ofAuto} allocations: the blocks of the matrices quantized at load)
+     * @param mappedPeak the most resident pages of the memory-mapped model file seen during the load (sampled
+     *                   every 20 ms from /proc/self/smaps)
+     * @param mappedEnd  resident pages of the mapped model file right after the load
+     */
+    record Load(long heapPeak, long heapLive, long offHeap, long mappedPeak, long mappedEnd) {
+        /** Peak heap + off-heap + mapped-resident of the load: the issue's figure. */
+        long peakTotal() {
+            return heapPeak + offHeap + mappedPeak;
+        }
+
+        /** What stays after the load: live heap + off-heap + mapped-resident. */
+        long liveTotal() {
+            return heapLive + offHeap + mappedEnd;
         }
     }
 
@@ -126,12 +160,17 @@ public final class MemoryBench {
         }
         System.out.println();
         System.out.print(table(results));
+        System.out.println();
+        System.out.print(loadTable(results));
     }
 
-    /** The GGUF format a configuration loads: NF4 has no GGUF layout, so it loads F32 and quantizes. */
+    /**
+     * The GGUF format a configuration loads: NF4 has no GGUF layout, so it loads F32 and quantizes (NF4E: the
+     * token embedding quantized too).
+     */
     static QuantType storedType(String config) {
         return switch (weights(config)) {
-            case "F32", "NF4" -> QuantType.F32;
+            case "F32", "NF4", "NF4E" -> QuantType.F32;
             case "Q4_0" -> QuantType.Q4_0;
             default -> throw new IllegalArgumentException("unknown configuration '" + config + "': one of " + CONFIGS);
         };
@@ -197,6 +236,28 @@ public final class MemoryBench {
         return sb.toString();
     }
 
+    /**
+     * Markdown table of the load figures ({@link Load}), each total with its ratio to the F32 weights of the model
+     * (the weights of the F32 configuration; the issue's "fp32 size").
+     */
+    static String loadTable(List<Result> results) {
+        long fp32 = results.stream().filter(r -> weights(r.config()).equals("F32")).mapToLong(Result::weightBytes)
+                .findFirst().orElse(0);
+        var sb = new StringBuilder();
+        sb.append("| configuration | heap peak during load MiB | live heap after load MiB | off-heap MiB "
+                + "| mapped resident peak / end MiB | peak heap + off-heap + mapped MiB | vs fp32 weights "
+                + "| live heap + off-heap + mapped MiB | vs fp32 weights |\n");
+        sb.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (Result r : results) {
+            Load l = r.load();
+            sb.append(String.format(Locale.ROOT, "| %s | %.0f | %.0f | %.0f | %.0f / %.0f | %.0f | %s | %.0f | %s |%n",
+                    r.config(), mib(l.heapPeak()), mib(l.heapLive()), mib(l.offHeap()), mib(l.mappedPeak()),
+                    mib(l.mappedEnd()), mib(l.peakTotal()), fp32 == 0 ? "–" : percent(l.peakTotal(), fp32),
+                    mib(l.liveTotal()), fp32 == 0 ? "–" : percent(l.liveTotal(), fp32)));
+        }
+        return sb.toString();
+    }
+
     private static String percent(long value, long reference) {
         return String.format(Locale.ROOT, "%.0f %%", 100.0 * value / reference);
     }
@@ -226,8 +287,20 @@ public final class MemoryBench {
         }
         String config = args[1];
         Path file = Path.of(args[2]);
-        boolean nf4 = weights(config).equals("NF4");
-        LlamaModel m = ModelLoader.load(file, nf4 ? ModelLoader.LoadOptions.withQuant("nf4") : ModelLoader.LoadOptions.DEFAULT);
+        String weights = weights(config);
+        ModelLoader.LoadOptions options = weights.startsWith("NF4")
+                ? ModelLoader.LoadOptions.withQuant("nf4").withQuantizedEmbedding(weights.equals("NF4E"))
+                : ModelLoader.LoadOptions.DEFAULT;
+        System.gc();
+        ManagementFactory.getMemoryPoolMXBeans().forEach(MemoryPoolMXBean::resetPeakUsage);
+        MappedSampler sampler = new MappedSampler(file.toRealPath());
+        sampler.start();
+        LlamaModel m = ModelLoader.load(file, options);
+        long mappedEnd = sampler.finish();
+        long loadHeapPeak = heapPoolPeaks();
+        System.gc();
+        Load load = new Load(loadHeapPeak, ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed(),
+                directBytes(), sampler.peak(), mappedEnd);
         if (config.startsWith("infer-")) {
             int tokens = Integer.parseInt(opt(args, "--tokens", "32"));
             var session = new InferenceSession(m, AdapterSet.NONE, tokens + 2);
@@ -258,7 +331,91 @@ public final class MemoryBench {
             }
         }
         System.out.println(new Result(config, statusKib(status, "VmHWM"), statusKib(status, "RssAnon"),
-                statusKib(status, "RssFile"), heap, nonHeap, m.weights().storageBytes()).line());
+                statusKib(status, "RssFile"), heap, nonHeap, m.weights().storageBytes(), load).line());
+    }
+
+    private static long heapPoolPeaks() {
+        long sum = 0;
+        for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+            if (pool.getType() == MemoryType.HEAP && pool.getPeakUsage() != null) {
+                sum += pool.getPeakUsage().getUsed();
+            }
+        }
+        return sum;
+    }
+
+    /** Native memory the JDK accounts in its "direct" pool: ByteBuffers and {@code Arena.ofAuto} segments. */
+    private static long directBytes() {
+        for (BufferPoolMXBean pool : ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class)) {
+            if (pool.getName().equals("direct")) {
+                return pool.getMemoryUsed();
+            }
+        }
+        throw new IllegalStateException("the JVM reports no 'direct' buffer pool");
+    }
+
+    /** Bytes of {@code file} resident in this process's mappings: the Rss lines of its entries in /proc/self/smaps. */
+    static long mappedResidentBytes(String smaps, String file) {
+        long kib = 0;
+        boolean inFile = false;
+        for (String line : smaps.split("\n")) {
+            int dash = line.indexOf('-'), space = line.indexOf(' ');
+            if (dash > 0 && space > dash && Character.digit(line.charAt(0), 16) >= 0 && line.indexOf(':') > space) {
+                inFile = line.endsWith(" " + file);       // a mapping's header: range perms offset dev:inode path
+            } else if (inFile && line.startsWith("Rss:")) {
+                kib += statusKib(line, "Rss");
+            }
+        }
+        return kib * 1024;
+    }
+
+    /** Samples the resident bytes of one mapped file every 20 ms on a daemon thread, keeping the maximum. */
+    private static final class MappedSampler extends Thread {
+        private final String file;
+        private volatile boolean running = true;
+        private volatile long peak;
+
+        MappedSampler(Path file) {
+            super("mapped-resident-sampler");
+            setDaemon(true);
+            this.file = file.toString();
+        }
+
+        @Override public void run() {
+            while (running) {
+                sample();
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }
+
+        private long sample() {
+            try {
+                long now = mappedResidentBytes(Files.readString(Path.of("/proc/self/smaps")), file);
+                peak = Math.max(peak, now);
+                return now;
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException("reading /proc/self/smaps", e);
+            }
+        }
+
+        /** Stops sampling; returns (and counts in the peak) one last sample. */
+        long finish() {
+            running = false;
+            try {
+                join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return sample();
+        }
+
+        long peak() {
+            return peak;
+        }
     }
 
     private static String opt(String[] args, String name, String def) {

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Test;
  * measured here: memory figures depend on the machine and the JVM).
  */
 class MemoryBenchTest {
+    static final MemoryBench.Load NO_LOAD = new MemoryBench.Load(0, 0, 0, 0, 0);
     static final String STATUS = """
             Name:\tjava
             VmPeak:\t 9876543 kB
@@ -37,7 +38,7 @@ class MemoryBenchTest {
 
     @Test
     void resultLineRoundTripsAndNamesBadFields() {
-        var r = new Result("train-NF4", 812345, 500000, 300000, 1L << 30, 50L << 20, 123456789);
+        var r = new Result("train-NF4", 812345, 500000, 300000, 1L << 30, 50L << 20, 123456789, new MemoryBench.Load(5, 4, 3, 2, 1));
         assertEquals(r, Result.parse(r.line()));
         var missing = assertThrows(IllegalArgumentException.class,
                 () -> Result.parse(MemoryBench.RESULT_PREFIX + "config=x hwm_kib=1"));
@@ -49,7 +50,7 @@ class MemoryBenchTest {
 
     @Test
     void childOutputGivesItsResultLineOrFailsWithTheOutput() {
-        var r = new Result("infer-Q4_0", 400000, 300000, 100000, 200L << 20, 40L << 20, 70_000_000);
+        var r = new Result("infer-Q4_0", 400000, 300000, 100000, 200L << 20, 40L << 20, 70_000_000, NO_LOAD);
         String output = "WARNING: Using incubator modules: jdk.incubator.vector\n" + r.line() + "\n";
         assertEquals(r, MemoryBench.resultOf("infer-Q4_0", 0, output));
         var failed = assertThrows(IllegalStateException.class,
@@ -62,10 +63,10 @@ class MemoryBenchTest {
     @Test
     void tableGivesRatiosAgainstTheF32RunOfTheSameMode() {
         List<Result> results = List.of(
-                new Result("infer-F32", 1024 * 1000, 0, 0, 400L << 20, 0, 0),
-                new Result("infer-NF4", 1024 * 300, 0, 0, 100L << 20, 0, 0),
-                new Result("train-F32", 1024 * 2000, 0, 0, 800L << 20, 0, 0),
-                new Result("train-NF4", 1024 * 1000, 0, 0, 800L << 20, 0, 0));
+                new Result("infer-F32", 1024 * 1000, 0, 0, 400L << 20, 0, 0, NO_LOAD),
+                new Result("infer-NF4", 1024 * 300, 0, 0, 100L << 20, 0, 0, NO_LOAD),
+                new Result("train-F32", 1024 * 2000, 0, 0, 800L << 20, 0, 0, NO_LOAD),
+                new Result("train-NF4", 1024 * 1000, 0, 0, 800L << 20, 0, 0, NO_LOAD));
         String table = MemoryBench.table(results);
         assertTrue(table.contains("| infer-NF4 | 0 | 300 | 30 % | 0 / 0 | 100 | 25 % |"), table);
         assertTrue(table.contains("| train-NF4 | 0 | 1000 | 50 % | 0 / 0 | 800 | 100 % |"), table);
@@ -78,5 +79,35 @@ class MemoryBenchTest {
         assertEquals(QuantType.Q4_0, MemoryBench.storedType("infer-Q4_0"));
         assertThrows(IllegalArgumentException.class, () -> MemoryBench.storedType("serve-F32"));
         assertThrows(IllegalArgumentException.class, () -> MemoryBench.storedType("infer-Q8_0"));
+    }
+
+    @Test
+    void loadTableSumsHeapOffHeapAndMappedAgainstTheFp32Weights() {
+        long mib = 1L << 20;
+        List<Result> results = List.of(
+                new Result("infer-F32", 0, 0, 0, 0, 0, 512 * mib, new MemoryBench.Load(10 * mib, 5 * mib, 0, 512 * mib, 512 * mib)),
+                new Result("infer-NF4", 0, 0, 0, 0, 0, 130 * mib, new MemoryBench.Load(60 * mib, 20 * mib, 50 * mib, 4 * mib, 2 * mib)));
+        String table = MemoryBench.loadTable(results);
+        // NF4: peak 60 + 50 + 4 = 114 MiB = 22 % of 512; after the load 20 + 50 + 2 = 72 MiB = 14 %
+        assertTrue(table.contains("| infer-NF4 | 60 | 20 | 50 | 4 / 2 | 114 | 22 % | 72 | 14 % |"), table);
+        assertTrue(table.contains("| infer-F32 | 10 | 5 | 0 | 512 / 512 | 522 | 102 % | 517 | 101 % |"), table);
+    }
+
+    @Test
+    void mappedResidentBytesCountOnlyTheModelFilesMappings() {
+        String smaps = """
+                7f0000000000-7f0000100000 r--s 00000000 08:01 1234                       /models/m.gguf
+                Size:               1024 kB
+                Rss:                 400 kB
+                AnonHugePages:         0 kB
+                7f0000100000-7f0000200000 rw-p 00000000 00:00 0
+                Rss:                 900 kB
+                7f0000200000-7f0000300000 r--s 00100000 08:01 1234                       /models/m.gguf
+                Rss:                  24 kB
+                VmFlags: rd sh mr mw me ms sd
+                7f0000300000-7f0000400000 r--p 00000000 08:01 99                         /models/m.gguf.bak
+                Rss:                 500 kB
+                """;
+        assertEquals((400 + 24) * 1024L, MemoryBench.mappedResidentBytes(smaps, "/models/m.gguf"));
     }
 }

@@ -37,6 +37,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--quant", paramLabel = "Q", description = "Quantize the base at load (as for training), e.g. q4_0, nf4")
     String quant;
 
+    @picocli.CommandLine.Mixin
+    QuantEmbeddingOption quantEmbeddings = new QuantEmbeddingOption();
+
     @Option(names = "--json", description = "Print exactly one JSON line {\"mean_nll\":…,\"tokens\":…,\"perplexity\":…} "
             + "(one line per rank with --rank, with a \"rank\" field)")
     boolean json;
@@ -48,7 +51,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        LlamaModel m = CliModels.load(model, quant);
+        LlamaModel m = CliModels.load(model, quant, quantEmbeddings.enabled, dev.jlora.engine.model.MemoryBudget.UNLIMITED);
         AdapterSet adapters = adapter == null ? AdapterSet.NONE : AdapterFiles.load(adapter, m);
         m = ModelFiles.withTrainedBase(m, adapters);
         var examples = JsonlDataset.read(data, m.tokenizer());

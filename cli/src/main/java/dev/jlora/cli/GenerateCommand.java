@@ -75,6 +75,9 @@ final class GenerateCommand implements Callable<Integer> {
     String quant;
 
     @picocli.CommandLine.Mixin
+    QuantEmbeddingOption quantEmbeddings = new QuantEmbeddingOption();
+
+    @picocli.CommandLine.Mixin
     MemoryOption memory = new MemoryOption();
 
     @Option(names = "--adapter", paramLabel = "PATH", description = "Adapter: PEFT directory, llama.cpp LoRA GGUF or .jlora (jlora train output)")
@@ -93,7 +96,7 @@ final class GenerateCommand implements Callable<Integer> {
         var sampling = new SamplerConfig(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seedUsed);
 
         long t0 = System.nanoTime();
-        LlamaModel m = BackendWeights.onBackend(CliModels.load(model, quant, memory.budget), selected.backend());
+        LlamaModel m = BackendWeights.onBackend(CliModels.load(model, quant, quantEmbeddings.enabled, memory.budget), selected.backend());
         AdapterSet adapters = ModelFiles.adapters(adapter, m);
         m = ModelFiles.withTrainedBase(m, adapters);
         long loadNanos = System.nanoTime() - t0;

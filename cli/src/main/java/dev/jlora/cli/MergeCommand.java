@@ -59,14 +59,16 @@ final class MergeCommand implements Callable<Integer> {
     @Option(names = "--quant", paramLabel = "Q", description = "quantize the base at load as it was for training (as 'jlora train --quant')")
     String quant;
 
+    @picocli.CommandLine.Mixin
+    QuantEmbeddingOption quantEmbeddings = new QuantEmbeddingOption();
+
     @Option(names = "--data", paramLabel = "FILE", description = "JSONL data for the before/after eval loss (default: a short built-in text)")
     Path data;
 
     @Override
     public Integer call() throws Exception {
         Path basePath = ModelFiles.resolve(model);
-        LlamaModel base = ModelLoader.load(basePath, quant == null ? ModelLoader.LoadOptions.DEFAULT
-                : ModelLoader.LoadOptions.withQuant(quant));
+        LlamaModel base = ModelLoader.load(basePath, CliModels.options(quant, quantEmbeddings.enabled));
         TrainableAdapterSet adapters = AdapterFiles.load(adapter, base);
         QuantType baseType = base.weights().layers().getFirst().wq().type();
         QuantType target = to == null ? baseType : QuantPlan.parse(to);

@@ -54,11 +54,14 @@ final class ServeCommand implements Callable<Integer> {
     String quant;
 
     @picocli.CommandLine.Mixin
+    QuantEmbeddingOption quantEmbeddings = new QuantEmbeddingOption();
+
+    @picocli.CommandLine.Mixin
     MemoryOption memory = new MemoryOption();
 
     @Override
     public Integer call() throws Exception {
-        LlamaModel m = CliModels.load(model, quant, memory.budget);
+        LlamaModel m = CliModels.load(model, quant, quantEmbeddings.enabled, memory.budget);
         String name = model.equals("demo") ? "demo" : Path.of(model).getFileName().toString();
         MemorySplit split = MemorySplit.of(memory.budget, m, maxRunning, kvBudget, adaptersDir != null, maxAdapterMib << 20);
         if (!memory.budget.unlimited()) {

@@ -170,6 +170,9 @@ final class TrainCommand implements Callable<Integer> {
     String quant;
 
     @picocli.CommandLine.Mixin
+    QuantEmbeddingOption quantEmbeddings = new QuantEmbeddingOption();
+
+    @picocli.CommandLine.Mixin
     MemoryOption memory = new MemoryOption();
 
     @Option(names = "--federated-clients", paramLabel = "N", defaultValue = "0",
@@ -205,7 +208,7 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintStream o = System.out;
         Backends.Selection selected = Backends.select(backend);
-        LlamaModel m = CliModels.load(model, quant, memory.budget);
+        LlamaModel m = CliModels.load(model, quant, quantEmbeddings.enabled, memory.budget);
         var lora = new LoraConfig(rank, alpha, dropout, rsLora, LoraConfig.parseTargets(targets));
         var params = new LinkedHashMap<String, String>(methodArgs);
         params.put("rank", Integer.toString(rank));

@@ -33,10 +33,11 @@ import java.util.List;
  *
  * <p>Linear weights stay in their stored format and are read in place from the memory-mapped file (the mapping
  * lives as long as the model is referenced). With {@link LoadOptions#quant()} set, the seven linear weights of
- * every block are quantized at load ({@link QuantPlan} picks a fallback for rows the format cannot hold);
- * embeddings, the output head and norms keep their stored format. Norms and biases are read to fp32. The mapped
- * pages of a weight quantized at load are released as soon as its copy is made, so that the stored weights and
- * their quantized copies are never resident together (docs/PERFORMANCE.md, "Memory").
+ * every block and the output head are quantized at load ({@link QuantPlan} picks a fallback for rows the format
+ * cannot hold); a tied head becomes a quantized copy of the embedding. The token embedding keeps its stored
+ * format unless {@link LoadOptions#quantizeEmbedding()}; norms and biases are read to fp32. Quantizing streams
+ * the source in row runs and releases the mapped pages of each run once it is read, so that no full fp32 copy of
+ * a weight is ever resident next to its quantized copy (docs/PERFORMANCE.md, "Memory").
  *
  * <p>GGUF llama/mistral files keep llama.cpp's permuted Q/K rows ({@code ropeInterleaved = true}); Hugging
  * Face checkpoints and qwen2 keep the half-split layout ({@code false}); the engine handles both.
@@ -48,16 +49,29 @@ public final class ModelLoader {
     private ModelLoader() {}
 
     /**
-     * @param quant     format for the linear weights of the blocks, or null to keep the stored format
-     * @param tokenizer load the tokenizer (false gives a model with a null tokenizer, for weight-only tools)
-     * @param memory    budget for the weights as loaded (mapped tensors count, quantized ones at their new size):
-     *                  checked before anything is quantized or copied
+     * @param quant             format for the linear weights: the blocks' and the output head's; null keeps the
+     *                          stored formats
+     * @param tokenizer         load the tokenizer (false gives a model with a null tokenizer, for weight-only tools)
+     * @param memory            budget for the weights as loaded (mapped tensors count, quantized ones at their new
+     *                          size): checked before anything is quantized or copied
+     * @param quantizeEmbedding also quantize the token embedding to {@code quant} (lookups dequantize one row);
+     *                          without it the embedding keeps its stored format, as norms do
      */
-    public record LoadOptions(QuantType quant, boolean tokenizer, MemoryBudget memory) {
+    public record LoadOptions(QuantType quant, boolean tokenizer, MemoryBudget memory, boolean quantizeEmbedding) {
         public static final LoadOptions DEFAULT = new LoadOptions(null, true);
+
+        public LoadOptions {
+            if (quantizeEmbedding && quant == null) {
+                throw new IllegalArgumentException("quantizing the token embedding needs a quant type (--quant)");
+            }
+        }
 
         public LoadOptions(QuantType quant, boolean tokenizer) {
             this(quant, tokenizer, MemoryBudget.UNLIMITED);
+        }
+
+        public LoadOptions(QuantType quant, boolean tokenizer, MemoryBudget memory) {
+            this(quant, tokenizer, memory, false);
         }
 
         /** Options with {@code quant} parsed from a CLI name (none, nf4, q4_0, q4_k, q8_0, …). */
@@ -66,7 +80,12 @@ public final class ModelLoader {
         }
 
         public LoadOptions withMemory(MemoryBudget budget) {
-            return new LoadOptions(quant, tokenizer, budget);
+            return new LoadOptions(quant, tokenizer, budget, quantizeEmbedding);
+        }
+
+        /** These options with the token embedding quantized too (or not). */
+        public LoadOptions withQuantizedEmbedding(boolean quantize) {
+            return new LoadOptions(quant, tokenizer, memory, quantize);
         }
     }
 
@@ -114,8 +133,8 @@ public final class ModelLoader {
                 return wrap(file, name, t.type(), f.tensorData(t), rows, cols);
             }
 
-            @Override public void release(String name) throws ModelFormatException {
-                WeightSource.unloadIfMapped(f.tensorData(name));
+            @Override public void release(String name, long fromByte, long toByte) throws ModelFormatException {
+                WeightSource.unloadIfMapped(f.tensorData(name).asSlice(fromByte, toByte - fromByte));
             }
 
             @Override public float[] vector(String name, int n) throws ModelFormatException {
@@ -151,8 +170,9 @@ public final class ModelLoader {
                 return wrap(t.file(), name, type, t.data(), rows, cols);
             }
 
-            @Override public void release(String ggufName) throws ModelFormatException {
-                WeightSource.unloadIfMapped(st.tensor(TensorNames.ggufToHf(ggufName)).data());
+            @Override public void release(String ggufName, long fromByte, long toByte) throws ModelFormatException {
+                WeightSource.unloadIfMapped(st.tensor(TensorNames.ggufToHf(ggufName)).data()
+                        .asSlice(fromByte, toByte - fromByte));
             }
 
             @Override public float[] vector(String ggufName, int n) throws ModelFormatException {
@@ -201,43 +221,36 @@ public final class ModelLoader {
     private static LlamaWeights assemble(LlamaConfig c, WeightSource src, LoadOptions options, Path where)
             throws ModelFormatException {
         int C = c.dim();
-        QuantMatrix embd = src.matrix(TensorNames.GGUF_TOKEN_EMBD, c.vocabSize(), C);
+        QuantType quant = options.quant();
+        QuantMatrix storedEmbd = src.matrix(TensorNames.GGUF_TOKEN_EMBD, c.vocabSize(), C);
         float[] finalNorm = src.vector(TensorNames.GGUF_OUTPUT_NORM, C);
-        QuantMatrix output = src.has(TensorNames.GGUF_OUTPUT) && !c.tiedEmbeddings()
-                ? src.matrix(TensorNames.GGUF_OUTPUT, c.vocabSize(), C) : embd;
+        boolean separateHead = src.has(TensorNames.GGUF_OUTPUT) && !c.tiedEmbeddings();
+        QuantMatrix storedOutput = separateHead ? src.matrix(TensorNames.GGUF_OUTPUT, c.vocabSize(), C) : storedEmbd;
         List<LlamaWeights.Layer> layers = new ArrayList<>(c.nLayers());
         List<String> fallbacks = new ArrayList<>();
         QuantMatrix[][] stored = new QuantMatrix[c.nLayers()][];
-        long bytes = embd.storageBytes() + (output == embd ? 0 : output.storageBytes()) + 4L * C
-                + 4L * c.nLayers() * (2L * C + (c.attentionBias() ? c.qDim() + 2L * c.kvDim() : 0));   // norms, biases
-        for (int l = 0; l < c.nLayers(); l++) {    // first pass: map only, and add up the size as it will be loaded
+        // First pass: map only, and add up the size as it will be loaded.
+        long bytes = loadedBytes(storedEmbd, options.quantizeEmbedding() ? quant : null);
+        if (separateHead || quant != null && !options.quantizeEmbedding()) {   // a head of its own
+            bytes += loadedBytes(storedOutput, quant);
+        }
+        bytes += 4L * C + 4L * c.nLayers() * (2L * C + (c.attentionBias() ? c.qDim() + 2L * c.kvDim() : 0));  // norms, biases
+        for (int l = 0; l < c.nLayers(); l++) {
             stored[l] = new QuantMatrix[Target.values().length];
             for (Target t : Target.values()) {
                 QuantMatrix m = src.matrix(TensorNames.gguf(t, l), rows(c, t), cols(c, t));
                 stored[l][t.ordinal()] = m;
-                QuantType q = options.quant() == null ? m.type() : QuantPlan.forColumns(options.quant(), m.cols());
-                bytes += q == m.type() ? m.storageBytes() : q.matrixBytes(m.rows(), m.cols());
+                bytes += loadedBytes(m, quant);
             }
         }
         options.memory().require("the weights of " + where.getFileName()
-                        + (options.quant() == null ? "" : " as " + options.quant()), bytes, 0,
-                options.quant() == null ? "quantize them on load (--quant Q4_0, NF4, …) or raise --max-memory"
+                        + (quant == null ? "" : " as " + quant), bytes, 0,
+                quant == null ? "quantize them on load (--quant Q4_0, NF4, …) or raise --max-memory"
                         : "use a smaller format or raise --max-memory");
         for (int l = 0; l < c.nLayers(); l++) {
             QuantMatrix[] w = new QuantMatrix[Target.values().length];
             for (Target t : Target.values()) {
-                QuantMatrix m = stored[l][t.ordinal()];
-                if (options.quant() != null) {
-                    QuantType q = QuantPlan.forColumns(options.quant(), m.cols());
-                    if (q != options.quant()) {
-                        fallbacks.add(TensorNames.gguf(t, l) + "→" + q);
-                    }
-                    if (q != m.type()) {
-                        m = q.quantize(m);
-                        src.release(TensorNames.gguf(t, l));
-                    }
-                }
-                w[t.ordinal()] = m;
+                w[t.ordinal()] = quantizeAtLoad(stored[l][t.ordinal()], TensorNames.gguf(t, l), quant, src, fallbacks);
             }
             float[] bq = null;
             float[] bk = null;
@@ -252,11 +265,60 @@ public final class ModelLoader {
                     bq, bk, bv, src.vector(TensorNames.ggufFfnNorm(l), C),
                     w[Target.GATE.ordinal()], w[Target.UP.ordinal()], w[Target.DOWN.ordinal()]));
         }
+        QuantMatrix embd = options.quantizeEmbedding()
+                ? quantizeAtLoad(storedEmbd, TensorNames.GGUF_TOKEN_EMBD, quant, src, fallbacks) : storedEmbd;
+        QuantMatrix output;
+        if (separateHead) {
+            output = quantizeAtLoad(storedOutput, TensorNames.GGUF_OUTPUT, quant, src, fallbacks);
+        } else if (options.quantizeEmbedding() || quant == null) {
+            output = embd;
+        } else {
+            // Tied, embedding kept: the head is read whole every token, so it gets a quantized copy; the stored
+            // embedding's pages are dropped as the copy is made and come back row by row as tokens are looked up.
+            output = quantizeAtLoad(storedEmbd, TensorNames.GGUF_TOKEN_EMBD, quant, src, fallbacks);
+        }
         if (!fallbacks.isEmpty()) {
             LOG.log(System.Logger.Level.INFO, "{0}: {1} weights cannot hold {2} (row length); used {3}",
-                    where.getFileName(), fallbacks.size(), options.quant(), fallbacks.size() > 6
+                    where.getFileName(), fallbacks.size(), quant, fallbacks.size() > 6
                             ? String.join(", ", fallbacks.subList(0, 6)) + ", …" : String.join(", ", fallbacks));
         }
         return new LlamaWeights(embd, layers, finalNorm, output);
+    }
+
+    /** Bytes of {@code m} once loaded with {@code quant} (null: as stored). */
+    private static long loadedBytes(QuantMatrix m, QuantType quant) {
+        QuantType q = quant == null ? m.type() : QuantPlan.forColumns(quant, m.cols());
+        return q == m.type() ? m.storageBytes() : q.matrixBytes(m.rows(), m.cols());
+    }
+
+    /**
+     * {@code m} in {@code quant}'s format for its row length (itself when that is its stored format or quant is
+     * null), streamed row run by row run with each run's mapped pages released once read.
+     */
+    private static QuantMatrix quantizeAtLoad(QuantMatrix m, String name, QuantType quant, WeightSource src,
+                                              List<String> fallbacks) throws ModelFormatException {
+        if (quant == null) {
+            return m;
+        }
+        QuantType q = QuantPlan.forColumns(quant, m.cols());
+        if (q != quant) {
+            fallbacks.add(name + "→" + q);
+        }
+        if (q == m.type()) {
+            return m;
+        }
+        long rowBytes = m.type().rowBytes(m.cols());
+        List<ModelFormatException> failed = new java.util.concurrent.CopyOnWriteArrayList<>();
+        QuantMatrix out = q.quantize(m, (from, to) -> {
+            try {
+                src.release(name, from * rowBytes, to * rowBytes);
+            } catch (ModelFormatException e) {
+                failed.add(e);
+            }
+        });
+        if (!failed.isEmpty()) {
+            throw failed.getFirst();
+        }
+        return out;
     }
 }

@@ -14,6 +14,7 @@ import dev.jlora.loaders.hf.SentencePieceModelWriter;
 import dev.jlora.loaders.io.AtomicFile;
 import dev.jlora.loaders.safetensors.SafetensorsDtype;
 import dev.jlora.loaders.safetensors.SafetensorsWriter;
+import dev.jlora.loaders.tokenizer.HfTokenizerWriter;
 import dev.jlora.loaders.tokenizer.Tokenizers;
 import dev.jlora.loaders.tokenizer.Vocabulary;
 import dev.jlora.quant.BlockFormat;
@@ -33,8 +34,9 @@ import java.util.Optional;
  * Writes a {@link LlamaModel} as a Hugging Face directory or as a GGUF file.
  *
  * <p>Hugging Face: {@code config.json}, {@code model.safetensors} (F32, F16 or BF16; Q/K rows in the half-split
- * layout, un-permuted from llama.cpp's when the model came from a llama GGUF), and for SentencePiece vocabularies
- * {@code tokenizer.model} plus {@code tokenizer_config.json}. Quantized weights are written dequantized.
+ * layout, un-permuted from llama.cpp's when the model came from a llama GGUF), the tokenizer ({@code tokenizer.model}
+ * for SentencePiece vocabularies, {@code tokenizer.json} for byte-level BPE, each with {@code tokenizer_config.json}).
+ * Quantized weights are written dequantized.
  *
  * <p>GGUF v3: the model-shape metadata, the tokenizer ({@code tokenizer.ggml.*}) and the tensors, linear weights in
  * a chosen {@link QuantType} (re-quantized from their dequantized rows with ggml's reference quantizers; rows the
@@ -52,10 +54,9 @@ public final class ModelWriter {
         }
         LlamaConfig c = m.config();
         Optional<Vocabulary> vocab = m.tokenizer() == null ? Optional.empty() : Tokenizers.vocabularyOf(m.tokenizer());
-        if (m.tokenizer() != null && (vocab.isEmpty() || vocab.get().model() != Vocabulary.Model.SPM)) {
-            throw new UnsupportedOperationException("writing this model's tokenizer to a Hugging Face directory is not "
-                    + "implemented (only SentencePiece vocabularies, as tokenizer.model); load it without a tokenizer "
-                    + "to export the weights alone");
+        if (m.tokenizer() != null && vocab.isEmpty()) {
+            throw new UnsupportedOperationException("this model's tokenizer has no vocabulary to write into a Hugging "
+                    + "Face directory; load it without a tokenizer to export the weights alone");
         }
         Files.createDirectories(dir);
         LlamaWeights w = m.weights();
@@ -95,7 +96,9 @@ public final class ModelWriter {
             default -> "float32";
         });
         st.write(dir.resolve("model.safetensors"));
-        if (vocab.isPresent()) {
+        if (vocab.isPresent() && vocab.get().model() == Vocabulary.Model.BPE) {
+            HfTokenizerWriter.write(vocab.get(), dir);
+        } else if (vocab.isPresent()) {
             Vocabulary v = vocab.get();
             SentencePieceModelWriter.write(v, dir.resolve("tokenizer.model"));
             Map<String, Object> tc = new LinkedHashMap<>();

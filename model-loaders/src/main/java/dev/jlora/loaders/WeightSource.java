@@ -15,12 +15,13 @@ interface WeightSource {
     QuantMatrix matrix(String ggufName, int rows, int cols) throws ModelFormatException;
 
     /**
-     * Drops the resident pages of a weight that will not be read again (it was quantized into a new copy at load):
-     * pages of a memory-mapped file count in the process's resident set once touched, and would otherwise stay
-     * there as long as the mapping lives (it does, for the embedding and head). The kernel reads them back from the
-     * file if they are touched after all, so this affects memory only, never values.
+     * Drops the resident pages of bytes {@code [fromByte, toByte)} of a weight that will not be read again (they
+     * were quantized into a new copy at load): pages of a memory-mapped file count in the process's resident set
+     * once touched, and would otherwise stay there as long as the mapping lives (it does, for the embedding). The
+     * kernel reads them back from the file if they are touched after all, so this affects memory only, never
+     * values; pages shared with neighbouring bytes are dropped whole and come back the same way.
      */
-    void release(String ggufName) throws ModelFormatException;
+    void release(String ggufName, long fromByte, long toByte) throws ModelFormatException;
 
     /** Drops the resident pages of {@code data} if it is a file mapping; does nothing for other memory. */
     static void unloadIfMapped(MemorySegment data) {

@@ -87,6 +87,8 @@ class ModelLoaderTest {
         // ffn_down rows have 172 elements: not a multiple of 32, so llama.cpp's fallback F16.
         assertEquals(QuantType.F16, layer.wDown().type());
         assertEquals(QuantType.F32, m.weights().tokenEmbedding().type());
+        // the head is a linear: quantized too; the embedding keeps its stored format
+        assertEquals(QuantType.Q8_0, m.weights().output().type());
         float[] logits = lastLogits(m);
         // Q8_0 weights: the greedy choice stays; logits move by a few 1e-2 at most on this model.
         assertEquals(TOP5[0], argmax(logits));
@@ -102,9 +104,10 @@ class ModelLoaderTest {
 
     @Test
     void releasingTheMappedPagesOfWeightsQuantizedAtLoadChangesNoValue() throws Exception {
-        // Reference: the same file loaded as stored (pages kept) with its block weights quantized afterwards, in
-        // memory. Quantizing at load releases each source weight's mapped pages (madvise DONTNEED) after its copy is
-        // made; the embedding and head share that mapping and must still read back from the file: logits identical.
+        // Reference: the same file loaded as stored (pages kept) with its block weights and head quantized
+        // afterwards, in memory. Quantizing at load releases the mapped pages of each source row run (madvise
+        // DONTNEED) once read; the embedding shares that mapping and must still read back from the file: logits
+        // equal (1e-5: same values, kernels may reduce in another order).
         LlamaModel stored = ModelLoader.load(stories());
         java.util.function.UnaryOperator<dev.jlora.quant.QuantMatrix> nf4 =
                 m -> QuantPlan.forColumns(QuantType.NF4, m.cols()).quantize(m);   // the loader's fallback for 172
@@ -116,14 +119,66 @@ class ModelLoaderTest {
         }
         var w = stored.weights();
         LlamaModel reference = new LlamaModel(stored.config(),
-                new dev.jlora.engine.model.LlamaWeights(w.tokenEmbedding(), layers, w.finalNorm(), w.output()),
+                new dev.jlora.engine.model.LlamaWeights(w.tokenEmbedding(), layers, w.finalNorm(), nf4.apply(w.output())),
                 stored.tokenizer());
         LlamaModel atLoad = ModelLoader.load(stories(), ModelLoader.LoadOptions.withQuant("nf4"));
-        assertArrayEquals(lastLogits(reference), lastLogits(atLoad), 0f);
+        assertArrayEquals(lastLogits(reference), lastLogits(atLoad), 1e-5f);
         // and the released pages read back: the stored model still gives llama.cpp's logits
         assertGoldenLogits(lastLogits(ModelLoader.load(stories())));
         // memory that is not a file mapping is left alone
         WeightSource.unloadIfMapped(java.lang.foreign.MemorySegment.ofArray(new float[4]));
+    }
+
+    /**
+     * --quant quantizes the output head; --quant-embeddings the token embedding too, a lookup dequantizing its row.
+     * stories260K has a head of its own; reference: the F32 model with the same matrices quantized in memory.
+     */
+    @Test
+    void quantizedEmbeddingLooksUpItsRows() throws Exception {
+        var options = ModelLoader.LoadOptions.withQuant("q8_0");
+        LlamaModel headOnly = ModelLoader.load(stories(), options);
+        assertEquals(QuantType.F32, headOnly.weights().tokenEmbedding().type());
+        assertEquals(QuantType.Q8_0, headOnly.weights().output().type());
+        LlamaModel both = ModelLoader.load(stories(), options.withQuantizedEmbedding(true));
+        assertEquals(QuantType.Q8_0, both.weights().tokenEmbedding().type());
+        LlamaModel stored = ModelLoader.load(stories());
+        var w = both.weights();
+        var ref = new LlamaModel(stored.config(), new dev.jlora.engine.model.LlamaWeights(
+                QuantType.Q8_0.quantize(stored.weights().tokenEmbedding()), w.layers(), w.finalNorm(),
+                QuantType.Q8_0.quantize(stored.weights().output())), stored.tokenizer());
+        assertArrayEquals(lastLogits(ref), lastLogits(both), 1e-5f);
+        assertEquals(TOP5[0], argmax(lastLogits(both)));
+        // the F32 embedding (512 × 64) became Q8_0 (34 bytes per 32 values)
+        assertEquals(headOnly.weights().storageBytes() - 512L * 64 * 4 + 512L * 2 * 34, both.weights().storageBytes());
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> new ModelLoader.LoadOptions(null, true).withQuantizedEmbedding(true));
+        assertEquals("quantizing the token embedding needs a quant type (--quant)", e.getMessage());
+    }
+
+    /**
+     * A tied head under --quant is a quantized copy (the head is read whole every token; the embedding only row by
+     * row), and with the embedding quantized the two are one matrix again.
+     */
+    @Test
+    void tiedHeadGetsAQuantizedCopyOrSharesTheQuantizedEmbedding(@TempDir Path dir) throws Exception {
+        var c = new dev.jlora.engine.model.LlamaConfig("llama", 64, 96, 1, 4, 2, 16, 300, 64, 1e-5f, 10000f,
+                dev.jlora.engine.model.LlamaConfig.RopeScaling.NONE, true, true, false);
+        Path p = dir.resolve("tied.gguf");
+        ModelWriter.writeGguf(SyntheticModel.random(c, 4, null), p, null);
+        var options = new ModelLoader.LoadOptions(QuantType.Q4_0, false);
+        var copy = ModelLoader.load(p, options).weights();
+        assertEquals(QuantType.F32, copy.tokenEmbedding().type());
+        assertEquals(QuantType.Q4_0, copy.output().type());
+        var shared = ModelLoader.load(p, options.withQuantizedEmbedding(true)).weights();
+        assertSame(shared.tokenEmbedding(), shared.output());
+        assertEquals(QuantType.Q4_0, shared.output().type());
+        // the copy and the shared matrix hold the same Q4_0 rows (ggml's reference quantizer of the same F32 rows)
+        float[] a = new float[64], b = new float[64];
+        for (int r = 0; r < 300; r += 37) {
+            copy.output().dequantizeRow(r, a, 0);
+            shared.output().dequantizeRow(r, b, 0);
+            assertArrayEquals(a, b, 0f, "row " + r);
+        }
     }
 
     private static int argmax(float[] a) {

@@ -147,6 +147,35 @@ class ModelWriterTest {
         assertClose(lastLogits(m), l, 0.25);
     }
 
+    /**
+     * A byte-level BPE model (GPT-2's vocabulary from its vocab-only GGUF, on random tiny weights) exported as a
+     * Hugging Face directory: tokenizer.json is written, and the reloaded model tokenizes every llama.cpp case as the
+     * GGUF does and computes the same logits (HF layout: 1e-4, as for stories260K).
+     */
+    @Test
+    void bytelevelBpeModelExportsItsTokenizerJson() throws Exception {
+        var tok = dev.jlora.loaders.tokenizer.Tokenizers.fromGguf(
+                stories().resolveSibling("vocab").resolve("ggml-vocab-gpt-2.gguf"));
+        LlamaConfig c = new LlamaConfig("llama", 16, 24, 1, 2, 2, 8, tok.vocabSize(), 64, 1e-5f, 10000f,
+                LlamaConfig.RopeScaling.NONE, true, true, false);
+        LlamaModel m = SyntheticModel.random(c, 3, tok);
+        Path hf = dir.resolve("gpt2-hf");
+        ModelWriter.writeHf(m, hf, SafetensorsDtype.F32);
+        assertTrue(Files.isRegularFile(hf.resolve("tokenizer.json")));
+        LlamaModel back = ModelLoader.load(hf);
+        Path vocab = stories().resolveSibling("vocab");
+        String inp = Files.readString(vocab.resolve("ggml-vocab-gpt-2.gguf.inp"));
+        for (String text : inp.split("\n__ggml_vocab_test__\n")) {
+            assertArrayEquals(tok.encode(text, false, false), back.tokenizer().encode(text, false, false), text);
+        }
+        int[] ids = tok.encode("Once upon a time", false, false);
+        float[] want = new dev.jlora.engine.infer.InferenceSession(m, dev.jlora.engine.adapter.AdapterSet.NONE, 8)
+                .prefill(ids).clone();
+        float[] got = new dev.jlora.engine.infer.InferenceSession(back, dev.jlora.engine.adapter.AdapterSet.NONE, 8)
+                .prefill(ids);
+        assertClose(want, got, LAYOUT_TOLERANCE);
+    }
+
     private static int argmax(float[] a) {
         int best = 0;
         for (int i = 1; i < a.length; i++) {

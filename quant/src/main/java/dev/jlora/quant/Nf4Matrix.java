@@ -59,7 +59,7 @@ public final class Nf4Matrix extends FusedMatrix {
      * QLoRA quantization of the rows given by {@code src}: per block absmax and nearest NF4 codes (from the exact
      * fp32 absmax, as bitsandbytes), then double quantization of the absmax values.
      */
-    static Nf4Matrix quantize(int rows, int cols, QuantType.RowSource src) {
+    static Nf4Matrix quantize(int rows, int cols, QuantType.RowSource src, QuantType.RowsDone done) {
         checkCols(cols);
         long n = (long) rows * cols;
         if (n / Nf4.BLOCK > Integer.MAX_VALUE - 8) {
@@ -71,13 +71,13 @@ public final class Nf4Matrix extends FusedMatrix {
         float[] absmax = new float[blocks];
         Parallel.parallelForRange(rows, 4, (r0, r1) -> {
             float[] w = new float[cols];
-            for (int r = r0; r < r1; r++) {
+            QuantType.forEachRow(r0, r1, done, r -> {
                 src.row(r, w);
                 for (int k = 0; k < perRow; k++) {
                     int b = r * perRow + k;
                     absmax[b] = encodeBlock(w, k * Nf4.BLOCK, codes, (long) b * (Nf4.BLOCK / 2));
                 }
-            }
+            });
         });
         // Double quantization (QLoRA §3): subtract the mean, then 8-bit blockwise quantization with absmax per 256.
         double sum = 0;

@@ -129,12 +129,33 @@ public enum QuantType {
             throw new IllegalArgumentException("quantize to " + this + ": [" + rows + " × " + cols + "] needs "
                     + (long) rows * cols + " floats, got " + w.length);
         }
-        return quantizeRows(rows, cols, (row, dst) -> System.arraycopy(w, row * cols, dst, 0, cols));
+        return quantizeRows(rows, cols, (row, dst) -> System.arraycopy(w, row * cols, dst, 0, cols), RowsDone.NONE);
     }
 
     /** Re-quantizes another matrix into this format, one dequantized row at a time (never the whole fp32 W). */
     public QuantMatrix quantize(QuantMatrix src) {
-        return quantizeRows(src.rows(), src.cols(), (row, dst) -> src.dequantizeRow(row, dst, 0));
+        return quantize(src, RowsDone.NONE);
+    }
+
+    /**
+     * {@link #quantize(QuantMatrix)}, telling {@code done} after each run of at most {@link #RELEASE_ROWS} source
+     * rows that they have been read and will not be read again (from the worker thread that read them; runs of
+     * different threads may be reported in any order). A loader uses it to release the pages of a memory-mapped
+     * source as it goes, so that at most a few row blocks of it are resident at any time.
+     */
+    public QuantMatrix quantize(QuantMatrix src, RowsDone done) {
+        return quantizeRows(src.rows(), src.cols(), (row, dst) -> src.dequantizeRow(row, dst, 0), done);
+    }
+
+    /** Rows reported together to a {@link RowsDone}: 64 rows of a 4096-wide F32 matrix are 1 MiB. */
+    public static final int RELEASE_ROWS = 64;
+
+    /** Told which source rows {@code [from, to)} a quantizer has finished reading. */
+    @FunctionalInterface
+    public interface RowsDone {
+        RowsDone NONE = (from, to) -> { };
+
+        void rows(int from, int to);
     }
 
     /** Source of fp32 rows for {@link #quantizeRows}. */
@@ -143,22 +164,33 @@ public enum QuantType {
         void row(int row, float[] dst);
     }
 
-    private QuantMatrix quantizeRows(int rows, int cols, RowSource src) {
+    /** Runs {@code body} for rows r0 ≤ r &lt; r1 in order, reporting every {@link #RELEASE_ROWS} of them to {@code done}. */
+    static void forEachRow(int r0, int r1, RowsDone done, java.util.function.IntConsumer body) {
+        for (int start = r0; start < r1; start += RELEASE_ROWS) {
+            int end = Math.min(r1, start + RELEASE_ROWS);
+            for (int r = start; r < end; r++) {
+                body.accept(r);
+            }
+            done.rows(start, end);
+        }
+    }
+
+    private QuantMatrix quantizeRows(int rows, int cols, RowSource src, RowsDone done) {
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException("quantize to " + this + ": shape must be positive, got [" + rows + " × " + cols + "]");
         }
         if (this == NF4) {
-            return Nf4Matrix.quantize(rows, cols, src);
+            return Nf4Matrix.quantize(rows, cols, src, done);
         }
         long rowBytes = rowBytes(cols);
         BlockFormat f = format();
         MemorySegment data = Arena.ofAuto().allocate(rowBytes * rows, 64);
         Parallel.parallelForRange(rows, 4, (r0, r1) -> {
             float[] buf = new float[cols];
-            for (int r = r0; r < r1; r++) {
+            forEachRow(r0, r1, done, r -> {
                 src.row(r, buf);
                 f.quantizeRowRef(buf, 0, data, r * rowBytes, cols);
-            }
+            });
         });
         return new BlockMatrix(f, data, rows, cols);
     }

@@ -21,7 +21,7 @@ public final class SentencePieceModelWriter {
     public static void write(Vocabulary vocab, Path file) throws IOException {
         if (vocab.model() != Vocabulary.Model.SPM) {
             throw new UnsupportedOperationException("tokenizer.model holds SentencePiece vocabularies only; this one is "
-                    + vocab.model() + " (writing a byte-level BPE tokenizer.json is not implemented)");
+                    + vocab.model() + " (byte-level BPE vocabularies are written as tokenizer.json by HfTokenizerWriter)");
         }
         AtomicFile.writeBytes(file, encode(vocab));
     }
