@@ -71,7 +71,7 @@ public final class TrainingMethods {
                 (p, c) -> new AdaLora(c.adapters(), p, c.cfg().steps())));
         add(new Kind("xlora", "X-LoRA's scaling pass and scaling-head gradient, scaling statistics", Map.of(), true,
                 (p, c) -> new XLoraScaling(c.adapters())));
-        for (String mixture : List.of("loramoe", "mola", "smora", "dynmole", "mixlora", "meteora")) {
+        for (String mixture : List.of("loramoe", "mola", "smora", "dynmole", "loramixer", "mixlora", "meteora")) {
             add(new Kind(mixture, "routing statistics, auxiliary-loss scaling (and SMoRA's bias update) of " + mixture,
                     Map.of(), true, (p, c) -> new MixtureRouting(mixture, c.adapters(), c.cfg().gradAccum())));
         }
