@@ -141,6 +141,6 @@ class MixtureRoutingTest {
         int[] tokens = TinyTraining.TOK.encode("the cat sat on a dog", true, false);
         var a = new LlamaTrainGraph(m.config(), m.weights(), adapters, 1, tokens.length, false).logits(tokens);
         var b = new LlamaTrainGraph(m.config(), m.weights(), loaded, 1, tokens.length, false).logits(tokens);
-        Approx.assertClose(a, b, 1e-6, 1e-6, () -> "loramixer: reloaded logits");
+        Approx.assertClose(a, b, 1e-5, 1e-5, () -> "loramixer: reloaded logits (Vector API sums may differ in the last bit between JIT tiers)");
     }
 }
