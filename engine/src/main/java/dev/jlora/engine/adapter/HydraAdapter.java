@@ -1,7 +1,6 @@
 package dev.jlora.engine.adapter;
 
 import dev.jlora.quant.QuantMatrix;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -100,11 +99,7 @@ public final class HydraAdapter extends DroppedInputAdapter {
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("alpha", Float.toString(alpha));
-        c.put("dropout", Float.toString(dropout));
+        var c = commonConfig(r, alpha);
         c.put("rs_lora", Boolean.toString(rsLora));
         return c;
     }

@@ -117,11 +117,7 @@ public final class LoLduAdapter extends DroppedInputAdapter {
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("dropout", Float.toString(dropout));
-        return c;
+        return commonConfig(r);
     }
 
     /** h = xd·Uᵀ; y += (h ⊙ c)·Lpᵀ with c = σ·z − z₀. */
@@ -178,9 +174,7 @@ public final class LoLduAdapter extends DroppedInputAdapter {
                 dg[t * r + j] *= c[j];
             }
         }
-        float[] dxd = new float[T * IC];
-        SmallMatmul.ab(dxd, 1f, dg, u, T, IC, r, false);
-        s.drop().backward(dxd, dx);
+        LowRankPath.inputGradient(dg, u, s.drop(), T, r, IC, dx);
     }
 
     /** w += Lp·diag(σ·z − z₀)·U. */

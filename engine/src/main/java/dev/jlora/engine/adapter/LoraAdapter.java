@@ -1,6 +1,5 @@
 package dev.jlora.engine.adapter;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -77,11 +76,7 @@ public final class LoraAdapter extends DroppedInputAdapter {
 
     @Override
     public Map<String, String> config() {
-        var m = new LinkedHashMap<String, String>();
-        m.put("method", method());
-        m.put("rank", Integer.toString(r));
-        m.put("alpha", Float.toString(alpha));
-        m.put("dropout", Float.toString(dropout));
+        var m = commonConfig(r, alpha);
         m.put("rs_lora", Boolean.toString(rsLora));
         return m;
     }

@@ -87,10 +87,7 @@ public final class LoraSbAdapter extends DroppedInputAdapter {
 
     @Override
     public Map<String, String> config() {
-        var m = new LinkedHashMap<String, String>();
-        m.put("method", method());
-        m.put("rank", Integer.toString(r));
-        m.put("dropout", Float.toString(dropout));
+        var m = commonConfig(r);
         m.putAll(new java.util.TreeMap<>(initConfig));
         return m;
     }

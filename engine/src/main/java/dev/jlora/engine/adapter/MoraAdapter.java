@@ -1,6 +1,5 @@
 package dev.jlora.engine.adapter;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -99,10 +98,7 @@ public final class MoraAdapter extends DroppedInputAdapter {
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("dropout", Float.toString(dropout));
+        var c = commonConfig(r);
         c.put("mora_type", Integer.toString(type));
         return c;
     }

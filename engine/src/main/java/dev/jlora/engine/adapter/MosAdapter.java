@@ -1,6 +1,5 @@
 package dev.jlora.engine.adapter;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -222,11 +221,7 @@ public final class MosAdapter extends DroppedInputAdapter {
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("alpha", Float.toString(alpha));
-        c.put("dropout", Float.toString(dropout));
+        var c = commonConfig(r, alpha);
         c.put("rs_lora", Boolean.toString(rsLora));
         c.put("shards_per_vector", Integer.toString(l));
         c.put("equivalent_rank", Integer.toString(pools.equivalentRank));

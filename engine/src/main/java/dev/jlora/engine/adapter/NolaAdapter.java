@@ -1,6 +1,5 @@
 package dev.jlora.engine.adapter;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -86,11 +85,7 @@ public final class NolaAdapter extends DroppedInputAdapter {
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("alpha", Float.toString(alpha));
-        c.put("dropout", Float.toString(dropout));
+        var c = commonConfig(r, alpha);
         c.put("num_basis_A", Integer.toString(k));
         c.put("num_basis_B", Integer.toString(l));
         c.put("basis_seed", Long.toString(basisSeed));

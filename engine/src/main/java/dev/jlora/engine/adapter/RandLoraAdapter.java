@@ -1,6 +1,5 @@
 package dev.jlora.engine.adapter;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -98,11 +97,7 @@ public final class RandLoraAdapter extends DroppedInputAdapter {
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("alpha", Float.toString(alpha));
-        c.put("dropout", Float.toString(dropout));
+        var c = commonConfig(r, alpha);
         c.put("projection_prng_key", Long.toString(shared.seed()));
         return c;
     }

@@ -1,6 +1,5 @@
 package dev.jlora.engine.adapter;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -100,10 +99,7 @@ public final class VeraAdapter extends DroppedInputAdapter {
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("dropout", Float.toString(dropout));
+        var c = commonConfig(r);
         c.put("d_initial", Float.toString(dInitial));
         c.put("projection_prng_key", Long.toString(shared.seed()));
         c.put("projection_in", Integer.toString(shared.maxIn()));
@@ -167,9 +163,7 @@ public final class VeraAdapter extends DroppedInputAdapter {
                 dg[t * r + j] *= dv[j];
             }
         }
-        float[] dxd = new float[T * IC];
-        SmallMatmul.ab(dxd, 1f, dg, aSlice, T, IC, r, false);
-        s.drop().backward(dxd, dx);
+        LowRankPath.inputGradient(dg, aSlice, s.drop(), T, r, IC, dx);
     }
 
     /** w += diag(b)·B·diag(d)·A. */
