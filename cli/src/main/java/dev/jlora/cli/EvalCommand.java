@@ -51,7 +51,8 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        LlamaModel m = CliModels.load(model, quant, quantEmbeddings.enabled, dev.jlora.engine.model.MemoryBudget.UNLIMITED);
+        LlamaModel m = ModelFiles.withContextExtension(CliModels.load(model, quant, quantEmbeddings.enabled,
+                dev.jlora.engine.model.MemoryBudget.UNLIMITED), adapter);
         AdapterSet adapters = adapter == null ? AdapterSet.NONE : AdapterFiles.load(adapter, m);
         m = ModelFiles.withTrainedBase(m, adapters);
         var examples = JsonlDataset.read(data, m.tokenizer());
