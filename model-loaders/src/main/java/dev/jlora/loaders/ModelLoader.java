@@ -45,6 +45,8 @@ import java.util.List;
 public final class ModelLoader {
 
     private static final System.Logger LOG = System.getLogger(ModelLoader.class.getName());
+    /** How far back a release of a quantized row run reaches: one PMD-mapped huge page (x86-64). */
+    private static final long RELEASE_BEHIND = 2L << 20;
 
     private ModelLoader() {}
 
@@ -311,7 +313,10 @@ public final class ModelLoader {
         List<ModelFormatException> failed = new java.util.concurrent.CopyOnWriteArrayList<>();
         QuantMatrix out = q.quantize(m, (from, to) -> {
             try {
-                src.release(name, from * rowBytes, to * rowBytes);
+                // A page fault maps more than the page it needs: fault-around maps up to 64 KiB of cached pages
+                // around it, and a file-backed transparent huge page 2 MiB. Pages of runs released earlier come
+                // back that way, so each release reaches back over them.
+                src.release(name, Math.max(0, from * rowBytes - RELEASE_BEHIND), to * rowBytes);
             } catch (ModelFormatException e) {
                 failed.add(e);
             }
@@ -319,6 +324,7 @@ public final class ModelLoader {
         if (!failed.isEmpty()) {
             throw failed.getFirst();
         }
+        src.release(name, 0, m.rows() * rowBytes);   // what reads at the edges of the worker ranges mapped back
         return out;
     }
 }
