@@ -65,10 +65,11 @@ public final class MemoryBench {
                   long nonHeapPeakBytes, long weightBytes, Load load) {
         String line() {
             return String.format(Locale.ROOT, "%sconfig=%s hwm_kib=%d rss_anon_kib=%d rss_file_kib=%d heap_peak=%d "
-                    + "nonheap_peak=%d weights=%d load_heap_peak=%d load_heap_live=%d load_offheap=%d "
-                    + "load_mapped_peak=%d load_mapped_end=%d", RESULT_PREFIX, config, hwmKib, rssAnonKib, rssFileKib,
-                    heapPeakBytes, nonHeapPeakBytes, weightBytes, load.heapPeak(), load.heapLive(), load.offHeap(),
-                    load.mappedPeak(), load.mappedEnd());
+                    + "nonheap_peak=%d weights=%d load_heap_before=%d load_allocated=%d load_heap_peak=%d "
+                    + "load_heap_live=%d load_offheap=%d load_mapped_peak=%d load_mapped_end=%d", RESULT_PREFIX, config,
+                    hwmKib, rssAnonKib, rssFileKib, heapPeakBytes, nonHeapPeakBytes, weightBytes, load.heapBefore(),
+                    load.allocated(), load.heapPeak(), load.heapLive(), load.offHeap(), load.mappedPeak(),
+                    load.mappedEnd());
         }
 
         /** Parses {@link #line()}; throws naming the missing or malformed key. */
@@ -87,7 +88,8 @@ public final class MemoryBench {
             }
             return new Result(require(kv, "config", line), number(kv, "hwm_kib", line), number(kv, "rss_anon_kib", line),
                     number(kv, "rss_file_kib", line), number(kv, "heap_peak", line), number(kv, "nonheap_peak", line),
-                    number(kv, "weights", line), new Load(number(kv, "load_heap_peak", line),
+                    number(kv, "weights", line), new Load(number(kv, "load_heap_before", line),
+                    number(kv, "load_allocated", line), number(kv, "load_heap_peak", line),
                     number(kv, "load_heap_live", line), number(kv, "load_offheap", line),
                     number(kv, "load_mapped_peak", line), number(kv, "load_mapped_end", line)));
         }
@@ -113,8 +115,11 @@ public final class MemoryBench {
     /**
      * Memory of {@code ModelLoader.load} alone, in bytes, as issue #5 counts it (heap + off-heap, not process RSS).
      *
-     * @param heapPeak   the heap pools' peak use during the load (pools reset before it): garbage not yet
-     *                   collected included, so an upper bound that follows G1's sizing
+     * @param heapBefore heap in use after a full GC just before the load (the JVM's own few MiB)
+     * @param allocated  bytes allocated on the heap by all threads during the load: heapBefore + allocated bounds
+     *                   the heap the load can need if nothing is collected (garbage included)
+     * @param heapPeak   the heap pools' peak use during the load (pools reset before it), as G1 accounts it:
+     *                   whole regions and TLABs, so it can exceed heapBefore + allocated
      * @param heapLive   heap in use after the load and a full GC: what the loaded model keeps on the heap (norms,
      *                   NF4 absmax codes, tokenizer) plus the few MiB any JVM holds
      * @param offHeap    native memory allocated through the JDK (the "direct" buffer pool, which counts
@@ -123,10 +128,11 @@ public final class MemoryBench {
      *                   every 20 ms from /proc/self/smaps)
      * @param mappedEnd  resident pages of the mapped model file right after the load
      */
-    record Load(long heapPeak, long heapLive, long offHeap, long mappedPeak, long mappedEnd) {
-        /** Peak heap + off-heap + mapped-resident of the load: the issue's figure. */
+    record Load(long heapBefore, long allocated, long heapPeak, long heapLive, long offHeap, long mappedPeak,
+                long mappedEnd) {
+        /** Peak heap (bounded by heapBefore + allocated) + off-heap + mapped-resident of the load: the issue's figure. */
         long peakTotal() {
-            return heapPeak + offHeap + mappedPeak;
+            return heapBefore + allocated + offHeap + mappedPeak;
         }
 
         /** What stays after the load: live heap + off-heap + mapped-resident. */
@@ -244,14 +250,15 @@ public final class MemoryBench {
         long fp32 = results.stream().filter(r -> weights(r.config()).equals("F32")).mapToLong(Result::weightBytes)
                 .findFirst().orElse(0);
         var sb = new StringBuilder();
-        sb.append("| configuration | heap peak during load MiB | live heap after load MiB | off-heap MiB "
-                + "| mapped resident peak / end MiB | peak heap + off-heap + mapped MiB | vs fp32 weights "
-                + "| live heap + off-heap + mapped MiB | vs fp32 weights |\n");
-        sb.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        sb.append("| configuration | heap before + allocated during load MiB | G1 pool peak MiB | live heap after "
+                + "load MiB | off-heap MiB | mapped resident peak / end MiB | peak heap + off-heap + mapped MiB "
+                + "| vs fp32 weights | live heap + off-heap + mapped MiB | vs fp32 weights |\n");
+        sb.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Result r : results) {
             Load l = r.load();
-            sb.append(String.format(Locale.ROOT, "| %s | %.0f | %.0f | %.0f | %.0f / %.0f | %.0f | %s | %.0f | %s |%n",
-                    r.config(), mib(l.heapPeak()), mib(l.heapLive()), mib(l.offHeap()), mib(l.mappedPeak()),
+            sb.append(String.format(Locale.ROOT, "| %s | %.0f + %.0f | %.0f | %.0f | %.0f | %.0f / %.0f | %.0f | %s "
+                    + "| %.0f | %s |%n", r.config(), mib(l.heapBefore()), mib(l.allocated()), mib(l.heapPeak()),
+                    mib(l.heapLive()), mib(l.offHeap()), mib(l.mappedPeak()),
                     mib(l.mappedEnd()), mib(l.peakTotal()), fp32 == 0 ? "–" : percent(l.peakTotal(), fp32),
                     mib(l.liveTotal()), fp32 == 0 ? "–" : percent(l.liveTotal(), fp32)));
         }
@@ -291,16 +298,21 @@ public final class MemoryBench {
         ModelLoader.LoadOptions options = weights.startsWith("NF4")
                 ? ModelLoader.LoadOptions.withQuant("nf4").withQuantizedEmbedding(weights.equals("NF4E"))
                 : ModelLoader.LoadOptions.DEFAULT;
+        var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         System.gc();
+        long heapBefore = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
         ManagementFactory.getMemoryPoolMXBeans().forEach(MemoryPoolMXBean::resetPeakUsage);
         MappedSampler sampler = new MappedSampler(file.toRealPath());
         sampler.start();
+        long allocatedBefore = threads.getTotalThreadAllocatedBytes();
         LlamaModel m = ModelLoader.load(file, options);
+        long allocated = threads.getTotalThreadAllocatedBytes() - allocatedBefore;
         long mappedEnd = sampler.finish();
         long loadHeapPeak = heapPoolPeaks();
         System.gc();
-        Load load = new Load(loadHeapPeak, ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed(),
-                directBytes(), sampler.peak(), mappedEnd);
+        Load load = new Load(heapBefore, allocated, loadHeapPeak,
+                ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed(), directBytes(), sampler.peak(),
+                mappedEnd);
         if (config.startsWith("infer-")) {
             int tokens = Integer.parseInt(opt(args, "--tokens", "32"));
             var session = new InferenceSession(m, AdapterSet.NONE, tokens + 2);

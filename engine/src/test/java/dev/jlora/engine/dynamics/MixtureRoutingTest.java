@@ -95,9 +95,10 @@ class MixtureRoutingTest {
         var a = new LlamaTrainGraph(m.config(), m.weights(), adapters, 1, tokens.length, false).logits(tokens);
         var b = new LlamaTrainGraph(m.config(), m.weights(), loaded, 1, tokens.length, false).logits(tokens);
         // Same values in both graphs; the Vector API's lane reductions may differ in the last bit between JIT tiers
-        // (two runs of one graph can), so the reload is held to 1e-6 relative, not to bit equality.
+        // (two runs of one graph can), so the reload is held to 1e-5 (the brief's bound; 1e-6 failed once by
+        // 1.8e-6 on loramoe in a full verify), not to bit equality.
         for (int i = 0; i < a.length; i++) {
-            assertEquals(a[i], b[i], 1e-6 * Math.max(1, Math.abs(a[i])),
+            assertEquals(a[i], b[i], 1e-5 * Math.max(1, Math.abs(a[i])),
                     "the reloaded " + method + " gives the same logits at " + i);
         }
         // generation's forward (InferenceSession, unmerged adapters) agrees with the training graph's:
