@@ -116,10 +116,11 @@ public final class MemoryBench {
      * Memory of {@code ModelLoader.load} alone, in bytes, as issue #5 counts it (heap + off-heap, not process RSS).
      *
      * @param heapBefore heap in use after a full GC just before the load (the JVM's own few MiB)
-     * @param allocated  bytes allocated on the heap by all threads during the load: heapBefore + allocated bounds
-     *                   the heap the load can need if nothing is collected (garbage included)
+     * @param allocated  bytes allocated on the heap by all threads during the load (but the bench's sampler):
+     *                   heapBefore + allocated bounds the heap the load can need if nothing is collected
      * @param heapPeak   the heap pools' peak use during the load (pools reset before it), as G1 accounts it:
-     *                   whole regions and TLABs, so it can exceed heapBefore + allocated
+     *                   whole regions and TLABs, and the sampler's garbage too, so it can exceed heapBefore +
+     *                   allocated
      * @param heapLive   heap in use after the load and a full GC: what the loaded model keeps on the heap (norms,
      *                   NF4 absmax codes, tokenizer) plus the few MiB any JVM holds
      * @param offHeap    native memory allocated through the JDK (the "direct" buffer pool, which counts
@@ -305,8 +306,11 @@ public final class MemoryBench {
         MappedSampler sampler = new MappedSampler(file.toRealPath());
         sampler.start();
         long allocatedBefore = threads.getTotalThreadAllocatedBytes();
+        long samplerBefore = threads.getThreadAllocatedBytes(sampler.threadId());
         LlamaModel m = ModelLoader.load(file, options);
-        long allocated = threads.getTotalThreadAllocatedBytes() - allocatedBefore;
+        // the sampler's own garbage (it reads /proc/self/smaps every 20 ms) is the bench's, not the load's
+        long allocated = threads.getTotalThreadAllocatedBytes() - allocatedBefore
+                - (threads.getThreadAllocatedBytes(sampler.threadId()) - samplerBefore);
         long mappedEnd = sampler.finish();
         long loadHeapPeak = heapPoolPeaks();
         System.gc();
