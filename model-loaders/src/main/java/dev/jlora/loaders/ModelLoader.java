@@ -233,7 +233,9 @@ public final class ModelLoader {
         QuantMatrix[][] stored = new QuantMatrix[c.nLayers()][];
         // First pass: map only, and add up the size as it will be loaded.
         long bytes = loadedBytes(storedEmbd, options.quantizeEmbedding() ? quant : null);
-        if (separateHead || quant != null && !options.quantizeEmbedding()) {   // a head of its own
+        boolean headCopy = !separateHead && quant != null && !options.quantizeEmbedding()
+                && QuantPlan.forColumns(quant, C) != storedEmbd.type();       // a tied head quantized apart
+        if (separateHead || headCopy) {
             bytes += loadedBytes(storedOutput, quant);
         }
         bytes += 4L * C + 4L * c.nLayers() * (2L * C + (c.attentionBias() ? c.qDim() + 2L * c.kvDim() : 0));  // norms, biases
