@@ -19,12 +19,12 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -49,6 +49,11 @@ class ServeDisconnectTest {
         client = HttpClient.newHttpClient();
     }
 
+    @AfterEach
+    void stopWatching() {
+        server.observer = new OpenAiServer.Observer() {};
+    }
+
     @AfterAll
     static void stop() {
         if (server != null) {
@@ -65,15 +70,16 @@ class ServeDisconnectTest {
      */
     static final class Watch implements OpenAiServer.Observer {
         final int holdAtText;
-        final CountDownLatch release;
         final CountDownLatch held = new CountDownLatch(1), gone = new CountDownLatch(1), finished = new CountDownLatch(1);
+        final CountDownLatch release;
         final AtomicInteger texts = new AtomicInteger(), textsAfterGone = new AtomicInteger(), requests = new AtomicInteger();
         final AtomicReference<ServeResult> result = new AtomicReference<>();
         final AtomicReference<String> problem = new AtomicReference<>();
 
+        /** Holds at text {@code holdAtText} until {@code release} opens; null: until the client is noticed gone. */
         Watch(int holdAtText, CountDownLatch release) {
             this.holdAtText = holdAtText;
-            this.release = release;
+            this.release = release == null ? gone : release;
         }
 
         @Override
@@ -143,59 +149,58 @@ class ServeDisconnectTest {
         assertEquals(0, metric("jlora_running_requests"));
     }
 
+    /** A streaming client that reads the first chunk of a stream of 300 tokens and disconnects. */
+    interface StreamingClient {
+        void readFirstChunkAndLeave(String body) throws Exception;
+    }
+
     /**
      * The stream is held at its second text until the server noticed the disconnect (a failed write of a text chunk
-     * or of a keep-alive comment), then the request must end CANCELLED at the next step with no more text, far below
-     * its max_tokens of 300.
+     * or of a keep-alive comment); then the request must end CANCELLED at the next step with no more text, far below
+     * its max_tokens, and its slot must be free.
      */
-    void assertStreamCancelled(Watch w, long cancelledBefore, long goneBefore) throws Exception {
+    static void assertDisconnectCancels(StreamingClient client) throws Exception {
+        long cancelled = metric("jlora_requests_cancelled_total"), gone = metric("jlora_client_disconnects_total");
+        var w = new Watch(2, null);
+        server.observer = w;
+        client.readFirstChunkAndLeave(body(300, true));
         w.await(w.finished, "the end of the disconnected request");
         assertNull(w.problem.get());
         assertEquals(ServeResult.Finish.CANCELLED, w.result.get().finish());
         assertEquals(0, w.textsAfterGone.get(), "no step ran for the request after its client was noticed gone");
         assertTrue(w.result.get().completionTokens() < 300, w.result.get().toString());
         nextRequestRuns();
-        assertEquals(cancelledBefore + 1, metric("jlora_requests_cancelled_total"));
-        assertEquals(goneBefore + 1, metric("jlora_client_disconnects_total"));
+        assertEquals(cancelled + 1, metric("jlora_requests_cancelled_total"));
+        assertEquals(gone + 1, metric("jlora_client_disconnects_total"));
     }
 
     @Test
     void httpClientThatClosesTheStreamFreesItsSlot() throws Exception {
-        long cancelled = metric("jlora_requests_cancelled_total"), gone = metric("jlora_client_disconnects_total");
-        var release = new CountDownLatch(1);
-        var w = new Watch(2, release);
-        server.observer = w;
-        try (var streaming = HttpClient.newHttpClient()) {   // its own, so that closing it closes the connection
-            var r = streaming.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/v1/completions"))
-                    .header("Authorization", "Bearer " + KEY).POST(HttpRequest.BodyPublishers.ofString(body(300, true)))
-                    .build(), HttpResponse.BodyHandlers.ofInputStream());
-            assertEquals(200, r.statusCode());
-            InputStream in = r.body();
-            assertTrue(firstDataLine(new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8)))
-                    .startsWith("data: {"));
-            in.close();
-            streaming.shutdownNow();
-        }
-        CompletableFuture.runAsync(() -> awaitQuietly(w.gone)).thenRun(release::countDown);
-        assertStreamCancelled(w, cancelled, gone);
-        server.observer = new OpenAiServer.Observer() {};
+        assertDisconnectCancels(body -> {
+            try (var streaming = HttpClient.newHttpClient()) {   // its own, so that closing it closes the connection
+                var r = streaming.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+                        + "/v1/completions")).header("Authorization", "Bearer " + KEY)
+                        .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofInputStream());
+                assertEquals(200, r.statusCode());
+                InputStream in = r.body();
+                assertTrue(firstDataLine(new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8)))
+                        .startsWith("data: {"));
+                in.close();
+                streaming.shutdownNow();
+            }
+        });
     }
 
     @Test
     void rawSocketClosedMidStreamFreesItsSlot() throws Exception {
-        long cancelled = metric("jlora_requests_cancelled_total"), gone = metric("jlora_client_disconnects_total");
-        var release = new CountDownLatch(1);
-        var w = new Watch(2, release);
-        server.observer = w;
-        try (var socket = new Socket("127.0.0.1", server.port())) {
-            send(socket, body(300, true));
-            var reader = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
-            assertEquals("HTTP/1.1 200 OK", reader.readLine());
-            assertTrue(firstDataLine(reader).startsWith("data: {"));
-        }
-        CompletableFuture.runAsync(() -> awaitQuietly(w.gone)).thenRun(release::countDown);
-        assertStreamCancelled(w, cancelled, gone);
-        server.observer = new OpenAiServer.Observer() {};
+        assertDisconnectCancels(body -> {
+            try (var socket = new Socket("127.0.0.1", server.port())) {
+                send(socket, body);
+                var reader = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+                assertEquals("HTTP/1.1 200 OK", reader.readLine());
+                assertTrue(firstDataLine(reader).startsWith("data: {"));
+            }
+        });
     }
 
     /**
@@ -222,7 +227,6 @@ class ServeDisconnectTest {
         nextRequestRuns();
         assertEquals(cancelled, metric("jlora_requests_cancelled_total"));
         assertEquals(gone + 1, metric("jlora_client_disconnects_total"));
-        server.observer = new OpenAiServer.Observer() {};
     }
 
     static void send(Socket socket, String json) throws Exception {
@@ -243,13 +247,5 @@ class ServeDisconnectTest {
             }
         }
         throw new AssertionError("the stream ended before its first data line");
-    }
-
-    static void awaitQuietly(CountDownLatch latch) {
-        try {
-            latch.await(WAIT_SECONDS, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 }

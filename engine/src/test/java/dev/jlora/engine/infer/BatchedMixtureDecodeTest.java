@@ -1,7 +1,5 @@
 package dev.jlora.engine.infer;
 
-import static dev.jlora.simd.testing.Approx.assertClose;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 
 import dev.jlora.engine.adapter.AdapterMethods;
@@ -67,31 +65,6 @@ class BatchedMixtureDecodeTest {
         for (String p : List.of("one", "two words", "3", "four", "a fifth prompt", "six", "seventh")) {
             prompts.add(TOK.encode(p, true, false));
         }
-        List<InferenceSession> batched = new ArrayList<>(), alone = new ArrayList<>();
-        for (int i = 0; i < sets.size(); i++) {
-            batched.add(new InferenceSession(models.get(i), sets.get(i), 32, 4));
-            alone.add(new InferenceSession(models.get(i), sets.get(i), 32, 4));
-        }
-        var decode = new BatchedDecode(m);
-        float[][] got = decode.prefill(batched, prompts);
-        for (int i = 0; i < sets.size(); i++) {
-            int row = i;
-            // Same formula per row; the n-row matmul may sum in another order than the session's own: float rounding
-            // of sums over C = 16..24 terms of O(1) values, well below 1e-5.
-            assertClose(alone.get(i).prefill(prompts.get(i)), got[i], 1e-5, 1e-5, () -> "prefill of sequence " + row);
-        }
-        var rnd = new SplittableRandom(11);
-        for (int step = 0; step < 3; step++) {
-            int[] tokens = new int[sets.size()];
-            for (int i = 0; i < tokens.length; i++) {
-                tokens[i] = 3 + rnd.nextInt(cfg.vocabSize() - 3);
-            }
-            got = decode.step(batched, tokens);
-            for (int i = 0; i < tokens.length; i++) {
-                int row = i, st = step;
-                assertClose(alone.get(i).decode(tokens[i]), got[i], 1e-5, 1e-5, () -> "sequence " + row + " step " + st);
-                assertEquals(alone.get(i).position(), batched.get(i).position());
-            }
-        }
+        BatchedDecodeTest.assertBatchEqualsAlone(m, sets, models, prompts);
     }
 }
