@@ -128,11 +128,6 @@ public final class OpenAiServer implements AutoCloseable {
         http.start();
     }
 
-    /** The scheduler behind the server (tests read its counters). */
-    Scheduler scheduler() {
-        return scheduler;
-    }
-
     /** The port the server listens on (the real one when 0 was asked for). */
     public int port() {
         return http.getAddress().getPort();
