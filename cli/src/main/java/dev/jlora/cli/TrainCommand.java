@@ -55,7 +55,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--method", defaultValue = "lora",
             description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, salt, kasa, full, "
                     + "hydra, mos, adalora, dylora, increlora, codyra, triadaptlora, "
-                    + "lorasb (default: ${DEFAULT-VALUE})")
+                    + "lorasb, loraprune (with --targets all-linear), loram (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
@@ -74,6 +74,8 @@ final class TrainCommand implements Callable<Integer> {
                     + "incre_interval, beta1, beta2, orth_reg_weight; codyra: dense_fraction, max_kappa, lambda_num; "
                     + "triadaptlora: init_r, target_r, incre_rank_num, init_warmup, incre_interval, rank_growth, "
                     + "orth_reg_weight; "
+                    + "loraprune: ratio, init_ratio, warmup_iters, cooldown_iters, prune_freq; "
+                    + "loram: ratio, criterion (random, taylor), calibration_batches; "
                     + "--init eva: rho, tau, whiten, adjust_scaling_factors, init_batches; "
                     + "--init lora-ga: init_batches, stable_gamma)")
     Map<String, String> methodArgs = new LinkedHashMap<>();
@@ -233,10 +235,19 @@ final class TrainCommand implements Callable<Integer> {
             params.putIfAbsent("init_lr", Float.toString(lr));   // LoRA-SB approximates the first step at this rate
         }
         Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
+        // LoRAM: LoRA trains on a pruned copy of the base and is saved recovered to the full shape.
+        var loram = LoramTraining.is(method)
+                ? LoramTraining.prune(m, params, init, trainBase, ds, batchSize, seed, o) : null;
+        var loramArgs = params;
+        if (loram != null) {
+            m = loram.prunedModel();
+            params = LoramTraining.loraParams(params);
+        }
+        String adapterMethod = loram != null ? "lora" : method;
         // EVA, LoRA-GA and LoRA-SB read the first training batches (the ones training starts with) before it starts.
-        InitBatches initData = AdapterMethods.needsData(method, init) ? new InitBatches(m, ds, batchSize, seed) : null;
+        InitBatches initData = AdapterMethods.needsData(adapterMethod, init) ? new InitBatches(m, ds, batchSize, seed) : null;
         AdaptedModel adapted = method.equals("xlora") || method.equals("meteora") ? mixPretrained(m, params, lora.targets())
-                : AdapterMethods.create(method, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
+                : AdapterMethods.create(adapterMethod, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
                         initData);
         if (initData != null) {
             o.printf(Locale.ROOT, "init %s from %s: %s%n", method.trim().equalsIgnoreCase("lorasb") ? "lorasb" : init,
@@ -277,7 +288,7 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         var ctx = new TrainingMethods.Context(m, adapters, ds, cfg);
-        var hooks = new java.util.ArrayList<>(TrainingMethods.forAdapterMethod(method, params, ctx));
+        var hooks = new java.util.ArrayList<>(TrainingMethods.forAdapterMethod(adapterMethod, params, ctx));
         hooks.addAll(TrainingMethods.create(dynamics, dynamicsArgs, ctx));
         if (!dynamics.isEmpty()) {
             o.printf("training dynamics: %s%n", String.join(", ", dynamics));
@@ -292,7 +303,8 @@ final class TrainCommand implements Callable<Integer> {
         }
         Path file = federatedClients > 0 ? federated(m, adapters, ds, cfg, meta, o, hooks)
                 : run(m, adapters, ds, cfg, out, resume, meta, o, logEvery, !noPlot, hooks);
-        TrainableAdapterSet saved = adapters;
+        TrainableAdapterSet saved = loram == null ? adapters
+                : LoramTraining.recoverAndSave(loram, adapters, file, meta, loramArgs, o);
         if (!adapted.residuals().isEmpty()) {
             // The trained adapter is relative to the residual base; save it as a delta on the original weights.
             saved = adapted.deltaOnOriginal();
@@ -314,7 +326,7 @@ final class TrainCommand implements Callable<Integer> {
                 case JLORA -> out.resolve("adapter.jlora");
             };
             if (f != AdapterFiles.Format.JLORA) {
-                AdapterFiles.save(p, f, saved, m.config(), model);
+                AdapterFiles.save(p, f, saved, (loram != null ? loram.fullModel() : m).config(), model);
                 o.printf("exported %s adapter to %s%n", f.name().toLowerCase(Locale.ROOT), p);
             }
         }

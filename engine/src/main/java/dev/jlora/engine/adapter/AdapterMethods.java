@@ -38,6 +38,10 @@ public final class AdapterMethods {
 
     private static final Map<String, Method> METHODS = new LinkedHashMap<>();
 
+    /** The keys of LoRAPrune's schedule (its hook reads them; the adapters carry them in their config). */
+    public static final Map<String, String> LORAPRUNE_KEYS = ordered("ratio", "0.5", "init_ratio", "0",
+            "warmup_iters", "0.1", "cooldown_iters", "0.1", "prune_freq", "10");
+
     static {
         add(new Method("lora", "LoRA (Hu et al. 2021); rs_lora=true for rsLoRA (Kalajdzievski 2023)", Map.of(), true));
         add(new Method("dora", "DoRA (Liu et al. 2024): magnitude and LoRA-updated direction", Map.of(), true));
@@ -107,6 +111,12 @@ public final class AdapterMethods {
         add(new Method("mos", "MoS (Wang et al. 2024): A, B assembled from shards of pools shared across layers "
                 + "(fixed random router, private shards)", Map.of("shards_per_vector", "2", "equivalent_rank", "4",
                 "private_rank", "1", "router_seed", "0"), false));
+        add(new Method(LoraPruneAdapter.METHOD, "LoRAPrune (Zhang et al. 2023): LoRA with structured pruning masks on "
+                + "heads and FFN channels, found during training by the LoRA-guided criterion (hook 'loraprune'); "
+                + "needs --targets all-linear", LORAPRUNE_KEYS, false));
+        add(new Method("loram", "LoRAM (Zhang et al. 2025): train LoRA on a structurally pruned base (ratio, "
+                + "criterion random|taylor), recover it to the full model's shape (jlora train); saved as lora",
+                ordered("ratio", "0.5", "criterion", "random", "calibration_batches", "4"), false));
         add(new Method("full", "full-parameter training: a dense fp32 ΔW per adapted linear over the frozen "
                 + "(quantized) base, for LISA/OwLore/Fira", Map.of(), false));
         add(new Method("lorasb", "LoRA-SB (Ponkshe et al. 2024): frozen B, A and a trainable r×r R, initialised from "
@@ -655,6 +665,18 @@ public final class AdapterMethods {
             }
             case "mos" -> mos(p.lora(targets), p, weights.layers().size(), init);
             case "full" -> (layer, target, base, rnd) -> new FullAdapter(base.cols(), base.rows());
+            case LoraPruneAdapter.METHOD -> {
+                LoraConfig cfg = p.lora(targets);
+                var own = new LinkedHashMap<String, String>();
+                LORAPRUNE_KEYS.forEach((k, dflt) -> own.put(k, p.values().getOrDefault(k, dflt)));
+                yield (layer, target, base, rnd) -> new LoraPruneAdapter(base, init
+                        ? LoraAdapter.create(base.cols(), base.rows(), cfg, rnd)
+                        : new LoraAdapter(base.cols(), base.rows(), cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora()),
+                        own);
+            }
+            case "loram" -> throw new IllegalArgumentException("loram trains LoRA on a pruned copy of the base model: "
+                    + "use dev.jlora.engine.prune.Loram (jlora train --method loram does); its saved adapter is a "
+                    + "plain lora for the full model");
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };
     }
