@@ -286,6 +286,10 @@ final class TrainCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--export " + f.trim() + " cannot hold the base tensors of "
                         + "--train-base (" + TrainableBase.Part.format(baseParts) + "): use jlora merge");
             }
+            if (adapterMethod.equalsIgnoreCase("loraprune") && formats.getLast() != AdapterFiles.Format.JLORA) {
+                throw new IllegalArgumentException("--export " + f.trim() + " cannot hold loraprune's structured "
+                        + "pruning masks: keep the .jlora, or write the pruned model with jlora merge");
+            }
         }
         var ctx = new TrainingMethods.Context(m, adapters, ds, cfg);
         var hooks = new java.util.ArrayList<>(TrainingMethods.forAdapterMethod(adapterMethod, params, ctx));

@@ -95,6 +95,11 @@ class PruningCliTest {
         var peft = TrainCommandTest.run("export", adapter.toString(), "--base", "demo", "--format", "peft",
                 "--out", dir.resolve("peft").toString());
         assertTrue(peft.code() != 0 && peft.err().contains("pruning masks"), peft.err());
+        var early = TrainCommandTest.run("train", "demo", "--data", data.toString(), "--out",
+                dir.resolve("x").toString(), "--steps", "1", "--targets", "all-linear", "--method", "loraprune",
+                "--export", "gguf");
+        assertTrue(early.code() != 0 && early.err().contains("pruning masks"), early.err());
+        assertTrue(!Files.exists(dir.resolve("x/adapter.jlora")), "refused before training");
     }
 
     /**
