@@ -54,7 +54,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--method", defaultValue = "lora",
             description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, salt, kasa, full, "
-                    + "hydra, mos, adalora, dylora, increlora, codyra, "
+                    + "hydra, mos, adalora, dylora, increlora, codyra, triadaptlora, "
                     + "lorasb, loraprune (with --targets all-linear), loram (default: ${DEFAULT-VALUE})")
     String method;
 
@@ -72,6 +72,8 @@ final class TrainCommand implements Callable<Integer> {
                     + "adalora: init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight; "
                     + "dylora: frozen; increlora: init_r, max_r, target_r, top_h, incre_rank_num, init_warmup, "
                     + "incre_interval, beta1, beta2, orth_reg_weight; codyra: dense_fraction, max_kappa, lambda_num; "
+                    + "triadaptlora: init_r, target_r, incre_rank_num, init_warmup, incre_interval, rank_growth, "
+                    + "orth_reg_weight; "
                     + "loraprune: ratio, init_ratio, warmup_iters, cooldown_iters, prune_freq; "
                     + "loram: ratio, criterion (random, taylor), calibration_batches; "
                     + "--init eva: rho, tau, whiten, adjust_scaling_factors, init_batches; "

@@ -24,7 +24,7 @@ import java.util.function.Function;
  * (read by its training hook); SALT {@code r_lora}; KaSA {@code beta}, {@code gamma} (its hook) and
  * {@code kasa_base} (written by the adapter: truncated or original); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
  * {@code router_seed}; mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE, LoRA-Mixer) their routing keys, listed
- * in {@link #methods()}; the rank-adaptive methods (adalora, dylora, increlora, codyra) theirs, listed there too.
+ * in {@link #methods()}; the rank-adaptive methods (adalora, dylora, increlora, codyra, triadaptlora) theirs, listed there too.
  * The data-driven inits add theirs ({@link #DATA_INITS}); saved files may carry a {@link RankPattern} (EVA).
  * Any other key is an error naming the keys the method knows.
  */
@@ -66,6 +66,11 @@ public final class AdapterMethods {
                 + "important modules up to max_r", ordered("init_r", "1", "max_r", "(rank)", "target_r", "4",
                         "top_h", "(modules/4)", "incre_rank_num", "(target_r/2)", "init_warmup", "0", "incre_interval", "1",
                         "beta1", "0.85", "beta2", "0.85", "orth_reg_weight", "0.1"), false));
+        add(new Method("triadaptlora", "TriAdaptLoRA (Liang et al. 2025): ΔW = s·B·C·A with C split into block-lower and "
+                + "block-upper triangles; ranks grow from init_r where the normalised ‖C‖_F rose most, by a linear or "
+                + "exponential threshold schedule, towards target_r per module on average",
+                ordered("init_r", "1", "target_r", "(rank/2)", "incre_rank_num", "(target_r/2)", "init_warmup", "0",
+                        "incre_interval", "1", "rank_growth", "linear", "orth_reg_weight", "0.5"), false));
         add(new Method("codyra", "CoDyRA (Lu et al. 2024): per-component gates sparsified by a proximal L1 step; "
                 + "the rank is what survives", ordered("dense_fraction", "0.5", "max_kappa", "0.0007",
                         "lambda_num", "50"), false));
@@ -327,13 +332,7 @@ public final class AdapterMethods {
      * hook ({@code dev.jlora.engine.dynamics}) allocates the ranks. Their own keys go into the adapter's config.
      */
     private static AdapterFactory rankAdaptive(Method m, HyperParams p, int rank, float dropout, boolean init) {
-        var own = new LinkedHashMap<String, String>();
-        for (var k : m.keys().entrySet()) {
-            String given = p.values().get(k.getKey());
-            if (given != null || !k.getValue().startsWith("(")) {   // "(rank)"-style defaults are derived, not stored
-                own.put(k.getKey(), given != null ? given : k.getValue());
-            }
-        }
+        var own = ownKeys(m, p);
         float alpha = p.real("alpha", 16);
         return switch (m.name()) {
             case "adalora" -> {
@@ -352,6 +351,29 @@ public final class AdapterMethods {
             case "codyra" -> (layer, target, base, rnd) -> rankMasked(m, base, rank, rank, dropout, true, 0, own,
                     init ? RankMaskedAdapter.Init.GATED : null, rnd);
             default -> throw new IllegalStateException("not a rank-adaptive method: " + m.name());
+        };
+    }
+
+    /** The method's own keys to write into the adapters' config: given values, and defaults that are not derived. */
+    private static Map<String, String> ownKeys(Method m, HyperParams p) {
+        var own = new LinkedHashMap<String, String>();
+        for (var k : m.keys().entrySet()) {
+            String given = p.values().get(k.getKey());
+            if (given != null || !k.getValue().startsWith("(")) {   // "(rank)"-style defaults are derived, not stored
+                own.put(k.getKey(), given != null ? given : k.getValue());
+            }
+        }
+        return own;
+    }
+
+    /** TriAdaptLoRA: storage at {@code rank}, {@code init_r} components in use; its hook grows them. */
+    private static AdapterFactory triAdapt(Method m, HyperParams p, int rank, float dropout, boolean init) {
+        var own = ownKeys(m, p);
+        float alpha = p.real("alpha", 16);
+        int initR = p.integer("init_r", 1);
+        return (layer, target, base, rnd) -> {
+            var ad = new TriAdaptLoraAdapter(base.cols(), base.rows(), rank, initR, alpha, dropout, own);
+            return init ? ad.init(rnd) : ad;
         };
     }
 
@@ -551,6 +573,7 @@ public final class AdapterMethods {
                 yield (layer, target, base, rnd) -> new RandLoraAdapter(base.cols(), base.rows(), bases, alpha, dropout);
             }
             case "adalora", "dylora", "increlora", "codyra" -> rankAdaptive(m, p, rank, dropout, init);
+            case "triadaptlora" -> triAdapt(m, p, rank, dropout, init);
             case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
             case "loramixer" -> {
                 LoraMixerAdapter.checkTargets(targets);
