@@ -34,7 +34,10 @@ import java.util.Map;
  * </ul>
  * Departures, said plainly: modules at their storage rank ({@code rank}) cannot grow and are left out of the
  * threshold (the reference has no maximum); the total may overshoot the target by the modules that tie at the
- * threshold, as in the reference.
+ * threshold, as in the reference. The reference adds a grown block's tensors to the optimizer as a new parameter
+ * group; here they were allocated (and drawn) at the start, so a grown block's Adam moments start at 0 but share
+ * the run's step count for bias correction, and with {@code --weight-decay} &gt; 0 AdamW's decoupled decay shrinks
+ * the stored A rows and B columns of components not grown yet (jlora's default decay is 0).
  */
 final class TriAdaptLora implements TrainingHook {
     static final String NAME = TriAdaptLoraAdapter.METHOD;
