@@ -193,7 +193,7 @@ public final class DecodeBench {
         System.out.println("results: " + file);
     }
 
-    private static String loadAverage() {
+    static String loadAverage() {
         try {
             return java.nio.file.Files.readString(Path.of("/proc/loadavg")).strip();
         } catch (java.io.IOException e) {

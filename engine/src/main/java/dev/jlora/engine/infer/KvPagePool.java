@@ -76,6 +76,14 @@ public final class KvPagePool {
         return bytes / KvCache.bytesFor(cfg.nLayers(), DEFAULT_PAGE_SIZE, cfg.kvDim());
     }
 
+    /**
+     * Pages of a server's pool: {@code kvPositions} positions of KV cache (rounded up to whole pages) plus the pages
+     * {@code adapterBytes} of adapters take (rounded down), which KV caches may use while no adapter does.
+     */
+    public static long poolPages(LlamaConfig cfg, long kvPositions, long adapterBytes) {
+        return KvCache.pagesFor(kvPositions, DEFAULT_PAGE_SIZE) + pagesInBytes(cfg, adapterBytes);
+    }
+
     public int pageSize() {
         return pageSize;
     }
@@ -115,6 +123,11 @@ public final class KvPagePool {
     /** Pages held by adapters ({@link #reserve}). */
     public synchronized long adapterPages() {
         return reservedPages;
+    }
+
+    /** Pages that adapter loads wait for. */
+    public synchronized long waitingPages() {
+        return waitingDemand;
     }
 
     /** Pages neither KV caches nor adapters hold. */

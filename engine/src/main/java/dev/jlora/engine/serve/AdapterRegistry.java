@@ -253,6 +253,11 @@ public final class AdapterRegistry {
         return new ArrayList<>(resident.keySet());
     }
 
+    /** The byte bound of the resident adapters. */
+    public long maxBytes() {
+        return maxBytes;
+    }
+
     public synchronized long residentBytes() {
         return residentBytes;
     }

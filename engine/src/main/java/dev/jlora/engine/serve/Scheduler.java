@@ -221,7 +221,19 @@ public final class Scheduler implements AutoCloseable {
                     return;
                 }
             }
-            admit();
+            if (!admit() && running.isEmpty()) {
+                // Nothing runs and the head does not fit: only an adapter load waiting for pages (it gets them by
+                // evicting unused adapters, on its own thread) holds the pool back. Look again in a moment, not in a
+                // busy loop.
+                synchronized (this) {
+                    try {
+                        wait(1);
+                    } catch (InterruptedException e) {
+                        closed = true;
+                    }
+                }
+                continue;
+            }
             List<Sequence> prefilling = new ArrayList<>();
             List<int[]> chunks = new ArrayList<>();
             int prefillRoom = prefillTokensPerStep;
@@ -260,14 +272,14 @@ public final class Scheduler implements AutoCloseable {
     /**
      * Admits waiting requests in FIFO order while there is a running slot and the pool has pages for the head's
      * prompt (or, for a preempted request, prompt and generated tokens) plus one new token: a large request is not
-     * overtaken forever by small ones.
+     * overtaken forever by small ones. False when the head of the queue waits for pages.
      */
-    private void admit() {
+    private boolean admit() {
         while (true) {
             Waiting w;
             synchronized (this) {
                 if (queue.isEmpty() || running.size() >= maxRunning) {
-                    return;
+                    return true;
                 }
                 w = queue.peekFirst();
             }
@@ -294,7 +306,7 @@ public final class Scheduler implements AutoCloseable {
             int positions = s.contextLength() + 1;
             if (!pool.available(pool.pagesForPositions(positions)) || !s.session.reserve(positions)) {
                 s.session.releaseCache();
-                return;   // wait until running requests free pages
+                return false;   // wait until running requests free pages
             }
             synchronized (this) {
                 queue.pollFirst();
