@@ -287,6 +287,7 @@ public final class InferenceSession {
         final int V = cfg.vocabSize();
         final int p0 = pos;
         if (scalingPass != null) {
+            scalingPass.requireRoom(T);
             scalingPass.forwardChunk(tokens, off, T);
             float[] scalingHidden = new float[T * C];
             ops.rmsNormForward(scalingHidden, rstd, scalingPass.x, w.finalNorm(), T, C, cfg.rmsEps());
