@@ -46,7 +46,7 @@ class MemoryBudgetCliTest {
         assertEquals(750, withAdapters.kvTokens(), "75 % of the rest for the KV cache");
         assertEquals(250 * perToken, withAdapters.adapterBytes(), "the rest for adapters");
         // one pool of 16-position pages for both: ⌈750 / 16⌉ KV pages + ⌊250 / 16⌋ adapter pages
-        assertEquals(48 + 15, withAdapters.poolPages(), "KV pages and adapter pages in one pool");
+        assertEquals(47 + 15, withAdapters.poolPages(), "KV pages and adapter pages in one pool");
         var baseOnly = MemorySplit.of(budget, m, 8, null, false, 1L << 30);
         assertEquals(1000, baseOnly.kvTokens());
         assertEquals(63, baseOnly.poolPages(), "without adapters: ⌈1000 / 16⌉ pages, all for KV");
