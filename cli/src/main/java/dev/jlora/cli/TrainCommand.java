@@ -247,7 +247,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         // After the residual init: the frozen weights training runs on are the (possibly replaced) ones.
         m = BackendWeights.onBackend(m, selected.backend());
-        o.printf(Locale.ROOT, "backend %s: %d fp32 weight matrices on it (%s)%n", selected.backend().name(),
+        o.printf(Locale.ROOT, "backend %s: %d weight matrices on it (%s)%n", selected.backend().name(),
                 BackendWeights.countOnBackend(m.weights()), selected.reason());
         var cfg = TrainConfig.builder().steps(steps).batchSize(batchSize).seqLen(seqLen).gradAccum(gradAccum)
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
