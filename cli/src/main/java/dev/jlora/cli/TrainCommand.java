@@ -246,7 +246,9 @@ final class TrainCommand implements Callable<Integer> {
         String adapterMethod = loram != null ? "lora" : method;
         // EVA, LoRA-GA and LoRA-SB read the first training batches (the ones training starts with) before it starts.
         InitBatches initData = AdapterMethods.needsData(adapterMethod, init) ? new InitBatches(m, ds, batchSize, seed) : null;
-        AdaptedModel adapted = method.equals("xlora") || method.equals("meteora") ? mixPretrained(m, params, lora.targets())
+        boolean pretrained = method.equals("xlora") || method.equals("meteora")
+                || method.equals("loramixer") && params.containsKey("adapters");
+        AdaptedModel adapted = pretrained ? mixPretrained(m, params, lora.targets())
                 : AdapterMethods.create(adapterMethod, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
                         initData);
         if (initData != null) {
@@ -385,8 +387,9 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /**
-     * X-LoRA and MeteoRA: the pre-trained LoRA adapters of {@code --method-arg adapters=PATH,PATH} (any format
-     * --adapter reads), frozen and mixed by a new scaling head (AdapterMethods.xlora) or new gates (meteora).
+     * X-LoRA, MeteoRA and LoRA-Mixer's plug-and-play regime: the pre-trained LoRA adapters of {@code --method-arg
+     * adapters=PATH,PATH} (any format --adapter reads), frozen and mixed by a new scaling head (AdapterMethods.xlora),
+     * new gates (meteora) or new routers trained with the RSL (loramixer).
      */
     private AdaptedModel mixPretrained(LlamaModel m, Map<String, String> params,
                                        java.util.Set<dev.jlora.engine.adapter.Target> on) throws java.io.IOException {
@@ -402,8 +405,12 @@ final class TrainCommand implements Callable<Integer> {
         for (String f : files.split(",")) {
             experts.add(AdapterFiles.load(Path.of(f.trim()), m));
         }
-        var set = method.equals("xlora") ? AdapterMethods.xlora(m.weights(), on, experts, p.real("softmax_temperature", 1), seed)
-                : AdapterMethods.meteora(m.weights(), on, experts, p.integer("top_k", 2), seed);
+        var set = switch (method) {
+            case "xlora" -> AdapterMethods.xlora(m.weights(), on, experts, p.real("softmax_temperature", 1), seed);
+            case "meteora" -> AdapterMethods.meteora(m.weights(), on, experts, p.integer("top_k", 2), seed);
+            default -> AdapterMethods.loraMixer(m.weights(), on, experts, p.integer("top_k", 2), p.real("rsl_alpha", 0.01f),
+                    p.real("rsl_lambda", 0.01f), seed);
+        };
         return new AdaptedModel(m.weights(), set, java.util.List.of(), m.weights(), Map.of());
     }
 
