@@ -240,6 +240,7 @@ final class TrainCommand implements Callable<Integer> {
                 ? LoramTraining.prune(m, params, init, trainBase, ds, batchSize, seed, o) : null;
         var loramArgs = params;
         if (loram != null) {
+            LoramTraining.record(loram, out, resume);
             m = loram.prunedModel();
             params = LoramTraining.loraParams(params);
         }

@@ -139,6 +139,11 @@ class PruningCliTest {
             assertEquals("lora", a.method());
         }
         assertEquals(saved.parameterCount(), peft.parameterCount(), "the PEFT export holds the full-shape LoRA");
+        assertTrue(Files.readString(out.resolve("loram-structures.txt")).startsWith("block 0: kept KV head groups"));
+        var otherSeed = TrainCommandTest.run("train", "demo", "--data", data().toString(), "--out", out.toString(),
+                "--steps", "4", "--seq-len", "16", "--batch-size", "1", "--rank", "4", "--targets", "all-linear",
+                "--eval-fraction", "0", "--no-plot", "--method", "loram", "--seed", "7", "--resume");
+        assertTrue(otherSeed.code() != 0 && otherSeed.err().contains("pruned structures differ"), otherSeed.err());
         var bad = TrainCommandTest.run("train", "demo", "--data", data().toString(), "--out", dir.resolve("x").toString(),
                 "--steps", "1", "--method", "loram", "--init", "pissa");
         assertTrue(bad.code() != 0 && bad.err().contains("--init pissa"), bad.err());
