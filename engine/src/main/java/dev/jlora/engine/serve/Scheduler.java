@@ -49,12 +49,14 @@ public final class Scheduler implements AutoCloseable {
     /** A queued request; {@code sequence} is set once created (kept while it waits for pages, or when preempted). */
     private static final class Waiting {
         final ServeRequest request;
+        final LlamaModel model;
         final Ticket ticket;
         final int positions;
         Sequence sequence;
 
-        Waiting(ServeRequest request, Ticket ticket, int positions, Sequence sequence) {
+        Waiting(ServeRequest request, LlamaModel model, Ticket ticket, int positions, Sequence sequence) {
             this.request = request;
+            this.model = model;
             this.ticket = ticket;
             this.positions = positions;
             this.sequence = sequence;
@@ -62,6 +64,7 @@ public final class Scheduler implements AutoCloseable {
     }
 
     private final LlamaModel model;
+    private final TrainedBaseCache trainedBases;
     private final int maxRunning;
     private final KvPagePool pool;
     private final int maxQueue;
@@ -75,6 +78,7 @@ public final class Scheduler implements AutoCloseable {
     private final AtomicLong requestsTotal = new AtomicLong();
     private final AtomicLong tokensGenerated = new AtomicLong();
     private final AtomicLong preemptions = new AtomicLong();
+    private final AtomicLong cancelledTotal = new AtomicLong();
     private volatile int runningCount;
 
     /**
@@ -104,6 +108,7 @@ public final class Scheduler implements AutoCloseable {
         }
         this.prefillTokensPerStep = prefillTokensPerStep;
         this.model = model;
+        this.trainedBases = new TrainedBaseCache(model);
         this.maxRunning = maxRunning;
         this.pool = pool;
         this.maxQueue = maxQueue;
@@ -141,6 +146,7 @@ public final class Scheduler implements AutoCloseable {
                     + " pages (" + pool.totalPages() * pool.pageSize() + " positions)");
         }
         var ticket = new Ticket();
+        LlamaModel runsOn = trainedBases.modelFor(request.adapters());   // on the caller's thread: may copy tensors
         synchronized (this) {
             if (closed) {
                 throw new IllegalStateException("the scheduler is closed");
@@ -148,7 +154,7 @@ public final class Scheduler implements AutoCloseable {
             if (queue.size() >= maxQueue && !(queue.isEmpty() && running.size() < maxRunning)) {
                 throw new QueueFullException(queue.size(), maxQueue);
             }
-            queue.addLast(new Waiting(request, ticket, positions, null));
+            queue.addLast(new Waiting(request, runsOn, ticket, positions, null));
             requestsTotal.incrementAndGet();
             notifyAll();
         }
@@ -170,9 +176,17 @@ public final class Scheduler implements AutoCloseable {
         return requestsTotal.get();
     }
 
-    /** Tokens generated since start, over all requests (updated after every step). */
+    /** Tokens generated since start, over all requests (a token counts before its request's listener hears of it). */
     public long tokensGenerated() {
         return tokensGenerated.get();
+    }
+
+    /**
+     * Requests ended by {@link Ticket#cancel} since start (while waiting or running); a running one is counted at the
+     * step that ends it, and its slot and KV pages are free before the next request is admitted.
+     */
+    public long cancelledTotal() {
+        return cancelledTotal.get();
     }
 
     /** Running requests sent back to the queue because the KV pool was full, since start. */
@@ -250,8 +264,10 @@ public final class Scheduler implements AutoCloseable {
                 step.prefill(prefilling, chunks);
             }
             for (int i = 0; i < running.size(); i++) {
-                if (runningTickets.get(i).cancelled()) {
-                    running.get(i).finish(ServeResult.Finish.CANCELLED);
+                Sequence s = running.get(i);
+                if (runningTickets.get(i).cancelled() && !s.done()) {
+                    cancelledTotal.incrementAndGet();
+                    s.finish(ServeResult.Finish.CANCELLED);
                 }
             }
             removeFinished();
@@ -287,13 +303,14 @@ public final class Scheduler implements AutoCloseable {
                 synchronized (this) {
                     queue.pollFirst();
                 }
+                cancelledTotal.incrementAndGet();
                 cancelWaiting(w);
                 continue;
             }
             boolean fresh = w.sequence == null;
             if (fresh) {
                 try {
-                    w.sequence = new Sequence(w.request, model, w.positions, pool);
+                    w.sequence = new Sequence(w.request, w.model, w.positions, pool, tokensGenerated);
                 } catch (RuntimeException e) {
                     synchronized (this) {
                         queue.pollFirst();
@@ -354,7 +371,7 @@ public final class Scheduler implements AutoCloseable {
         s.preempt();
         pool.unpin(s.request.adapters());
         synchronized (this) {
-            queue.addFirst(new Waiting(s.request, ticket, 0, s));
+            queue.addFirst(new Waiting(s.request, null, ticket, 0, s));
         }
         preemptions.incrementAndGet();
     }
@@ -364,7 +381,6 @@ public final class Scheduler implements AutoCloseable {
         synchronized (this) {
             for (int i = running.size() - 1; i >= 0; i--) {
                 Sequence s = running.get(i);
-                tokensGenerated.addAndGet(s.takeNewTokens());
                 if (s.done()) {
                     s.session.releaseCache();
                     pool.unpin(s.request.adapters());

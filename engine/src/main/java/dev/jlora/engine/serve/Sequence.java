@@ -7,6 +7,7 @@ import dev.jlora.engine.infer.StopStrings;
 import dev.jlora.engine.infer.Utf8Stream;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.tokenizer.Tokenizer;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One running request: its KV cache (an {@link InferenceSession} with the request's adapters), sampler, UTF-8 and
@@ -26,15 +27,19 @@ final class Sequence {
     private final StopStrings stop;
     private int generated;
     private int[] generatedIds = new int[16];   // [generated] sampled tokens, for recomputation after preemption
-    private int counted;                 // tokens already added to the scheduler's total
+    private final AtomicLong generatedTotal;   // the scheduler's count over all requests
     private int nextToken = -1;          // token to feed at the next decode step, −1 when none
     private int cached;                  // tokens of the context in the KV cache (or in the chunk being prefilled)
     private ServeResult result;
     volatile boolean cancelled;
 
-    /** A sequence of at most {@code contextSize} positions whose KV pages come from {@code pool}. */
-    Sequence(ServeRequest request, LlamaModel model, int contextSize, KvPagePool pool) {
+    /**
+     * A sequence of at most {@code contextSize} positions whose KV pages come from {@code pool}; each token it
+     * generates is added to {@code generatedTotal} before the listener hears of it.
+     */
+    Sequence(ServeRequest request, LlamaModel model, int contextSize, KvPagePool pool, AtomicLong generatedTotal) {
         this.request = request;
+        this.generatedTotal = generatedTotal;
         this.tokenizer = model.tokenizer();
         this.session = new InferenceSession(model, request.adapters(), contextSize,
                 InferenceSession.DEFAULT_MAX_BATCH, pool);
@@ -120,6 +125,7 @@ final class Sequence {
             generatedIds = java.util.Arrays.copyOf(generatedIds, 2 * generated);
         }
         generatedIds[generated++] = id;
+        generatedTotal.incrementAndGet();
         if (request.config().stopAtEndOfGeneration() && tokenizer.isEndOfGeneration(id)) {
             finish(ServeResult.Finish.END_OF_GENERATION);
             return;
@@ -161,13 +167,6 @@ final class Sequence {
         }
         result = new ServeResult(stop.text(), request.prompt().length, generated, ServeResult.Finish.CANCELLED);
         request.listener().onError(e);
-    }
-
-    /** Tokens generated since the last call (for the scheduler's running total). */
-    int takeNewTokens() {
-        int n = generated - counted;
-        counted = generated;
-        return n;
     }
 
     boolean done() {
