@@ -129,9 +129,12 @@ final class PanamaQuant {
     }
 
     static float dotQ4_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks) {
-        var acc = FloatVector.zero(F);
+        // Four accumulators, one per term kind: a single one would chain four dependent FMAs per 64 weights
+        // (measured on one thread, [1024 × 4096], together with the word-wise scale unpacking: 1.7× slower).
+        FloatVector accLo = FloatVector.zero(F), accHi = accLo, accMinLo = accLo, accMinHi = accLo;
         for (int b = 0; b < nBlocks; b++, off += Q4_K.BYTES) {
             float d = Le.f16(src, off), min = Le.f16(src, off + 2);
+            long scales = KQuants.scalesK4(src, off + 4), mins = KQuants.minsK4(src, off + 4);
             long q = off + 16;
             for (int is = 0; is < 8; is += 2, q += 32, xOff += 64) {
                 var s1 = FloatVector.zero(F);
@@ -148,13 +151,13 @@ final class PanamaQuant {
                     x2 = x2.add(xb);
                 }
                 // Σ (d·sc·q − dmin·m)·x = d·sc·Σ q·x − dmin·m·Σ x
-                acc = s1.fma(FloatVector.broadcast(F, d * KQuants.scaleK4(src, off + 4, is)), acc);
-                acc = x1.fma(FloatVector.broadcast(F, -min * KQuants.minK4(src, off + 4, is)), acc);
-                acc = s2.fma(FloatVector.broadcast(F, d * KQuants.scaleK4(src, off + 4, is + 1)), acc);
-                acc = x2.fma(FloatVector.broadcast(F, -min * KQuants.minK4(src, off + 4, is + 1)), acc);
+                accLo = s1.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is)), accLo);
+                accHi = s2.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is + 1)), accHi);
+                accMinLo = x1.fma(FloatVector.broadcast(F, -min * KQuants.byteAt(mins, is)), accMinLo);
+                accMinHi = x2.fma(FloatVector.broadcast(F, -min * KQuants.byteAt(mins, is + 1)), accMinHi);
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return accLo.add(accHi).add(accMinLo.add(accMinHi)).reduceLanes(VectorOperators.ADD);
     }
 
     // ---------------------------------------------------------------- Q5_K
