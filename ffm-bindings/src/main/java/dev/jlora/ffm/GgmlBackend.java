@@ -81,7 +81,8 @@ public final class GgmlBackend implements Backend {
             throw new IllegalStateException("ggml_backend_init_by_type(CPU, NULL) returned NULL (no CPU backend "
                     + "registered from " + dir + ")");
         }
-        threads = setThreads(L, base, backend, Runtime.getRuntime().availableProcessors());
+        // jlora's own thread count (-Djlora.threads, else the processors), so that comparisons run both on as many.
+        threads = setThreads(L, base, backend, dev.jlora.simd.Parallel.threads());
     }
 
     /**
@@ -236,6 +237,79 @@ public final class GgmlBackend implements Backend {
                 }
             } catch (Throwable t) {
                 throw new IllegalStateException("freeing the ggml context failed", t);
+            }
+        }
+    }
+
+    /**
+     * A prepared {@code y = W·x} (one token) on ggml's CPU backend for a weight stored in ggml type
+     * {@code ggmlType} ({@code rows × cols}, the blocks exactly as ggml lays them out, which jlora's ggml formats
+     * are): the graph is built and W copied in once, so that each {@link Matvec#run} costs ggml's {@code mul_mat}
+     * (which quantizes x to its {@code vec_dot_type} first, as in llama.cpp's decode) plus copying x in and y out.
+     * For benchmarks against jlora's kernels; close it to free the context and buffer.
+     */
+    public Matvec prepareMatvec(int ggmlType, MemorySegment weights, int rows, int cols) {
+        return new Matvec(ggmlType, weights, rows, cols);
+    }
+
+    /** See {@link #prepareMatvec}. Not thread-safe. */
+    public final class Matvec implements AutoCloseable {
+        private final int rows, cols;
+        private final MemorySegment ctx, buffer, input, result, graph;
+
+        private Matvec(int ggmlType, MemorySegment weights, int rows, int cols) {
+            this.rows = rows;
+            this.cols = cols;
+            String what = String.format("mul_mat(type %d [%d × %d], F32 x)", ggmlType, rows, cols);
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment params = arena.allocate(INIT_PARAMS);
+                params.set(JAVA_LONG, 0, 8 * (long) tensorOverhead.invokeExact() + (long) graphOverhead.invokeExact());
+                params.set(ADDRESS, 8, MemorySegment.NULL);
+                params.set(JAVA_BOOLEAN, 16, true);
+                ctx = (MemorySegment) init.invokeExact(params);
+                if (ctx.equals(MemorySegment.NULL)) {
+                    throw new IllegalStateException("ggml_init returned NULL for " + what);
+                }
+                MemorySegment w = (MemorySegment) newTensor2d.invokeExact(ctx, ggmlType, (long) cols, (long) rows);
+                input = (MemorySegment) newTensor2d.invokeExact(ctx, GGML_TYPE_F32, (long) cols, 1L);
+                result = (MemorySegment) mulMat.invokeExact(ctx, w, input);
+                graph = (MemorySegment) newGraph.invokeExact(ctx);
+                buildForward.invokeExact(graph, result);
+                buffer = (MemorySegment) allocCtxTensors.invokeExact(ctx, backend);
+                if (buffer.equals(MemorySegment.NULL)) {
+                    throw new IllegalStateException("ggml_backend_alloc_ctx_tensors returned NULL for " + what);
+                }
+                tensorSet.invokeExact(w, weights, 0L, weights.byteSize());
+            } catch (IllegalStateException e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IllegalStateException("preparing ggml " + what + " failed", t);
+            }
+        }
+
+        /** y[0 .. rows) = W·x[0 .. cols). */
+        public void run(float[] x, float[] y) {
+            try {
+                tensorSet.invokeExact(input, MemorySegment.ofArray(x), 0L, 4L * cols);
+                int status = (int) graphCompute.invokeExact(backend, graph);
+                if (status != GGML_STATUS_SUCCESS) {
+                    throw new IllegalStateException("ggml_backend_graph_compute(mul_mat [" + rows + " × " + cols
+                            + "]) failed: status " + status);
+                }
+                tensorGet.invokeExact(result, MemorySegment.ofArray(y), 0L, 4L * rows);
+            } catch (IllegalStateException e) {
+                throw e;
+            } catch (Throwable t) {
+                throw new IllegalStateException("ggml mul_mat [" + rows + " × " + cols + "] failed", t);
+            }
+        }
+
+        @Override public void close() {
+            try {
+                bufferFree.invokeExact(buffer);
+                free.invokeExact(ctx);
+            } catch (Throwable t) {
+                throw new IllegalStateException("freeing the ggml matvec context failed", t);
             }
         }
     }
