@@ -55,7 +55,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--method", defaultValue = "lora",
             description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, salt, kasa, full, "
                     + "hydra, mos, adalora, dylora, increlora, codyra, "
-                    + "lorasb (default: ${DEFAULT-VALUE})")
+                    + "lorasb, loraprune (with --targets all-linear), loram (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
@@ -72,6 +72,8 @@ final class TrainCommand implements Callable<Integer> {
                     + "adalora: init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight; "
                     + "dylora: frozen; increlora: init_r, max_r, target_r, top_h, incre_rank_num, init_warmup, "
                     + "incre_interval, beta1, beta2, orth_reg_weight; codyra: dense_fraction, max_kappa, lambda_num; "
+                    + "loraprune: ratio, init_ratio, warmup_iters, cooldown_iters, prune_freq; "
+                    + "loram: ratio, criterion (random, taylor), calibration_batches; "
                     + "--init eva: rho, tau, whiten, adjust_scaling_factors, init_batches; "
                     + "--init lora-ga: init_batches, stable_gamma)")
     Map<String, String> methodArgs = new LinkedHashMap<>();
@@ -90,8 +92,20 @@ final class TrainCommand implements Callable<Integer> {
             description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio; allora: "
                     + "allora_eta; lorapro: lorapro_optimizer; lisa: lisa_activated_layers, lisa_interval_steps; owlore: "
                     + "owlore_activated_layers, owlore_interval_steps, owlore_outlier_M, owlore_rank, …; fira: fira_rank, "
-                    + "fira_update_gap)")
+                    + "fira_update_gap, fira_alpha)")
     Map<String, String> dynamicsArgs = new LinkedHashMap<>();
+
+    @Option(names = "--s2-attn-group", paramLabel = "G", defaultValue = "0",
+            description = "LongLoRA shifted sparse attention in training: each query attends within its group of G "
+                    + "tokens (G even, dividing --seq-len), half of the heads with groups shifted by G/2; evaluation "
+                    + "and inference keep full attention; 0 = off (default)")
+    int s2AttnGroup;
+
+    @Option(names = "--rope-scale", paramLabel = "F", defaultValue = "1",
+            description = "Context extension by position interpolation (linear RoPE scaling, LongLoRA): positions "
+                    + "divided by F and the context length multiplied by F; saved with the adapter, applied by "
+                    + "generate, eval and merge (default: ${DEFAULT-VALUE}, off)")
+    float ropeScale;
 
     @Option(names = "--targets", defaultValue = "q,k,v,o", description = "Target modules: q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE})")
     String targets;
@@ -206,6 +220,9 @@ final class TrainCommand implements Callable<Integer> {
         PrintStream o = System.out;
         Backends.Selection selected = Backends.select(backend);
         LlamaModel m = CliModels.load(model, quant, memory.budget);
+        if (ropeScale != 1f) {
+            m = new LlamaModel(m.config().withLinearRopeScaling(ropeScale), m.weights(), m.tokenizer());
+        }
         var lora = new LoraConfig(rank, alpha, dropout, rsLora, LoraConfig.parseTargets(targets));
         var params = new LinkedHashMap<String, String>(methodArgs);
         params.put("rank", Integer.toString(rank));
@@ -216,10 +233,19 @@ final class TrainCommand implements Callable<Integer> {
             params.putIfAbsent("init_lr", Float.toString(lr));   // LoRA-SB approximates the first step at this rate
         }
         Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
+        // LoRAM: LoRA trains on a pruned copy of the base and is saved recovered to the full shape.
+        var loram = LoramTraining.is(method)
+                ? LoramTraining.prune(m, params, init, trainBase, ds, batchSize, seed, o) : null;
+        var loramArgs = params;
+        if (loram != null) {
+            m = loram.prunedModel();
+            params = LoramTraining.loraParams(params);
+        }
+        String adapterMethod = loram != null ? "lora" : method;
         // EVA, LoRA-GA and LoRA-SB read the first training batches (the ones training starts with) before it starts.
-        InitBatches initData = AdapterMethods.needsData(method, init) ? new InitBatches(m, ds, batchSize, seed) : null;
+        InitBatches initData = AdapterMethods.needsData(adapterMethod, init) ? new InitBatches(m, ds, batchSize, seed) : null;
         AdaptedModel adapted = method.equals("xlora") || method.equals("meteora") ? mixPretrained(m, params, lora.targets())
-                : AdapterMethods.create(method, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
+                : AdapterMethods.create(adapterMethod, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
                         initData);
         if (initData != null) {
             o.printf(Locale.ROOT, "init %s from %s: %s%n", method.trim().equalsIgnoreCase("lorasb") ? "lorasb" : init,
@@ -238,7 +264,8 @@ final class TrainCommand implements Callable<Integer> {
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
                 .warmupSteps(warmup).weightDecay(weightDecay).momentum(momentum).maxGradNorm(maxGradNorm)
                 .evalEvery(evalEvery > 0 ? evalEvery : Math.max(1, steps)).checkpointEvery(checkpointEvery)
-                .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).maxBadSteps(maxBadSteps).build();
+                .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).maxBadSteps(maxBadSteps)
+                .s2AttnGroup(s2AttnGroup).build();
         TrainableAdapterSet adapters = adapted.adapters();
         var baseParts = TrainableBase.Part.parse(String.join(",", trainBase));
         if (!baseParts.isEmpty()) {
@@ -259,15 +286,23 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         var ctx = new TrainingMethods.Context(m, adapters, ds, cfg);
-        var hooks = new java.util.ArrayList<>(TrainingMethods.forAdapterMethod(method, params, ctx));
+        var hooks = new java.util.ArrayList<>(TrainingMethods.forAdapterMethod(adapterMethod, params, ctx));
         hooks.addAll(TrainingMethods.create(dynamics, dynamicsArgs, ctx));
         if (!dynamics.isEmpty()) {
             o.printf("training dynamics: %s%n", String.join(", ", dynamics));
         }
-        var meta = Map.of("base_model", model, "data", data.toString(), "init", init);
+        var meta = new LinkedHashMap<>(Map.of("base_model", model, "data", data.toString(), "init", init));
+        if (ropeScale != 1f) {
+            meta.put(AdapterFile.ROPE_SCALE_KEY, Float.toString(ropeScale));
+        }
+        if (s2AttnGroup > 0) {
+            o.printf("LongLoRA S²-Attn in training: groups of %d tokens, half of the heads shifted by %d%n",
+                    s2AttnGroup, s2AttnGroup / 2);
+        }
         Path file = federatedClients > 0 ? federated(m, adapters, ds, cfg, meta, o, hooks)
                 : run(m, adapters, ds, cfg, out, resume, meta, o, logEvery, !noPlot, hooks);
-        TrainableAdapterSet saved = adapters;
+        TrainableAdapterSet saved = loram == null ? adapters
+                : LoramTraining.recoverAndSave(loram, adapters, file, meta, loramArgs, o);
         if (!adapted.residuals().isEmpty()) {
             // The trained adapter is relative to the residual base; save it as a delta on the original weights.
             saved = adapted.deltaOnOriginal();
@@ -289,7 +324,7 @@ final class TrainCommand implements Callable<Integer> {
                 case JLORA -> out.resolve("adapter.jlora");
             };
             if (f != AdapterFiles.Format.JLORA) {
-                AdapterFiles.save(p, f, saved, m.config(), model);
+                AdapterFiles.save(p, f, saved, (loram != null ? loram.fullModel() : m).config(), model);
                 o.printf("exported %s adapter to %s%n", f.name().toLowerCase(Locale.ROOT), p);
             }
         }

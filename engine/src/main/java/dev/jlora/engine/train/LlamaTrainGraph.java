@@ -28,7 +28,8 @@ import java.util.function.IntConsumer;
  *
  * <p>Per block: h = x + Wo·attn(rope(Wq·n₁), rope(Wk·n₁), Wv·n₁) with n₁ = rmsnorm(x)·w₁ and a causal GQA
  * softmax(q·kᵀ/√hs); out = h + Wdown·(silu(Wgate·n₂) ⊙ Wup·n₂) with n₂ = rmsnorm(h)·w₂. Each projection adds its
- * adapter's Δ. The head is rmsnorm then Wout; the loss is the mean cross-entropy over positions whose target is
+ * adapter's Δ. With {@link #useSparseAttention} the training forward/backward restrict each query to its
+ * LongLoRA S²-Attn group ({@link ShiftedSparseAttention}); evaluation and logits stay fully causal. The head is rmsnorm then Wout; the loss is the mean cross-entropy over positions whose target is
  * ≥ 0 (negative targets, e.g. −100, are ignored).
  *
  * <p>Memory: the residual stream [L+1 × B·T × C] is always kept. Without checkpointing every block keeps its
@@ -55,6 +56,7 @@ public final class LlamaTrainGraph {
     private final RopeTables ropeTables;  // same tables and layout as the inference forward (engine.infer.Rope)
     private final RopeLayout ropeLayout;
     private final int[] positions;        // [B·T]: t for row b·T + t; every sequence starts at position 0
+    private ShiftedSparseAttention sparseAttention;   // LongLoRA's training-only pattern, or null: full causal
     private final float[][] resid;    // [L+1][BT×C]: block inputs, then the final residual
     private final Acts[] acts;        // one per block, or a single shared one with checkpointing
     private final float[] lnf, rstdf; // final norm output and 1/rms
@@ -157,6 +159,17 @@ public final class LlamaTrainGraph {
 
     public int seqLen() {
         return T;
+    }
+
+    /**
+     * Makes {@link #forwardBackward} use LongLoRA's shifted sparse attention (null: full causal attention, the
+     * default). {@link #loss} and {@link #logits} keep full attention, as inference does.
+     */
+    public void useSparseAttention(ShiftedSparseAttention pattern) {
+        if (pattern != null) {
+            pattern.check(T, H);
+        }
+        this.sparseAttention = pattern;
     }
 
     /**
@@ -290,7 +303,7 @@ public final class LlamaTrainGraph {
         linearForward(l, Target.V, lw.wv(), lw.bv(), a.ln1, a.v, a, train, dropoutSeed);
         ops.ropeForward(a.q, BT, H, hs, positions, ropeTables, ropeLayout);
         ops.ropeForward(a.k, BT, KVH, hs, positions, ropeTables, ropeLayout);
-        attentionForward(a.atty, a.q, a.k, a.v);
+        attentionForward(a.atty, a.q, a.k, a.v, train ? sparseAttention : null);
         linearForward(l, Target.O, lw.wo(), null, a.atty, a.x2, a, train, dropoutSeed);
         for (int i = 0; i < BT * C; i++) {
             a.x2[i] += x[i];
@@ -423,20 +436,29 @@ public final class LlamaTrainGraph {
         }
     }
 
-    /**
-     * p = causal softmax of scale·q_t·k_s over s ≤ t, into p[0..T) (zeros past t). The forward and the backward both
-     * call this, so the probabilities recomputed in backward are bit-identical to the forward's.
-     */
-    private void attentionRow(float[] p, float[] q, int qo, float[] kt, int t, float scale) {
-        Arrays.fill(p, 0, t + 1, 0f);
-        for (int i = 0; i < hs; i++) {
-            ops.axpy(q[qo + i] * scale, kt, i * T, p, 0, t + 1);
-        }
-        ops.softmaxForward(p, 0, p, 0, T, t + 1);
+    /** The first key position query head h at position t sees: 0 (causal), or its S²-Attn group's start. */
+    private int firstKey(ShiftedSparseAttention pattern, int h, int t) {
+        return pattern == null ? 0 : pattern.firstKey(h, H, t);
     }
 
-    /** out_t = Σ_{s ≤ t} p_ts·v_s. The probabilities are not kept: backward recomputes them (O(T) memory per task). */
-    private void attentionForward(float[] out, float[] q, float[] k, float[] v) {
+    /**
+     * p = softmax of scale·q_t·k_s over lo ≤ s ≤ t, into p[lo..T) (zeros past t; p[0..lo) is not touched). The
+     * forward and the backward both call this, so the probabilities recomputed in backward are bit-identical to the
+     * forward's.
+     */
+    private void attentionRow(float[] p, float[] q, int qo, float[] kt, int lo, int t, float scale) {
+        Arrays.fill(p, lo, t + 1, 0f);
+        for (int i = 0; i < hs; i++) {
+            ops.axpy(q[qo + i] * scale, kt, i * T + lo, p, lo, t + 1 - lo);
+        }
+        ops.softmaxForward(p, lo, p, lo, T - lo, t + 1 - lo);
+    }
+
+    /**
+     * out_t = Σ_{lo ≤ s ≤ t} p_ts·v_s with lo = 0, or the start of the S²-Attn group of (head, t) when
+     * {@code pattern} is given. The probabilities are not kept: backward recomputes them (O(T) memory per task).
+     */
+    private void attentionForward(float[] out, float[] q, float[] k, float[] v, ShiftedSparseAttention pattern) {
         int group = H / KVH;
         float scale = (float) (1.0 / Math.sqrt(hs));
         parallelFor(B * H, bh -> {
@@ -445,10 +467,10 @@ public final class LlamaTrainGraph {
             transposeHead(kt, k, b, kvh);
             transposeHead(vt, v, b, kvh);
             for (int t = 0; t < T; t++) {
-                int qo = (b * T + t) * Qd + h * hs;
-                attentionRow(p, q, qo, kt, t, scale);
+                int qo = (b * T + t) * Qd + h * hs, lo = firstKey(pattern, h, t);
+                attentionRow(p, q, qo, kt, lo, t, scale);
                 for (int i = 0; i < hs; i++) {
-                    out[qo + i] = ops.dot(p, 0, vt, i * T, t + 1);
+                    out[qo + i] = ops.dot(p, lo, vt, i * T + lo, t + 1 - lo);
                 }
             }
         });
@@ -456,8 +478,9 @@ public final class LlamaTrainGraph {
 
     /**
      * Overwrites dq, dk, dv. dv_s = Σ_t p_ts·dout_t; dp_ts = dout_t·v_s; dscore = p⊙(dp − Σ_s p·dp);
-     * dq_t = scale·Σ_s dscore_ts·k_s; dk_s = scale·Σ_t dscore_ts·q_t. Parallel over (b, kv head) so that the query
-     * heads sharing a key/value head accumulate into dk/dv in a fixed order.
+     * dq_t = scale·Σ_s dscore_ts·k_s; dk_s = scale·Σ_t dscore_ts·q_t, all sums over the keys the training forward
+     * used (the S²-Attn group when one is set). Parallel over (b, kv head) so that the query heads sharing a
+     * key/value head accumulate into dk/dv in a fixed order.
      */
     private void attentionBackward(float[] dq, float[] dk, float[] dv, float[] dout, float[] q, float[] k, float[] v) {
         int group = H / KVH;
@@ -470,18 +493,18 @@ public final class LlamaTrainGraph {
             transposeHead(vt, v, b, kvh);
             for (int h = kvh * group; h < (kvh + 1) * group; h++) {
                 for (int t = 0; t < T; t++) {
-                    int qo = (b * T + t) * Qd + h * hs;
-                    attentionRow(att, q, qo, kt, t, scale);
-                    Arrays.fill(dp, 0, t + 1, 0f);
+                    int qo = (b * T + t) * Qd + h * hs, lo = firstKey(sparseAttention, h, t), n = t + 1 - lo;
+                    attentionRow(att, q, qo, kt, lo, t, scale);
+                    Arrays.fill(dp, lo, t + 1, 0f);
                     for (int i = 0; i < hs; i++) {
                         float g = dout[qo + i];
-                        ops.axpy(g, vt, i * T, dp, 0, t + 1);          // dp[s] += dout_t[i]·v_s[i]
-                        ops.axpy(g, att, 0, dvt, i * T, t + 1);         // dv_s[i] += p[s]·dout_t[i]
+                        ops.axpy(g, vt, i * T + lo, dp, lo, n);          // dp[s] += dout_t[i]·v_s[i]
+                        ops.axpy(g, att, lo, dvt, i * T + lo, n);        // dv_s[i] += p[s]·dout_t[i]
                     }
-                    ops.softmaxBackward(dp, 0, dp, 0, att, 0, T, t + 1);
+                    ops.softmaxBackward(dp, lo, dp, lo, att, lo, T - lo, n);
                     for (int i = 0; i < hs; i++) {
-                        dq[qo + i] = scale * ops.dot(dp, 0, kt, i * T, t + 1);
-                        ops.axpy(scale * q[qo + i], dp, 0, dkt, i * T, t + 1);
+                        dq[qo + i] = scale * ops.dot(dp, lo, kt, i * T + lo, n);
+                        ops.axpy(scale * q[qo + i], dp, lo, dkt, i * T + lo, n);
                     }
                 }
             }

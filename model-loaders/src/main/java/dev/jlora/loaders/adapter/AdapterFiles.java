@@ -113,6 +113,12 @@ public final class AdapterFiles {
                     + " export of base tensors trained in full (" + adapters.base().parts() + ") is not implemented: "
                     + "save as .jlora or merge them into the model with jlora merge");
         }
+        if (format != Format.JLORA && adapters.adapters().stream()
+                .anyMatch(a -> a instanceof dev.jlora.engine.adapter.LoraPruneAdapter)) {
+            throw new UnsupportedOperationException(format.name().toLowerCase(java.util.Locale.ROOT)
+                    + " export of loraprune adapters is not implemented: a LoRA file cannot hold the structured pruning "
+                    + "masks (prune_mask); save as .jlora, or write the pruned model with jlora merge");
+        }
         // SoRA and the rank-adaptive methods (AdaLoRA, DyLoRA, IncreLoRA, CoDyRA) export as what their pruning or
         // growth leaves: LoRA of the components in use per module (PEFT's rank_pattern).
         TrainableAdapterSet lora = format == Format.JLORA ? adapters
