@@ -51,17 +51,6 @@ public sealed interface BlockFormat permits F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5
         return sum;
     }
 
-    /**
-     * y[yOff + r] = Σ W_r[i]·x[xOff + i] for r &lt; 4, W_r the n elements at {@code off + r·stride}: four rows of a
-     * matrix against one vector (the T = 1 matvec). Formats with a Vector API kernel share each load of x between
-     * the rows; the default is four {@link #dot}s.
-     */
-    default void dot4(MemorySegment src, long off, long stride, float[] x, int xOff, int n, float[] y, int yOff) {
-        for (int r = 0; r < 4; r++) {
-            y[yOff + r] = dot(src, off + r * stride, x, xOff, n);
-        }
-    }
-
     /** Scalar twin of {@link #dot}: dequantizes with {@link #dequantizeRowRef} and sums in double. */
     default double dotRef(MemorySegment src, long off, float[] x, int xOff, int n) {
         float[] w = new float[n];

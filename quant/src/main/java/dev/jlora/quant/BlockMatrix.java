@@ -59,10 +59,6 @@ final class BlockMatrix extends FusedMatrix {
         return format.dot(data, row * rowBytes, x, xOff, cols);
     }
 
-    @Override void dotRows4(int row, float[] x, float[] y) {
-        format.dot4(data, row * rowBytes, rowBytes, x, 0, cols, y, row);
-    }
-
     @Override int columnAlign() {
         return format.type().blockSize();
     }

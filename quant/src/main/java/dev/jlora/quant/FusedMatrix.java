@@ -8,8 +8,7 @@ import dev.jlora.simd.VectorOps;
  * ({@link #decode}) and dot a row with a vector ({@link #dotRow}); the full fp32 W is never built.
  *
  * <ul>
- *   <li>Forward, T = 1 (decode): fused dots of four output rows at a time ({@link #dotRows4}: one load of x feeds
- *       four rows), rows split over {@link Parallel}.</li>
+ *   <li>Forward, T = 1 (decode): one fused {@link #dotRow} per output row, rows split over {@link Parallel}.</li>
  *   <li>Forward, T &gt; 1 (training, prefill): a tile of up to 64 rows × kc columns is decoded once into a
  *       per-task buffer of at most 256 KiB and multiplied with all T rows of x (4 × 4 register blocks), so each
  *       weight block is decoded once per call, not once per token.</li>
@@ -55,13 +54,6 @@ abstract class FusedMatrix implements QuantMatrix {
     /** Σ_i W[row, i]·x[xOff + i]. */
     abstract float dotRow(int row, float[] x, int xOff);
 
-    /** y[row + r] = Σ_i W[row + r, i]·x[i] for r &lt; 4 (rows row..row+3 exist); formats with a 4-row kernel override it. */
-    void dotRows4(int row, float[] x, float[] y) {
-        for (int r = 0; r < 4; r++) {
-            y[row + r] = dotRow(row + r, x, 0);
-        }
-    }
-
     /** Column granularity of {@link #decode} (the block size). */
     abstract int columnAlign();
 
@@ -85,11 +77,7 @@ abstract class FusedMatrix implements QuantMatrix {
             // Each task gets at least MATVEC_MIN_TASK_MACS multiply-adds: below that, forking costs more than it saves
             // (small decode matvecs ran slower on two threads than on one).
             Parallel.parallelForRange(rows, Math.max(8, MATVEC_MIN_TASK_MACS / cols), (o0, o1) -> {
-                int o = o0;
-                for (; o + 4 <= o1; o += 4) {
-                    dotRows4(o, x, y);
-                }
-                for (; o < o1; o++) {
+                for (int o = o0; o < o1; o++) {
                     y[o] = dotRow(o, x, 0);
                 }
             });

@@ -287,37 +287,6 @@ final class PanamaQuant {
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
-    // ---------------------------------------------------------------- four rows at once (T = 1 decode matvec)
-    //
-    // y[yOff + r] = Σ_i W[row r, i]·x[xOff + i] for r < 4, rows {@code stride} bytes apart: one load of x feeds four
-    // rows, and the four accumulators are independent FMA chains (measured on one thread: 1.2× the one-row dot on
-    // [1024 × 4096] Q8_0, 1.4× on the [32000 × 288] output head of stories15M). The 4-bit formats have no such
-    // kernel: their two- and four-row versions were no faster (Q4_0) or slower (Q4_K, NF4: the larger methods
-    // exceed C2's inlining budget and box vectors).
-
-    static void dot4Q8_0(MemorySegment src, long off, long stride, float[] x, int xOff, int nBlocks, float[] y, int yOff) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        long o0 = off, o1 = off + stride, o2 = off + 2 * stride, o3 = off + 3 * stride;
-        for (int b = 0; b < nBlocks; b++, xOff += 32, o0 += Q8_0.BYTES, o1 += Q8_0.BYTES, o2 += Q8_0.BYTES, o3 += Q8_0.BYTES) {
-            FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
-            for (int j = 0; j < 32; j += L) {
-                var xv = FloatVector.fromArray(F, x, xOff + j);
-                s0 = widen(ByteVector.fromMemorySegment(B, src, o0 + 2 + j, LE)).fma(xv, s0);
-                s1 = widen(ByteVector.fromMemorySegment(B, src, o1 + 2 + j, LE)).fma(xv, s1);
-                s2 = widen(ByteVector.fromMemorySegment(B, src, o2 + 2 + j, LE)).fma(xv, s2);
-                s3 = widen(ByteVector.fromMemorySegment(B, src, o3 + 2 + j, LE)).fma(xv, s3);
-            }
-            a0 = s0.fma(FloatVector.broadcast(F, Le.f16(src, o0)), a0);
-            a1 = s1.fma(FloatVector.broadcast(F, Le.f16(src, o1)), a1);
-            a2 = s2.fma(FloatVector.broadcast(F, Le.f16(src, o2)), a2);
-            a3 = s3.fma(FloatVector.broadcast(F, Le.f16(src, o3)), a3);
-        }
-        y[yOff] = a0.reduceLanes(VectorOperators.ADD);
-        y[yOff + 1] = a1.reduceLanes(VectorOperators.ADD);
-        y[yOff + 2] = a2.reduceLanes(VectorOperators.ADD);
-        y[yOff + 3] = a3.reduceLanes(VectorOperators.ADD);
-    }
-
     // ---------------------------------------------------------------- register-blocked fp32 tile for T > 1
 
     /**

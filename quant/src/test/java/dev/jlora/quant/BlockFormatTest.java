@@ -82,32 +82,6 @@ class BlockFormatTest {
         }
     }
 
-    /** dot4 (four rows against one x, the decode matvec's kernel) against the double reference of each row. */
-    @ParameterizedTest
-    @EnumSource(value = QuantType.class, names = "NF4", mode = EnumSource.Mode.EXCLUDE)
-    void dot4MatchesDoubleReferenceOfEachRow(QuantType t) {
-        for (Kind kind : Kind.values()) {
-            var rnd = new SplittableRandom(300 + t.ordinal() * 7L + kind.ordinal());
-            int n = lengthFor(t, 5);
-            long stride = t.rowBytes(n);
-            MemorySegment s = RandomBlocks.of(t, rnd, 4 * n, kind);
-            float[] x = Rand.floats(rnd, n + 3, -1, 1);
-            float[] y = new float[6];
-            t.format().dot4(s, 0, stride, x, 3, n, y, 1);
-            float[] w = new float[n];
-            for (int r = 0; r < 4; r++) {
-                t.format().dequantizeRowRef(s, r * stride, w, 0, n);
-                double ref = t.format().dotRef(s, r * stride, x, 3, n);
-                double sumAbs = 0;
-                for (int i = 0; i < n; i++) sumAbs += Math.abs((double) w[i] * x[3 + i]);
-                // as dotMatchesDoubleReference: float sums in any order, one more rounding for the block scale
-                Approx.assertClose(ref, y[1 + r], (n + 2) * Math.ulp(1f) * sumAbs, 0, t + " " + kind + " row " + r + " n=" + n);
-            }
-            assertEquals(0f, y[0], "dot4 writes y[yOff .. yOff+4) only");
-            assertEquals(0f, y[5], "dot4 writes y[yOff .. yOff+4) only");
-        }
-    }
-
     @ParameterizedTest
     @EnumSource(value = QuantType.class, names = "NF4", mode = EnumSource.Mode.EXCLUDE)
     void roundTripOnGaussianWeightsWithinNamedBound(QuantType t) {
