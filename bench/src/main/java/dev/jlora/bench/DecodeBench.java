@@ -1,5 +1,9 @@
 package dev.jlora.bench;
 
+import dev.jlora.engine.backend.Backend;
+import dev.jlora.engine.backend.BackendWeights;
+import dev.jlora.engine.backend.Backends;
+
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.infer.InferenceSession;
 import dev.jlora.engine.infer.Sampler;
@@ -36,7 +40,10 @@ import java.util.Optional;
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
  *      dev.jlora.bench.DecodeBench --models ../shared/models --out bench/target/models [--shapes 15M,110M] \
  *      [--types F32,Q8_0] [--tokens 64] [--rounds 5] [--warmup 2] [--threads N] [--results bench/results]
+ *      [--ggml-weights]
  * </pre>
+ * {@code --ggml-weights} adds a third engine in the same alternation: jlora with its linear weights resident in
+ * ggml ({@code --backend ggml}: the matmuls on ggml's kernels, everything else in Java).
  * {@code --threads} sets both engines' thread count (default: jlora's pool size). On a machine whose cores are
  * oversubscribed, use 1: ggml's worker threads synchronise by spinning and slow down badly when a peer is descheduled.
  */
@@ -82,6 +89,7 @@ public final class DecodeBench {
         int rounds = Integer.parseInt(opt(args, "--rounds", "5"));
         int warmup = Integer.parseInt(opt(args, "--warmup", "2"));
         int threads = Parallel.threads();
+        Backend ggmlWeights = Arrays.asList(args).contains("--ggml-weights") ? Backends.select("ggml").backend() : null;
         Optional<LlamaLib> llama = LlamaLib.load(LlamaLib.defaultDirectory());
         String started = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
         String load = loadAverage();
@@ -103,7 +111,9 @@ public final class DecodeBench {
                 LlamaLib.Model theirModel = llama.isPresent() ? llama.get().loadModel(file) : null;
                 LlamaLib.Context ctx = theirModel == null ? null : theirModel.newContext(prompt.length + tokens + 1, threads);
                 Round theirs = ctx == null ? null : () -> llamaRound(ctx, prompt, tokens);
-                double[][] j = new double[3][rounds], l = new double[3][rounds];
+                LlamaModel onGgml = ggmlWeights == null ? null : BackendWeights.onBackend(m, ggmlWeights);
+                Round mixed = onGgml == null ? null : () -> jloraRound(onGgml, prompt, tokens);
+                double[][] j = new double[3][rounds], l = new double[3][rounds], g = new double[3][rounds];
                 // The bandwidth limit: a STREAM-like read of as many bytes as one decode step reads, same threads.
                 long bytesPerToken = weightBytesPerToken(m);
                 var stream = new StreamRead(bytesPerToken, 43);
@@ -112,6 +122,7 @@ public final class DecodeBench {
                     for (int r = -warmup; r < rounds; r++) {
                         double[] a = ours.run();
                         double[] b = theirs == null ? null : theirs.run();
+                        double[] c = mixed == null ? null : mixed.run();
                         double gbs = 0, cpuGbs = 0;
                         for (int k = 0; k < 3; k++) {   // best of three: one read is short enough to be preempted
                             long s0 = System.nanoTime(), c0 = THREADS.getCurrentThreadCpuTime();
@@ -122,6 +133,11 @@ public final class DecodeBench {
                         if (r >= 0) {
                             streamGBs[r] = gbs;
                             streamCpuGBs[r] = cpuGbs;
+                            if (c != null) {
+                                g[0][r] = c[0];
+                                g[1][r] = c[1];
+                                g[2][r] = c[2];
+                            }
                             j[0][r] = a[0];
                             j[1][r] = a[1];
                             j[2][r] = a[2];
@@ -142,6 +158,10 @@ public final class DecodeBench {
                 print(results.getLast());
                 if (theirs != null) {
                     results.add(new Series(shape.name(), type, "llama.cpp", l[1], l[0], bytesPerToken, streamGBs, l[2], streamCpuGBs));
+                    print(results.getLast());
+                }
+                if (mixed != null) {
+                    results.add(new Series(shape.name(), type, "jlora+ggml", g[1], g[0], bytesPerToken, streamGBs, g[2], streamCpuGBs));
                     print(results.getLast());
                 }
             }

@@ -7,8 +7,6 @@ import dev.jlora.quant.QuantType;
 import dev.jlora.simd.Parallel;
 import dev.jlora.simd.VectorOps;
 import java.io.IOException;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,8 +20,8 @@ import java.util.SplittableRandom;
  * a {@link StreamRead} of exactly as many bytes as the weight occupies, the two alternating call by call in one
  * JVM so both see the same load (on a machine shared with other work, JMH's separate forks would not).
  * "of limit" = stream time / matvec time: 100 % means the kernel runs as fast as merely reading its weights once.
- * For the ggml formats, llama.cpp's CPU {@code mul_mat} on the same bytes ({@link GgmlBackend#prepareMatvec}, same
- * thread count) runs in the same rounds. Best and median of the rounds are reported; the best approximates an
+ * For the ggml formats, llama.cpp's CPU {@code mul_mat} on the same bytes ({@link GgmlBackend#residentWeight}: the
+ * weight copied once into a ggml buffer, one cached graph; same thread count) runs in the same rounds. Best and median of the rounds are reported; the best approximates an
  * idle machine. With {@code -Djlora.threads=1} everything runs on the calling thread (jlora's pool inline, ggml's
  * n_threads = 1, the read), and the thread's CPU time per call is reported too: the load-robust figure on a
  * machine shared with other work, since the time other processes hold the core is not counted.
@@ -63,47 +61,30 @@ public final class MatvecCompare {
         List<String> json = new ArrayList<>();
         for (String t : types) {
             QuantType type = QuantType.valueOf(t.trim());
-            MemorySegment blocks = null;
-            QuantMatrix w;
-            if (type.isBlockFormat()) {   // ggml's reference quantizer, and the same bytes for both engines
-                long rowBytes = type.rowBytes(n);
-                blocks = Arena.ofAuto().allocate(rowBytes * n, 64);
-                for (int r = 0; r < n; r++) {
-                    type.format().quantizeRowRef(dense, r * n, blocks, r * rowBytes, n);
-                }
-                w = type.wrap(blocks, n, n);
-            } else {
-                w = type.quantize(dense, n, n);
-            }
+            QuantMatrix w = type.quantize(dense, n, n);
             var stream = new StreamRead(w.storageBytes(), 43);
-            GgmlBackend.Matvec theirs = ggml != null && blocks != null ? ggml.prepareMatvec(type.ggmlId(), blocks, n, n) : null;
+            QuantMatrix theirs = ggml == null ? null : ggml.residentWeight(w).orElse(null);   // the same bytes
             float[] yTheirs = new float[n];
             long sink = 0;
             double[] tm = new double[rounds], ts = new double[rounds], tg = new double[rounds];
             double[] cm = new double[rounds], cs = new double[rounds], cg = new double[rounds];
-            try {
-                for (int r = -30; r < rounds; r++) {   // 30 warm-up rounds: C2 for the loops, pages touched
-                    long t0 = System.nanoTime(), c0 = CPU.getCurrentThreadCpuTime();
-                    sink += stream.read();
-                    long t1 = System.nanoTime(), c1 = CPU.getCurrentThreadCpuTime();
-                    w.matmul(x, 1, y);
-                    long t2 = System.nanoTime(), c2 = CPU.getCurrentThreadCpuTime();
-                    if (theirs != null) {
-                        theirs.run(x, yTheirs);
-                    }
-                    long t3 = System.nanoTime(), c3 = CPU.getCurrentThreadCpuTime();
-                    if (r >= 0) {
-                        ts[r] = (t1 - t0) / 1e3;
-                        tm[r] = (t2 - t1) / 1e3;
-                        tg[r] = (t3 - t2) / 1e3;
-                        cs[r] = (c1 - c0) / 1e3;
-                        cm[r] = (c2 - c1) / 1e3;
-                        cg[r] = (c3 - c2) / 1e3;
-                    }
-                }
-            } finally {
+            for (int r = -30; r < rounds; r++) {   // 30 warm-up rounds: C2 for the loops, pages touched
+                long t0 = System.nanoTime(), c0 = CPU.getCurrentThreadCpuTime();
+                sink += stream.read();
+                long t1 = System.nanoTime(), c1 = CPU.getCurrentThreadCpuTime();
+                w.matmul(x, 1, y);
+                long t2 = System.nanoTime(), c2 = CPU.getCurrentThreadCpuTime();
                 if (theirs != null) {
-                    theirs.close();
+                    theirs.matmul(x, 1, yTheirs);
+                }
+                long t3 = System.nanoTime(), c3 = CPU.getCurrentThreadCpuTime();
+                if (r >= 0) {
+                    ts[r] = (t1 - t0) / 1e3;
+                    tm[r] = (t2 - t1) / 1e3;
+                    tg[r] = (t3 - t2) / 1e3;
+                    cs[r] = (c1 - c0) / 1e3;
+                    cm[r] = (c2 - c1) / 1e3;
+                    cg[r] = (c3 - c2) / 1e3;
                 }
             }
             if (theirs != null) {   // a sanity check that both computed the same product (x is quantized by ggml)

@@ -9,10 +9,13 @@ import dev.jlora.engine.data.Dataset;
 import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.prune.Loram;
+import dev.jlora.engine.prune.StructuredMask;
 import dev.jlora.engine.train.AdapterFile;
 import dev.jlora.engine.train.InitBatches;
+import dev.jlora.loaders.io.AtomicFile;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -59,6 +62,28 @@ final class LoramTraining {
                 s.hiddenDim(), fullBytes / 1048576.0, smallBytes / 1048576.0, 100.0 * smallBytes / fullBytes,
                 activationsPerToken(f), activationsPerToken(s));
         return loram;
+    }
+
+    /**
+     * Writes the kept structures to DIR/loram-structures.txt; on {@code --resume} first checks that they are those of
+     * the checkpointed run (a different --seed or ratio would silently train other rows than the checkpoint's).
+     */
+    static void record(Loram loram, Path out, boolean resume) throws IOException {
+        var sb = new StringBuilder();
+        var mask = loram.mask();
+        for (int l = 0; l < mask.layers(); l++) {
+            sb.append("block ").append(l).append(": kept KV head groups ")
+                    .append(java.util.Arrays.toString(mask.kept(l, StructuredMask.Kind.HEADS)))
+                    .append(", kept FFN channels ").append(java.util.Arrays.toString(mask.kept(l, StructuredMask.Kind.CHANNELS)))
+                    .append('\n');
+        }
+        Path f = out.resolve("loram-structures.txt");
+        if (resume && Files.exists(f) && !Files.readString(f).equals(sb.toString())) {
+            throw new IllegalArgumentException("--resume: the pruned structures differ from those of the checkpointed "
+                    + "run (" + f + "): give the same --seed and loram --method-arg values");
+        }
+        Files.createDirectories(out);
+        AtomicFile.writeString(f, sb.toString());
     }
 
     /** Floats one block keeps per token for backward (LlamaTrainGraph: ln1, q, k, v, atty, x2, ln2, g, u, act). */

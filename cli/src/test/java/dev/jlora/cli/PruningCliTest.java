@@ -95,6 +95,11 @@ class PruningCliTest {
         var peft = TrainCommandTest.run("export", adapter.toString(), "--base", "demo", "--format", "peft",
                 "--out", dir.resolve("peft").toString());
         assertTrue(peft.code() != 0 && peft.err().contains("pruning masks"), peft.err());
+        var early = TrainCommandTest.run("train", "demo", "--data", data.toString(), "--out",
+                dir.resolve("x").toString(), "--steps", "1", "--targets", "all-linear", "--method", "loraprune",
+                "--export", "gguf");
+        assertTrue(early.code() != 0 && early.err().contains("pruning masks"), early.err());
+        assertTrue(!Files.exists(dir.resolve("x/adapter.jlora")), "refused before training");
     }
 
     /**
@@ -134,6 +139,11 @@ class PruningCliTest {
             assertEquals("lora", a.method());
         }
         assertEquals(saved.parameterCount(), peft.parameterCount(), "the PEFT export holds the full-shape LoRA");
+        assertTrue(Files.readString(out.resolve("loram-structures.txt")).startsWith("block 0: kept KV head groups"));
+        var otherSeed = TrainCommandTest.run("train", "demo", "--data", data().toString(), "--out", out.toString(),
+                "--steps", "4", "--seq-len", "16", "--batch-size", "1", "--rank", "4", "--targets", "all-linear",
+                "--eval-fraction", "0", "--no-plot", "--method", "loram", "--seed", "7", "--resume");
+        assertTrue(otherSeed.code() != 0 && otherSeed.err().contains("pruned structures differ"), otherSeed.err());
         var bad = TrainCommandTest.run("train", "demo", "--data", data().toString(), "--out", dir.resolve("x").toString(),
                 "--steps", "1", "--method", "loram", "--init", "pissa");
         assertTrue(bad.code() != 0 && bad.err().contains("--init pissa"), bad.err());

@@ -8,7 +8,7 @@ import java.util.Map;
 
 /**
  * The layer LoRAPrune trains (Zhang et al. 2023, "LoRAPrune: Structured Pruning Meets Low-Rank Parameter-Efficient
- * Fine-Tuning", ACL Findings 2024, §3): LoRA whose output rows are multiplied by a 0/1 pruning mask,
+ * Fine-Tuning", ACL Findings 2024): LoRA whose output rows are multiplied by a 0/1 pruning mask,
  * y = m ⊙ (x·Wᵀ + b + s·(drop(x)·Aᵀ)·Bᵀ), as the authors' {@code loraprune/lora.py} {@code Linear.forward} does
  * ({@code result *= lora_mask}). The mask is set by the {@code loraprune} training hook
  * ({@link dev.jlora.engine.dynamics.LoraPrune}) on q, k, v (the rows of pruned head groups) and gate, up (pruned

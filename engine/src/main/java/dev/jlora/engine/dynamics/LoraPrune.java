@@ -24,19 +24,20 @@ import java.util.Map;
  * during LoRA fine-tuning, guided by LoRA's weights and gradients instead of the frozen weights' gradient. The hook of
  * {@code --method loraprune} ({@link LoraPruneAdapter} holds the masks).
  *
- * <p>Criterion (§3.2, the LoRA-guided criterion): the weight gradient is approximated by the change one gradient
+ * <p>Criterion (the paper's LoRA-guided criterion): the weight gradient is approximated by the change one gradient
  * step would make to B·A, G ≈ ∂L/∂B·A + B·∂L/∂A − ∂L/∂B·∂L/∂A, and an element's importance is |G ⊙ (W + s·B·A)|,
  * the first-order Taylor estimate of the loss change from removing it. Relation to the true gradient: with
  * G_W = ∂L/∂W of the adapted layer, LoRA's gradients are ∂L/∂B = s·G_W·Aᵀ and ∂L/∂A = s·Bᵀ·G_W, so the estimate is
  * s·G_W·AᵀA + s·B·Bᵀ·G_W − s²·G_W·Aᵀ·Bᵀ·G_W: G_W projected onto the row space of A and the column space of B, never
- * materialised as a full gradient. A structure's importance is the sum over its elements (§3.2), per module divided
+ * materialised as a full gradient. A structure's importance is the sum over its elements, per module divided
  * by the module's L2 norm over structures and summed over the modules of the block (q, k, v, o for head groups; gate,
- * up, down for channels), then smoothed by a moving average Ī ← 0.9·Ī + 0.1·Î (§3.2's moving average; 0.9 is the
+ * up, down for channels), then smoothed by a moving average Ī ← 0.9·Ī + 0.1·Î (the paper's moving average; 0.9 is the
  * reference code's factor). The absolute value, the per-module normalisation and 0.9 follow the authors' code
  * ({@code loraprune/utils.py}: {@code compute_sensitivity}, {@code update_sensitivity_dict}); the paper's full text
- * was not retrievable here (only its abstract), so its equation numbers are not cited.
+ * was not retrievable here (only its abstract and the authors' code), so no section or equation numbers are
+ * cited: the method is followed as the authors' code implements it.
  *
- * <p>Schedule (§3.3, iterative pruning; {@code schedule_sparsity_ratio} and {@code local_prune} of the reference):
+ * <p>Schedule (the paper's iterative pruning; {@code schedule_sparsity_ratio} and {@code local_prune} of the reference):
  * the target sparsity rises from {@code init_ratio} to {@code ratio} by a cubic curve between the first
  * {@code warmup_iters} and the last {@code cooldown_iters} fractions of training; every {@code prune_freq} steps each
  * prunable block prunes its least important kept structures until ⌊n·sparsity⌋ of its n head groups and of its n

@@ -85,6 +85,9 @@ public final class TrainingMethods {
                 true, (p, c) -> new DyLora(c.adapters(), p, c.cfg().seed())));
         add(new Kind(IncreLora.NAME, "IncreLoRA's importance-driven rank growth with advance learning",
                 AdapterMethods.method(IncreLora.NAME).keys(), true, (p, c) -> new IncreLora(c.adapters(), p)));
+        add(new Kind(TriAdaptLora.NAME, "TriAdaptLoRA's threshold-driven rank growth and orthogonal regulariser",
+                AdapterMethods.method(TriAdaptLora.NAME).keys(), true,
+                (p, c) -> new TriAdaptLora(c.adapters(), p, c.cfg().steps())));
         add(new Kind(RankSelectiveLora.NAME, "CoDyRA's proximal L1 sparsification of the rank gates",
                 AdapterMethods.method(RankSelectiveLora.NAME).keys(), true,
                 (p, c) -> new RankSelectiveLora(c.adapters(), p, c.cfg().steps())));

@@ -4,8 +4,9 @@ import dev.jlora.engine.adapter.Target;
 
 /**
  * Importance of pruning structures from element-wise scores of one weight matrix: the sum of the scores of the
- * elements a structure owns, the group importance of LLM-Pruner (Ma et al. 2023, §3.2, "summation" aggregation) and
- * of LoRAPrune (Zhang et al. 2023, §3.2, group importance as the sum over the group's weights).
+ * elements a structure owns, the group importance of LLM-Pruner (Ma, Fang &amp; Wang 2023, "LLM-Pruner: On the Structural
+ * Pruning of Large Language Models", its summation aggregation) and of LoRAPrune (Zhang et al. 2023, the group
+ * importance as the sum over the group's weights, as the authors' {@code compute_sensitivity} sums rows or columns).
  */
 public final class GroupImportance {
     private GroupImportance() {}

@@ -32,13 +32,14 @@ import java.util.SplittableRandom;
  * Wgate, Wup (and biases) and the kept columns of Wo, Wdown, re-quantized to the base's format (F32 when the new
  * width does not fit the format's blocks): the paper's QLoRAM likewise quantizes the pruned model.
  *
- * <p>Recovery (§3, "recovered low-rank matrices"; the authors' {@code 3_recovered_low_rank_matrix_generation.py},
+ * <p>Recovery (the paper's "recovered low-rank matrices"; the authors' {@code 3_recovered_low_rank_matrix_generation.py},
  * {@code zeroA}): B of q, k, v, gate, up gets the trained rows at the kept indices and zeros elsewhere; A of o and down
  * gets the trained columns at the kept indices and zeros elsewhere; the other factor is copied. The recovered ΔW is
  * thus the pruned-training ΔW on the kept rows/columns and zero at pruned positions, and it is a plain LoRA of the
  * full model (loads with {@code --adapter}, exports to PEFT).
  *
- * <p>Departures, said plainly: (1) the paper's optional alignment step — continual pre-training of the pruned model
+ * <p>Only the abstract and the authors' code could be read here, so no section numbers are cited. Departures,
+ * said plainly: (1) the paper's optional alignment step — continual pre-training of the pruned model
  * by the publisher before LoRA training — is not done here; (2) every block is pruned at the same ratio (the
  * reference prunes a layer interval, e.g. blocks 4–78 of 80), because jlora's decoder has one head count and FFN
  * width for all blocks; (3) only plain {@code lora} adapters are trained and recovered.
