@@ -70,6 +70,8 @@ public final class TrainingMethods {
         add(new Kind(AdaLora.NAME, "AdaLoRA's budget schedule, importance masking and orthogonal regulariser",
                 AdapterMethods.method(AdaLora.NAME).keys(), true,
                 (p, c) -> new AdaLora(c.adapters(), p, c.cfg().steps())));
+        add(new Kind(LoraPrune.NAME, "LoRAPrune's LoRA-guided importance and iterative structured pruning schedule",
+                AdapterMethods.LORAPRUNE_KEYS, true, (p, c) -> new LoraPrune(c.adapters(), c.model(), p, c.cfg().steps())));
         add(new Kind("xlora", "X-LoRA's scaling pass and scaling-head gradient, scaling statistics", Map.of(), true,
                 (p, c) -> new XLoraScaling(c.adapters())));
         for (String mixture : List.of("loramoe", "mola", "smora", "dynmole", "loramixer", "mixlora", "meteora")) {
@@ -83,6 +85,9 @@ public final class TrainingMethods {
                 true, (p, c) -> new DyLora(c.adapters(), p, c.cfg().seed())));
         add(new Kind(IncreLora.NAME, "IncreLoRA's importance-driven rank growth with advance learning",
                 AdapterMethods.method(IncreLora.NAME).keys(), true, (p, c) -> new IncreLora(c.adapters(), p)));
+        add(new Kind(TriAdaptLora.NAME, "TriAdaptLoRA's threshold-driven rank growth and orthogonal regulariser",
+                AdapterMethods.method(TriAdaptLora.NAME).keys(), true,
+                (p, c) -> new TriAdaptLora(c.adapters(), p, c.cfg().steps())));
         add(new Kind(RankSelectiveLora.NAME, "CoDyRA's proximal L1 sparsification of the rank gates",
                 AdapterMethods.method(RankSelectiveLora.NAME).keys(), true,
                 (p, c) -> new RankSelectiveLora(c.adapters(), p, c.cfg().steps())));
