@@ -36,6 +36,8 @@ final class PanamaMatmul {
     private static final ThreadLocal<java.util.ArrayDeque<float[]>> FREE_B = ThreadLocal.withInitial(java.util.ArrayDeque::new);
     /** Packed A of a task: filled and used inside one task, which never waits, so one per thread suffices. */
     private static final ThreadLocal<float[]> PACKED_A = ThreadLocal.withInitial(() -> new float[KC * MC_MAX]);
+    /** Rows read through a {@link RowReader} before they are packed (grown on demand). */
+    private static final ThreadLocal<float[]> PACK_SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
 
     private PanamaMatmul() {}
 
@@ -48,6 +50,10 @@ final class PanamaMatmul {
     }
 
     static void abt(float[] C, float[] A, float[] B, int M, int K, int N) {
+        abt(C, A, B, M, K, N, false);
+    }
+
+    static void abt(float[] C, float[] A, float[] B, int M, int K, int N, boolean accumulate) {
         // Bop[k][j] = B[j·K + k]: a transpose. Full panels gather one column of NR rows of B per step (two
         // vgatherdps instead of 2·L scalar moves); the last, partial panel goes element by element.
         int[] rowStarts = new int[NR];
@@ -69,19 +75,90 @@ final class PanamaMatmul {
                     dst[base + kk * NR] = B[src + kk];
                 }
             }
-        }, false);
+        }, accumulate);
     }
 
     static void abt(float[] C, float[] A, MemorySegment B, long bByteOff, int M, int K, int N) {
+        abt(C, A, segmentRows(B, bByteOff, K), M, K, N);
+    }
+
+    /** Rows of a row-major fp32 little-endian matrix with K columns at {@code bByteOff} of a segment. */
+    static RowReader segmentRows(MemorySegment B, long bByteOff, int K) {
+        var ops = PanamaOps.INSTANCE;
+        return (row, col0, n, dst, dstOff) -> ops.loadF32(B, bByteOff + 4L * ((long) row * K + col0), dst, dstOff, n);
+    }
+
+    /**
+     * ABt with B's rows read through a {@link RowReader}: each full panel reads its NR rows (whole, since a chunk is
+     * packed for the whole reduction) into scratch and transposes them with gathers; a partial panel goes element
+     * by element.
+     */
+    static void abt(float[] C, float[] A, RowReader B, int M, int K, int N) {
         gemm(C, M, N, K, A, K, 1, (dst, off, k0, kc, j0, cols) -> {
-            for (int jj = 0; jj < cols; jj++) {
-                long src = bByteOff + 4L * ((long) (j0 + jj) * K + k0);
+            // gemm packs with k0 = 0 and kc = K: whole rows, so the reader's column alignment always holds.
+            float[] rows = scratch(NR * kc);
+            int[] starts = new int[NR];
+            for (int r = 0; r < NR; r++) {
+                starts[r] = r * kc;
+            }
+            int full = cols / NR;
+            for (int q = 0; q < full; q++) {
+                for (int r = 0; r < NR; r++) {
+                    B.read(j0 + q * NR + r, k0, kc, rows, r * kc);
+                }
+                int base = off + q * kc * NR;
+                for (int kk = 0; kk < kc; kk++) {
+                    FloatVector.fromArray(F, rows, kk, starts, 0).intoArray(dst, base + kk * NR);
+                    FloatVector.fromArray(F, rows, kk, starts, L).intoArray(dst, base + kk * NR + L);
+                }
+            }
+            for (int jj = full * NR; jj < cols; jj++) {
+                B.read(j0 + jj, k0, kc, rows, 0);
                 int base = off + (jj / NR) * kc * NR + jj % NR;
                 for (int kk = 0; kk < kc; kk++) {
-                    dst[base + kk * NR] = B.get(ScalarOps.F32_LE, src + 4L * kk);
+                    dst[base + kk * NR] = rows[kk];
                 }
             }
         }, false);
+    }
+
+    /**
+     * {@code C[M×N] += A[M×K]·B[K×N]} with B's rows read through a {@link RowReader}. A panel range starts at any
+     * column, so for a reader with a coarser alignment each row's aligned cover of the range is read into scratch
+     * and the range copied out of it.
+     */
+    static void abAccumulate(float[] C, float[] A, RowReader B, int M, int K, int N) {
+        int align = B.columnAlign();
+        gemm(C, M, N, K, A, K, 1, (dst, off, k0, kc, j0, cols) -> {
+            if (align == 1) {
+                for (int q = 0; q * NR < cols; q++) {
+                    int w = Math.min(NR, cols - q * NR), base = off + q * kc * NR;
+                    for (int kk = 0; kk < kc; kk++) {
+                        B.read(k0 + kk, j0 + q * NR, w, dst, base + kk * NR);
+                    }
+                }
+                return;
+            }
+            int a0 = j0 / align * align, a1 = Math.min(N, (j0 + cols + align - 1) / align * align);
+            float[] row = scratch(a1 - a0);
+            for (int kk = 0; kk < kc; kk++) {
+                B.read(k0 + kk, a0, a1 - a0, row, 0);
+                for (int q = 0; q * NR < cols; q++) {
+                    int w = Math.min(NR, cols - q * NR);
+                    System.arraycopy(row, j0 - a0 + q * NR, dst, off + q * kc * NR + kk * NR, w);
+                }
+            }
+        }, true);
+    }
+
+    /** This thread's packing scratch, at least {@code n} floats (a packer never waits, so one per thread suffices). */
+    private static float[] scratch(int n) {
+        float[] s = PACK_SCRATCH.get();
+        if (s.length < n) {
+            s = new float[n];
+            PACK_SCRATCH.set(s);
+        }
+        return s;
     }
 
     static void ab(float[] C, float[] A, float[] B, int M, int K, int N) {

@@ -27,16 +27,16 @@ import java.util.function.IntConsumer;
  * parameters receive gradients.
  *
  * <p>Per block: h = x + Wo·attn(rope(Wq·n₁), rope(Wk·n₁), Wv·n₁) with n₁ = rmsnorm(x)·w₁ and a causal GQA
- * softmax(q·kᵀ/√hs); out = h + Wdown·(silu(Wgate·n₂) ⊙ Wup·n₂) with n₂ = rmsnorm(h)·w₂. Each projection adds its
+ * softmax(q·kᵀ/√hs) ({@link CausalAttention}); out = h + Wdown·(silu(Wgate·n₂) ⊙ Wup·n₂) with n₂ = rmsnorm(h)·w₂. Each projection adds its
  * adapter's Δ. The head is rmsnorm then Wout; the loss is the mean cross-entropy over positions whose target is
  * ≥ 0 (negative targets, e.g. −100, are ignored).
  *
  * <p>Memory: the residual stream [L+1 × B·T × C] is always kept. Without checkpointing every block keeps its
  * activations (about (4C + 3·hidden + 2·qDim + 2·kvDim)·B·T floats); with checkpointing one set is shared and each
  * block's forward is recomputed during backward (Chen et al. 2016). Attention probabilities are never stored
- * (that would be B·H·T² per block): backward recomputes each row from q and k, as FlashAttention does. The head is evaluated in
+ * (that would be B·H·T² per block): backward recomputes them from q and k, as FlashAttention does. The head is evaluated in
  * chunks of rows and its backward fused into the forward (the targets are known), so no [B·T × V] logits buffer
- * exists during training.
+ * exists during training (at most 2²⁴ logits, 64 MiB, at a time).
  *
  * <p>When the adapter set trains base tensors ({@link TrainableAdapterSet#base()}: embedding, RMSNorm weights,
  * head), those are read from their trainable fp32 copies and receive gradients (+=) like adapter parameters.
@@ -54,12 +54,18 @@ public final class LlamaTrainGraph {
     private final VectorOps ops;
     private final RopeTables ropeTables;  // same tables and layout as the inference forward (engine.infer.Rope)
     private final RopeLayout ropeLayout;
+    private final CausalAttention attention;
     private final int[] positions;        // [B·T]: t for row b·T + t; every sequence starts at position 0
     private final float[][] resid;    // [L+1][BT×C]: block inputs, then the final residual
     private final Acts[] acts;        // one per block, or a single shared one with checkpointing
     private final float[] lnf, rstdf; // final norm output and 1/rms
     // gradient scratch, shared by all blocks
     private final float[] dres, dres2, dln, dtmp, dq, dk, dv, datty, dg, du, dact, dweightScratch;
+    /** Most logits of one head chunk. */
+    private static final long HEAD_CHUNK_FLOATS = 16L << 20;
+    // head chunk buffers: input rows, logits (then their gradient), input gradient, per-row loss
+    private float[] headIn, headLogits, headDln;
+    private double[] headRowLoss;
 
     /** Activations of one block, saved for its backward. */
     private static final class Acts {
@@ -126,6 +132,7 @@ public final class LlamaTrainGraph {
         this.checkpointing = checkpointing;
         this.ropeTables = Rope.tables(cfg, T);
         this.ropeLayout = Rope.layout(cfg);
+        this.attention = new CausalAttention(B, T, H, KVH, hs, ops);
         this.positions = new int[B * T];
         for (int i = 0; i < B * T; i++) {
             positions[i] = i % T;
@@ -290,7 +297,7 @@ public final class LlamaTrainGraph {
         linearForward(l, Target.V, lw.wv(), lw.bv(), a.ln1, a.v, a, train, dropoutSeed);
         ops.ropeForward(a.q, BT, H, hs, positions, ropeTables, ropeLayout);
         ops.ropeForward(a.k, BT, KVH, hs, positions, ropeTables, ropeLayout);
-        attentionForward(a.atty, a.q, a.k, a.v);
+        attention.forward(a.atty, a.q, a.k, a.v);
         linearForward(l, Target.O, lw.wo(), null, a.atty, a.x2, a, train, dropoutSeed);
         for (int i = 0; i < BT * C; i++) {
             a.x2[i] += x[i];
@@ -336,7 +343,7 @@ public final class LlamaTrainGraph {
         // x2 = x + o(atty)
         Arrays.fill(datty, 0f);
         linearBackward(l, Target.O, lw.wo(), a.atty, dres2, datty, a);
-        attentionBackward(dq, dk, dv, datty, a.q, a.k, a.v);
+        attention.backward(dq, dk, dv, datty, a.q, a.k, a.v);
         ops.ropeBackward(dq, BT, H, hs, positions, ropeTables, ropeLayout);
         ops.ropeBackward(dk, BT, KVH, hs, positions, ropeTables, ropeLayout);
         Arrays.fill(dln, 0f);
@@ -407,95 +414,6 @@ public final class LlamaTrainGraph {
     }
 
     // ---------------------------------------------------------------------------------------------------------
-    // causal grouped-query attention: query head h reads key/value head h / (H / KVH)
-    //
-    // Keys and values of one (sequence, kv head) are first transposed to [hs × T], so every inner step is a vector
-    // op over the positions s ≤ t (length t+1) rather than over the head size: fast for the tiny heads of small
-    // models (hs = 8) as well as for large ones.
-
-    /** kt[i·T + s] = src[(b·T + s)·KVd + kvh·hs + i]. */
-    private void transposeHead(float[] dst, float[] src, int b, int kvh) {
-        for (int s = 0; s < T; s++) {
-            int o = (b * T + s) * KVd + kvh * hs;
-            for (int i = 0; i < hs; i++) {
-                dst[i * T + s] = src[o + i];
-            }
-        }
-    }
-
-    /**
-     * p = causal softmax of scale·q_t·k_s over s ≤ t, into p[0..T) (zeros past t). The forward and the backward both
-     * call this, so the probabilities recomputed in backward are bit-identical to the forward's.
-     */
-    private void attentionRow(float[] p, float[] q, int qo, float[] kt, int t, float scale) {
-        Arrays.fill(p, 0, t + 1, 0f);
-        for (int i = 0; i < hs; i++) {
-            ops.axpy(q[qo + i] * scale, kt, i * T, p, 0, t + 1);
-        }
-        ops.softmaxForward(p, 0, p, 0, T, t + 1);
-    }
-
-    /** out_t = Σ_{s ≤ t} p_ts·v_s. The probabilities are not kept: backward recomputes them (O(T) memory per task). */
-    private void attentionForward(float[] out, float[] q, float[] k, float[] v) {
-        int group = H / KVH;
-        float scale = (float) (1.0 / Math.sqrt(hs));
-        parallelFor(B * H, bh -> {
-            int b = bh / H, h = bh % H, kvh = h / group;
-            float[] kt = new float[hs * T], vt = new float[hs * T], p = new float[T];
-            transposeHead(kt, k, b, kvh);
-            transposeHead(vt, v, b, kvh);
-            for (int t = 0; t < T; t++) {
-                int qo = (b * T + t) * Qd + h * hs;
-                attentionRow(p, q, qo, kt, t, scale);
-                for (int i = 0; i < hs; i++) {
-                    out[qo + i] = ops.dot(p, 0, vt, i * T, t + 1);
-                }
-            }
-        });
-    }
-
-    /**
-     * Overwrites dq, dk, dv. dv_s = Σ_t p_ts·dout_t; dp_ts = dout_t·v_s; dscore = p⊙(dp − Σ_s p·dp);
-     * dq_t = scale·Σ_s dscore_ts·k_s; dk_s = scale·Σ_t dscore_ts·q_t. Parallel over (b, kv head) so that the query
-     * heads sharing a key/value head accumulate into dk/dv in a fixed order.
-     */
-    private void attentionBackward(float[] dq, float[] dk, float[] dv, float[] dout, float[] q, float[] k, float[] v) {
-        int group = H / KVH;
-        float scale = (float) (1.0 / Math.sqrt(hs));
-        parallelFor(B * KVH, bk -> {
-            int b = bk / KVH, kvh = bk % KVH;
-            float[] kt = new float[hs * T], vt = new float[hs * T], dkt = new float[hs * T], dvt = new float[hs * T];
-            float[] dp = new float[T], att = new float[T];
-            transposeHead(kt, k, b, kvh);
-            transposeHead(vt, v, b, kvh);
-            for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-                for (int t = 0; t < T; t++) {
-                    int qo = (b * T + t) * Qd + h * hs;
-                    attentionRow(att, q, qo, kt, t, scale);
-                    Arrays.fill(dp, 0, t + 1, 0f);
-                    for (int i = 0; i < hs; i++) {
-                        float g = dout[qo + i];
-                        ops.axpy(g, vt, i * T, dp, 0, t + 1);          // dp[s] += dout_t[i]·v_s[i]
-                        ops.axpy(g, att, 0, dvt, i * T, t + 1);         // dv_s[i] += p[s]·dout_t[i]
-                    }
-                    ops.softmaxBackward(dp, 0, dp, 0, att, 0, T, t + 1);
-                    for (int i = 0; i < hs; i++) {
-                        dq[qo + i] = scale * ops.dot(dp, 0, kt, i * T, t + 1);
-                        ops.axpy(scale * q[qo + i], dp, 0, dkt, i * T, t + 1);
-                    }
-                }
-            }
-            for (int s = 0; s < T; s++) {
-                int o = (b * T + s) * KVd + kvh * hs;
-                for (int i = 0; i < hs; i++) {
-                    dk[o + i] = dkt[i * T + s];
-                    dv[o + i] = dvt[i * T + s];
-                }
-            }
-        });
-    }
-
-    // ---------------------------------------------------------------------------------------------------------
     // SwiGLU (Shazeer 2020): act = silu(g) ⊙ u, silu(g) = g·σ(g)
 
     private void swigluForward(float[] act, float[] g, float[] u) {
@@ -528,8 +446,14 @@ public final class LlamaTrainGraph {
                 }
             }
         }
-        int rows = (int) Math.max(1, Math.min(BT, (4L << 20) / V));
-        float[] in = new float[rows * C], logits = new float[rows * V], dlnChunk = backward ? new float[rows * C] : null;
+        int rows = headRows();
+        if (headLogits == null) {   // allocated once, on first use: inference-only graphs never need them
+            headIn = new float[rows * C];
+            headLogits = new float[rows * V];
+            headDln = new float[rows * C];
+            headRowLoss = new double[rows];
+        }
+        float[] in = headIn, logits = headLogits, dlnChunk = headDln;
         if (backward) {
             Arrays.fill(dln, 0f);
         }
@@ -548,7 +472,7 @@ public final class LlamaTrainGraph {
             if (targets == null) {
                 continue;
             }
-            double[] rowLoss = new double[n];
+            double[] rowLoss = headRowLoss;
             float dscale = count == 0 ? 0f : gradScale / count;
             int rr0 = r0;
             parallelFor(n, i -> {
@@ -583,8 +507,8 @@ public final class LlamaTrainGraph {
                     logits[o + tgt] -= dscale;
                 }
             });
-            for (double d : rowLoss) {
-                lossSum += d;
+            for (int i = 0; i < n; i++) {
+                lossSum += rowLoss[i];
             }
             if (backward) {
                 if (trainedHead) {
@@ -601,6 +525,15 @@ public final class LlamaTrainGraph {
             rmsNormBackward(dres, dln, x, rstdf, finalNorm, normGrad(trainedFinalNorm()));
         }
         return new Loss(count == 0 ? 0 : lossSum / count, count);
+    }
+
+    /**
+     * Rows of one head chunk: at most {@link #HEAD_CHUNK_FLOATS} logits (64 MiB). Every chunk reads the
+     * whole [V × C] head once (packed for the GEMM) in forward and again in backward, so few large chunks cost less
+     * time than many small ones; the chunk bounds memory where B·T·V logits would not fit.
+     */
+    private int headRows() {
+        return (int) Math.max(1, Math.min(BT, HEAD_CHUNK_FLOATS / V));
     }
 
     /** On the shared pool; every index writes disjoint outputs, so the split does not change results. */
