@@ -82,7 +82,7 @@ case "$group" in
           --steps "$steps" --warmup 1 --checkpointing off 2> >(peak >&2)
       done
       torch_run
-    } 2>&1 | grep -v 'Using incubator modules' | tee "$out"
+    } 2>&1 | grep --line-buffered -v 'Using incubator modules' | tee "$out"
     echo "bench: results in $out"
     exit 0 ;;
   memory)

@@ -223,10 +223,32 @@ public final class Matmul {
         check("matmulAB", C, (long) M * N, A, (long) M * K, B.length, (long) K * N, M, K, N);
         checkNotAliased("matmulAB", C, B);
         if (VectorOpsProvider.panama()) {
-            PanamaMatmul.ab(C, A, B, M, K, N);
+            PanamaMatmul.ab(C, A, B, M, K, N, false);
         } else {
             abAxpys(VectorOps.get(), C, A, B, M, K, N);
         }
+    }
+
+    /** {@code C[M×N] += A[M×K]·B[K×N]}. Accumulates into C. */
+    public static void matmulABAccumulate(float[] C, float[] A, float[] B, int M, int K, int N) {
+        check("matmulABAccumulate", C, (long) M * N, A, (long) M * K, B.length, (long) K * N, M, K, N);
+        checkNotAliased("matmulABAccumulate", C, B);
+        if (VectorOpsProvider.panama()) {
+            PanamaMatmul.ab(C, A, B, M, K, N, true);
+        } else {
+            abAxpysAccumulate(VectorOps.get(), C, A, B, M, K, N);
+        }
+    }
+
+    /** AB accumulated as rows of axpys, parallel over rows: the fallback. */
+    static void abAxpysAccumulate(VectorOps ops, float[] C, float[] A, float[] B, int M, int K, int N) {
+        Parallel.parallelForRange(M, (i0, i1) -> {
+            for (int i = i0; i < i1; i++) {
+                for (int k = 0; k < K; k++) {
+                    ops.axpy(A[i * K + k], B, k * N, C, i * N, N);
+                }
+            }
+        });
     }
 
     /** AB as rows of axpys (C row i += A[i,k]·B row k), parallel over rows: the fallback. */
@@ -241,7 +263,7 @@ public final class Matmul {
         });
     }
 
-    /** Reference for {@link #matmulAB}. */
+    /** Reference for {@link #matmulAB}; for {@link #matmulABAccumulate(float[], float[], float[], int, int, int)}, add C. */
     public static void matmulABRef(float[] C, float[] A, float[] B, int M, int K, int N) {
         for (int i = 0; i < M; i++) {
             for (int j = 0; j < N; j++) {

@@ -26,6 +26,8 @@ final class PanamaMatmul {
     static final int B_FLOATS = 1 << 20;
     /** Largest row block of one task: its packed A (MC_MAX·KC floats, 240 KiB) stays in L2. */
     static final int MC_MAX = 48 * MR;
+    /** Narrowest column chunk worth packing A for; a longer reduction is split into blocks instead. */
+    static final int MIN_CHUNK_COLS = 512;
     /** Tasks per thread to aim for: enough to even out uneven blocks and a noisy machine. */
     static final int TASKS_PER_THREAD = 3;
 
@@ -95,7 +97,8 @@ final class PanamaMatmul {
      */
     static void abt(float[] C, float[] A, RowReader B, int M, int K, int N) {
         gemm(C, M, N, K, A, K, 1, (dst, off, k0, kc, j0, cols) -> {
-            // gemm packs with k0 = 0 and kc = K: whole rows, so the reader's column alignment always holds.
+            // k0 is 0 or a multiple of KC that the reader's alignment divides (gemm splits the reduction only then);
+            // k0 + kc is a multiple of KC or the row's end.
             float[] rows = scratch(NR * kc);
             int[] starts = new int[NR];
             for (int r = 0; r < NR; r++) {
@@ -119,7 +122,7 @@ final class PanamaMatmul {
                     dst[base + kk * NR] = rows[kk];
                 }
             }
-        }, false);
+        }, false, B.columnAlign());
     }
 
     /**
@@ -161,8 +164,8 @@ final class PanamaMatmul {
         return s;
     }
 
-    static void ab(float[] C, float[] A, float[] B, int M, int K, int N) {
-        gemm(C, M, N, K, A, K, 1, rowMajorPacker(B, N), false);
+    static void ab(float[] C, float[] A, float[] B, int M, int K, int N, boolean accumulate) {
+        gemm(C, M, N, K, A, K, 1, rowMajorPacker(B, N), accumulate);
     }
 
     static void atbAccumulate(float[] C, float[] A, float[] B, int M, int K, int N) {
@@ -193,6 +196,18 @@ final class PanamaMatmul {
      */
     private static void gemm(float[] C, int Mo, int No, int Kr, float[] A, int ars, int aks, Packer packer,
                              boolean accumulate) {
+        gemm(C, Mo, No, Kr, A, ars, aks, packer, accumulate, 1);
+    }
+
+    /**
+     * {@code reductionAlign}: the packer accepts reduction offsets that are multiples of this (a RowReader's column
+     * alignment when the reduction runs along B's rows). When a long reduction would make a column chunk narrower
+     * than {@link #MIN_CHUNK_COLS} (the output head's input gradient: 32000 rows of W, 768 columns), the reduction
+     * is split into blocks that are multiples of {@link #KC}, each accumulated into C in order: otherwise every
+     * narrow chunk would pack the whole of A again.
+     */
+    private static void gemm(float[] C, int Mo, int No, int Kr, float[] A, int ars, int aks, Packer packer,
+                             boolean accumulate, int reductionAlign) {
         if (Mo == 0 || No == 0 || Kr == 0) {   // empty product: the blocking below would divide by zero
             if (!accumulate) {
                 java.util.Arrays.fill(C, 0, Mo * No, 0f);
@@ -203,24 +218,32 @@ final class PanamaMatmul {
         int mBlocks = Math.max((Mo + MC_MAX - 1) / MC_MAX, Math.min(TASKS_PER_THREAD * threads, (Mo + MR - 1) / MR));
         int mc = ((Mo + mBlocks - 1) / mBlocks + MR - 1) / MR * MR;
         mBlocks = (Mo + mc - 1) / mc;
-        int chunk = Math.max(NR, B_FLOATS / Math.max(Kr, 1) / NR * NR);
-        int need = chunk * Math.max(Kr, 1);
+        int kBlock = Kr, wantCols = Math.min(No, MIN_CHUNK_COLS);
+        if (B_FLOATS / Kr < wantCols && KC % reductionAlign == 0) {
+            kBlock = Math.max(KC, B_FLOATS / wantCols / KC * KC);
+        }
+        int chunk = Math.max(NR, B_FLOATS / kBlock / NR * NR);
+        int need = chunk * kBlock;
         var free = FREE_B.get();
         float[] bp = free.isEmpty() ? null : free.pop();
         if (bp == null || bp.length < need) {
             bp = new float[Math.max(need, B_FLOATS)];
         }
         try {
-            for (int jc = 0; jc < No; jc += chunk) {
-                chunk(C, Mo, No, Kr, A, ars, aks, packer, accumulate, bp, jc, Math.min(chunk, No - jc), mBlocks, mc,
-                        threads);
+            for (int kb0 = 0; kb0 < Kr; kb0 += kBlock) {
+                int kbn = Math.min(kBlock, Kr - kb0);
+                for (int jc = 0; jc < No; jc += chunk) {
+                    chunk(C, Mo, No, kb0, kbn, A, ars, aks, packer, accumulate || kb0 > 0, bp, jc,
+                            Math.min(chunk, No - jc), mBlocks, mc, threads);
+                }
             }
         } finally {
             free.push(bp);
         }
     }
 
-    private static void chunk(float[] C, int Mo, int No, int Kr, float[] A, int ars, int aks, Packer packer,
+    /** Columns [jc, jc + nc) of C (+)= Aop[·, kb0 .. kb0 + Kr)·Bop[kb0 .. kb0 + Kr, jc .. jc + nc). */
+    private static void chunk(float[] C, int Mo, int No, int kb0, int Kr, float[] A, int ars, int aks, Packer packer,
                               boolean accumulate, float[] bp, int jc, int nc, int mBlocks, int mc, int threads) {
         int panels = (nc + NR - 1) / NR, panelStride = Kr * NR;
         Parallel.parallelForRange(panels, 1, (q0, q1) -> {
@@ -228,7 +251,7 @@ final class PanamaMatmul {
             if (cols < (q1 - q0) * NR) {
                 java.util.Arrays.fill(bp, (q1 - 1) * panelStride, q1 * panelStride, 0f);   // pad the last panel
             }
-            packer.pack(bp, q0 * panelStride, 0, Kr, jc + q0 * NR, cols);
+            packer.pack(bp, q0 * panelStride, kb0, Kr, jc + q0 * NR, cols);
         });
         int nGroups = Math.min(panels, Math.max(1, (TASKS_PER_THREAD * threads + mBlocks - 1) / mBlocks));
         int perGroup = (panels + nGroups - 1) / nGroups;
@@ -250,7 +273,7 @@ final class PanamaMatmul {
                 for (int t = 0; t < tiles; t++) {
                     int dst = t * MR * kc;
                     for (int kk = 0; kk < kc; kk++) {
-                        int src = (i0 + t * MR) * ars + (k0 + kk) * aks;
+                        int src = (i0 + t * MR) * ars + (kb0 + k0 + kk) * aks;
                         for (int r = 0; r < MR; r++) {
                             ap[dst + kk * MR + r] = A[src + r * ars];
                         }
@@ -263,7 +286,7 @@ final class PanamaMatmul {
                         kernel5(C, (i0 + t * MR) * No + j, No, ap, t * MR * kc, bp, b, kc, nValid);
                     }
                     for (int i = i0 + tiles * MR; i < i0 + rows; i++) {
-                        kernel1(C, i * No + j, A, i * ars + k0 * aks, aks, bp, b, kc, nValid);
+                        kernel1(C, i * No + j, A, i * ars + (kb0 + k0) * aks, aks, bp, b, kc, nValid);
                     }
                 }
             }

@@ -159,13 +159,11 @@ public final class LoraAdapter implements TrainableAdapter {
         if (dx == null) {
             return;
         }
-        float[] dxd = new float[T * IC];
-        SmallMatmul.ab(dxd, 1f, dh, a.value(), T, IC, r, false);
         if (s.xd() == null) {
-            for (int i = 0; i < dxd.length; i++) {
-                dx[i] += dxd[i];
-            }
+            SmallMatmul.ab(dx, 1f, dh, a.value(), T, IC, r, true);
         } else {
+            float[] dxd = new float[T * IC];
+            SmallMatmul.ab(dxd, 1f, dh, a.value(), T, IC, r, false);
             float keepScale = 1f / (1f - dropout);
             for (int i = 0; i < dxd.length; i++) {
                 if (s.keep()[i]) {

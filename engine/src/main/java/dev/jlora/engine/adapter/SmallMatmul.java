@@ -83,11 +83,12 @@ final class SmallMatmul {
 
     /** c[i·N + j] (+)= alpha·Σ_k a[i·K + k]·b[k·N + j] (c = alpha·a·b, a [M×K], b [K×N]); accumulates if {@code acc}. */
     static void ab(float[] c, float alpha, float[] a, float[] b, int M, int N, int K, boolean acc) {
-        if (!acc && gemm(M, N, K)) {
-            if (M <= N) {
-                Matmul.matmulAB(c, scaled(a, M * K, alpha), b, M, K, N);
+        if (gemm(M, N, K)) {
+            float[] as = M <= N ? scaled(a, M * K, alpha) : a, bs = M <= N ? b : scaled(b, K * N, alpha);
+            if (acc) {
+                Matmul.matmulABAccumulate(c, as, bs, M, K, N);
             } else {
-                Matmul.matmulAB(c, a, scaled(b, K * N, alpha), M, K, N);
+                Matmul.matmulAB(c, as, bs, M, K, N);
             }
             return;
         }

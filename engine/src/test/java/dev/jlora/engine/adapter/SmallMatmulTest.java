@@ -40,6 +40,8 @@ class SmallMatmulTest {
         SmallMatmul.abtAcc(acc, alpha, a, bt, M, N, K);
         float[] ab = floats(rnd, M * N);   // garbage: overwritten
         SmallMatmul.ab(ab, alpha, a, b, M, N, K, false);
+        float[] abAcc = c0.clone();
+        SmallMatmul.ab(abAcc, alpha, a, b, M, N, K, true);
         for (int i = 0; i < M; i++) {
             for (int j = 0; j < N; j++) {
                 double s = 0, abs = 0, s2 = 0, abs2 = 0;
@@ -53,6 +55,7 @@ class SmallMatmulTest {
                 check(s, abs, c[at], K, "abt" + shape + " [" + at + "]");
                 check(c0[at] + alpha * s, Math.abs(c0[at]) + alpha * abs, acc[at], K, "abtAcc" + shape + " [" + at + "]");
                 check(alpha * s2, alpha * abs2, ab[at], K, "ab" + shape + " [" + at + "]");
+                check(c0[at] + alpha * s2, Math.abs(c0[at]) + alpha * abs2, abAcc[at], K, "ab acc" + shape + " [" + at + "]");
             }
         }
 
