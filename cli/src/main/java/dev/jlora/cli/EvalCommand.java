@@ -48,7 +48,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        LlamaModel m = CliModels.load(model, quant);
+        LlamaModel m = ModelFiles.withContextExtension(CliModels.load(model, quant), adapter);
         AdapterSet adapters = adapter == null ? AdapterSet.NONE : AdapterFiles.load(adapter, m);
         m = ModelFiles.withTrainedBase(m, adapters);
         var examples = JsonlDataset.read(data, m.tokenizer());

@@ -93,7 +93,8 @@ final class GenerateCommand implements Callable<Integer> {
         var sampling = new SamplerConfig(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seedUsed);
 
         long t0 = System.nanoTime();
-        LlamaModel m = BackendWeights.onBackend(CliModels.load(model, quant, memory.budget), selected.backend());
+        LlamaModel m = BackendWeights.onBackend(ModelFiles.withContextExtension(CliModels.load(model, quant,
+                memory.budget), adapter), selected.backend());
         AdapterSet adapters = ModelFiles.adapters(adapter, m);
         m = ModelFiles.withTrainedBase(m, adapters);
         long loadNanos = System.nanoTime() - t0;

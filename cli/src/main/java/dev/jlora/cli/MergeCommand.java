@@ -65,8 +65,9 @@ final class MergeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Path basePath = ModelFiles.resolve(model);
-        LlamaModel base = ModelLoader.load(basePath, quant == null ? ModelLoader.LoadOptions.DEFAULT
-                : ModelLoader.LoadOptions.withQuant(quant));
+        // a LongLoRA adapter's context extension goes into the merged model's config (rope scaling, context length)
+        LlamaModel base = ModelFiles.withContextExtension(ModelLoader.load(basePath, quant == null
+                ? ModelLoader.LoadOptions.DEFAULT : ModelLoader.LoadOptions.withQuant(quant)), adapter);
         TrainableAdapterSet adapters = AdapterFiles.load(adapter, base);
         QuantType baseType = base.weights().layers().getFirst().wq().type();
         QuantType target = to == null ? baseType : QuantPlan.parse(to);

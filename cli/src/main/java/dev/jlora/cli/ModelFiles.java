@@ -3,7 +3,9 @@ package dev.jlora.cli;
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.adapter.TrainableBase;
+import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.train.AdapterFile;
 import dev.jlora.loaders.adapter.AdapterFiles;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -35,6 +37,33 @@ final class ModelFiles {
             return new LlamaModel(model.config(), t.base().applyTo(model.weights()), model.tokenizer());
         }
         return model;
+    }
+
+    /**
+     * {@code model} with the context extension (linear RoPE scaling, {@link AdapterFile#ROPE_SCALE_KEY}) that the
+     * {@code jlora train --rope-scale} adapter at {@code adapter} was trained with; {@code model} itself when the
+     * adapter is none, not a .jlora archive, or trained without one.
+     */
+    static LlamaModel withContextExtension(LlamaModel model, Path adapter) throws IOException {
+        if (adapter == null) {
+            return model;
+        }
+        Path file = Files.isDirectory(adapter) ? adapter.resolve("adapter.jlora") : adapter;
+        if (!Files.isRegularFile(file) || !file.getFileName().toString().endsWith(".jlora")) {
+            return model;
+        }
+        String factor = AdapterFile.readMeta(file).get(AdapterFile.ROPE_SCALE_KEY);
+        if (factor == null) {
+            return model;
+        }
+        float f;
+        try {
+            f = Float.parseFloat(factor);
+        } catch (NumberFormatException e) {
+            throw ModelFormatException.field(file, "meta." + AdapterFile.ROPE_SCALE_KEY, "expected a number, found %s",
+                    factor);
+        }
+        return new LlamaModel(model.config().withLinearRopeScaling(f), model.weights(), model.tokenizer());
     }
 
     /** {@code demo} → models/stories260K.gguf under -Djlora.home, the jar's checkout or the working directory. */

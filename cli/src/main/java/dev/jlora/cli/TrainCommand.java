@@ -90,8 +90,20 @@ final class TrainCommand implements Callable<Integer> {
             description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio; allora: "
                     + "allora_eta; lorapro: lorapro_optimizer; lisa: lisa_activated_layers, lisa_interval_steps; owlore: "
                     + "owlore_activated_layers, owlore_interval_steps, owlore_outlier_M, owlore_rank, …; fira: fira_rank, "
-                    + "fira_update_gap)")
+                    + "fira_update_gap, fira_alpha)")
     Map<String, String> dynamicsArgs = new LinkedHashMap<>();
+
+    @Option(names = "--s2-attn-group", paramLabel = "G", defaultValue = "0",
+            description = "LongLoRA shifted sparse attention in training: each query attends within its group of G "
+                    + "tokens (G even, dividing --seq-len), half of the heads with groups shifted by G/2; evaluation "
+                    + "and inference keep full attention; 0 = off (default)")
+    int s2AttnGroup;
+
+    @Option(names = "--rope-scale", paramLabel = "F", defaultValue = "1",
+            description = "Context extension by position interpolation (linear RoPE scaling, LongLoRA): positions "
+                    + "divided by F and the context length multiplied by F; saved with the adapter, applied by "
+                    + "generate, eval and merge (default: ${DEFAULT-VALUE}, off)")
+    float ropeScale;
 
     @Option(names = "--targets", defaultValue = "q,k,v,o", description = "Target modules: q,k,v,o,gate,up,down or all-linear (default: ${DEFAULT-VALUE})")
     String targets;
@@ -206,6 +218,9 @@ final class TrainCommand implements Callable<Integer> {
         PrintStream o = System.out;
         Backends.Selection selected = Backends.select(backend);
         LlamaModel m = CliModels.load(model, quant, memory.budget);
+        if (ropeScale != 1f) {
+            m = new LlamaModel(m.config().withLinearRopeScaling(ropeScale), m.weights(), m.tokenizer());
+        }
         var lora = new LoraConfig(rank, alpha, dropout, rsLora, LoraConfig.parseTargets(targets));
         var params = new LinkedHashMap<String, String>(methodArgs);
         params.put("rank", Integer.toString(rank));
@@ -238,7 +253,8 @@ final class TrainCommand implements Callable<Integer> {
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
                 .warmupSteps(warmup).weightDecay(weightDecay).momentum(momentum).maxGradNorm(maxGradNorm)
                 .evalEvery(evalEvery > 0 ? evalEvery : Math.max(1, steps)).checkpointEvery(checkpointEvery)
-                .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).maxBadSteps(maxBadSteps).build();
+                .activationCheckpointing(activationCheckpointing).seed(seed).bitReproducible(deterministic).maxBadSteps(maxBadSteps)
+                .s2AttnGroup(s2AttnGroup).build();
         TrainableAdapterSet adapters = adapted.adapters();
         var baseParts = TrainableBase.Part.parse(String.join(",", trainBase));
         if (!baseParts.isEmpty()) {
@@ -264,7 +280,14 @@ final class TrainCommand implements Callable<Integer> {
         if (!dynamics.isEmpty()) {
             o.printf("training dynamics: %s%n", String.join(", ", dynamics));
         }
-        var meta = Map.of("base_model", model, "data", data.toString(), "init", init);
+        var meta = new LinkedHashMap<>(Map.of("base_model", model, "data", data.toString(), "init", init));
+        if (ropeScale != 1f) {
+            meta.put(AdapterFile.ROPE_SCALE_KEY, Float.toString(ropeScale));
+        }
+        if (s2AttnGroup > 0) {
+            o.printf("LongLoRA S²-Attn in training: groups of %d tokens, half of the heads shifted by %d%n",
+                    s2AttnGroup, s2AttnGroup / 2);
+        }
         Path file = federatedClients > 0 ? federated(m, adapters, ds, cfg, meta, o, hooks)
                 : run(m, adapters, ds, cfg, out, resume, meta, o, logEvery, !noPlot, hooks);
         TrainableAdapterSet saved = adapters;

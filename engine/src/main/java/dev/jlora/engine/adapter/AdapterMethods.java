@@ -23,7 +23,7 @@ import java.util.function.Function;
  * {@code flora_scale}; SoRA {@code sparse_lambda}, {@code lambda_schedule}, {@code max_lambda}, {@code lambda_num}
  * (read by its training hook); SALT {@code r_lora}; KaSA {@code beta}, {@code gamma} (its hook) and
  * {@code kasa_base} (written by the adapter: truncated or original); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
- * {@code router_seed}; mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE) their routing keys, listed
+ * {@code router_seed}; mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE, LoRA-Mixer) their routing keys, listed
  * in {@link #methods()}; the rank-adaptive methods (adalora, dylora, increlora, codyra) theirs, listed there too.
  * The data-driven inits add theirs ({@link #DATA_INITS}); saved files may carry a {@link RankPattern} (EVA).
  * Any other key is an error naming the keys the method knows.
@@ -75,6 +75,9 @@ public final class AdapterMethods {
         add(new Method("dynmole", "DynMoLE (Li et al. 2025): Tsallis-entropy hybrid soft/top-p routing of LoRA experts",
                 Map.of("num_experts", "8", "top_p", "0.75", "keep_top_k", "2", "tsallis_q", "1.1",
                         "entropy_threshold", "0.9", "aux_loss_coef", "0.001", "entropy_loss_coef", "0.01"), false));
+        add(new Method("loramixer", "LoRA-Mixer (Li et al. 2025): hard-soft top-k routed LoRA experts inside the attention "
+                + "projections (q,k,v,o only) with the Routing Specialization Loss α·Σ p̄·f̄ − λ·E[H(p)]",
+                ordered("num_experts", "4", "top_k", "2", "rsl_alpha", "0.01", "rsl_lambda", "0.01"), false));
         add(new Method("mixlora", "MixLoRA (Li et al. 2024): top-k mixture of FFN experts (frozen FFN + LoRA on gate/up/down "
                 + "each) with load balancing; plain LoRA on attention targets; needs 'down' in --targets, not gate/up",
                 Map.of("num_experts", "8", "top_k", "2", "aux_loss_coef", "0.01"), false));
@@ -394,6 +397,8 @@ public final class AdapterMethods {
                         p.real("top_p", 0.75f), p.integer("keep_top_k", 2), p.real("tsallis_q", 1.1f),
                         p.real("entropy_threshold", 0.9f), p.real("aux_loss_coef", 0.001f),
                         p.real("entropy_loss_coef", 0.01f));
+                case "loramixer" -> new LoraMixerAdapter(IC, OC, rank, p.integer("num_experts", 4), alpha, dropout,
+                        p.integer("top_k", 2), p.real("rsl_alpha", 0.01f), p.real("rsl_lambda", 0.01f));
                 default -> throw new IllegalStateException("no mixture named " + name);
             };
             if (init) {
@@ -537,6 +542,10 @@ public final class AdapterMethods {
             }
             case "adalora", "dylora", "increlora", "codyra" -> rankAdaptive(m, p, rank, dropout, init);
             case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
+            case "loramixer" -> {
+                LoraMixerAdapter.checkTargets(targets);
+                yield mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
+            }
             case "mixlora" -> mixlora(p, rank, dropout, targets, init);
             case "meteora" -> {
                 if (init) {

@@ -38,6 +38,29 @@ public record LlamaConfig(
         }
     }
 
+    /**
+     * This config with its context extended {@code factor} times by position interpolation (Chen, Wong, Chen &amp;
+     * Tian 2023, "Extending Context Window of Large Language Models via Positional Interpolation", Eq. 2: position
+     * m becomes m/factor, i.e. linear RoPE scaling), as LongLoRA (Chen et al. 2023, §4.1) extends Llama 2. A linear
+     * scaling already present is compounded; other scalings are not combinable with it.
+     */
+    public LlamaConfig withLinearRopeScaling(float factor) {
+        if (!(factor >= 1f) || !Float.isFinite(factor)) {
+            throw new IllegalArgumentException("position interpolation factor must be a finite number ≥ 1, got " + factor);
+        }
+        float total = switch (ropeScaling.type()) {
+            case NONE -> factor;
+            case LINEAR -> ropeScaling.factor() * factor;
+            case LLAMA3, YARN -> throw new UnsupportedOperationException("linear RoPE scaling on top of the model's "
+                    + ropeScaling.type() + " scaling is not implemented: position interpolation needs a model with "
+                    + "no or linear rope scaling");
+        };
+        return new LlamaConfig(architecture, dim, hiddenDim, nLayers, nHeads, nKvHeads, headDim, vocabSize,
+                Math.toIntExact((long) Math.floor(contextLength * (double) factor)), rmsEps, ropeTheta,
+                new RopeScaling(RopeScaling.Type.LINEAR, total, 0, 0f, 0f), ropeInterleaved, tiedEmbeddings,
+                attentionBias);
+    }
+
     /** Width of the key/value projections: KVH · hs. */
     public int kvDim() {
         return nKvHeads * headDim;

@@ -33,6 +33,11 @@ public final class AdapterFile {
     public static final String FORMAT = "jlora-adapter";
     /** Metadata key listing the base tensors trained in full ({@link TrainableBase.Part#format}), when any. */
     public static final String TRAIN_BASE_KEY = "train_base";
+    /**
+     * Metadata key of the position-interpolation factor an adapter was trained with (LongLoRA's context extension,
+     * {@link dev.jlora.engine.model.LlamaConfig#withLinearRopeScaling}); inference with the adapter applies it.
+     */
+    public static final String ROPE_SCALE_KEY = "rope_scale_linear";
 
     private AdapterFile() {}
 

@@ -27,8 +27,10 @@ import java.util.function.IntConsumer;
  * parameters receive gradients.
  *
  * <p>Per block: h = x + Wo·attn(rope(Wq·n₁), rope(Wk·n₁), Wv·n₁) with n₁ = rmsnorm(x)·w₁ and a causal GQA
- * softmax(q·kᵀ/√hs) ({@link CausalAttention}); out = h + Wdown·(silu(Wgate·n₂) ⊙ Wup·n₂) with n₂ = rmsnorm(h)·w₂. Each projection adds its
- * adapter's Δ. The head is rmsnorm then Wout; the loss is the mean cross-entropy over positions whose target is
+ * softmax(q·kᵀ/√hs) ({@link CausalAttention}); out = h + Wdown·(silu(Wgate·n₂) ⊙ Wup·n₂) with n₂ = rmsnorm(h)·w₂.
+ * Each projection adds its adapter's Δ. With {@link #useSparseAttention} the training forward/backward restrict
+ * each query to its LongLoRA S²-Attn group ({@link ShiftedSparseAttention}); evaluation and logits stay fully
+ * causal. The head is rmsnorm then Wout; the loss is the mean cross-entropy over positions whose target is
  * ≥ 0 (negative targets, e.g. −100, are ignored).
  *
  * <p>Memory: the residual stream [L+1 × B·T × C] is always kept. Without checkpointing every block keeps its
@@ -56,6 +58,7 @@ public final class LlamaTrainGraph {
     private final RopeLayout ropeLayout;
     private final CausalAttention attention;
     private final int[] positions;        // [B·T]: t for row b·T + t; every sequence starts at position 0
+    private ShiftedSparseAttention sparseAttention;   // LongLoRA's training-only pattern, or null: full causal
     private final float[][] resid;    // [L+1][BT×C]: block inputs, then the final residual
     private final Acts[] acts;        // one per block, or a single shared one with checkpointing
     private final float[] lnf, rstdf; // final norm output and 1/rms
@@ -164,6 +167,17 @@ public final class LlamaTrainGraph {
 
     public int seqLen() {
         return T;
+    }
+
+    /**
+     * Makes {@link #forwardBackward} use LongLoRA's shifted sparse attention (null: full causal attention, the
+     * default). {@link #loss} and {@link #logits} keep full attention, as inference does.
+     */
+    public void useSparseAttention(ShiftedSparseAttention pattern) {
+        if (pattern != null) {
+            pattern.check(T, H);
+        }
+        this.sparseAttention = pattern;
     }
 
     /**
@@ -297,7 +311,7 @@ public final class LlamaTrainGraph {
         linearForward(l, Target.V, lw.wv(), lw.bv(), a.ln1, a.v, a, train, dropoutSeed);
         ops.ropeForward(a.q, BT, H, hs, positions, ropeTables, ropeLayout);
         ops.ropeForward(a.k, BT, KVH, hs, positions, ropeTables, ropeLayout);
-        attention.forward(a.atty, a.q, a.k, a.v);
+        attention.forward(a.atty, a.q, a.k, a.v, train ? sparseAttention : null);
         linearForward(l, Target.O, lw.wo(), null, a.atty, a.x2, a, train, dropoutSeed);
         for (int i = 0; i < BT * C; i++) {
             a.x2[i] += x[i];
@@ -343,7 +357,7 @@ public final class LlamaTrainGraph {
         // x2 = x + o(atty)
         Arrays.fill(datty, 0f);
         linearBackward(l, Target.O, lw.wo(), a.atty, dres2, datty, a);
-        attention.backward(dq, dk, dv, datty, a.q, a.k, a.v);
+        attention.backward(dq, dk, dv, datty, a.q, a.k, a.v, sparseAttention);
         ops.ropeBackward(dq, BT, H, hs, positions, ropeTables, ropeLayout);
         ops.ropeBackward(dk, BT, KVH, hs, positions, ropeTables, ropeLayout);
         Arrays.fill(dln, 0f);

@@ -32,12 +32,14 @@ import dev.jlora.engine.optim.LrSchedule;
  *                               reductions and exp may change the last bits (≈1e-7 relative) from run to run
  * @param maxBadSteps            stop (checkpoint, then {@link Trainer.DivergedException}) after this many consecutive
  *                               steps skipped for a non-finite loss or gradient; 0 never stops
+ * @param s2AttnGroup            LongLoRA's shifted sparse attention in training: group size G (a divisor of seqLen),
+ *                               0 for full attention ({@link ShiftedSparseAttention}); evaluation stays full
  */
 public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, String optimizer, float lr,
                           LrSchedule.Kind schedule, int warmupSteps, float minLr, float weightDecay, float beta1,
                           float beta2, float eps, float momentum, float maxGradNorm, int evalEvery, int maxEvalBatches,
                           int checkpointEvery, int keepCheckpoints, long seed, boolean activationCheckpointing,
-                          boolean bitReproducible, int maxBadSteps) {
+                          boolean bitReproducible, int maxBadSteps, int s2AttnGroup) {
 
     public TrainConfig {
         if (steps < 0 || batchSize <= 0 || seqLen <= 0 || gradAccum <= 0) {
@@ -52,6 +54,9 @@ public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, S
                     + "batch counts ≥ 1");
         }
         new LrSchedule(schedule, lr, warmupSteps, steps, minLr); // validates the rates
+        if (s2AttnGroup != 0) {
+            ShiftedSparseAttention.of(s2AttnGroup).check(seqLen, 2);   // the head count is checked by the graph
+        }
     }
 
     public LrSchedule lrSchedule() {
@@ -87,6 +92,7 @@ public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, S
         b.activationCheckpointing = activationCheckpointing;
         b.bitReproducible = bitReproducible;
         b.maxBadSteps = maxBadSteps;
+        b.s2AttnGroup = s2AttnGroup;
         return b;
     }
 
@@ -104,6 +110,7 @@ public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, S
         private boolean activationCheckpointing = false;
         private boolean bitReproducible = false;
         private int maxBadSteps = 10;
+        private int s2AttnGroup = 0;
 
         public Builder steps(int v) { steps = v; return this; }
         public Builder batchSize(int v) { batchSize = v; return this; }
@@ -127,11 +134,12 @@ public record TrainConfig(int steps, int batchSize, int seqLen, int gradAccum, S
         public Builder activationCheckpointing(boolean v) { activationCheckpointing = v; return this; }
         public Builder bitReproducible(boolean v) { bitReproducible = v; return this; }
         public Builder maxBadSteps(int v) { maxBadSteps = v; return this; }
+        public Builder s2AttnGroup(int v) { s2AttnGroup = v; return this; }
 
         public TrainConfig build() {
             return new TrainConfig(steps, batchSize, seqLen, gradAccum, optimizer, lr, schedule, warmupSteps, minLr,
                     weightDecay, beta1, beta2, eps, momentum, maxGradNorm, evalEvery, maxEvalBatches, checkpointEvery,
-                    keepCheckpoints, seed, activationCheckpointing, bitReproducible, maxBadSteps);
+                    keepCheckpoints, seed, activationCheckpointing, bitReproducible, maxBadSteps, s2AttnGroup);
         }
     }
 }

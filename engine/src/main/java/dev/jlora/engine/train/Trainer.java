@@ -96,6 +96,9 @@ public final class Trainer {
         this.outDir = outDir;
         this.graph = new LlamaTrainGraph(model.config(), model.weights(), adapters, cfg.batchSize(), cfg.seqLen(),
                 cfg.activationCheckpointing(), cfg.bitReproducible() ? ScalarOps.INSTANCE : VectorOps.get());
+        if (cfg.s2AttnGroup() > 0) {
+            graph.useSparseAttention(ShiftedSparseAttention.of(cfg.s2AttnGroup()));
+        }
         this.sampler = new BatchSampler(data, cfg.batchSize(), cfg.seed());
         this.optimizer = cfg.optimizer().equals("sgd") ? new SgdMomentum(cfg.momentum(), cfg.weightDecay())
                 : new AdamW(cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());

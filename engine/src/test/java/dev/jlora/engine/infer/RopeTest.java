@@ -33,4 +33,28 @@ class RopeTest {
             assertEquals(expected[i] / 4, lin[i], 1e-15, "scaled theta_" + i);
         }
     }
+
+    /**
+     * Position interpolation (Chen et al. 2023, Eq. 2), LongLoRA's context extension: with factor F, position m
+     * rotates as position m/F did before, the context grows F times, and a second extension compounds.
+     */
+    @Test
+    void positionInterpolationMapsPositionMToMOverF() {
+        var cfg = dev.jlora.engine.ref.TinyLlama.config(16, 24, 1, 2, 1, 11, true, false);
+        var extended = cfg.withLinearRopeScaling(4f);
+        assertEquals(new RopeScaling(RopeScaling.Type.LINEAR, 4f, 0, 0f, 0f), extended.ropeScaling());
+        assertEquals(4 * cfg.contextLength(), extended.contextLength());
+        double[] plain = Rope.inverseFrequencies(cfg.headDim(), cfg.ropeTheta(), cfg.ropeScaling());
+        double[] pi = Rope.inverseFrequencies(extended.headDim(), extended.ropeTheta(), extended.ropeScaling());
+        for (int i = 0; i < plain.length; i++) {
+            assertEquals(plain[i] * (37 / 4.0), pi[i] * 37, 1e-12, "angle of position 37 = old angle of 37/4, pair " + i);
+        }
+        assertEquals(8f, extended.withLinearRopeScaling(2f).ropeScaling().factor(), "linear scalings compound");
+        var llama3 = new dev.jlora.engine.model.LlamaConfig("llama", 16, 24, 1, 2, 1, 8, 11, 64, 1e-5f, 10000f,
+                new RopeScaling(RopeScaling.Type.LLAMA3, 8f, 16, 1f, 4f), true, false, false);
+        var e = org.junit.jupiter.api.Assertions.assertThrows(UnsupportedOperationException.class,
+                () -> llama3.withLinearRopeScaling(2f));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("LLAMA3"), e.getMessage());
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> cfg.withLinearRopeScaling(0.5f));
+    }
 }

@@ -20,6 +20,12 @@ public final class LlamaRef {
     private final Map<Integer, double[][]> lora;
     private final double s;
     private final Map<String, double[]> base = new java.util.HashMap<>();
+    private AttentionMask mask = (h, t, s) -> true;
+
+    /** Which keys query head h at position t may see besides causality (s ≤ t); all by default. */
+    public interface AttentionMask {
+        boolean visible(int h, int t, int s);
+    }
 
     public LlamaRef(LlamaConfig c, LlamaWeights w, Map<Integer, double[][]> lora, double s) {
         this.c = c;
@@ -35,6 +41,12 @@ public final class LlamaRef {
     /** Double-precision replacements of base tensors by name (empty: the model's own); mutable. */
     public Map<String, double[]> base() {
         return base;
+    }
+
+    /** Restricts attention to the keys {@code mask} allows (e.g. LongLoRA's S²-Attn groups); returns this. */
+    public LlamaRef withAttentionMask(AttentionMask mask) {
+        this.mask = mask;
+        return this;
     }
 
     public static int key(int layer, Target t) {
@@ -96,6 +108,10 @@ public final class LlamaRef {
                     double[] sc = new double[t + 1];
                     double max = Double.NEGATIVE_INFINITY;
                     for (int s2 = 0; s2 <= t; s2++) {
+                        if (!mask.visible(h, t, s2)) {
+                            sc[s2] = Double.NEGATIVE_INFINITY;   // exp gives 0: the key takes no part
+                            continue;
+                        }
                         for (int i = 0; i < hs; i++) {
                             sc[s2] += q[t][h * hs + i] * k[s2][kvh * hs + i];
                         }
