@@ -2,7 +2,6 @@ package dev.jlora.simd;
 
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -267,6 +266,7 @@ final class PanamaMatmul {
             }
             int tiles = rows / MR;
             float[] ap = PACKED_A.get();
+            float[] edge = new float[MR * NR];   // C's tile for a partial panel
             for (int k0 = 0; k0 < Kr; k0 += KC) {
                 int kc = Math.min(KC, Kr - k0);
                 // Each 5-row tile of Aop interleaved, ap[t·MR·kc + kk·MR + r]: one stream for the kernel.
@@ -283,10 +283,24 @@ final class PanamaMatmul {
                     // The panel's KC block (kc·NR floats) stays in L1 while the packed tiles of A stream from L2.
                     int j = jc + q * NR, nValid = Math.min(NR, No - j), b = q * panelStride + k0 * NR;
                     for (int t = 0; t < tiles; t++) {
-                        kernel5(C, (i0 + t * MR) * No + j, No, ap, t * MR * kc, bp, b, kc, nValid);
+                        int c = (i0 + t * MR) * No + j;
+                        if (nValid == NR) {
+                            kernel5(C, c, No, ap, t * MR * kc, bp, b, kc);
+                        } else {   // a partial panel: through a full-width tile (see kernel5)
+                            copyTile(C, c, No, edge, 0, NR, MR, nValid);
+                            kernel5(edge, 0, NR, ap, t * MR * kc, bp, b, kc);
+                            copyTile(edge, 0, NR, C, c, No, MR, nValid);
+                        }
                     }
                     for (int i = i0 + tiles * MR; i < i0 + rows; i++) {
-                        kernel1(C, i * No + j, A, i * ars + (kb0 + k0) * aks, aks, bp, b, kc, nValid);
+                        int a = i * ars + (kb0 + k0) * aks;
+                        if (nValid == NR) {
+                            kernel1(C, i * No + j, A, a, aks, bp, b, kc);
+                        } else {
+                            copyTile(C, i * No + j, No, edge, 0, NR, 1, nValid);
+                            kernel1(edge, 0, A, a, aks, bp, b, kc);
+                            copyTile(edge, 0, NR, C, i * No + j, No, 1, nValid);
+                        }
                     }
                 }
             }
@@ -295,12 +309,15 @@ final class PanamaMatmul {
 
     /**
      * C[5×NR tile] += Σ_kk ap[a + kk·MR + r]·panel[kk][·] (a packed tile of A); the tile of C starts at C[c], rows
-     * ldc apart, nValid ≤ NR columns.
-     * Five rows, not six: with twelve accumulators JDK 25's C2 boxes a vector on every iteration (measured
+     * ldc apart, all NR columns.
+     * <p>Five rows, not six: with twelve accumulators JDK 25's C2 boxes a vector on every iteration (measured
      * 20 KB allocated per call and a third of the speed); ten stay in registers.
+     *
+     * <p>No masked tail here: a partial panel goes through a full-width copy of its tile (the caller's job). A masked
+     * store in this method made C2 recompile it about ten times slower for every shape once a partial panel had run
+     * (measured: 65 → 7 GFLOPS on the output head after rank-8 LoRA products, whose 8 columns are one partial panel).
      */
-    private static void kernel5(float[] C, int c, int ldc, float[] ap, int a, float[] bp, int b, int kc,
-                                int nValid) {
+    private static void kernel5(float[] C, int c, int ldc, float[] ap, int a, float[] bp, int b, int kc) {
         FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
         FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
         FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F);
@@ -327,45 +344,33 @@ final class PanamaMatmul {
             c40 = x.fma(b0, c40);
             c41 = x.fma(b1, c41);
         }
-        if (nValid == NR) {
-            addInto(C, c, c00, c01);
-            addInto(C, c + ldc, c10, c11);
-            addInto(C, c + 2 * ldc, c20, c21);
-            addInto(C, c + 3 * ldc, c30, c31);
-            addInto(C, c + 4 * ldc, c40, c41);
-        } else {
-            VectorMask<Float> m0 = F.indexInRange(0, nValid), m1 = F.indexInRange(L, nValid);
-            addInto(C, c, c00, c01, m0, m1);
-            addInto(C, c + ldc, c10, c11, m0, m1);
-            addInto(C, c + 2 * ldc, c20, c21, m0, m1);
-            addInto(C, c + 3 * ldc, c30, c31, m0, m1);
-            addInto(C, c + 4 * ldc, c40, c41, m0, m1);
-        }
+        addInto(C, c, c00, c01);
+        addInto(C, c + ldc, c10, c11);
+        addInto(C, c + 2 * ldc, c20, c21);
+        addInto(C, c + 3 * ldc, c30, c31);
+        addInto(C, c + 4 * ldc, c40, c41);
     }
 
-    /** One row of C against one panel: the remainder rows when Mo is not a multiple of MR. */
-    private static void kernel1(float[] C, int c, float[] A, int a, int aks, float[] bp, int b, int kc, int nValid) {
+    /** One row of C against one panel (all NR columns): the remainder rows when Mo is not a multiple of MR. */
+    private static void kernel1(float[] C, int c, float[] A, int a, int aks, float[] bp, int b, int kc) {
         FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F);
         for (int kk = 0; kk < kc; kk++) {
             FloatVector x = FloatVector.broadcast(F, A[a + kk * aks]);
             c0 = x.fma(FloatVector.fromArray(F, bp, b + kk * NR), c0);
             c1 = x.fma(FloatVector.fromArray(F, bp, b + kk * NR + L), c1);
         }
-        if (nValid == NR) {
-            addInto(C, c, c0, c1);
-        } else {
-            addInto(C, c, c0, c1, F.indexInRange(0, nValid), F.indexInRange(L, nValid));
+        addInto(C, c, c0, c1);
+    }
+
+    /** {@code rows} rows of {@code cols} floats from src (rows sLd apart) to dst (rows dLd apart). */
+    private static void copyTile(float[] src, int s, int sLd, float[] dst, int d, int dLd, int rows, int cols) {
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(src, s + r * sLd, dst, d + r * dLd, cols);
         }
     }
 
     private static void addInto(float[] C, int c, FloatVector v0, FloatVector v1) {
         FloatVector.fromArray(F, C, c).add(v0).intoArray(C, c);
         FloatVector.fromArray(F, C, c + L).add(v1).intoArray(C, c + L);
-    }
-
-    private static void addInto(float[] C, int c, FloatVector v0, FloatVector v1, VectorMask<Float> m0,
-                                VectorMask<Float> m1) {
-        FloatVector.fromArray(F, C, c, m0).add(v0).intoArray(C, c, m0);
-        FloatVector.fromArray(F, C, c + L, m1).add(v1).intoArray(C, c + L, m1);
     }
 }

@@ -492,6 +492,7 @@ public final class LlamaTrainGraph {
             parallelFor(n, i -> {
                 int tgt = targets[rr0 + i];
                 if (tgt < 0) {
+                    rowLoss[i] = 0;   // the buffer is reused: clear what an earlier chunk left here
                     if (backward) {
                         Arrays.fill(logits, i * V, (i + 1) * V, 0f);
                     }
