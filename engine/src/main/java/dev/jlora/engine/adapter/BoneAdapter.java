@@ -12,8 +12,8 @@ import java.util.Map;
  * also multiplies W's blocks, is {@link BoneBatAdapter}, {@code init_weights=bat}): IC must be a multiple of r, no
  * dropout.
  */
-public final class BoneAdapter implements TrainableAdapter {
-    private final int IC, OC, r;
+public final class BoneAdapter extends LinearLayerAdapter {
+    private final int r;
     private final Parameter block;
 
     /** xs = Σ_g x-groups [T × r]. */
@@ -26,8 +26,7 @@ public final class BoneAdapter implements TrainableAdapter {
         if (inFeatures % rank != 0) {
             throw new IllegalArgumentException("Bone needs in_features divisible by r: IC=" + inFeatures + ", r=" + rank);
         }
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        super("Bone", inFeatures, outFeatures);
         this.r = rank;
         this.block = Parameter.zeros("bone_block", r, OC);
     }
@@ -40,16 +39,6 @@ public final class BoneAdapter implements TrainableAdapter {
     @Override
     public String method() {
         return "bone";
-    }
-
-    @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
     }
 
     @Override

@@ -17,8 +17,8 @@ import java.util.Map;
  * <p>The base is not part of the saved adapter: a file of this form is a delta only on the weights it was trained
  * on, which {@link AdapterMethods#loader} passes back in.
  */
-public final class BoneBatAdapter implements TrainableAdapter {
-    private final int IC, OC, r;
+public final class BoneBatAdapter extends LinearLayerAdapter {
+    private final int r;
     private final QuantMatrix base;
     private final Parameter blocks;
 
@@ -34,8 +34,7 @@ public final class BoneBatAdapter implements TrainableAdapter {
             throw new IllegalArgumentException("Bone (bat) needs in_features and out_features divisible by r (the "
                     + "weight is cut into r×r blocks): OC=" + oc + ", IC=" + ic + ", r=" + rank);
         }
-        this.IC = ic;
-        this.OC = oc;
+        super("Bone (bat)", ic, oc);
         this.r = rank;
         this.base = base;
         this.blocks = Parameter.zeros("bone_block", OC / r, r, r);
@@ -49,16 +48,6 @@ public final class BoneBatAdapter implements TrainableAdapter {
     @Override
     public String method() {
         return "bone";
-    }
-
-    @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
     }
 
     @Override

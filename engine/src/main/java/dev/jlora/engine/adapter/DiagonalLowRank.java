@@ -38,9 +38,7 @@ final class DiagonalLowRank {
     void init(SplittableRandom rnd) {
         double bound = 1 / Math.sqrt(IC);
         float[] av = a.value();
-        for (int i = 0; i < av.length; i++) {
-            av[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
-        }
+        RandomInit.fillUniform(av, bound, rnd);
         java.util.Arrays.fill(b.value(), 0f);
         for (int j = 0; j < r; j++) {
             d.value()[j] = (float) PissaInit.gaussian(rnd);
@@ -82,12 +80,7 @@ final class DiagonalLowRank {
         }
         float[] dh = diagonal(dk, T);
         SmallMatmul.atbAcc(a.grad(), 1f, dh, s.drop().xd(), T, r, IC);
-        if (dx == null) {
-            return;
-        }
-        float[] dxd = new float[T * IC];
-        SmallMatmul.ab(dxd, 1f, dh, a.value(), T, IC, r, false);
-        s.drop().backward(dxd, dx);
+        LowRankPath.inputGradient(dh, a.value(), s.drop(), T, r, IC, dx);
     }
 
     /** w += s·Σ_{j: d_j ≠ 0} d_j·B[:, j]·A[j, :] (components with d_j = 0 contribute nothing and are skipped). */

@@ -1,7 +1,6 @@
 package dev.jlora.engine.adapter;
 
 import dev.jlora.quant.QuantMatrix;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -21,9 +20,9 @@ import java.util.SplittableRandom;
  * calls its matmul (for xd·Wᵀ and W·Aᵀ), never materialising the fp32 W. The base must be the weight the model uses (DoRA cannot sit on a residual
  * base from another initialisation unless built on it).
  */
-public final class DoraAdapter implements TrainableAdapter {
-    private final int IC, OC, r;
-    private final float alpha, dropout, scale;
+public final class DoraAdapter extends DroppedInputAdapter {
+    private final int r;
+    private final float alpha, scale;
     private final boolean rsLora;
     private final QuantMatrix base;
     private final double[] baseRowNormSq;   // ‖W[o,:]‖², computed once: W is frozen
@@ -37,11 +36,9 @@ public final class DoraAdapter implements TrainableAdapter {
     public DoraAdapter(QuantMatrix base, int rank, float alpha, float dropout, boolean rsLora) {
         new LoraConfig(rank, alpha, dropout, rsLora, java.util.Set.of(Target.Q)); // validates the hyperparameters
         this.base = base;
-        this.IC = base.cols();
-        this.OC = base.rows();
+        super("DoRA", base.cols(), base.rows(), dropout);
         this.r = rank;
         this.alpha = alpha;
-        this.dropout = dropout;
         this.rsLora = rsLora;
         this.scale = rsLora ? (float) (alpha / Math.sqrt(rank)) : alpha / rank;
         this.a = Parameter.zeros("lora_A", r, IC);
@@ -112,27 +109,13 @@ public final class DoraAdapter implements TrainableAdapter {
     }
 
     @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
-    }
-
-    @Override
     public List<Parameter> parameters() {
         return List.of(a, b, m);
     }
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("alpha", Float.toString(alpha));
-        c.put("dropout", Float.toString(dropout));
+        var c = commonConfig(r, alpha);
         c.put("rs_lora", Boolean.toString(rsLora));
         return c;
     }
@@ -175,16 +158,7 @@ public final class DoraAdapter implements TrainableAdapter {
     }
 
     @Override
-    public void forward(float[] x, int T, float[] y) {
-        run(InputDropout.apply(x, T * IC, 0, 0), T, y);
-    }
-
-    @Override
-    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        return run(InputDropout.apply(x, T * IC, dropout, dropoutSeed), T, y);
-    }
-
-    private Saved run(InputDropout drop, int T, float[] y) {
+    Saved run(InputDropout drop, int T, float[] y) {
         float[] h = new float[T * r];
         SmallMatmul.abt(h, drop.xd(), a.value(), T, r, IC);
         float[] loraOut = new float[T * OC];

@@ -19,9 +19,9 @@ import java.util.SplittableRandom;
  * s ({@code flora_scale}, the reference's {@code scale}, default 1). Both modes use the rank r. Dropout applies to
  * the adapter's input, as the reference's {@code flora_dropout}.
  */
-public final class FloraAdapter implements TrainableAdapter {
-    private final int IC, OC, r;
-    private final float scale, dropout;
+public final class FloraAdapter extends DroppedInputAdapter {
+    private final int r;
+    private final float scale;
     private final Parameter pIn, pOut, core;
 
     /** h = xd·P_in [T×r], z = h·G [T×r]. */
@@ -36,12 +36,9 @@ public final class FloraAdapter implements TrainableAdapter {
         if (!Float.isFinite(scale)) {
             throw new IllegalArgumentException("FLoRA flora_scale must be finite, got " + scale);
         }
-        InputDropout.checkRate("FLoRA", dropout);
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        super("FLoRA", inFeatures, outFeatures, dropout);
         this.r = rank;
         this.scale = scale;
-        this.dropout = dropout;
         this.pIn = Parameter.zeros("flora_in", IC, r);
         this.pOut = Parameter.zeros("flora_out", OC, r);
         this.core = Parameter.zeros("flora_core", r, r);
@@ -83,16 +80,6 @@ public final class FloraAdapter implements TrainableAdapter {
     }
 
     @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
-    }
-
-    @Override
     public List<Parameter> parameters() {
         return List.of(pIn, pOut, core);
     }
@@ -107,18 +94,9 @@ public final class FloraAdapter implements TrainableAdapter {
         return c;
     }
 
-    @Override
-    public void forward(float[] x, int T, float[] y) {
-        run(InputDropout.apply(x, T * IC, 0, 0), T, y);
-    }
-
-    @Override
-    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        return run(InputDropout.apply(x, T * IC, dropout, dropoutSeed), T, y);
-    }
-
     /** h = xd·P_in; z = h·G; y += s·z·P_outᵀ. */
-    private Saved run(InputDropout drop, int T, float[] y) {
+    @Override
+    Saved run(InputDropout drop, int T, float[] y) {
         float[] h = new float[T * r], z = new float[T * r];
         SmallMatmul.ab(h, 1f, drop.xd(), pIn.value(), T, r, IC, false);
         SmallMatmul.ab(z, 1f, h, core.value(), T, r, r, false);

@@ -11,9 +11,8 @@ import java.util.Map;
  * trained part is the exact difference, so merging is W + ΔW. Memory is one OC × IC fp32 matrix per layer (plus its
  * gradient and optimizer state), as much as the layer itself in fp32.
  */
-public final class FullAdapter implements TrainableAdapter {
+public final class FullAdapter extends LinearLayerAdapter {
     public static final String METHOD = "full", DELTA = "delta_weight";
-    private final int IC, OC;
     private final Parameter delta;
     private boolean frozen;
 
@@ -26,8 +25,7 @@ public final class FullAdapter implements TrainableAdapter {
             throw new IllegalArgumentException("full adapter shape must be positive, got IC=" + inFeatures
                     + " OC=" + outFeatures);
         }
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        super("full fine-tuning", inFeatures, outFeatures);
         this.delta = Parameter.zeros(DELTA, OC, IC);
     }
 
@@ -48,16 +46,6 @@ public final class FullAdapter implements TrainableAdapter {
     @Override
     public String method() {
         return METHOD;
-    }
-
-    @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
     }
 
     @Override

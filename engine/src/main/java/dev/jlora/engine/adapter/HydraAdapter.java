@@ -1,7 +1,6 @@
 package dev.jlora.engine.adapter;
 
 import dev.jlora.quant.QuantMatrix;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -25,9 +24,9 @@ import java.util.SplittableRandom;
  * one in backward (dx += Wᵀ·(s·A_sᵀ·B_sᵀ·dy)), as DoRA's base term does. Dropout, as in PEFT's LoRA, applies to the
  * adapter's input for both branches (the sequential branch sees W·drop(x)).
  */
-public final class HydraAdapter implements TrainableAdapter {
-    private final int IC, OC, r;
-    private final float alpha, dropout, scale;
+public final class HydraAdapter extends DroppedInputAdapter {
+    private final int r;
+    private final float alpha, scale;
     private final boolean rsLora;
     private final QuantMatrix base;
     private final Parameter parA, parB, seqA, seqB;
@@ -39,11 +38,9 @@ public final class HydraAdapter implements TrainableAdapter {
     public HydraAdapter(QuantMatrix base, int rank, float alpha, float dropout, boolean rsLora) {
         new LoraConfig(rank, alpha, dropout, rsLora, java.util.Set.of(Target.Q)); // validates the hyperparameters
         this.base = base;
-        this.IC = base.cols();
-        this.OC = base.rows();
+        super("Hydra", base.cols(), base.rows(), dropout);
         this.r = rank;
         this.alpha = alpha;
-        this.dropout = dropout;
         this.rsLora = rsLora;
         this.scale = rsLora ? (float) (alpha / Math.sqrt(rank)) : alpha / rank;
         this.parA = Parameter.zeros("hydra_par_A", r, IC);
@@ -63,9 +60,7 @@ public final class HydraAdapter implements TrainableAdapter {
     /** U(−√(6/(fan_in + fan_out)), +√(6/(fan_in + fan_out))): PyTorch {@code nn.init.xavier_uniform_}. */
     private static void xavierUniform(float[] w, int fanIn, int fanOut, SplittableRandom rnd) {
         double bound = Math.sqrt(6.0 / (fanIn + fanOut));
-        for (int i = 0; i < w.length; i++) {
-            w[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
-        }
+        RandomInit.fillUniform(w, bound, rnd);
     }
 
     /** A_p [r × IC]. */
@@ -98,43 +93,20 @@ public final class HydraAdapter implements TrainableAdapter {
     }
 
     @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
-    }
-
-    @Override
     public List<Parameter> parameters() {
         return List.of(parA, parB, seqA, seqB);
     }
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("alpha", Float.toString(alpha));
-        c.put("dropout", Float.toString(dropout));
+        var c = commonConfig(r, alpha);
         c.put("rs_lora", Boolean.toString(rsLora));
         return c;
     }
 
-    @Override
-    public void forward(float[] x, int T, float[] y) {
-        run(InputDropout.apply(x, T * IC, 0, 0), T, y);
-    }
-
-    @Override
-    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        return run(InputDropout.apply(x, T * IC, dropout, dropoutSeed), T, y);
-    }
-
     /** baseOut = xd·Wᵀ; hPar = xd·A_pᵀ; hSeq = baseOut·A_sᵀ; y += s·(hPar·B_pᵀ + hSeq·B_sᵀ). */
-    private Saved run(InputDropout drop, int T, float[] y) {
+    @Override
+    Saved run(InputDropout drop, int T, float[] y) {
         float[] baseOut = new float[T * OC];
         base.matmul(drop.xd(), T, baseOut);
         float[] hPar = new float[T * r], hSeq = new float[T * r];

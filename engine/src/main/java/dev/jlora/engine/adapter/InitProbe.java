@@ -9,7 +9,7 @@ import java.util.Map;
  * gradient ∂L/∂W += dyᵀ·x [OC × IC] in backward (LoRA-GA, LoRA-SB). Memory stays bounded by what the sink keeps and
  * by one OC × IC buffer; activations are never stored across batches.
  */
-final class InitProbe implements TrainableAdapter {
+final class InitProbe extends LinearLayerAdapter {
     /** Receives the input x [T × IC] of each forward pass; x must not be kept (the graph reuses it). */
     @FunctionalInterface
     interface InputSink {
@@ -21,7 +21,6 @@ final class InitProbe implements TrainableAdapter {
 
     private static final Saved NOTHING = new Saved() {};
 
-    private final int IC, OC;
     private final InputSink sink;
     private final float[] gradient;
 
@@ -34,8 +33,7 @@ final class InitProbe implements TrainableAdapter {
             throw new IllegalArgumentException("gradient buffer has " + gradient.length + " elements, expected "
                     + outFeatures + "×" + inFeatures);
         }
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        super("init probe", inFeatures, outFeatures);
         this.sink = sink;
         this.gradient = gradient;
     }
@@ -43,16 +41,6 @@ final class InitProbe implements TrainableAdapter {
     @Override
     public String method() {
         return "init-probe";
-    }
-
-    @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
     }
 
     @Override

@@ -19,9 +19,8 @@ import java.util.Map;
  * {@link #buffers()} saved with the adapter ({@code loldu_L} = P·L_r [OC × r], {@code loldu_U} = U_r [r × IC],
  * {@code loldu_diag_init} = z₀ [r]). Pivoted LDU: {@link Ldu}. Dropout applies to the adapter's input.
  */
-public final class LoLduAdapter implements TrainableAdapter {
-    private final int IC, OC, r;
-    private final float dropout;
+public final class LoLduAdapter extends DroppedInputAdapter {
+    private final int r;
     private final float[] lp, u, z0;
     private final Parameter z, sigma;
 
@@ -34,11 +33,8 @@ public final class LoLduAdapter implements TrainableAdapter {
             throw new IllegalArgumentException("LoLDU needs 0 < r ≤ min(IC, OC), got r=" + rank + " for "
                     + outFeatures + "×" + inFeatures);
         }
-        InputDropout.checkRate("LoLDU", dropout);
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        super("LoLDU", inFeatures, outFeatures, dropout);
         this.r = rank;
-        this.dropout = dropout;
         this.lp = new float[OC * r];
         this.u = new float[r * IC];
         this.z0 = new float[r];
@@ -106,16 +102,6 @@ public final class LoLduAdapter implements TrainableAdapter {
     }
 
     @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
-    }
-
-    @Override
     public List<Parameter> parameters() {
         return List.of(z, sigma);
     }
@@ -131,25 +117,12 @@ public final class LoLduAdapter implements TrainableAdapter {
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("dropout", Float.toString(dropout));
-        return c;
-    }
-
-    @Override
-    public void forward(float[] x, int T, float[] y) {
-        run(InputDropout.apply(x, T * IC, 0, 0), T, y);
-    }
-
-    @Override
-    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        return run(InputDropout.apply(x, T * IC, dropout, dropoutSeed), T, y);
+        return commonConfig(r);
     }
 
     /** h = xd·Uᵀ; y += (h ⊙ c)·Lpᵀ with c = σ·z − z₀. */
-    private Saved run(InputDropout drop, int T, float[] y) {
+    @Override
+    Saved run(InputDropout drop, int T, float[] y) {
         float[] h = new float[T * r];
         SmallMatmul.abt(h, drop.xd(), u, T, r, IC);
         float[] c = effectiveDiagonal();
@@ -201,9 +174,7 @@ public final class LoLduAdapter implements TrainableAdapter {
                 dg[t * r + j] *= c[j];
             }
         }
-        float[] dxd = new float[T * IC];
-        SmallMatmul.ab(dxd, 1f, dg, u, T, IC, r, false);
-        s.drop().backward(dxd, dx);
+        LowRankPath.inputGradient(dg, u, s.drop(), T, r, IC, dx);
     }
 
     /** w += Lp·diag(σ·z − z₀)·U. */

@@ -1,6 +1,5 @@
 package dev.jlora.engine.adapter;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -11,28 +10,20 @@ import java.util.SplittableRandom;
  * {@code nn.init.kaiming_uniform_(A, a=√5)}, i.e. U(−1/√IC, 1/√IC), B is zero, so training starts at ΔW = 0;
  * dropout applies to the adapter's input only (inverted dropout, kept elements scaled by 1/(1−p)).
  */
-public final class LoraAdapter implements TrainableAdapter {
-    private final int IC, OC, r;
-    private final float alpha, dropout, scale;
+public final class LoraAdapter extends DroppedInputAdapter {
+    private final int r;
+    private final float alpha, scale;
     private final boolean rsLora;
     private final Parameter a, b;
 
-    /**
-     * State saved by forwardTrain: the dropped input xd and its keep mask (both null without dropout) and
-     * h = xd·Aᵀ [T × r].
-     */
-    private record Saved(float[] xd, boolean[] keep, float[] h) implements TrainableAdapter.Saved {}
+    /** State saved by forwardTrain: the dropped input and h = xd·Aᵀ [T × r]. */
+    private record Saved(InputDropout drop, float[] h) implements TrainableAdapter.Saved {}
 
     public LoraAdapter(int inFeatures, int outFeatures, int rank, float alpha, float dropout, boolean rsLora) {
-        if (inFeatures <= 0 || outFeatures <= 0) {
-            throw new IllegalArgumentException("LoRA layer shape must be positive, got IC=" + inFeatures + " OC=" + outFeatures);
-        }
         new LoraConfig(rank, alpha, dropout, rsLora, java.util.Set.of(Target.Q)); // validates the hyperparameters
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        super("LoRA", inFeatures, outFeatures, dropout);
         this.r = rank;
         this.alpha = alpha;
-        this.dropout = dropout;
         this.rsLora = rsLora;
         this.scale = rsLora ? (float) (alpha / Math.sqrt(rank)) : alpha / rank;
         this.a = Parameter.zeros("lora_A", r, IC);
@@ -51,12 +42,7 @@ public final class LoraAdapter implements TrainableAdapter {
      * {@code kaiming_uniform_}, as PEFT's {@code reset_lora_parameters}), which is 1/√IC; B = 0.
      */
     public void initKaimingUniform(SplittableRandom rnd) {
-        double gain = Math.sqrt(2.0 / (1 + 5.0));
-        double bound = gain * Math.sqrt(3.0 / IC);
-        float[] av = a.value();
-        for (int i = 0; i < av.length; i++) {
-            av[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
-        }
+        RandomInit.fillUniform(a.value(), RandomInit.kaimingBound(IC), rnd);
         java.util.Arrays.fill(b.value(), 0f);
     }
 
@@ -84,95 +70,30 @@ public final class LoraAdapter implements TrainableAdapter {
     }
 
     @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
-    }
-
-    @Override
     public List<Parameter> parameters() {
         return List.of(a, b);
     }
 
     @Override
     public Map<String, String> config() {
-        var m = new LinkedHashMap<String, String>();
-        m.put("method", method());
-        m.put("rank", Integer.toString(r));
-        m.put("alpha", Float.toString(alpha));
-        m.put("dropout", Float.toString(dropout));
+        var m = commonConfig(r, alpha);
         m.put("rs_lora", Boolean.toString(rsLora));
         return m;
     }
 
-    /** Inference: y += s·(x·Aᵀ)·Bᵀ, no dropout. */
+    /** xd = drop(x); h = xd·Aᵀ; y += s·h·Bᵀ. Saves the dropout and h. */
     @Override
-    public void forward(float[] x, int T, float[] y) {
-        float[] h = new float[T * r];
-        SmallMatmul.abt(h, x, a.value(), T, r, IC);
-        addUp(h, T, y);
+    Saved run(InputDropout drop, int T, float[] y) {
+        return new Saved(drop, LowRankPath.forward(drop.xd(), a.value(), b.value(), scale, T, r, IC, OC, y));
     }
 
-    /** xd = drop(x); h = xd·Aᵀ; y += s·h·Bᵀ. Saves xd (when dropout is on) and h. */
-    @Override
-    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        float[] xd = null;
-        boolean[] keep = null;
-        if (dropout > 0) {
-            xd = new float[T * IC];
-            keep = new boolean[T * IC];
-            var rnd = new SplittableRandom(dropoutSeed);
-            float keepScale = 1f / (1f - dropout);
-            for (int i = 0; i < xd.length; i++) {
-                keep[i] = rnd.nextDouble() >= dropout;
-                xd[i] = keep[i] ? x[i] * keepScale : 0f;
-            }
-        }
-        float[] h = new float[T * r];
-        SmallMatmul.abt(h, xd == null ? x : xd, a.value(), T, r, IC);
-        addUp(h, T, y);
-        return new Saved(xd, keep, h);
-    }
-
-    /** y [T × OC] += s·h·Bᵀ. */
-    private void addUp(float[] h, int T, float[] y) {
-        SmallMatmul.abtAcc(y, scale, h, b.value(), T, OC, r);
-    }
-
-    /**
-     * dB += s·dyᵀ·h;  dh = s·dy·B;  dA += dhᵀ·xd;  dx += drop'(dh·A), where drop' applies the saved mask and 1/(1−p).
-     */
+    /** dB += s·dyᵀ·h;  dh = s·dy·B;  dA += dhᵀ·xd;  dx += drop'(dh·A). */
     @Override
     public void backward(float[] x, int T, float[] dy, TrainableAdapter.Saved saved, float[] dx) {
         if (!(saved instanceof Saved s)) {
             throw new IllegalArgumentException("LoRA backward needs the state its own forwardTrain returned, got " + saved);
         }
-        float[] xd = s.xd() == null ? x : s.xd();
-        SmallMatmul.atbAcc(b.grad(), scale, dy, s.h(), T, OC, r);
-        float[] dh = new float[T * r];
-        SmallMatmul.ab(dh, scale, dy, b.value(), T, r, OC, false);
-        SmallMatmul.atbAcc(a.grad(), 1f, dh, xd, T, r, IC);
-        if (dx == null) {
-            return;
-        }
-        float[] dxd = new float[T * IC];
-        SmallMatmul.ab(dxd, 1f, dh, a.value(), T, IC, r, false);
-        if (s.xd() == null) {
-            for (int i = 0; i < dxd.length; i++) {
-                dx[i] += dxd[i];
-            }
-        } else {
-            float keepScale = 1f / (1f - dropout);
-            for (int i = 0; i < dxd.length; i++) {
-                if (s.keep()[i]) {
-                    dx[i] += dxd[i] * keepScale;
-                }
-            }
-        }
+        LowRankPath.backward(dy, s.h(), s.drop(), a.value(), b.value(), scale, a.grad(), b.grad(), T, r, IC, OC, dx);
     }
 
     /** w [OC × IC] += s·B·A. */

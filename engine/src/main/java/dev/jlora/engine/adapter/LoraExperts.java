@@ -39,9 +39,7 @@ final class LoraExperts {
         double bound = 1 / Math.sqrt(IC);
         for (Parameter p : a) {
             float[] v = p.value();
-            for (int i = 0; i < v.length; i++) {
-                v[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
-            }
+            RandomInit.fillUniform(v, bound, rnd);
         }
     }
 

@@ -23,8 +23,8 @@ import java.util.Map;
  *
  * <p>Routing depends on the token, so a mixture cannot be folded into W: {@link #mergeInto} throws.
  */
-public abstract class LoraMixture implements TrainableAdapter, RoutedAdapter {
-    protected final int IC, OC, rank;
+public abstract class LoraMixture extends LinearLayerAdapter implements RoutedAdapter {
+    protected final int rank;
     protected final float alpha, dropout;
     protected final Router router;
     protected final LoraExperts experts;
@@ -43,13 +43,8 @@ public abstract class LoraMixture implements TrainableAdapter, RoutedAdapter {
 
     protected LoraMixture(int inFeatures, int outFeatures, int rank, int experts, float alpha, float scale,
                           float dropout, ExpertSelection selection) {
-        if (inFeatures <= 0 || outFeatures <= 0) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + " layer shape must be positive, got IC="
-                    + inFeatures + " OC=" + outFeatures);
-        }
+        super("LoRA mixture", inFeatures, outFeatures);
         InputDropout.checkRate(getClass().getSimpleName(), dropout);
-        this.IC = inFeatures;
-        this.OC = outFeatures;
         this.rank = rank;
         this.alpha = alpha;
         this.dropout = dropout;
@@ -100,16 +95,6 @@ public abstract class LoraMixture implements TrainableAdapter, RoutedAdapter {
         RoutingStats s = stats;
         stats = new RoutingStats(router.experts());
         return s;
-    }
-
-    @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
     }
 
     @Override

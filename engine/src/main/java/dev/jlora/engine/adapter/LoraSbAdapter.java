@@ -16,9 +16,8 @@ import java.util.Map;
  * <p>Because ΔW is linear in R, averaging the R of several clients averages their updates exactly: Fed-SB
  * ({@code engine.train.FedSb}) relies on this.
  */
-public final class LoraSbAdapter implements TrainableAdapter {
-    private final int IC, OC, r;
-    private final float dropout;
+public final class LoraSbAdapter extends DroppedInputAdapter {
+    private final int r;
     private final Map<String, String> initConfig;
     private final float[] a, b;          // frozen buffers lora_A [r × IC], lora_B [OC × r]
     private final Parameter rMatrix;     // lora_R [r × r]
@@ -41,11 +40,8 @@ public final class LoraSbAdapter implements TrainableAdapter {
             throw new IllegalArgumentException("LoRA-SB rank " + rank + " exceeds min(OC, IC) of the " + outFeatures
                     + "×" + inFeatures + " weight");
         }
-        InputDropout.checkRate("LoRA-SB", dropout);
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        super("LoRA-SB", inFeatures, outFeatures, dropout);
         this.r = rank;
-        this.dropout = dropout;
         this.initConfig = Map.copyOf(initConfig);
         this.a = new float[r * IC];
         this.b = new float[OC * r];
@@ -77,16 +73,6 @@ public final class LoraSbAdapter implements TrainableAdapter {
     }
 
     @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
-    }
-
-    @Override
     public List<Parameter> parameters() {
         return List.of(rMatrix);
     }
@@ -101,26 +87,14 @@ public final class LoraSbAdapter implements TrainableAdapter {
 
     @Override
     public Map<String, String> config() {
-        var m = new LinkedHashMap<String, String>();
-        m.put("method", method());
-        m.put("rank", Integer.toString(r));
-        m.put("dropout", Float.toString(dropout));
+        var m = commonConfig(r);
         m.putAll(new java.util.TreeMap<>(initConfig));
         return m;
     }
 
-    @Override
-    public void forward(float[] x, int T, float[] y) {
-        run(InputDropout.apply(x, T * IC, 0, 0), T, y);
-    }
-
-    @Override
-    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        return run(InputDropout.apply(x, T * IC, dropout, dropoutSeed), T, y);
-    }
-
     /** h = xd·Aᵀ; g = h·Rᵀ; y += g·Bᵀ. */
-    private Saved run(InputDropout drop, int T, float[] y) {
+    @Override
+    Saved run(InputDropout drop, int T, float[] y) {
         float[] h = new float[T * r], g = new float[T * r];
         SmallMatmul.abt(h, drop.xd(), a, T, r, IC);
         SmallMatmul.abt(g, h, rMatrix.value(), T, r, r);

@@ -2,7 +2,6 @@ package dev.jlora.engine.adapter;
 
 import dev.jlora.engine.model.LlamaWeights;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;

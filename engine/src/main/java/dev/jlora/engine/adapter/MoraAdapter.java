@@ -1,6 +1,5 @@
 package dev.jlora.engine.adapter;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -20,12 +19,11 @@ import java.util.Map;
  * </ul>
  * Dropout applies to the adapter's input.
  */
-public final class MoraAdapter implements TrainableAdapter {
+public final class MoraAdapter extends DroppedInputAdapter {
     /** The authors' {@code mora_type} codes. */
     public static final int SHARING = 1, ROTATION = 6;
 
-    private final int IC, OC, r, rHat, padded, groups, type;
-    private final float dropout;
+    private final int r, rHat, padded, groups, type;
     private final Parameter m;
     /** RoPE tables [G × r̂] for {@link #ROTATION}, null for sharing. */
     private final float[] cos, sin;
@@ -45,9 +43,7 @@ public final class MoraAdapter implements TrainableAdapter {
         if (moraType != SHARING && moraType != ROTATION) {
             throw new IllegalArgumentException("MoRA mora_type must be 1 (sharing) or 6 (RoPE rotation), got " + moraType);
         }
-        InputDropout.checkRate("MoRA", dropout);
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        super("MoRA", inFeatures, outFeatures, dropout);
         this.r = rank;
         this.type = moraType;
         int n = squareSize(inFeatures, outFeatures, rank);
@@ -58,7 +54,6 @@ public final class MoraAdapter implements TrainableAdapter {
         }
         this.padded = (IC + rHat - 1) / rHat * rHat;
         this.groups = padded / rHat;
-        this.dropout = dropout;
         this.m = Parameter.zeros("mora_M", rHat, rHat);
         if (type == ROTATION) {
             cos = new float[groups * rHat];
@@ -97,26 +92,13 @@ public final class MoraAdapter implements TrainableAdapter {
     }
 
     @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
-    }
-
-    @Override
     public List<Parameter> parameters() {
         return List.of(m);
     }
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("dropout", Float.toString(dropout));
+        var c = commonConfig(r);
         c.put("mora_type", Integer.toString(type));
         return c;
     }
@@ -136,18 +118,9 @@ public final class MoraAdapter implements TrainableAdapter {
         return type == SHARING ? rHat : Math.min(groups * rHat, OC);
     }
 
-    @Override
-    public void forward(float[] x, int T, float[] y) {
-        run(InputDropout.apply(x, T * IC, 0, 0), T, y);
-    }
-
-    @Override
-    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        return run(InputDropout.apply(x, T * IC, dropout, dropoutSeed), T, y);
-    }
-
     /** cx = f_comp(xd); z = cx·Mᵀ (per row of cx); y[t, o] += z_t[o mod period] (z_t: row t, or t's G rows). */
-    private Saved run(InputDropout drop, int T, float[] y) {
+    @Override
+    Saved run(InputDropout drop, int T, float[] y) {
         float[] cx = compress(drop.xd(), T);
         int rows = cx.length / rHat, perToken = rows / T, period = period();
         float[] z = new float[rows * rHat];

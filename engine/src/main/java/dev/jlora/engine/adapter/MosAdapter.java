@@ -1,6 +1,5 @@
 package dev.jlora.engine.adapter;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -30,9 +29,9 @@ import java.util.SplittableRandom;
  * at step 0. The public pools are {@link #sharedParameters()}: every layer's adapter returns the same two
  * {@link Parameter}s, and their gradients from all layers accumulate in one grad array.
  */
-public final class MosAdapter implements TrainableAdapter {
-    private final int IC, OC, r, l, lenA, lenB;
-    private final float alpha, dropout, scale;
+public final class MosAdapter extends DroppedInputAdapter {
+    private final int r, l, lenA, lenB;
+    private final float alpha, scale;
     private final boolean rsLora;
     private final Pools pools;
     private final Parameter privA, privB;
@@ -115,14 +114,12 @@ public final class MosAdapter implements TrainableAdapter {
         }
         new LoraConfig(pools.rank, alpha, dropout, rsLora, java.util.Set.of(Target.Q)); // validates the hyperparameters
         this.pools = pools;
-        this.IC = pools.inFeatures;
-        this.OC = pools.outFeatures;
+        super("MoS", pools.inFeatures, pools.outFeatures, dropout);
         this.r = pools.rank;
         this.l = pools.shardsPerVector;
         this.lenA = ceilDiv(IC, l);
         this.lenB = ceilDiv(OC, l);
         this.alpha = alpha;
-        this.dropout = dropout;
         this.rsLora = rsLora;
         this.scale = rsLora ? (float) (alpha / Math.sqrt(r)) : alpha / r;
         int privateShards = pools.privateRank * l;
@@ -176,9 +173,7 @@ public final class MosAdapter implements TrainableAdapter {
 
     private static void kaimingUniform(float[] w, int fanIn, SplittableRandom rnd) {
         double bound = 1 / Math.sqrt(fanIn);
-        for (int i = 0; i < w.length; i++) {
-            w[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
-        }
+        RandomInit.fillUniform(w, bound, rnd);
     }
 
     public Pools pools() {
@@ -215,16 +210,6 @@ public final class MosAdapter implements TrainableAdapter {
     }
 
     @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
-    }
-
-    @Override
     public List<Parameter> parameters() {
         return List.of(privA, privB);
     }
@@ -236,11 +221,7 @@ public final class MosAdapter implements TrainableAdapter {
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("alpha", Float.toString(alpha));
-        c.put("dropout", Float.toString(dropout));
+        var c = commonConfig(r, alpha);
         c.put("rs_lora", Boolean.toString(rsLora));
         c.put("shards_per_vector", Integer.toString(l));
         c.put("equivalent_rank", Integer.toString(pools.equivalentRank));
@@ -295,22 +276,11 @@ public final class MosAdapter implements TrainableAdapter {
         return (slot >= 0 ? slot : -1 - slot) * len;
     }
 
-    @Override
-    public void forward(float[] x, int T, float[] y) {
-        run(InputDropout.apply(x, T * IC, 0, 0), T, y);
-    }
-
-    @Override
-    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        return run(InputDropout.apply(x, T * IC, dropout, dropoutSeed), T, y);
-    }
-
     /** Assembles A and B from the shards, then LoRA: h = xd·Aᵀ; y += s·h·Bᵀ. */
-    private Saved run(InputDropout drop, int T, float[] y) {
+    @Override
+    Saved run(InputDropout drop, int T, float[] y) {
         float[] a = assembleA(), b = assembleB();
-        float[] h = new float[T * r];
-        SmallMatmul.abt(h, drop.xd(), a, T, r, IC);
-        SmallMatmul.abtAcc(y, scale, h, b, T, OC, r);
+        float[] h = LowRankPath.forward(drop.xd(), a, b, scale, T, r, IC, OC, y);
         return new Saved(drop, a, b, h);
     }
 
@@ -324,12 +294,8 @@ public final class MosAdapter implements TrainableAdapter {
         if (!(saved instanceof Saved s)) {
             throw new IllegalArgumentException("MoS backward needs the state its own forwardTrain returned, got " + saved);
         }
-        float[] dB = new float[OC * r];
-        SmallMatmul.atbAcc(dB, scale, dy, s.h(), T, OC, r);
-        float[] dh = new float[T * r];
-        SmallMatmul.ab(dh, scale, dy, s.b(), T, r, OC, false);
-        float[] dA = new float[r * IC];
-        SmallMatmul.atbAcc(dA, 1f, dh, s.drop().xd(), T, r, IC);
+        float[] dA = new float[r * IC], dB = new float[OC * r];
+        LowRankPath.backward(dy, s.h(), s.drop(), s.a(), s.b(), scale, dA, dB, T, r, IC, OC, dx);
         for (int j = 0; j < r; j++) {
             for (int k = 0; k < l; k++) {
                 int slotA = routeA[j * l + k];
@@ -346,12 +312,6 @@ public final class MosAdapter implements TrainableAdapter {
                 }
             }
         }
-        if (dx == null) {
-            return;
-        }
-        float[] dxd = new float[T * IC];
-        SmallMatmul.ab(dxd, 1f, dh, s.a(), T, IC, r, false);
-        s.drop().backward(dxd, dx);
     }
 
     /** w [OC × IC] += s·B·A with A and B assembled from the current shards. */

@@ -1,6 +1,5 @@
 package dev.jlora.engine.adapter;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -16,9 +15,9 @@ import java.util.SplittableRandom;
  * α ~ U(±1/√k) and β = 0, so ΔW = 0 at step 0 as in LoRA. The seed of one adapter is derived from
  * {@code basis_seed} and its (layer, target), so every layer has its own bases and a loaded adapter gets the same ones.
  */
-public final class NolaAdapter implements TrainableAdapter {
-    private final int IC, OC, r, k, l;
-    private final float alpha, dropout, scale;
+public final class NolaAdapter extends DroppedInputAdapter {
+    private final int r, k, l;
+    private final float alpha, scale;
     private final long basisSeed;
     private final float[] basesA, basesB;   // [k × r × IC], [l × OC × r]
     private final Parameter coefA, coefB;
@@ -39,40 +38,30 @@ public final class NolaAdapter implements TrainableAdapter {
         if (!(alpha > 0) || Float.isInfinite(alpha)) {
             throw new IllegalArgumentException("NOLA alpha must be a positive finite number, got " + alpha);
         }
-        InputDropout.checkRate("NOLA", dropout);
         if ((long) basesA * rank * inFeatures > Integer.MAX_VALUE - 8 || (long) basesB * outFeatures * rank > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("NOLA bases of " + basesA + "×" + rank + "×" + inFeatures + " or "
                     + basesB + "×" + outFeatures + "×" + rank + " do not fit in one Java array");
         }
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        super("NOLA", inFeatures, outFeatures, dropout);
         this.r = rank;
         this.k = basesA;
         this.l = basesB;
         this.alpha = alpha;
-        this.dropout = dropout;
         this.scale = alpha / rank;
         this.basisSeed = basisSeed;
         var rnd = new SplittableRandom(adapterSeed(basisSeed, layer, target));
         this.basesA = new float[k * r * IC];
         this.basesB = new float[l * OC * r];
         double boundA = 1 / Math.sqrt(IC), boundB = 1 / Math.sqrt(r);
-        for (int i = 0; i < this.basesA.length; i++) {
-            this.basesA[i] = (float) ((rnd.nextDouble() * 2 - 1) * boundA);
-        }
-        for (int i = 0; i < this.basesB.length; i++) {
-            this.basesB[i] = (float) ((rnd.nextDouble() * 2 - 1) * boundB);
-        }
+        RandomInit.fillUniform(this.basesA, boundA, rnd);
+        RandomInit.fillUniform(this.basesB, boundB, rnd);
         this.coefA = Parameter.zeros("nola_alpha", k);
         this.coefB = Parameter.zeros("nola_beta", l);
     }
 
     /** α ~ U(±1/√k) from {@code rnd}, β = 0. */
     public void initCoefficients(SplittableRandom rnd) {
-        double bound = 1 / Math.sqrt(k);
-        for (int i = 0; i < k; i++) {
-            coefA.value()[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
-        }
+        RandomInit.fillUniform(coefA.value(), 1 / Math.sqrt(k), rnd);
         java.util.Arrays.fill(coefB.value(), 0f);
     }
 
@@ -90,27 +79,13 @@ public final class NolaAdapter implements TrainableAdapter {
     }
 
     @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
-    }
-
-    @Override
     public List<Parameter> parameters() {
         return List.of(coefA, coefB);
     }
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("alpha", Float.toString(alpha));
-        c.put("dropout", Float.toString(dropout));
+        var c = commonConfig(r, alpha);
         c.put("num_basis_A", Integer.toString(k));
         c.put("num_basis_B", Integer.toString(l));
         c.put("basis_seed", Long.toString(basisSeed));
@@ -131,25 +106,10 @@ public final class NolaAdapter implements TrainableAdapter {
     }
 
     @Override
-    public void forward(float[] x, int T, float[] y) {
-        run(InputDropout.apply(x, T * IC, 0, 0), T, y);
-    }
-
-    @Override
-    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        return run(InputDropout.apply(x, T * IC, dropout, dropoutSeed), T, y);
-    }
-
-    private Saved run(InputDropout drop, int T, float[] y) {
+    Saved run(InputDropout drop, int T, float[] y) {
         float[] a = combine(basesA, coefA.value(), k, r * IC);
         float[] b = combine(basesB, coefB.value(), l, OC * r);
-        float[] h = new float[T * r];
-        SmallMatmul.abt(h, drop.xd(), a, T, r, IC);
-        float[] u = new float[T * OC];
-        SmallMatmul.abt(u, h, b, T, OC, r);
-        for (int i = 0; i < u.length; i++) {
-            y[i] += scale * u[i];
-        }
+        float[] h = LowRankPath.forward(drop.xd(), a, b, scale, T, r, IC, OC, y);
         return new Saved(drop, a, b, h);
     }
 
@@ -162,20 +122,10 @@ public final class NolaAdapter implements TrainableAdapter {
         if (!(saved instanceof Saved s)) {
             throw new IllegalArgumentException("NOLA backward needs the state its own forwardTrain returned, got " + saved);
         }
-        float[] gB = new float[OC * r];
-        SmallMatmul.atbAcc(gB, scale, dy, s.h(), T, OC, r);
-        float[] dh = new float[T * r];
-        SmallMatmul.ab(dh, scale, dy, s.b(), T, r, OC, false);
-        float[] gA = new float[r * IC];
-        SmallMatmul.atbAcc(gA, 1f, dh, s.drop().xd(), T, r, IC);
+        float[] gA = new float[r * IC], gB = new float[OC * r];
+        LowRankPath.backward(dy, s.h(), s.drop(), s.a(), s.b(), scale, gA, gB, T, r, IC, OC, dx);
         project(basesA, gA, k, coefA.grad());
         project(basesB, gB, l, coefB.grad());
-        if (dx == null) {
-            return;
-        }
-        float[] dxd = new float[T * IC];
-        SmallMatmul.ab(dxd, 1f, dh, s.a(), T, IC, r, false);
-        s.drop().backward(dxd, dx);
     }
 
     /** dc[i] += ⟨bases[i], g⟩. */

@@ -1,6 +1,5 @@
 package dev.jlora.engine.adapter;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -15,9 +14,9 @@ import java.util.SplittableRandom;
  * {@code projection_prng_key} rather than saved. Difference from PEFT: γ always scales the input side (PEFT puts it
  * on the smaller of the two sides, which is the input side for every projection but down_proj).
  */
-public final class RandLoraAdapter implements TrainableAdapter {
-    private final int IC, OC, r, n;
-    private final float alpha, dropout, scale;
+public final class RandLoraAdapter extends DroppedInputAdapter {
+    private final int r, n;
+    private final float alpha, scale;
     private final Bases shared;
     private final float[] a, b;              // this layer's slices: [n × r × IC], [n × OC × r]
     private final Parameter lambda, gamma;   // [n × r], [n × IC]
@@ -40,12 +39,8 @@ public final class RandLoraAdapter implements TrainableAdapter {
             var rnd = new SplittableRandom(seed);
             float[] a = new float[nMax * rank * maxIn], b = new float[nMax * maxOut * rank];
             double ba = 1 / Math.sqrt(maxIn), bb = 1 / Math.sqrt(rank);
-            for (int i = 0; i < a.length; i++) {
-                a[i] = (float) ((rnd.nextDouble() * 2 - 1) * ba);
-            }
-            for (int i = 0; i < b.length; i++) {
-                b[i] = (float) ((rnd.nextDouble() * 2 - 1) * bb);
-            }
+            RandomInit.fillUniform(a, ba, rnd);
+            RandomInit.fillUniform(b, bb, rnd);
             return new Bases(rank, nMax, maxIn, maxOut, seed, a, b);
         }
     }
@@ -58,13 +53,10 @@ public final class RandLoraAdapter implements TrainableAdapter {
         if (!(alpha > 0) || Float.isInfinite(alpha)) {
             throw new IllegalArgumentException("RandLoRA alpha must be a positive finite number, got " + alpha);
         }
-        InputDropout.checkRate("RandLoRA", dropout);
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        super("RandLoRA", inFeatures, outFeatures, dropout);
         this.r = shared.rank();
         this.n = (Math.min(IC, OC) + r - 1) / r;
         this.alpha = alpha;
-        this.dropout = dropout;
         this.scale = alpha / r;
         this.shared = shared;
         this.a = new float[n * r * IC];
@@ -99,43 +91,20 @@ public final class RandLoraAdapter implements TrainableAdapter {
     }
 
     @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
-    }
-
-    @Override
     public List<Parameter> parameters() {
         return List.of(lambda, gamma);
     }
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("alpha", Float.toString(alpha));
-        c.put("dropout", Float.toString(dropout));
+        var c = commonConfig(r, alpha);
         c.put("projection_prng_key", Long.toString(shared.seed()));
         return c;
     }
 
-    @Override
-    public void forward(float[] x, int T, float[] y) {
-        run(InputDropout.apply(x, T * IC, 0, 0), T, y);
-    }
-
-    @Override
-    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        return run(InputDropout.apply(x, T * IC, dropout, dropoutSeed), T, y);
-    }
-
     /** For each term: h_b = (xd ⊙ γ_b)·A_bᵀ; y += s·(h_b ⊙ λ_b)·B_bᵀ. */
-    private Saved run(InputDropout drop, int T, float[] y) {
+    @Override
+    Saved run(InputDropout drop, int T, float[] y) {
         float[] xd = drop.xd();
         float[] h = new float[n * T * r];
         float[] xg = new float[T * IC], hb = new float[T * r], g = new float[T * r];

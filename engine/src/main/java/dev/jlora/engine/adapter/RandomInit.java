@@ -28,11 +28,23 @@ public record RandomInit(String name, boolean gaussian) implements AdapterInit {
                 a[i] = (float) (std * PissaInit.gaussian(rnd));
             }
         } else {
-            double bound = Math.sqrt(2.0 / (1 + 5.0)) * Math.sqrt(3.0 / IC);
-            for (int i = 0; i < a.length; i++) {
-                a[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
-            }
+            fillUniform(a, kaimingBound(IC), rnd);
         }
         return new Factors(a, new float[OC * rank], null);
+    }
+
+    /**
+     * The bound of PyTorch's {@code kaiming_uniform_(a=√5)} that PEFT draws LoRA's A from: gain·√(3 / fan_in)
+     * with gain = √(2 / (1 + a²)), which is 1/√fan_in.
+     */
+    static double kaimingBound(int fanIn) {
+        return Math.sqrt(2.0 / (1 + 5.0)) * Math.sqrt(3.0 / fanIn);
+    }
+
+    /** a[i] ~ U(−bound, bound), one {@code nextDouble()} per element in order (the draws saved seeds replay). */
+    static void fillUniform(float[] a, double bound, SplittableRandom rnd) {
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
+        }
     }
 }

@@ -24,7 +24,7 @@ import java.util.SplittableRandom;
  * mask, so parameter shapes, the optimizer state (keyed by name and shape) and checkpoints stay the same across a
  * run. A masked component contributes nothing and gets zero gradients (its g_k is 0).
  */
-public final class RankMaskedAdapter implements TrainableAdapter {
+public final class RankMaskedAdapter extends DroppedInputAdapter {
     /** How the components start. */
     public enum Init {
         /** AdaLoRA / IncreLoRA (PEFT's {@code reset_lora_parameters}): e = 0, A and B ~ N(0, 0.02²). */
@@ -36,8 +36,8 @@ public final class RankMaskedAdapter implements TrainableAdapter {
     }
 
     private final String method;
-    private final int IC, OC, r;
-    private final float alpha, dropout, eps;
+    private final int r;
+    private final float alpha, eps;
     private final Parameter a, b, e;
     private final float[] mask, ranknum;
     private final Map<String, String> methodConfig;
@@ -62,13 +62,10 @@ public final class RankMaskedAdapter implements TrainableAdapter {
         if (!(alpha > 0) || Float.isInfinite(alpha)) {
             throw new IllegalArgumentException(method + ": alpha must be a positive finite number, got " + alpha);
         }
-        InputDropout.checkRate(method, dropout);
         this.method = method;
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        super(method, inFeatures, outFeatures, dropout);
         this.r = rank;
         this.alpha = alpha;
-        this.dropout = dropout;
         this.eps = eps;
         this.a = Parameter.zeros("lora_A", r, IC);
         this.b = Parameter.zeros("lora_B", OC, r);
@@ -95,10 +92,7 @@ public final class RankMaskedAdapter implements TrainableAdapter {
                 }
             }
             case LORA, GATED -> {
-                double bound = Math.sqrt(2.0 / (1 + 5.0)) * Math.sqrt(3.0 / IC);   // kaiming_uniform(a=√5) = 1/√IC
-                for (int i = 0; i < av.length; i++) {
-                    av[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
-                }
+                RandomInit.fillUniform(av, RandomInit.kaimingBound(IC), rnd);
                 java.util.Arrays.fill(bv, 0f);
                 if (e != null) {
                     for (int k = 0; k < r; k++) {
@@ -205,16 +199,6 @@ public final class RankMaskedAdapter implements TrainableAdapter {
     }
 
     @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
-    }
-
-    @Override
     public List<Parameter> parameters() {
         return e == null ? List.of(a, b) : List.of(a, e, b);
     }
@@ -238,18 +222,9 @@ public final class RankMaskedAdapter implements TrainableAdapter {
         return m;
     }
 
-    @Override
-    public void forward(float[] x, int T, float[] y) {
-        run(InputDropout.apply(x, T * IC, 0, 0), T, y);
-    }
-
-    @Override
-    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        return run(InputDropout.apply(x, T * IC, dropout, dropoutSeed), T, y);
-    }
-
     /** h = xd·Aᵀ; y += (h ⊙ s·g)·Bᵀ. */
-    private Saved run(InputDropout drop, int T, float[] y) {
+    @Override
+    Saved run(InputDropout drop, int T, float[] y) {
         float[] h = new float[T * r];
         SmallMatmul.abt(h, drop.xd(), a.value(), T, r, IC);
         SmallMatmul.abtAcc(y, 1f, gated(h, T), b.value(), T, OC, r);

@@ -23,8 +23,8 @@ import java.util.SplittableRandom;
  * (OC + IC)·k floats per layer, and a forward adds two dense products of W's size — SALT is a full-rank method.
  * Dropout applies to the adapter's input.
  */
-public final class SaltAdapter implements TrainableAdapter {
-    private final int IC, OC, k, r, rLora;
+public final class SaltAdapter extends LinearLayerAdapter {
+    private final int k, r, rLora;
     private final float dropout;
     private final float[] u, sigma, vt;
     private final Parameter scale, shift, x, y;
@@ -34,8 +34,7 @@ public final class SaltAdapter implements TrainableAdapter {
 
     /** Decomposes {@code base}; parameters at α = 1, β = 0, X = Y = 0 (call {@link #init} or {@link #load}). */
     public SaltAdapter(QuantMatrix base, int rank, int loraRank, float dropout) {
-        this.OC = base.rows();
-        this.IC = base.cols();
+        super("SALT", base.cols(), base.rows());
         this.k = Math.min(OC, IC);
         if (rank <= 0 || rank >= k || loraRank <= 0 || loraRank > k - rank) {
             throw new IllegalArgumentException("SALT needs 0 < rank < min(OC, IC) and 0 < r_lora ≤ min(OC, IC) − rank, "
@@ -99,16 +98,6 @@ public final class SaltAdapter implements TrainableAdapter {
     @Override
     public String method() {
         return "salt";
-    }
-
-    @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
     }
 
     @Override

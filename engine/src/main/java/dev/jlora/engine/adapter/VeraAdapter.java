@@ -1,6 +1,5 @@
 package dev.jlora.engine.adapter;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -17,9 +16,9 @@ import java.util.SplittableRandom;
  * regenerated from {@code projection_prng_key} (§3.1 notes that the random matrices can be regenerated from a seed),
  * so {@link #buffers()} is empty and the seed is part of {@link #config()}. Dropout applies to the adapter's input.
  */
-public final class VeraAdapter implements TrainableAdapter {
-    private final int IC, OC, r;
-    private final float dropout, dInitial;
+public final class VeraAdapter extends DroppedInputAdapter {
+    private final int r;
+    private final float dInitial;
     private final Projections shared;
     private final float[] aSlice, bSlice;
     private final Parameter d, bVec;
@@ -40,12 +39,8 @@ public final class VeraAdapter implements TrainableAdapter {
             var rnd = new SplittableRandom(seed);
             float[] a = new float[rank * maxIn], b = new float[maxOut * rank];
             double boundA = 1 / Math.sqrt(maxIn), boundB = 1 / Math.sqrt(rank);
-            for (int i = 0; i < a.length; i++) {
-                a[i] = (float) ((rnd.nextDouble() * 2 - 1) * boundA);
-            }
-            for (int i = 0; i < b.length; i++) {
-                b[i] = (float) ((rnd.nextDouble() * 2 - 1) * boundB);
-            }
+            RandomInit.fillUniform(a, boundA, rnd);
+            RandomInit.fillUniform(b, boundB, rnd);
             return new Projections(rank, maxIn, maxOut, seed, a, b);
         }
     }
@@ -55,12 +50,9 @@ public final class VeraAdapter implements TrainableAdapter {
             throw new IllegalArgumentException("VeRA layer " + outFeatures + "×" + inFeatures
                     + " does not fit the shared projections (max " + shared.maxOut() + "×" + shared.maxIn() + ")");
         }
-        InputDropout.checkRate("VeRA", dropout);
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        super("VeRA", inFeatures, outFeatures, dropout);
         this.r = shared.rank();
         this.shared = shared;
-        this.dropout = dropout;
         this.dInitial = dInitial;
         this.aSlice = new float[r * IC];
         for (int j = 0; j < r; j++) {
@@ -101,26 +93,13 @@ public final class VeraAdapter implements TrainableAdapter {
     }
 
     @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
-    }
-
-    @Override
     public List<Parameter> parameters() {
         return List.of(d, bVec);
     }
 
     @Override
     public Map<String, String> config() {
-        var c = new LinkedHashMap<String, String>();
-        c.put("method", method());
-        c.put("rank", Integer.toString(r));
-        c.put("dropout", Float.toString(dropout));
+        var c = commonConfig(r);
         c.put("d_initial", Float.toString(dInitial));
         c.put("projection_prng_key", Long.toString(shared.seed()));
         c.put("projection_in", Integer.toString(shared.maxIn()));
@@ -128,18 +107,9 @@ public final class VeraAdapter implements TrainableAdapter {
         return c;
     }
 
-    @Override
-    public void forward(float[] x, int T, float[] y) {
-        run(InputDropout.apply(x, T * IC, 0, 0), T, y);
-    }
-
-    @Override
-    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        return run(InputDropout.apply(x, T * IC, dropout, dropoutSeed), T, y);
-    }
-
     /** h = xd·Aᵀ; u = (h ⊙ d)·Bᵀ; y += b ⊙ u. */
-    private Saved run(InputDropout drop, int T, float[] y) {
+    @Override
+    Saved run(InputDropout drop, int T, float[] y) {
         float[] h = new float[T * r];
         SmallMatmul.abt(h, drop.xd(), aSlice, T, r, IC);
         float[] g = new float[T * r];
@@ -193,9 +163,7 @@ public final class VeraAdapter implements TrainableAdapter {
                 dg[t * r + j] *= dv[j];
             }
         }
-        float[] dxd = new float[T * IC];
-        SmallMatmul.ab(dxd, 1f, dg, aSlice, T, IC, r, false);
-        s.drop().backward(dxd, dx);
+        LowRankPath.inputGradient(dg, aSlice, s.drop(), T, r, IC, dx);
     }
 
     /** w += diag(b)·B·diag(d)·A. */

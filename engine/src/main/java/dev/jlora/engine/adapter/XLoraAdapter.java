@@ -12,8 +12,8 @@ import java.util.Map;
  * the scaling head trains, through the ∂L/∂λ this backward accumulates into the model. During the scaling pass it
  * adds nothing.
  */
-public final class XLoraAdapter implements TrainableAdapter {
-    private final int layer, IC, OC;
+public final class XLoraAdapter extends LinearLayerAdapter {
+    private final int layer;
     private final XLoraModel model;
     private final LoraExperts experts;
     private final boolean ownsHead;
@@ -27,8 +27,7 @@ public final class XLoraAdapter implements TrainableAdapter {
     XLoraAdapter(XLoraModel model, int layer, int inFeatures, int outFeatures, int rank, boolean ownsHead) {
         this.model = model;
         this.layer = layer;
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        super("X-LoRA", inFeatures, outFeatures);
         this.experts = new LoraExperts(inFeatures, outFeatures, rank, model.adapters(), 1f);
         this.ownsHead = ownsHead;
     }
@@ -45,16 +44,6 @@ public final class XLoraAdapter implements TrainableAdapter {
     @Override
     public String method() {
         return "xlora";
-    }
-
-    @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
     }
 
     /** The layer's scaling-head rows on its first adapter; nothing else trains. */

@@ -48,9 +48,7 @@ public final class XLoraModel {
         for (int l = 0; l < L; l++) {
             for (Parameter p : List.of(weight.get(l), bias.get(l))) {
                 float[] v = p.value();
-                for (int i = 0; i < v.length; i++) {
-                    v[i] = (float) ((rnd.nextDouble() * 2 - 1) * bound);
-                }
+                RandomInit.fillUniform(v, bound, rnd);
             }
         }
     }
