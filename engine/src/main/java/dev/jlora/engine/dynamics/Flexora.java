@@ -15,8 +15,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Flexora (Wei, Shu, He &amp; Yu 2024, "Flexora: Flexible Low Rank Adaptation for Large Language Models", §4 and
- * Figure 1): layer selection for LoRA framed as hyper-parameter optimisation. Three stages:
+ * Flexora (Wei, Shu, He &amp; Yu 2024, "Flexora: Flexible Low Rank Adaptation for Large Language Models", arXiv
+ * 2408.10774, §4 "The Flexora Framework" as its Figure 1 and abstract state it, equations from the code released
+ * as the paper's, github.com/kithib/Flexora): layer selection for LoRA framed as hyper-parameter optimisation.
+ * Three stages:
  * <ol>
  *   <li>Initialisation: one hyper-parameter α_l per decoder layer (α = 0); the output of every adapter of layer l is
  *       multiplied by α̂_l = L·softmax(α)_l (so α = 0 gives plain LoRA).</li>

@@ -28,9 +28,10 @@ import java.util.function.IntConsumer;
  *
  * <p>Per block: h = x + Wo·attn(rope(Wq·n₁), rope(Wk·n₁), Wv·n₁) with n₁ = rmsnorm(x)·w₁ and a causal GQA
  * softmax(q·kᵀ/√hs); out = h + Wdown·(silu(Wgate·n₂) ⊙ Wup·n₂) with n₂ = rmsnorm(h)·w₂. Each projection adds its
- * adapter's Δ. With {@link #useSparseAttention} the training forward/backward restrict each query to its
- * LongLoRA S²-Attn group ({@link ShiftedSparseAttention}); evaluation and logits stay fully causal. The head is rmsnorm then Wout; the loss is the mean cross-entropy over positions whose target is
- * ≥ 0 (negative targets, e.g. −100, are ignored).
+ * adapter's Δ (times its layer's gate when {@link #setLayerGates} set Flexora's gates). With
+ * {@link #useSparseAttention} the training forward/backward restrict each query to its LongLoRA S²-Attn group
+ * ({@link ShiftedSparseAttention}); evaluation and logits stay fully causal. The head is rmsnorm then Wout; the loss
+ * is the mean cross-entropy over positions whose target is ≥ 0 (negative targets, e.g. −100, are ignored).
  *
  * <p>Memory: the residual stream [L+1 × B·T × C] is always kept. Without checkpointing every block keeps its
  * activations (about (4C + 3·hidden + 2·qDim + 2·kvDim)·B·T floats); with checkpointing one set is shared and each
