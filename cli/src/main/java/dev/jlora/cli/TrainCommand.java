@@ -54,8 +54,8 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--method", defaultValue = "lora",
             description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, salt, kasa, full, "
-                    + "hydra, mos, adalora, dylora, increlora, codyra, "
-                    + "lorasb (default: ${DEFAULT-VALUE})")
+                    + "hydra, mos, adalora, dylora, increlora, codyra, triadaptlora, "
+                    + "lorasb, loraprune (with --targets all-linear), loram (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
@@ -72,6 +72,10 @@ final class TrainCommand implements Callable<Integer> {
                     + "adalora: init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight; "
                     + "dylora: frozen; increlora: init_r, max_r, target_r, top_h, incre_rank_num, init_warmup, "
                     + "incre_interval, beta1, beta2, orth_reg_weight; codyra: dense_fraction, max_kappa, lambda_num; "
+                    + "triadaptlora: init_r, target_r, incre_rank_num, init_warmup, incre_interval, rank_growth, "
+                    + "orth_reg_weight; "
+                    + "loraprune: ratio, init_ratio, warmup_iters, cooldown_iters, prune_freq; "
+                    + "loram: ratio, criterion (random, taylor), calibration_batches; "
                     + "--init eva: rho, tau, whiten, adjust_scaling_factors, init_batches; "
                     + "--init lora-ga: init_batches, stable_gamma)")
     Map<String, String> methodArgs = new LinkedHashMap<>();
@@ -90,7 +94,8 @@ final class TrainCommand implements Callable<Integer> {
             description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio; allora: "
                     + "allora_eta; lorapro: lorapro_optimizer; lisa: lisa_activated_layers, lisa_interval_steps; owlore: "
                     + "owlore_activated_layers, owlore_interval_steps, owlore_outlier_M, owlore_rank, …; fira: fira_rank, "
-                    + "fira_update_gap; flexora: flexora_search_steps, flexora_lr, flexora_val_batches, flexora_layers)")
+                    + "fira_update_gap, fira_alpha; flexora: flexora_search_steps, flexora_lr, flexora_val_batches, "
+                    + "flexora_layers)")
     Map<String, String> dynamicsArgs = new LinkedHashMap<>();
 
     @Option(names = "--s2-attn-group", paramLabel = "G", defaultValue = "0",
@@ -231,10 +236,20 @@ final class TrainCommand implements Callable<Integer> {
             params.putIfAbsent("init_lr", Float.toString(lr));   // LoRA-SB approximates the first step at this rate
         }
         Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
+        // LoRAM: LoRA trains on a pruned copy of the base and is saved recovered to the full shape.
+        var loram = LoramTraining.is(method)
+                ? LoramTraining.prune(m, params, init, trainBase, ds, batchSize, seed, o) : null;
+        var loramArgs = params;
+        if (loram != null) {
+            LoramTraining.record(loram, out, resume);
+            m = loram.prunedModel();
+            params = LoramTraining.loraParams(params);
+        }
+        String adapterMethod = loram != null ? "lora" : method;
         // EVA, LoRA-GA and LoRA-SB read the first training batches (the ones training starts with) before it starts.
-        InitBatches initData = AdapterMethods.needsData(method, init) ? new InitBatches(m, ds, batchSize, seed) : null;
+        InitBatches initData = AdapterMethods.needsData(adapterMethod, init) ? new InitBatches(m, ds, batchSize, seed) : null;
         AdaptedModel adapted = method.equals("xlora") || method.equals("meteora") ? mixPretrained(m, params, lora.targets())
-                : AdapterMethods.create(method, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
+                : AdapterMethods.create(adapterMethod, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
                         initData);
         if (initData != null) {
             o.printf(Locale.ROOT, "init %s from %s: %s%n", method.trim().equalsIgnoreCase("lorasb") ? "lorasb" : init,
@@ -273,9 +288,13 @@ final class TrainCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--export " + f.trim() + " cannot hold the base tensors of "
                         + "--train-base (" + TrainableBase.Part.format(baseParts) + "): use jlora merge");
             }
+            if (adapterMethod.equalsIgnoreCase("loraprune") && formats.getLast() != AdapterFiles.Format.JLORA) {
+                throw new IllegalArgumentException("--export " + f.trim() + " cannot hold loraprune's structured "
+                        + "pruning masks: keep the .jlora, or write the pruned model with jlora merge");
+            }
         }
         var ctx = new TrainingMethods.Context(m, adapters, ds, cfg);
-        var hooks = new java.util.ArrayList<>(TrainingMethods.forAdapterMethod(method, params, ctx));
+        var hooks = new java.util.ArrayList<>(TrainingMethods.forAdapterMethod(adapterMethod, params, ctx));
         hooks.addAll(TrainingMethods.create(dynamics, dynamicsArgs, ctx));
         if (!dynamics.isEmpty()) {
             o.printf("training dynamics: %s%n", String.join(", ", dynamics));
@@ -290,7 +309,8 @@ final class TrainCommand implements Callable<Integer> {
         }
         Path file = federatedClients > 0 ? federated(m, adapters, ds, cfg, meta, o, hooks)
                 : run(m, adapters, ds, cfg, out, resume, meta, o, logEvery, !noPlot, hooks);
-        TrainableAdapterSet saved = adapters;
+        TrainableAdapterSet saved = loram == null ? adapters
+                : LoramTraining.recoverAndSave(loram, adapters, file, meta, loramArgs, o);
         if (!adapted.residuals().isEmpty()) {
             // The trained adapter is relative to the residual base; save it as a delta on the original weights.
             saved = adapted.deltaOnOriginal();
@@ -312,7 +332,7 @@ final class TrainCommand implements Callable<Integer> {
                 case JLORA -> out.resolve("adapter.jlora");
             };
             if (f != AdapterFiles.Format.JLORA) {
-                AdapterFiles.save(p, f, saved, m.config(), model);
+                AdapterFiles.save(p, f, saved, (loram != null ? loram.fullModel() : m).config(), model);
                 o.printf("exported %s adapter to %s%n", f.name().toLowerCase(Locale.ROOT), p);
             }
         }

@@ -66,4 +66,25 @@ final class BalanceLosses {
         }
         return coef * sum / T;
     }
+
+    /**
+     * coef·mean_t H(p_t), H the Shannon entropy (nats); ∂/∂p_te = −coef·(ln p_te + 1)/T. A probability that underflowed
+     * to 0 gets no gradient: the softmax's Jacobian multiplies it by p_te = 0 anyway, and p·ln p → 0.
+     */
+    static double shannonMean(float[] probs, int T, int E, double coef, float[] dProbs, float scale) {
+        if (coef == 0) {
+            return 0;
+        }
+        double sum = 0;
+        for (int i = 0; i < T * E; i++) {
+            double p = probs[i];
+            if (p > 0) {
+                sum -= p * Math.log(p);
+                if (dProbs != null) {
+                    dProbs[i] += (float) (-scale * coef * (Math.log(p) + 1) / T);
+                }
+            }
+        }
+        return coef * sum / T;
+    }
 }

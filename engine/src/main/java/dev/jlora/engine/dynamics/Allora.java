@@ -19,8 +19,15 @@ import java.util.Set;
  * proportional to its norm, lr·1/√(‖θ‖² + 1/η²). A row at 0 (all of B at initialisation) moves η times faster,
  * which removes the slow escape from B = 0 that dropout and the scaling factor make worse; as a row grows its steps
  * shrink, which bounds the interaction between layers that the scaling factor was tuning. η is the method's one
- * hyper-parameter ({@code allora_eta}; the paper sweeps it, our default 4 is a middle of that range, not a paper
- * value). Rows are the stored rows: A [r × IC] has one per rank component, B [OC × r] one per output feature.
+ * hyper-parameter ({@code allora_eta}; our default 4 is not a paper value). Rows are the stored rows: A [r × IC] has
+ * one per rank component, B [OC × r] one per output feature.
+ *
+ * <p>Sources, said plainly: §4's equation could not be read here (only the abstract and other people's code). The
+ * abstract fixes the asymptote — the per-parameter gradients are scaled "with a coefficient inversely proportional
+ * to parameters' ℓ2 norm", which 1/√(‖θ‖² + 1/η²) is for large rows — and a public re-implementation (the
+ * Automagic optimizers, citing arXiv 2410.09692) applies a factor per row of every 2-D LoRA tensor with η entering
+ * as 1/η², as here. That code writes 1/√(‖θ‖ + 1/η²), the norm unsquared, which would make the factor fall like
+ * 1/√‖θ‖ and contradict the abstract; we keep the squared norm.
  *
  * <p>Composition with the optimizer. The paper writes the rule as a scaling of the per-parameter gradients under
  * SGD, where scaling the gradient and scaling the learning rate are the same: with {@code --optimizer sgd} the

@@ -19,12 +19,16 @@ import java.util.function.Supplier;
  * (nested-dropout style), so after training any truncation k ≤ r is an adapter of its own ({@link #atRanks},
  * {@code jlora eval --rank}).
  *
- * <p>b is drawn from {@code SplittableRandom(seed ⊕ step)}: the same b for every module in a step, reproducible on
- * resume without state. {@code frozen=true} is the paper's "frozen" variant, which updates only the b-th row of A
- * and column of B (rows 1..b−1 get no gradient; zeroing their gradients is what detaching them does for the
- * optimizer). The default (false) trains every component of the truncated rank-b adapter. The paper's text was not
- * reachable from this environment to confirm which of the two its experiments default to; say so if you rely on it.
- * Outside the forward/backward of a training step (evaluation, saving) the adapters are at full rank r.
+ * <p>Checked against the authors' nested-dropout module ({@code dynamic} in their loralib, Huawei 2022): in training
+ * it keeps the first {@code current_rank + 1} = b columns and multiplies A's and B's truncations each by
+ * √(r/b), so that with the layer's α/r the update is (α/b)·B[:, :b]·A[:b] as here; {@code current_rank} is drawn
+ * uniformly from 0..r−1, so b ~ U{1..r} as here. Its {@code frozen} flag defaults to false ({@code __init__} and
+ * {@code set_rank(rank, frozen=False)}), which is this class's default: every component of the truncated rank-b
+ * adapter trains. {@code frozen=true} is the module's other mode, which detaches columns 1..b−1 so that only the b-th
+ * row of A and column of B learn (zeroing their gradients is what detaching them does for the optimizer).
+ * b is drawn from {@code SplittableRandom(seed ⊕ step)}: the same b for every module in a step, reproducible on
+ * resume without state. Outside the forward/backward of a training step (evaluation, saving) the adapters are at
+ * full rank r, as the module's evaluation branch with current_rank = r − 1.
  */
 public final class DyLora implements TrainingHook {
     static final String NAME = "dylora";

@@ -11,20 +11,26 @@ import java.util.Map;
 
 /**
  * Fira (Chen, Feng, Xie, Zeng, Zhang &amp; Sun 2024, "Fira: Can We Achieve Full-rank Training of LLMs Under Low-rank
- * Constraint?", Algorithm 1): full-rank updates with low-rank optimizer state. For each full-weight matrix (the
+ * Constraint?", Algorithm 1, §3.2–3.3), following the authors' {@code optimizer_torch/fira_adamw.py} and
+ * {@code gradient_projection.py}: full-rank updates with low-rank optimizer state. For each full-weight matrix (the
  * {@code full} adapter's ΔW) with gradient G, R = projection of G to rank r (GaLore's, {@link ProjectedAdam}),
- * ψ(R) = Adam's direction on R, and the update is
+ * ψ(R) = m/(√v + ε) the Adam direction on R from the moments without bias correction, back(·) the projection back
+ * multiplied by the scale α ({@code fira_alpha}, the reference projector's {@code alpha}), and
  * <pre>
- *   W ← W − lr·( back(ψ(R)) + φ(R) ⊙ (G − back(R)) )
+ *   S = φ ⊙ (G − back(R)),   φ = ‖ψ(R)‖ / ‖R‖ per column of R (left projection) or per row (right projection)
+ *   W ← W − lr·√(1−β₂ᵗ)/(1−β₁ᵗ)·( back(ψ(R)) + S/ℓ )
  * </pre>
- * where the residual G − back(R), the part of the gradient outside the subspace that GaLore drops, is scaled by the
- * norm ratio φ = ‖ψ(R)‖/‖R‖ taken column-wise along the kept dimension (§3.2, "norm-based scaling"; per column of R
- * for a left projection, per row for a right one, as the reference code's {@code norm_dim}), and the scaled residual
- * S is held back by the norm-growth limiter (§3.3): if ‖S_t‖/‖S_{t−1}‖ &gt; γ then S_t ← S_t·γ‖S_{t−1}‖/‖S_t‖, γ = 1.01.
+ * the residual — the part of the gradient outside the subspace that GaLore drops — scaled by the norm ratio φ taken
+ * along the kept dimension ("norm-based scaling", the reference's {@code norm_dim}), and the norm-growth limiter
+ * ℓ = max(‖S_t‖/‖S_{t−1}‖, γ)/γ with γ = 1.01 (§3.3), ‖S_{t−1}‖ being the previous step's limited norm. The bias
+ * correction is the reference's step size: it multiplies the whole update after the limiter, so φ and the limiter
+ * see the uncorrected moments, as in the reference.
  *
  * <p>The hook performs these updates itself after the trainer's optimizer step (so the ΔW tensors are inactive for
- * the trainer: no clipping or weight decay on them); the embedding/norms/head, if trained, follow the trainer's
- * optimizer. Projection rank {@code fira_rank}, refresh period {@code fira_update_gap} (the paper's T = 200).
+ * the trainer: no clipping or weight decay on them; the reference's Fira defaults to weight decay 0 too); the
+ * embedding/norms/head, if trained, follow the trainer's optimizer. Projection rank {@code fira_rank} (128),
+ * refresh period {@code fira_update_gap} (200) and α {@code fira_alpha} (1, the reference's fine-tuning default;
+ * its pre-training scripts use 0.25).
  */
 public final class Fira implements TrainingHook {
     static final double LIMIT_GROWTH = 1.01;
@@ -32,10 +38,11 @@ public final class Fira implements TrainingHook {
     private final List<Parameter> matrices;
     private final Map<String, int[]> shapes = new LinkedHashMap<>();
     private final ProjectedAdam adam;
+    private final double alpha, beta1, beta2, eps;
     private final Map<String, float[]> lastResidualNorm = new LinkedHashMap<>();
     private float lr;
 
-    public Fira(TrainableAdapterSet adapters, TrainConfig cfg, int rank, int updateGap) {
+    public Fira(TrainableAdapterSet adapters, TrainConfig cfg, int rank, int updateGap, double alpha) {
         if (adapters.adapters().isEmpty() || !adapters.adapters().stream().allMatch(a -> a instanceof FullAdapter)) {
             throw new IllegalArgumentException("fira updates full weight matrices: train with --method full");
         }
@@ -43,7 +50,14 @@ public final class Fira implements TrainingHook {
         for (Parameter p : matrices) {
             shapes.put(p.name(), p.shape());
         }
+        if (!(alpha > 0) || !Double.isFinite(alpha)) {
+            throw new IllegalArgumentException("fira: fira_alpha must be a positive number, got " + alpha);
+        }
         this.adam = new ProjectedAdam(rank, updateGap, cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.seed());
+        this.alpha = alpha;
+        this.beta1 = cfg.beta1();
+        this.beta2 = cfg.beta2();
+        this.eps = cfg.eps();
     }
 
     @Override
@@ -75,16 +89,20 @@ public final class Fira implements TrainingHook {
         for (int i = 0; i < g.length; i++) {
             g[i] = p.grad()[i];
         }
+        double[] psi = new double[s.expAvg.length];
+        for (int i = 0; i < psi.length; i++) {
+            psi[i] = s.expAvg[i] / (Math.sqrt(s.expAvgSq[i]) + eps);
+        }
         double[] lowBack = ProjectedAdam.back(s, st.low());
-        double[] dir = ProjectedAdam.back(s, st.normalized());
-        double[] phi = columnRatios(s, st.normalized(), st.low());
+        double[] dir = ProjectedAdam.back(s, psi);
+        double[] phi = columnRatios(s, psi, st.low());
         int m = s.m, n = s.n;
         double[] scaled = new double[m * n];
         double ss = 0;
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
                 double f = s.right ? phi[i] : phi[j];
-                double v = f * (g[i * n + j] - lowBack[i * n + j]);
+                double v = f * (g[i * n + j] - alpha * lowBack[i * n + j]);
                 scaled[i * n + j] = v;
                 ss += v * v;
             }
@@ -98,9 +116,11 @@ public final class Fira implements TrainingHook {
         } else {
             lastResidualNorm.put(p.name(), new float[] {(float) norm});
         }
+        double t = s.steps[0];
+        double stepSize = lr * Math.sqrt(1 - Math.pow(beta2, t)) / (1 - Math.pow(beta1, t));
         float[] w = p.value();
         for (int i = 0; i < w.length; i++) {
-            w[i] = (float) (w[i] - lr * (dir[i] + scaled[i] / limiter));
+            w[i] = (float) (w[i] - stepSize * (alpha * dir[i] + scaled[i] / limiter));
         }
     }
 

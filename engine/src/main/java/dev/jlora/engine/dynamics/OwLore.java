@@ -21,22 +21,30 @@ import java.util.Map;
 
 /**
  * OwLore (Li, Yin, Gao &amp; Liu 2024, "OwLore: Outlier-weighed Layerwise Sampled Low-Rank Projection for
- * Memory-Efficient LLM Fine-tuning", §3): LISA-style layer sampling ({@link Lisa}) in which layer l is drawn with
- * probability p_l = D_l / Σ D, D_l its outlier ratio, and the sampled layers' full weights are trained with
- * GaLore's low-rank projected Adam ({@link ProjectedAdam}) instead of full Adam.
+ * Memory-Efficient LLM Fine-tuning", §3), checked against the authors' code (github.com/pixeli99/OwLore,
+ * {@code src/lmflow/pipeline/finetuner.py}, {@code DynamicLayerActivationCallback} with {@code lisa_prob_mode=owl}):
+ * LISA-style layer sampling ({@link Lisa}) in which layer l is drawn with probability p_l = D_l / Σ D, D_l its
+ * outlier ratio (the reference reads one ratio per layer and normalises by their sum, then draws
+ * {@code lisa_activated_layers} distinct layers with these probabilities), and the sampled layers' full weights are
+ * trained with GaLore's low-rank projected Adam ({@link ProjectedAdam}) instead of full Adam.
  *
- * <p>Layerwise outlier distribution (§3.1, after OWL, Yin et al. 2024): a weight's outlier score is
- * A_ij = |W_ij|·‖X_j‖₂ with ‖X_j‖ the norm of input feature j over calibration tokens; D_l is the fraction of the
- * weights of all of layer l's linears whose score exceeds M times the layer's mean score ({@code owlore_outlier_M};
- * default 5, OWL's value — the paper treats M as a hyper-parameter). The calibration runs once, at construction, on
- * {@code owlore_calibration_batches} training batches through the frozen model (input norms are collected by probe
- * adapters that add nothing), so it is a function of the data and the seed.
+ * <p>Layerwise outlier distribution (§3.1, after OWL, Yin et al. 2024, whose {@code check_outlier_mean} the ratios
+ * come from): a weight's outlier score is A_ij = |W_ij|·‖X_j‖₂ with ‖X_j‖ the norm of input feature j over
+ * calibration tokens; D_l is the fraction of the weights of all of layer l's linears whose score exceeds M times the
+ * layer's mean score ({@code owlore_outlier_M}). Default M = 13: the reference ships its LLaMA-2 ratios precomputed as
+ * {@code metric_cache/llama2_7b_ratio_13.txt} (OWL's file naming, ratio at M = 13); the paper's text was not readable
+ * here to confirm. The calibration runs once, at construction, on {@code owlore_calibration_batches} training batches
+ * through the frozen model (input norms are collected by probe adapters that add nothing), so it is a function of the
+ * data and the seed.
  *
  * <p>Updates: the embedding, the head, the final norm (and a sampled layer's norms if trained) follow the trainer's
  * optimizer; the sampled layers' ΔW matrices are updated by this hook after the trainer's step with
- * W ← W − lr·α·back(Adam(R)) (GaLore, α = {@code owlore_galore_scale}, default GaLore's 0.25; rank
- * {@code owlore_rank}, refresh {@code owlore_update_gap}); a layer's projected state is dropped when it leaves the
- * sample, so optimizer memory stays that of γ layers, and unsampled layers' full adapters are frozen (no
+ * W ← W − lr·α·back(Adam(R)), with the reference's GaLore settings as defaults: rank {@code owlore_rank} 256 (the
+ * reference fixes it for every attention and MLP linear), refresh {@code owlore_update_gap} 100, scale α
+ * {@code owlore_galore_scale} 1.0. Sampling period and layer count default to LISA's (2 layers every 20 steps; the
+ * reference's LLaMA-2-7B script uses 5 of 32 layers every 50 steps). Departure, said plainly: a layer's projected
+ * Adam state is dropped when it leaves the sample, so optimizer memory stays that of γ layers (the reference's GaLore
+ * optimizer keeps the state of every layer ever sampled); unsampled layers' full adapters are frozen (no
  * weight-gradient products in backward). Requires {@code --method full --train-base embed,head}.
  */
 public final class OwLore implements TrainingHook {

@@ -55,17 +55,18 @@ public final class TrainingMethods {
                         p.integer("lisa_interval_steps", 20), c.cfg().seed())));
         add(new Kind("owlore", "OwLore (Li et al. 2024): LISA sampling weighted by layer outlier ratios, sampled "
                 + "layers trained with GaLore projected Adam (needs --method full --train-base embed,head)",
-                Map.of("owlore_activated_layers", "2", "owlore_interval_steps", "20", "owlore_outlier_M", "5",
-                        "owlore_calibration_batches", "4", "owlore_rank", "128", "owlore_update_gap", "200",
-                        "owlore_galore_scale", "0.25"), false,
+                Map.of("owlore_activated_layers", "2", "owlore_interval_steps", "20", "owlore_outlier_M", "13",
+                        "owlore_calibration_batches", "4", "owlore_rank", "256", "owlore_update_gap", "100",
+                        "owlore_galore_scale", "1"), false,
                 (p, c) -> new OwLore(c.model(), c.adapters(), c.data(), c.cfg(), p.integer("owlore_activated_layers", 2),
-                        p.integer("owlore_interval_steps", 20), p.real("owlore_outlier_M", 5),
-                        p.integer("owlore_calibration_batches", 4), p.integer("owlore_rank", 128),
-                        p.integer("owlore_update_gap", 200), p.real("owlore_galore_scale", 0.25f))));
+                        p.integer("owlore_interval_steps", 20), p.real("owlore_outlier_M", 13),
+                        p.integer("owlore_calibration_batches", 4), p.integer("owlore_rank", 256),
+                        p.integer("owlore_update_gap", 100), p.real("owlore_galore_scale", 1))));
         add(new Kind("fira", "Fira (Chen et al. 2024): low-rank projected Adam plus the norm-scaled, growth-limited "
                 + "residual gradient on full weights (needs --method full)",
-                Map.of("fira_rank", "128", "fira_update_gap", "200"), false,
-                (p, c) -> new Fira(c.adapters(), c.cfg(), p.integer("fira_rank", 128), p.integer("fira_update_gap", 200))));
+                Map.of("fira_rank", "128", "fira_update_gap", "200", "fira_alpha", "1"), false,
+                (p, c) -> new Fira(c.adapters(), c.cfg(), p.integer("fira_rank", 128), p.integer("fira_update_gap", 200),
+                        p.real("fira_alpha", 1))));
         add(new Kind(Flexora.NAME, "Flexora (Wei et al. 2024): per-layer gates L·softmax(α) on the adapters, α trained "
                 + "on the held-out rows for flexora_search_steps steps; then the layers with gate > 1 are fine-tuned "
                 + "from the initial adapters, the others frozen (flexora_layers=0,3,… fine-tunes a given list)",
@@ -77,9 +78,11 @@ public final class TrainingMethods {
         add(new Kind(AdaLora.NAME, "AdaLoRA's budget schedule, importance masking and orthogonal regulariser",
                 AdapterMethods.method(AdaLora.NAME).keys(), true,
                 (p, c) -> new AdaLora(c.adapters(), p, c.cfg().steps())));
+        add(new Kind(LoraPrune.NAME, "LoRAPrune's LoRA-guided importance and iterative structured pruning schedule",
+                AdapterMethods.LORAPRUNE_KEYS, true, (p, c) -> new LoraPrune(c.adapters(), c.model(), p, c.cfg().steps())));
         add(new Kind("xlora", "X-LoRA's scaling pass and scaling-head gradient, scaling statistics", Map.of(), true,
                 (p, c) -> new XLoraScaling(c.adapters())));
-        for (String mixture : List.of("loramoe", "mola", "smora", "dynmole", "mixlora", "meteora")) {
+        for (String mixture : List.of("loramoe", "mola", "smora", "dynmole", "loramixer", "mixlora", "meteora")) {
             add(new Kind(mixture, "routing statistics, auxiliary-loss scaling (and SMoRA's bias update) of " + mixture,
                     Map.of(), true, (p, c) -> new MixtureRouting(mixture, c.adapters(), c.cfg().gradAccum())));
         }
@@ -90,6 +93,9 @@ public final class TrainingMethods {
                 true, (p, c) -> new DyLora(c.adapters(), p, c.cfg().seed())));
         add(new Kind(IncreLora.NAME, "IncreLoRA's importance-driven rank growth with advance learning",
                 AdapterMethods.method(IncreLora.NAME).keys(), true, (p, c) -> new IncreLora(c.adapters(), p)));
+        add(new Kind(TriAdaptLora.NAME, "TriAdaptLoRA's threshold-driven rank growth and orthogonal regulariser",
+                AdapterMethods.method(TriAdaptLora.NAME).keys(), true,
+                (p, c) -> new TriAdaptLora(c.adapters(), p, c.cfg().steps())));
         add(new Kind(RankSelectiveLora.NAME, "CoDyRA's proximal L1 sparsification of the rank gates",
                 AdapterMethods.method(RankSelectiveLora.NAME).keys(), true,
                 (p, c) -> new RankSelectiveLora(c.adapters(), p, c.cfg().steps())));

@@ -196,6 +196,11 @@ public final class InferenceSession {
         return adapters;
     }
 
+    /** True for X-LoRA adapters: each chunk needs a base-model pass first, which a batched step does not run. */
+    boolean runsScalingPass() {
+        return scalingPass != null;
+    }
+
     /** Most rows one {@link #attendRows} call may take (the prefill chunk). */
     int maxBatch() {
         return maxBatch;
@@ -244,15 +249,27 @@ public final class InferenceSession {
 
     /** The decoder blocks over tokens[off .. off+T) at positions pos .. pos+T; leaves the residual stream in x. */
     private void forwardChunk(int[] tokens, int off, int T) {
-        final int C = cfg.dim(), kvDim = cfg.kvDim(), hidden = cfg.hiddenDim(), hs = cfg.headDim();
-        final int V = cfg.vocabSize();
-        final int p0 = pos;
-        if (scalingPass != null) {
-            scalingPass.forwardChunk(tokens, off, T);
+        if (xlora == null) {
+            blocks(tokens, off, T);
+            return;
+        }
+        // The scalings live in the X-LoRA model, which every session of the same loaded adapter shares (a server
+        // loads an adapter once for all its requests): hold it from the scaling pass to the end of the scaled pass.
+        synchronized (xlora) {
+            int C = cfg.dim();
+            scalingPass.blocks(tokens, off, T);
             float[] scalingHidden = new float[T * C];
             ops.rmsNormForward(scalingHidden, rstd, scalingPass.x, w.finalNorm(), T, C, cfg.rmsEps());
             xlora.setHidden(scalingHidden, T);
+            blocks(tokens, off, T);
         }
+    }
+
+    /** {@link #forwardChunk} without X-LoRA's scaling pass. */
+    private void blocks(int[] tokens, int off, int T) {
+        final int C = cfg.dim(), kvDim = cfg.kvDim(), hidden = cfg.hiddenDim(), hs = cfg.headDim();
+        final int V = cfg.vocabSize();
+        final int p0 = pos;
         for (int t = 0; t < T; t++) {
             int id = tokens[off + t];
             if (id < 0 || id >= V) {

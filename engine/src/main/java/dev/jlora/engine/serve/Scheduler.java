@@ -39,9 +39,10 @@ public final class Scheduler implements AutoCloseable {
         }
     }
 
-    private record Waiting(ServeRequest request, Ticket ticket, int positions) {}
+    private record Waiting(ServeRequest request, LlamaModel model, Ticket ticket, int positions) {}
 
     private final LlamaModel model;
+    private final TrainedBaseCache trainedBases;
     private final int maxRunning;
     private final long kvTokenBudget;
     private final int maxQueue;
@@ -55,6 +56,7 @@ public final class Scheduler implements AutoCloseable {
     private boolean closed;
     private final AtomicLong requestsTotal = new AtomicLong();
     private final AtomicLong tokensGenerated = new AtomicLong();
+    private final AtomicLong cancelledTotal = new AtomicLong();
     private volatile int runningCount;
 
     /**
@@ -78,6 +80,7 @@ public final class Scheduler implements AutoCloseable {
         }
         this.prefillTokensPerStep = prefillTokensPerStep;
         this.model = model;
+        this.trainedBases = new TrainedBaseCache(model);
         this.maxRunning = maxRunning;
         this.kvTokenBudget = kvTokenBudget;
         this.maxQueue = maxQueue;
@@ -105,6 +108,7 @@ public final class Scheduler implements AutoCloseable {
                     + " + max tokens " + request.config().maxTokens() + ") but the server's budget is " + kvTokenBudget);
         }
         var ticket = new Ticket();
+        LlamaModel runsOn = trainedBases.modelFor(request.adapters());   // on the caller's thread: may copy tensors
         synchronized (this) {
             if (closed) {
                 throw new IllegalStateException("the scheduler is closed");
@@ -112,7 +116,7 @@ public final class Scheduler implements AutoCloseable {
             if (queue.size() >= maxQueue && !(queue.isEmpty() && fits(positions))) {
                 throw new QueueFullException(queue.size(), maxQueue);
             }
-            queue.addLast(new Waiting(request, ticket, positions));
+            queue.addLast(new Waiting(request, runsOn, ticket, positions));
             requestsTotal.incrementAndGet();
             notifyAll();
         }
@@ -137,6 +141,14 @@ public final class Scheduler implements AutoCloseable {
     /** Tokens generated since start, over all requests (updated after every step). */
     public long tokensGenerated() {
         return tokensGenerated.get();
+    }
+
+    /**
+     * Requests ended by {@link Ticket#cancel} since start (while waiting or running); a running one is counted at the
+     * step that ends it, and its slot and KV positions are free before the next request is admitted.
+     */
+    public long cancelledTotal() {
+        return cancelledTotal.get();
     }
 
     /** Stops the scheduler thread; running and waiting requests end as CANCELLED. */
@@ -191,13 +203,14 @@ public final class Scheduler implements AutoCloseable {
             for (Waiting w : admitted) {
                 if (w.ticket().cancelled()) {
                     release(w.positions());
+                    cancelledTotal.incrementAndGet();
                     w.request().listener().onFinish(new ServeResult("", w.request().prompt().length, 0,
                             ServeResult.Finish.CANCELLED));
                     continue;
                 }
                 Sequence s;
                 try {
-                    s = new Sequence(w.request(), model, w.positions());
+                    s = new Sequence(w.request(), w.model(), w.positions());
                 } catch (RuntimeException e) {
                     release(w.positions());
                     w.request().listener().onError(e);
@@ -228,6 +241,9 @@ public final class Scheduler implements AutoCloseable {
             for (int i = 0; i < running.size(); i++) {
                 Sequence s = running.get(i);
                 if (runningTickets.get(i).cancelled()) {
+                    if (!s.done()) {
+                        cancelledTotal.incrementAndGet();
+                    }
                     s.finish(ServeResult.Finish.CANCELLED);
                 } else if (s.needsDecode() && !prefilling.contains(s)) {
                     batch.add(s);

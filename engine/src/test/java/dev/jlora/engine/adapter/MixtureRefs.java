@@ -199,4 +199,26 @@ final class MixtureRefs {
             return switchLoad(probs, top2, 2.0 * T, T, E, coef) + entropyCoef * ent / T;
         };
     }
+
+    /**
+     * LoRA-Mixer's Routing Specialization Loss (Eq. 5 of arXiv 2507.00029 v2): α·Σ_i p̄_i·f̄_i − λ·mean_t H(p_t), p̄ the
+     * mean router probability, f̄_i = (top-k assignments of i) / (T·k), H the Shannon entropy.
+     */
+    static Aux loramixerRsl(double alpha, double lambda, int k) {
+        return (probs, chosen, weights, T, E) -> {
+            double balance = 0, entropy = 0;
+            for (int e = 0; e < E; e++) {
+                double f = 0, pm = 0;
+                for (int t = 0; t < T; t++) {
+                    f += chosen[t * E + e] ? 1 : 0;
+                    pm += probs[t * E + e];
+                }
+                balance += (f / (T * k)) * (pm / T);
+            }
+            for (double p : probs) {
+                entropy -= p * Math.log(p);
+            }
+            return alpha * balance - lambda * entropy / T;
+        };
+    }
 }

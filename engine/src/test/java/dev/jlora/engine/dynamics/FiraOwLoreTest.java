@@ -62,8 +62,10 @@ class FiraOwLoreTest {
 
     /**
      * Fira's step is full-rank (the scaled residual restores what the projection drops) while its optimizer state
-     * is rank r; the first step equals −lr·(P·ψ(R) + φ⊙(G − P·R)) recomputed here from G's SVD with Adam's first
-     * step ψ(R) = R/(|R| + ε); the residual's norm never grows faster than 1.01× per step (limiter).
+     * is rank r; the first step equals the reference's (fira_adamw.py) −lr·c·(P·ψ(R) + φ⊙(G − P·R)) recomputed here
+     * from G's SVD, with ψ(R) = m/(√v + ε) = (1−β₁)R/(√(1−β₂)|R| + ε) (moments without bias correction),
+     * φ = ‖ψ(R)‖/‖R‖ and the bias correction c = √(1−β₂)/(1−β₁) on the whole step; the residual's norm never grows
+     * faster than 1.01× per step (limiter).
      */
     @Test
     void firaUpdatesAreFullRankWithLowRankStateAndLimitedGrowth() throws IOException {
@@ -103,7 +105,8 @@ class FiraOwLoreTest {
         double[] g = grads.getFirst();
         Svd svd = Svd.jacobi(g, rows, cols).truncate(2);
         boolean right = rows >= cols;
-        double lr = cfg.lrSchedule().lr(0), eps = cfg.eps();
+        double lr = cfg.lrSchedule().lr(0), eps = cfg.eps(), b1 = cfg.beta1(), b2 = cfg.beta2();
+        double c = Math.sqrt(1 - b2) / (1 - b1);
         double[] want = new double[rows * cols];
         int n = right ? rows : cols;                       // the kept dimension
         double[][] rLow = new double[n][2];
@@ -120,7 +123,7 @@ class FiraOwLoreTest {
             double num = 0, den = 0;
             double[] psi = new double[2];
             for (int k = 0; k < 2; k++) {
-                psi[k] = rLow[i][k] / (Math.abs(rLow[i][k]) + eps);
+                psi[k] = (1 - b1) * rLow[i][k] / (Math.sqrt(1 - b2) * Math.abs(rLow[i][k]) + eps);
                 num += psi[k] * psi[k];
                 den += rLow[i][k] * rLow[i][k];
             }
@@ -133,7 +136,7 @@ class FiraOwLoreTest {
                     dirv += psi[k] * basis;
                 }
                 int e = right ? i * cols + j : j * cols + i;
-                want[e] = -lr * (dirv + phi * (g[e] - low));
+                want[e] = -lr * c * (dirv + phi * (g[e] - low));
             }
         }
         for (int e = 0; e < want.length; e++) {

@@ -105,4 +105,42 @@ class MixtureRoutingTest {
         float[] inf = new InferenceSession(m, loaded, tokens.length).forwardAllLogits(tokens);
         Approx.assertClose(a, inf, 1e-4, 1e-3, () -> method + ": inference vs training-graph logits");
     }
+
+    @org.junit.jupiter.api.Test
+    void loraMixerTrainsOnTheAttentionProjectionsAndReloads() throws Exception {
+        // LoRA-Mixer's experts live in q/k/v/o only; its RSL includes −λ·E[H], so the logged auxiliary loss may be
+        // negative: α/E·(balance) − λ·H with H ≤ ln E (checked as |aux| ≤ α + λ·ln E).
+        var m = TinyTraining.model();
+        var args = Map.of("rank", "2", "num_experts", "3", "top_k", "2", "rsl_alpha", "0.05", "rsl_lambda", "0.02");
+        var targets = java.util.EnumSet.of(Target.Q, Target.K, Target.V, Target.O);
+        var adapters = AdapterMethods.create("loramixer", "kaiming", args, m.weights(), targets, 5, null).adapters();
+        var cfg = TinyTraining.config().build();
+        var data = TinyTraining.data(cfg.seqLen());
+        var hooks = TrainingMethods.forAdapterMethod("loramixer", args, new TrainingMethods.Context(m, adapters, data, cfg));
+        new Trainer(m, adapters, data, cfg, dir, hooks).train(null);
+        int rows = 0;
+        for (Object line : Json.readLines(dir.resolve("metrics.jsonl"), Json.Limits.DEFAULT)) {
+            var row = (Map<?, ?>) line;
+            if ("train".equals(row.get("kind"))) {
+                double aux = ((Number) row.get("moe_aux_loss")).doubleValue();
+                assertTrue(aux != 0 && Math.abs(aux) <= adapters.adapters().size() * (0.05 + 0.02 * Math.log(3)),
+                        "loramixer aux loss " + aux);
+                assertEquals(2.0, ((Number) row.get("moe_experts_per_token")).doubleValue(), 1e-9, "top-2 routing");
+                rows++;
+            }
+        }
+        assertEquals(cfg.steps(), rows);
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> AdapterMethods.create("loramixer", "kaiming", args, m.weights(), TinyTraining.LORA.targets(), 5, null));
+        assertTrue(e.getMessage().contains("attention projections"), e.getMessage());
+
+        Path file = dir.resolve("adapter.jlora");
+        AdapterFile.save(file, adapters, Map.of());
+        var loaded = AdapterFile.load(file, m.weights());
+        assertEquals(adapters.get(1, Target.O).config(), loaded.get(1, Target.O).config());
+        int[] tokens = TinyTraining.TOK.encode("the cat sat on a dog", true, false);
+        var a = new LlamaTrainGraph(m.config(), m.weights(), adapters, 1, tokens.length, false).logits(tokens);
+        var b = new LlamaTrainGraph(m.config(), m.weights(), loaded, 1, tokens.length, false).logits(tokens);
+        Approx.assertClose(a, b, 1e-5, 1e-5, () -> "loramixer: reloaded logits (Vector API sums may differ in the last bit between JIT tiers)");
+    }
 }
