@@ -4,6 +4,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.infer.GenerationConfig;
+import dev.jlora.engine.infer.KvPagePool;
 import dev.jlora.engine.infer.SamplerConfig;
 import dev.jlora.engine.io.Json;
 import dev.jlora.engine.io.JsonParseException;
@@ -111,7 +112,13 @@ public final class OpenAiServer implements AutoCloseable {
         if (s.maxTokensLimit() < 1) {
             throw new IllegalArgumentException("--max-tokens-limit must be ≥ 1, got " + s.maxTokensLimit());
         }
-        this.scheduler = new Scheduler(model, s.maxRunning(), s.kvTokenBudget(), s.maxQueue());
+        // One pool for KV pages and resident adapters (S-LoRA's Unified Paging): the KV budget plus the adapter cache's.
+        var pool = new KvPagePool(model.config(), KvPagePool.DEFAULT_PAGE_SIZE, KvPagePool.poolPages(model.config(),
+                s.kvTokenBudget(), adapters == null ? 0 : adapters.maxBytes()));
+        if (adapters != null) {
+            adapters.sharePool(pool);
+        }
+        this.scheduler = new Scheduler(model, s.maxRunning(), pool, s.maxQueue());
         this.http = HttpServer.create(new InetSocketAddress(s.host(), s.port()), 64);
         http.setExecutor(executor);
         route("/v1/completions", "POST", ex -> generate(ex, false));
@@ -488,6 +495,13 @@ public final class OpenAiServer implements AutoCloseable {
         metric(sb, "jlora_client_disconnects_total", "counter", "Clients that went away before their answer was sent.",
                 clientsGone.get());
         metric(sb, "jlora_http_errors_total", "counter", "Requests answered with an error status.", httpErrors.get());
+        KvPagePool pool = scheduler.pool();
+        metric(sb, "jlora_memory_pages_total", "gauge", "Pages of the memory pool shared by KV caches and adapters ("
+                + pool.pageSize() + " KV positions, " + pool.pageBytes() + " bytes each).", pool.totalPages());
+        metric(sb, "jlora_kv_pages_used", "gauge", "Pool pages held by KV caches.", pool.kvPages());
+        metric(sb, "jlora_adapter_pages_used", "gauge", "Pool pages held by resident adapters.", pool.adapterPages());
+        metric(sb, "jlora_preemptions_total", "counter", "Running requests sent back to the queue to recompute their "
+                + "KV cache later because the pool was full.", scheduler.preemptions());
         send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", sb.toString());
     }
 

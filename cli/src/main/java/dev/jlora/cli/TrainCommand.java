@@ -248,7 +248,9 @@ final class TrainCommand implements Callable<Integer> {
         String adapterMethod = loram != null ? "lora" : method;
         // EVA, LoRA-GA and LoRA-SB read the first training batches (the ones training starts with) before it starts.
         InitBatches initData = AdapterMethods.needsData(adapterMethod, init) ? new InitBatches(m, ds, batchSize, seed) : null;
-        AdaptedModel adapted = method.equals("xlora") || method.equals("meteora") ? mixPretrained(m, params, lora.targets())
+        boolean pretrained = method.equals("xlora") || method.equals("meteora")
+                || method.equals("loramixer") && params.containsKey("adapters");
+        AdaptedModel adapted = pretrained ? mixPretrained(m, params, lora.targets())
                 : AdapterMethods.create(adapterMethod, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
                         initData);
         if (initData != null) {
@@ -262,7 +264,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         // After the residual init: the frozen weights training runs on are the (possibly replaced) ones.
         m = BackendWeights.onBackend(m, selected.backend());
-        o.printf(Locale.ROOT, "backend %s: %d fp32 weight matrices on it (%s)%n", selected.backend().name(),
+        o.printf(Locale.ROOT, "backend %s: %d weight matrices on it (%s)%n", selected.backend().name(),
                 BackendWeights.countOnBackend(m.weights()), selected.reason());
         var cfg = TrainConfig.builder().steps(steps).batchSize(batchSize).seqLen(seqLen).gradAccum(gradAccum)
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
@@ -387,8 +389,9 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /**
-     * X-LoRA and MeteoRA: the pre-trained LoRA adapters of {@code --method-arg adapters=PATH,PATH} (any format
-     * --adapter reads), frozen and mixed by a new scaling head (AdapterMethods.xlora) or new gates (meteora).
+     * X-LoRA, MeteoRA and LoRA-Mixer's plug-and-play regime: the pre-trained LoRA adapters of {@code --method-arg
+     * adapters=PATH,PATH} (any format --adapter reads), frozen and mixed by a new scaling head (AdapterMethods.xlora),
+     * new gates (meteora) or new routers trained with the RSL (loramixer).
      */
     private AdaptedModel mixPretrained(LlamaModel m, Map<String, String> params,
                                        java.util.Set<dev.jlora.engine.adapter.Target> on) throws java.io.IOException {
@@ -404,8 +407,12 @@ final class TrainCommand implements Callable<Integer> {
         for (String f : files.split(",")) {
             experts.add(AdapterFiles.load(Path.of(f.trim()), m));
         }
-        var set = method.equals("xlora") ? AdapterMethods.xlora(m.weights(), on, experts, p.real("softmax_temperature", 1), seed)
-                : AdapterMethods.meteora(m.weights(), on, experts, p.integer("top_k", 2), seed);
+        var set = switch (method) {
+            case "xlora" -> AdapterMethods.xlora(m.weights(), on, experts, p.real("softmax_temperature", 1), seed);
+            case "meteora" -> AdapterMethods.meteora(m.weights(), on, experts, p.integer("top_k", 2), seed);
+            default -> AdapterMethods.loraMixer(m.weights(), on, experts, p.integer("top_k", 2), p.real("rsl_alpha", 0.01f),
+                    p.real("rsl_lambda", 0.01f), seed);
+        };
         return new AdaptedModel(m.weights(), set, java.util.List.of(), m.weights(), Map.of());
     }
 

@@ -86,7 +86,8 @@ public final class AdapterMethods {
                         "entropy_threshold", "0.9", "aux_loss_coef", "0.001", "entropy_loss_coef", "0.01"), false));
         add(new Method("loramixer", "LoRA-Mixer (Li et al. 2025): hard-soft top-k routed LoRA experts inside the attention "
                 + "projections (q,k,v,o only) with the Routing Specialization Loss α·Σ p̄·f̄ − λ·E[H(p)]",
-                ordered("num_experts", "4", "top_k", "2", "rsl_alpha", "0.01", "rsl_lambda", "0.01"), false));
+                ordered("num_experts", "4", "top_k", "2", "rsl_alpha", "0.01", "rsl_lambda", "0.01",
+                        "frozen_experts", "false", "adapters", ""), false));
         add(new Method("mixlora", "MixLoRA (Li et al. 2024): top-k mixture of FFN experts (frozen FFN + LoRA on gate/up/down "
                 + "each) with load balancing; plain LoRA on attention targets; needs 'down' in --targets, not gate/up",
                 Map.of("num_experts", "8", "top_k", "2", "aux_loss_coef", "0.01"), false));
@@ -429,8 +430,16 @@ public final class AdapterMethods {
                         p.real("top_p", 0.75f), p.integer("keep_top_k", 2), p.real("tsallis_q", 1.1f),
                         p.real("entropy_threshold", 0.9f), p.real("aux_loss_coef", 0.001f),
                         p.real("entropy_loss_coef", 0.01f));
-                case "loramixer" -> new LoraMixerAdapter(IC, OC, rank, p.integer("num_experts", 4), alpha, dropout,
-                        p.integer("top_k", 2), p.real("rsl_alpha", 0.01f), p.real("rsl_lambda", 0.01f));
+                case "loramixer" -> {
+                    boolean frozen = p.bool("frozen_experts");
+                    if (frozen && init) {
+                        throw new IllegalArgumentException("loramixer with frozen_experts routes pre-trained LoRA "
+                                + "adapters: give them with --method-arg adapters=FILE,FILE (jlora train) or use "
+                                + "AdapterMethods.loraMixer(...) from Java");
+                    }
+                    yield new LoraMixerAdapter(IC, OC, rank, p.integer("num_experts", 4), alpha, dropout,
+                            p.integer("top_k", 2), p.real("rsl_alpha", 0.01f), p.real("rsl_lambda", 0.01f), frozen);
+                }
                 default -> throw new IllegalStateException("no mixture named " + name);
             };
             if (init) {
@@ -466,6 +475,29 @@ public final class AdapterMethods {
             for (int a = 0; a < adapters.size(); a++) {
                 if (adapters.get(a).get(layer, target) instanceof LoraAdapter l) {
                     m.setAdapter(a, l);
+                }
+            }
+            return m;
+        };
+        return TrainableAdapterSet.create(weights, targets, f, seed);
+    }
+
+    /**
+     * LoRA-Mixer's plug-and-play regime over {@code adapters}, LoRA adapter sets of the same model (an adapter without
+     * some (layer, target) counts as zero there), on the attention projections in {@code targets}: the adapters are
+     * copied and frozen as the experts, new routers N(0, 0.02²) drawn from {@code seed} train with the RSL.
+     */
+    public static TrainableAdapterSet loraMixer(LlamaWeights weights, Set<Target> targets, List<TrainableAdapterSet> adapters,
+                                                int topK, float rslAlpha, float rslLambda, long seed) {
+        LoraMixerAdapter.checkTargets(targets);
+        int rank = loraRank(adapters, "loramixer");
+        AdapterFactory f = (layer, target, base, rnd) -> {
+            var m = new LoraMixerAdapter(base.cols(), base.rows(), rank, adapters.size(), rank, 0f, topK, rslAlpha,
+                    rslLambda, true);
+            m.router.initNormal(rnd, 0.02);
+            for (int a = 0; a < adapters.size(); a++) {
+                if (adapters.get(a).get(layer, target) instanceof LoraAdapter l) {
+                    m.setExpert(a, l);
                 }
             }
             return m;

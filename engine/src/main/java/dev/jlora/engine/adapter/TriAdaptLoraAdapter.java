@@ -33,11 +33,11 @@ import java.util.SplittableRandom;
  * 0 at the start, a new block adds nothing to B·C·A (only the scale α/ranknum shrinks, as in the reference), and
  * ∂/∂C = s·Bᵀ·dy·(A·x)ᵀ starts the learning.
  */
-public final class TriAdaptLoraAdapter implements TrainableAdapter {
+public final class TriAdaptLoraAdapter extends DroppedInputAdapter {
     public static final String METHOD = "triadaptlora";
     private static final float EPS = 1e-5f;
-    private final int IC, OC, r;
-    private final float alpha, dropout;
+    private final int r;
+    private final float alpha;
     private final Parameter a, b, lower, upper;
     private final float[] block, ranknum;
     private final Map<String, String> methodConfig;
@@ -55,15 +55,10 @@ public final class TriAdaptLoraAdapter implements TrainableAdapter {
         if (initRank < 1 || initRank > rank) {
             throw new IllegalArgumentException(METHOD + ": init_r must be in [1, rank=" + rank + "], got " + initRank);
         }
-        if (!(alpha > 0) || Float.isInfinite(alpha)) {
-            throw new IllegalArgumentException(METHOD + ": alpha must be a positive finite number, got " + alpha);
-        }
-        InputDropout.checkRate(METHOD, dropout);
-        this.IC = inFeatures;
-        this.OC = outFeatures;
+        LoraConfig.checkAlpha(METHOD, alpha);
+        super(METHOD, inFeatures, outFeatures, dropout);
         this.r = rank;
         this.alpha = alpha;
-        this.dropout = dropout;
         this.a = Parameter.zeros("lora_A", r, IC);
         this.b = Parameter.zeros("lora_B", OC, r);
         this.lower = Parameter.zeros("lora_C_lower", r, r);
@@ -154,16 +149,6 @@ public final class TriAdaptLoraAdapter implements TrainableAdapter {
         return METHOD;
     }
 
-    @Override
-    public int inFeatures() {
-        return IC;
-    }
-
-    @Override
-    public int outFeatures() {
-        return OC;
-    }
-
     public Parameter loraA() {
         return a;
     }
@@ -187,27 +172,14 @@ public final class TriAdaptLoraAdapter implements TrainableAdapter {
 
     @Override
     public Map<String, String> config() {
-        var m = new LinkedHashMap<String, String>();
-        m.put("method", METHOD);
-        m.put("rank", Integer.toString(r));
-        m.put("alpha", Float.toString(alpha));
-        m.put("dropout", Float.toString(dropout));
+        var m = commonConfig(r, alpha);
         m.putAll(methodConfig);
         return m;
     }
 
-    @Override
-    public void forward(float[] x, int T, float[] y) {
-        run(InputDropout.apply(x, T * IC, 0, 0), T, y);
-    }
-
-    @Override
-    public TrainableAdapter.Saved forwardTrain(float[] x, int T, float[] y, long dropoutSeed) {
-        return run(InputDropout.apply(x, T * IC, dropout, dropoutSeed), T, y);
-    }
-
     /** h = xd·Aᵀ; g = h·Cᵀ; y += s·g·Bᵀ. */
-    private Saved run(InputDropout drop, int T, float[] y) {
+    @Override
+    Saved run(InputDropout drop, int T, float[] y) {
         float[] h = new float[T * r], g = new float[T * r];
         SmallMatmul.abt(h, drop.xd(), a.value(), T, r, IC);
         SmallMatmul.abt(g, h, transform(), T, r, r);
