@@ -98,16 +98,29 @@ final class PanamaQuant {
     }
 
     static float dotQ8_0(MemorySegment src, long off, float[] x, int xOff, int nBlocks) {
-        var acc = FloatVector.zero(F);
-        for (int b = 0; b < nBlocks; b++, off += Q8_0.BYTES, xOff += 32) {
-            var blk = FloatVector.zero(F);
-            for (int j = 0; j < 32; j += L) {
-                blk = widen(ByteVector.fromMemorySegment(B, src, off + 2 + j, LE))
-                        .fma(FloatVector.fromArray(F, x, xOff + j), blk);
-            }
-            acc = blk.fma(FloatVector.broadcast(F, Le.f16(src, off)), acc);
+        // Two accumulators, even and odd blocks: with one, each block's scale FMA waits on the previous block's
+        // (measured on one thread, best of 40–200 alternating calls: [1024 × 4096] 1.19×, [32000 × 768] 1.38×, the
+        // [32000 × 288] head of stories15M 1.79×; [4096 × 4096] in L3 unchanged).
+        var acc0 = FloatVector.zero(F);
+        var acc1 = FloatVector.zero(F);
+        int b = 0;
+        for (; b + 2 <= nBlocks; b += 2, off += 2 * Q8_0.BYTES, xOff += 64) {
+            acc0 = q8_0Block(src, off, x, xOff).fma(FloatVector.broadcast(F, Le.f16(src, off)), acc0);
+            acc1 = q8_0Block(src, off + Q8_0.BYTES, x, xOff + 32).fma(FloatVector.broadcast(F, Le.f16(src, off + Q8_0.BYTES)), acc1);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        if (b < nBlocks) {
+            acc0 = q8_0Block(src, off, x, xOff).fma(FloatVector.broadcast(F, Le.f16(src, off)), acc0);
+        }
+        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Lanes of Σ q·x over the Q8_0 block at off (its scale not yet applied). */
+    private static FloatVector q8_0Block(MemorySegment src, long off, float[] x, int xOff) {
+        var blk = FloatVector.zero(F);
+        for (int j = 0; j < 32; j += L) {
+            blk = widen(ByteVector.fromMemorySegment(B, src, off + 2 + j, LE)).fma(FloatVector.fromArray(F, x, xOff + j), blk);
+        }
+        return blk;
     }
 
     // ---------------------------------------------------------------- Q4_K
