@@ -1,11 +1,16 @@
 package dev.jlora.bench;
 
+import dev.jlora.engine.backend.Backend;
+import dev.jlora.engine.backend.BackendWeights;
+import dev.jlora.engine.backend.Backends;
+
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.infer.InferenceSession;
 import dev.jlora.engine.infer.Sampler;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.ffm.LlamaLib;
 import dev.jlora.loaders.ModelLoader;
+import dev.jlora.quant.QuantMatrix;
 import dev.jlora.quant.QuantType;
 import dev.jlora.simd.Parallel;
 import dev.jlora.simd.VectorOps;
@@ -27,17 +32,25 @@ import java.util.Optional;
  * are printed and written with every round to {@code bench/results/<date>/decode-<UTC>.json}. A plain runner, not
  * JMH: one decode step is milliseconds long, and the loop is the thing measured.
  *
+ * <p>Each round also times a {@link StreamRead} of as many bytes as one decode step reads from weights
+ * ({@link #weightBytesPerToken}): decode GB/s (those bytes × tokens/s) over that read's GB/s is the fraction of the
+ * memory-bandwidth limit reached, both measured in the same round and with the same threads.
+ *
  * <pre>
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
  *      dev.jlora.bench.DecodeBench --models ../shared/models --out bench/target/models [--shapes 15M,110M] \
  *      [--types F32,Q8_0] [--tokens 64] [--rounds 5] [--warmup 2] [--threads N] [--results bench/results]
+ *      [--ggml-weights]
  * </pre>
+ * {@code --ggml-weights} adds a third engine in the same alternation: jlora with its linear weights resident in
+ * ggml ({@code --backend ggml}: the matmuls on ggml's kernels, everything else in Java).
  * {@code --threads} sets both engines' thread count (default: jlora's pool size). On a machine whose cores are
  * oversubscribed, use 1: ggml's worker threads synchronise by spinning and slow down badly when a peer is descheduled.
  */
 public final class DecodeBench {
     /** Tokens/s of every measured round of one engine on one model. */
-    record Series(String shape, QuantType type, String engine, double[] decode, double[] prefill) {
+    record Series(String shape, QuantType type, String engine, double[] decode, double[] prefill,
+                  long bytesPerToken, double[] streamGBs, double[] decodeCpu, double[] streamCpuGBs) {
         double best(double[] a) {
             return Arrays.stream(a).max().orElse(0);
         }
@@ -49,7 +62,14 @@ public final class DecodeBench {
         }
     }
 
-    /** One engine's round: prefill then decode, returns {prefill tok/s, decode tok/s}. */
+    private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
+
+    /**
+     * One engine's round: prefill then decode, returns {prefill tok/s, decode tok/s, decode tokens per CPU second of
+     * the calling thread}. The last is the load-robust figure with {@code --threads 1}: both engines then run
+     * everything on the calling thread (jlora's pool runs inline, llama.cpp's n_threads = 1), and the time other
+     * processes hold the core is not counted.
+     */
     interface Round {
         double[] run() throws Exception;
     }
@@ -69,6 +89,7 @@ public final class DecodeBench {
         int rounds = Integer.parseInt(opt(args, "--rounds", "5"));
         int warmup = Integer.parseInt(opt(args, "--warmup", "2"));
         int threads = Parallel.threads();
+        Backend ggmlWeights = Arrays.asList(args).contains("--ggml-weights") ? Backends.select("ggml").backend() : null;
         Optional<LlamaLib> llama = LlamaLib.load(LlamaLib.defaultDirectory());
         String started = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
         String load = loadAverage();
@@ -90,17 +111,40 @@ public final class DecodeBench {
                 LlamaLib.Model theirModel = llama.isPresent() ? llama.get().loadModel(file) : null;
                 LlamaLib.Context ctx = theirModel == null ? null : theirModel.newContext(prompt.length + tokens + 1, threads);
                 Round theirs = ctx == null ? null : () -> llamaRound(ctx, prompt, tokens);
-                double[][] j = new double[2][rounds], l = new double[2][rounds];
+                LlamaModel onGgml = ggmlWeights == null ? null : BackendWeights.onBackend(m, ggmlWeights);
+                Round mixed = onGgml == null ? null : () -> jloraRound(onGgml, prompt, tokens);
+                double[][] j = new double[3][rounds], l = new double[3][rounds], g = new double[3][rounds];
+                // The bandwidth limit: a STREAM-like read of as many bytes as one decode step reads, same threads.
+                long bytesPerToken = weightBytesPerToken(m);
+                var stream = new StreamRead(bytesPerToken, 43);
+                double[] streamGBs = new double[rounds], streamCpuGBs = new double[rounds];
                 try {
                     for (int r = -warmup; r < rounds; r++) {
                         double[] a = ours.run();
                         double[] b = theirs == null ? null : theirs.run();
+                        double[] c = mixed == null ? null : mixed.run();
+                        double gbs = 0, cpuGbs = 0;
+                        for (int k = 0; k < 3; k++) {   // best of three: one read is short enough to be preempted
+                            long s0 = System.nanoTime(), c0 = THREADS.getCurrentThreadCpuTime();
+                            stream.read();
+                            gbs = Math.max(gbs, bytesPerToken / (double) (System.nanoTime() - s0));
+                            cpuGbs = Math.max(cpuGbs, bytesPerToken / (double) (THREADS.getCurrentThreadCpuTime() - c0));
+                        }
                         if (r >= 0) {
+                            streamGBs[r] = gbs;
+                            streamCpuGBs[r] = cpuGbs;
+                            if (c != null) {
+                                g[0][r] = c[0];
+                                g[1][r] = c[1];
+                                g[2][r] = c[2];
+                            }
                             j[0][r] = a[0];
                             j[1][r] = a[1];
+                            j[2][r] = a[2];
                             if (b != null) {
                                 l[0][r] = b[0];
                                 l[1][r] = b[1];
+                                l[2][r] = b[2];
                             }
                         }
                     }
@@ -110,20 +154,32 @@ public final class DecodeBench {
                         theirModel.close();
                     }
                 }
-                results.add(new Series(shape.name(), type, "jlora", j[1], j[0]));
+                results.add(new Series(shape.name(), type, "jlora", j[1], j[0], bytesPerToken, streamGBs, j[2], streamCpuGBs));
                 print(results.getLast());
                 if (theirs != null) {
-                    results.add(new Series(shape.name(), type, "llama.cpp", l[1], l[0]));
+                    results.add(new Series(shape.name(), type, "llama.cpp", l[1], l[0], bytesPerToken, streamGBs, l[2], streamCpuGBs));
+                    print(results.getLast());
+                }
+                if (mixed != null) {
+                    results.add(new Series(shape.name(), type, "jlora+ggml", g[1], g[0], bytesPerToken, streamGBs, g[2], streamCpuGBs));
                     print(results.getLast());
                 }
             }
         }
         System.out.println();
-        System.out.println("| model | weights | engine | decode tok/s best | median | prefill tok/s best | median |");
-        System.out.println("|---|---|---|---:|---:|---:|---:|");
+        System.out.println("| model | weights | engine | decode tok/s best | median | prefill tok/s best | median "
+                + "| MB read per token | decode GB/s (best) | STREAM-like GB/s best (median) | of limit, best (median) "
+                + "| decode tok per CPU s best (median) | of limit by CPU time, median |");
+        System.out.println("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (Series r : results) {
-            System.out.printf(Locale.ROOT, "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f |%n", r.shape(), r.type(), r.engine(),
-                    r.best(r.decode()), r.median(r.decode()), r.best(r.prefill()), r.median(r.prefill()));
+            double mb = r.bytesPerToken() / 1e6, gbs = r.bytesPerToken() * r.best(r.decode()) / 1e9;
+            System.out.printf(Locale.ROOT, "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f (%.2f) | %.0f %% (%.0f %%) | %.1f (%.1f) | %.0f %% |%n",
+                    r.shape(), r.type(), r.engine(), r.best(r.decode()), r.median(r.decode()), r.best(r.prefill()),
+                    r.median(r.prefill()), mb, gbs, r.best(r.streamGBs()), r.median(r.streamGBs()),
+                    100 * gbs / r.best(r.streamGBs()),
+                    100 * r.bytesPerToken() * r.median(r.decode()) / 1e9 / r.median(r.streamGBs()),
+                    r.best(r.decodeCpu()), r.median(r.decodeCpu()),
+                    100 * r.bytesPerToken() * r.median(r.decodeCpu()) / 1e9 / r.median(r.streamCpuGBs()));
         }
         writeResults(resultsDir, started, load, loadAverage(), threads, tokens, rounds, warmup, results);
     }
@@ -132,12 +188,12 @@ public final class DecodeBench {
         var s = new InferenceSession(m, AdapterSet.NONE, prompt.length + tokens + 1);
         long t0 = System.nanoTime();
         float[] logits = s.prefill(prompt);
-        long t1 = System.nanoTime();
+        long t1 = System.nanoTime(), c1 = THREADS.getCurrentThreadCpuTime();
         for (int i = 0; i < tokens; i++) {
             logits = s.decode(Sampler.argmax(logits, logits.length));
         }
-        long t2 = System.nanoTime();
-        return new double[] {prompt.length * 1e9 / (t1 - t0), tokens * 1e9 / (t2 - t1)};
+        long t2 = System.nanoTime(), c2 = THREADS.getCurrentThreadCpuTime();
+        return new double[] {prompt.length * 1e9 / (t1 - t0), tokens * 1e9 / (t2 - t1), tokens * 1e9 / (c2 - c1)};
     }
 
     static double[] llamaRound(LlamaLib.Context ctx, int[] prompt, int tokens) {
@@ -145,18 +201,34 @@ public final class DecodeBench {
         ctx.clear();
         long t0 = System.nanoTime();
         float[] logits = ctx.decode(prompt, 0, false);
-        long t1 = System.nanoTime();
+        long t1 = System.nanoTime(), c1 = THREADS.getCurrentThreadCpuTime();
         for (int i = 0; i < tokens; i++) {
             one[0] = Sampler.argmax(logits, logits.length);
             logits = ctx.decode(one, prompt.length + i, false);
         }
-        long t2 = System.nanoTime();
-        return new double[] {prompt.length * 1e9 / (t1 - t0), tokens * 1e9 / (t2 - t1)};
+        long t2 = System.nanoTime(), c2 = THREADS.getCurrentThreadCpuTime();
+        return new double[] {prompt.length * 1e9 / (t1 - t0), tokens * 1e9 / (t2 - t1), tokens * 1e9 / (c2 - c1)};
+    }
+
+    /**
+     * Bytes of weights one decode step reads: every block matrix and the output head once, one embedding row
+     * (norm vectors are a few KB and left out). The KV cache is not counted: these runs stay below 50 positions.
+     */
+    static long weightBytesPerToken(LlamaModel m) {
+        var w = m.weights();
+        long bytes = w.output().storageBytes() + w.tokenEmbedding().storageBytes() / w.tokenEmbedding().rows();
+        for (var l : w.layers()) {
+            for (QuantMatrix q : new QuantMatrix[] {l.wq(), l.wk(), l.wv(), l.wo(), l.wGate(), l.wUp(), l.wDown()}) {
+                bytes += q.storageBytes();
+            }
+        }
+        return bytes;
     }
 
     private static void print(Series r) {
-        System.out.printf(Locale.ROOT, "%-12s %-5s %-10s decode best %8.1f median %8.1f tok/s   prefill best %8.1f tok/s%n",
-                r.shape(), r.type(), r.engine(), r.best(r.decode()), r.median(r.decode()), r.best(r.prefill()));
+        System.out.printf(Locale.ROOT, "%-12s %-5s %-10s decode best %8.1f median %8.1f tok/s   prefill best %8.1f tok/s"
+                        + "   decode per CPU s best %8.1f median %8.1f tok%n", r.shape(), r.type(), r.engine(),
+                r.best(r.decode()), r.median(r.decode()), r.best(r.prefill()), r.best(r.decodeCpu()), r.median(r.decodeCpu()));
     }
 
     private static void writeResults(Path dir, String started, String loadStart, String loadEnd, int threads, int tokens,
@@ -171,6 +243,10 @@ public final class DecodeBench {
             m.put("prefill_tokens_per_s", Arrays.stream(s.prefill()).boxed().toList());
             m.put("decode_best", s.best(s.decode()));
             m.put("decode_median", s.median(s.decode()));
+            m.put("decode_tokens_per_cpu_s", Arrays.stream(s.decodeCpu()).boxed().toList());
+            m.put("weight_bytes_per_token", s.bytesPerToken());
+            m.put("stream_read_GB_per_s", Arrays.stream(s.streamGBs()).boxed().toList());
+            m.put("stream_read_GB_per_cpu_s", Arrays.stream(s.streamCpuGBs()).boxed().toList());
             runs.add(m);
         }
         var doc = new java.util.LinkedHashMap<String, Object>();
@@ -193,7 +269,7 @@ public final class DecodeBench {
         System.out.println("results: " + file);
     }
 
-    private static String loadAverage() {
+    static String loadAverage() {
         try {
             return java.nio.file.Files.readString(Path.of("/proc/loadavg")).strip();
         } catch (java.io.IOException e) {

@@ -2,15 +2,8 @@ package dev.jlora.bench;
 
 import dev.jlora.quant.QuantMatrix;
 import dev.jlora.quant.QuantType;
-import dev.jlora.simd.Parallel;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
-import jdk.incubator.vector.LongVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -38,8 +31,6 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 1)
 @Fork(value = 1, jvmArgsPrepend = {"--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
 public class QuantMatvecBenchmark {
-    private static final VectorSpecies<Long> LONGS = LongVector.SPECIES_PREFERRED;
-
     @Param({"Q4_0", "Q4_K", "NF4", "Q8_0"})
     String type;
 
@@ -47,7 +38,7 @@ public class QuantMatvecBenchmark {
     int n;
 
     QuantMatrix w;
-    MemorySegment bytes;
+    StreamRead stream;
     float[] x, y, x16, y16, dx;
 
     @Setup
@@ -57,8 +48,7 @@ public class QuantMatvecBenchmark {
         for (int i = 0; i < dense.length; i++) dense[i] = (float) (0.02 * rnd.nextGaussian());
         w = QuantType.valueOf(type).quantize(dense, n, n);
         // The baseline reads exactly as many bytes as the weight occupies, from the same kind of memory.
-        bytes = Arena.ofAuto().allocate(w.storageBytes(), 64);
-        for (long i = 0; i < bytes.byteSize(); i++) bytes.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) rnd.nextInt());
+        stream = new StreamRead(w.storageBytes(), 43);
         x = new float[n];
         y = new float[n];
         x16 = new float[16 * n];
@@ -86,30 +76,9 @@ public class QuantMatvecBenchmark {
         return dx[0];
     }
 
-    /** Sums the weight's byte count as longs, split over the same pool as the kernels. */
+    /** Reads as many bytes as the weight occupies ({@link StreamRead}), split over the same pool as the kernels. */
     @Benchmark
     public long streamRead() {
-        long words = bytes.byteSize() / 8;
-        int chunks = 64;
-        long[] partial = new long[chunks];
-        Parallel.parallelForRange(chunks, (c0, c1) -> {
-            for (int c = c0; c < c1; c++) {
-                long from = words * c / chunks * 8, to = words * (c + 1) / chunks * 8;
-                var acc0 = LongVector.zero(LONGS);
-                var acc1 = LongVector.zero(LONGS);
-                long i = from;
-                int step = LONGS.vectorByteSize();
-                for (; i + 2L * step <= to; i += 2L * step) {
-                    acc0 = acc0.add(LongVector.fromMemorySegment(LONGS, bytes, i, ByteOrder.LITTLE_ENDIAN));
-                    acc1 = acc1.add(LongVector.fromMemorySegment(LONGS, bytes, i + step, ByteOrder.LITTLE_ENDIAN));
-                }
-                long s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
-                for (; i + 8 <= to; i += 8) s += bytes.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, i);
-                partial[c] = s;
-            }
-        });
-        long s = 0;
-        for (long p : partial) s += p;
-        return s;
+        return stream.read();
     }
 }

@@ -7,6 +7,7 @@ import dev.jlora.engine.adapter.TrainableAdapter;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.infer.GenerationConfig;
 import dev.jlora.engine.infer.InferenceSession;
+import dev.jlora.engine.infer.KvPagePool;
 import dev.jlora.engine.infer.SamplerConfig;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.model.LlamaWeights;
@@ -77,8 +78,9 @@ public final class ServeLoadBench {
             }
             Result r = run(m, adapters, clients, requests, tokens);
             single = n == 1 ? r.tokensPerSecond : single;
-            System.out.printf(Locale.ROOT, "%4d adapters: %7.1f tok/s  p50 %6.0f ms  p99 %6.0f ms%s%n", n,
-                    r.tokensPerSecond, r.p50Millis, r.p99Millis,
+            System.out.printf(Locale.ROOT, "%4d adapters: %7.1f tok/s  p50 %6.0f ms  p99 %6.0f ms  preemptions %d  "
+                            + "(load average after: %s)%s%n",
+                    n, r.tokensPerSecond, r.p50Millis, r.p99Millis, r.preemptions, DecodeBench.loadAverage(),
                     single > 0 ? String.format(Locale.ROOT, "  (%.0f %% of 1 adapter)", 100 * r.tokensPerSecond / single) : "");
         }
         List<AdapterSet> few = List.of(adapter(m, 1), adapter(m, 2), adapter(m, 3), adapter(m, 4));
@@ -87,15 +89,17 @@ public final class ServeLoadBench {
                 single > 0 ? String.format(Locale.ROOT, "  (%.0f %% of batched, 1 adapter)", 100 * merged / single) : "");
     }
 
-    record Result(double tokensPerSecond, double p50Millis, double p99Millis) {}
+    record Result(double tokensPerSecond, double p50Millis, double p99Millis, long preemptions) {}
 
     /** Closed loop: {@code clients} threads each submit their next request when the previous one finished. */
     static Result run(LlamaModel m, List<AdapterSet> adapters, int clients, int requests, int tokens) throws Exception {
         var cfg = new GenerationConfig(tokens, SamplerConfig.greedy(), List.of(), false);
         long[] latency = new long[requests];
         var next = new AtomicInteger();
-        long budget = (long) clients * (PROMPT_TOKENS + tokens);
-        try (var scheduler = new Scheduler(m, clients, budget, requests)) {
+        // Room for every client's request at once, in whole KV pages: this measures batching, not preemption.
+        var pool = KvPagePool.forPositions(m.config(), clients * KvPagePool.DEFAULT_PAGE_SIZE
+                * Math.ceilDiv((long) PROMPT_TOKENS + tokens, KvPagePool.DEFAULT_PAGE_SIZE));
+        try (var scheduler = new Scheduler(m, clients, pool, requests)) {
             var done = new CountDownLatch(clients);
             long t0 = System.nanoTime();
             for (int c = 0; c < clients; c++) {
@@ -125,7 +129,8 @@ public final class ServeLoadBench {
             long[] sorted = latency.clone();
             Arrays.sort(sorted);
             return new Result((double) requests * tokens / secs, sorted[requests / 2] / 1e6,
-                    sorted[Math.min(requests - 1, (int) Math.ceil(requests * 0.99) - 1)] / 1e6);
+                    sorted[Math.min(requests - 1, (int) Math.ceil(requests * 0.99) - 1)] / 1e6,
+                    scheduler.preemptions());
         }
     }
 

@@ -135,7 +135,7 @@ final class GenerateCommand implements Callable<Integer> {
         out.println();
         err.printf(Locale.ROOT, "%nmodel: %s (%s, %d layers, dim %d), loaded in %.2f s%n", model,
                 m.config().architecture(), m.config().nLayers(), m.config().dim(), loadNanos / 1e9);
-        err.printf(Locale.ROOT, "backend: %s, %d fp32 weight matrices on it (%s)%n", selected.backend().name(),
+        err.printf(Locale.ROOT, "backend: %s, %d weight matrices on it (%s)%n", selected.backend().name(),
                 BackendWeights.countOnBackend(m.weights()), selected.reason());
         err.printf(Locale.ROOT, "sampling: %s, seed %d%n", sampling.isGreedy() ? "greedy"
                 : String.format(Locale.ROOT, "temperature %.2f, top-k %d, top-p %.2f, min-p %.2f, repeat penalty %.2f",

@@ -125,11 +125,25 @@ final class MergeCommand implements Callable<Integer> {
                 m[t.ordinal()] = a == null ? q : mergeOne(q, a);
             }
             layers.add(new LlamaWeights.Layer(L.attnNorm(), m[Target.Q.ordinal()], m[Target.K.ordinal()],
-                    m[Target.V.ordinal()], m[Target.O.ordinal()], L.bq(), L.bk(), L.bv(), L.ffnNorm(),
+                    m[Target.V.ordinal()], m[Target.O.ordinal()], prunedBias(L.bq(), adapters.get(l, Target.Q)),
+                    prunedBias(L.bk(), adapters.get(l, Target.K)), prunedBias(L.bv(), adapters.get(l, Target.V)),
+                    L.ffnNorm(),
                     m[Target.GATE.ordinal()], m[Target.UP.ordinal()], m[Target.DOWN.ordinal()]));
         }
         var weights = new LlamaWeights(w.tokenEmbedding(), layers, w.finalNorm(), w.output());
         return new LlamaModel(base.config(), weights, base.tokenizer());
+    }
+
+    /** A q/k/v bias with the rows a LoRAPrune mask pruned set to 0 (the unmerged layer zeroes its whole output row). */
+    private static float[] prunedBias(float[] bias, TrainableAdapter a) {
+        if (bias == null || !(a instanceof dev.jlora.engine.adapter.LoraPruneAdapter p)) {
+            return bias;
+        }
+        float[] out = bias.clone();
+        for (int o = 0; o < out.length; o++) {
+            out[o] *= p.mask()[o];
+        }
+        return out;
     }
 
     /** dequantize(W) + ΔW as an fp32 matrix. */

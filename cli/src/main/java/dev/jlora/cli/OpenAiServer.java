@@ -4,6 +4,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.infer.GenerationConfig;
+import dev.jlora.engine.infer.KvPagePool;
 import dev.jlora.engine.infer.SamplerConfig;
 import dev.jlora.engine.io.Json;
 import dev.jlora.engine.io.JsonParseException;
@@ -30,7 +31,9 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 
 /**
  * The OpenAI-compatible HTTP front end of {@code jlora serve} on the JDK's {@link HttpServer}, one virtual thread
@@ -41,6 +44,12 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class OpenAiServer implements AutoCloseable {
     /** Largest request body read; more is answered 413. */
     static final int MAX_BODY_BYTES = 1 << 20;
+    /**
+     * A stream with nothing to send for this long gets an SSE comment line, which clients ignore: the JDK server
+     * gives a handler no view of its socket, so a write is the only way to notice that the client has gone, also
+     * while the request waits in the queue or prefills a long prompt.
+     */
+    static final long STREAM_HEARTBEAT_MILLIS = 500;
     private static final Json.Limits BODY_LIMITS = new Json.Limits(32, MAX_BODY_BYTES, MAX_BODY_BYTES, 64);
 
     /** Server settings (the serve command's flags). */
@@ -75,6 +84,20 @@ public final class OpenAiServer implements AutoCloseable {
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     private final AtomicLong ids = new AtomicLong();
     private final AtomicLong httpErrors = new AtomicLong();
+    private final AtomicLong clientsGone = new AtomicLong();
+
+    /** Hooks for tests that order events with latches (package-private; the default does nothing). */
+    interface Observer {
+        /** The listener the scheduler calls for a generation request, in place of {@code listener}. */
+        default ServeListener listener(ServeListener listener) {
+            return listener;
+        }
+
+        /** A write to a client failed: the client disconnected; its request was cancelled if still running. */
+        default void clientGone() {}
+    }
+
+    volatile Observer observer = new Observer() {};
 
     /**
      * Starts serving {@code model} under {@code modelName} with the adapters of {@code adapters} (null: the base model
@@ -89,7 +112,13 @@ public final class OpenAiServer implements AutoCloseable {
         if (s.maxTokensLimit() < 1) {
             throw new IllegalArgumentException("--max-tokens-limit must be ≥ 1, got " + s.maxTokensLimit());
         }
-        this.scheduler = new Scheduler(model, s.maxRunning(), s.kvTokenBudget(), s.maxQueue());
+        // One pool for KV pages and resident adapters (S-LoRA's Unified Paging): the KV budget plus the adapter cache's.
+        var pool = new KvPagePool(model.config(), KvPagePool.DEFAULT_PAGE_SIZE, KvPagePool.poolPages(model.config(),
+                s.kvTokenBudget(), adapters == null ? 0 : adapters.maxBytes()));
+        if (adapters != null) {
+            adapters.sharePool(pool);
+        }
+        this.scheduler = new Scheduler(model, s.maxRunning(), pool, s.maxQueue());
         this.http = HttpServer.create(new InetSocketAddress(s.host(), s.port()), 64);
         http.setExecutor(executor);
         route("/v1/completions", "POST", ex -> generate(ex, false));
@@ -213,11 +242,11 @@ public final class OpenAiServer implements AutoCloseable {
         var events = new LinkedBlockingQueue<Object>();   // String text, ServeResult, or Exception
         Scheduler.Ticket ticket;
         try {
-            ticket = scheduler.submit(new ServeRequest(name, set, prompt, cfg, new ServeListener() {
+            ticket = scheduler.submit(new ServeRequest(name, set, prompt, cfg, observer.listener(new ServeListener() {
                 @Override public void onText(String text) { events.add(text); }
                 @Override public void onFinish(ServeResult result) { events.add(result); }
                 @Override public void onError(Exception error) { events.add(error); }
-            }));
+            })));
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid("max_tokens", e.getMessage());
         }
@@ -241,7 +270,18 @@ public final class OpenAiServer implements AutoCloseable {
                 "created", created, "model", name, "choices", List.of(choice),
                 "usage", obj("prompt_tokens", r.promptTokens(), "completion_tokens", r.completionTokens(),
                         "total_tokens", r.promptTokens() + r.completionTokens()));
-        send(ex, 200, "application/json", Json.write(out));
+        try {
+            send(ex, 200, "application/json", Json.write(out));
+        } catch (IOException e) {
+            // The client left while its request ran (not noticed earlier: an answer's first write is its status
+            // line, which is not known before the result); the request has finished and its slot is free.
+            clientGone();
+        }
+    }
+
+    private void clientGone() {
+        clientsGone.incrementAndGet();
+        observer.clientGone();
     }
 
     private static ServeResult waitForResult(BlockingQueue<Object> events, Scheduler.Ticket ticket) throws IOException {
@@ -274,8 +314,11 @@ public final class OpenAiServer implements AutoCloseable {
                 sse(out, chunk(chat, id, created, name, obj("role", "assistant"), null));
             }
             while (true) {
-                Object e = events.take();
-                if (e instanceof String text) {
+                Object e = events.poll(STREAM_HEARTBEAT_MILLIS, TimeUnit.MILLISECONDS);
+                if (e == null) {
+                    out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8));   // an SSE comment
+                    out.flush();
+                } else if (e instanceof String text) {
                     sse(out, chunk(chat, id, created, name, chat ? obj("content", text) : text, null));
                 } else if (e instanceof ServeResult r) {
                     sse(out, chunk(chat, id, created, name, chat ? obj() : "", r.finish().openAiReason()));
@@ -289,7 +332,8 @@ public final class OpenAiServer implements AutoCloseable {
             out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
             out.flush();
         } catch (IOException e) {
-            ticket.cancel();   // the client is gone: free its slot and KV cache
+            ticket.cancel();   // the client is gone: the scheduler frees its slot and KV cache at the next step
+            clientGone();
         } catch (InterruptedException e) {
             ticket.cancel();
             Thread.currentThread().interrupt();
@@ -446,7 +490,18 @@ public final class OpenAiServer implements AutoCloseable {
                 adapters == null ? 0 : adapters.hits());
         metric(sb, "jlora_adapter_cache_misses_total", "counter", "Adapter lookups that loaded from disk.",
                 adapters == null ? 0 : adapters.misses());
+        metric(sb, "jlora_requests_cancelled_total", "counter", "Requests cancelled (client gone) before their end.",
+                scheduler.cancelledTotal());
+        metric(sb, "jlora_client_disconnects_total", "counter", "Clients that went away before their answer was sent.",
+                clientsGone.get());
         metric(sb, "jlora_http_errors_total", "counter", "Requests answered with an error status.", httpErrors.get());
+        KvPagePool pool = scheduler.pool();
+        metric(sb, "jlora_memory_pages_total", "gauge", "Pages of the memory pool shared by KV caches and adapters ("
+                + pool.pageSize() + " KV positions, " + pool.pageBytes() + " bytes each).", pool.totalPages());
+        metric(sb, "jlora_kv_pages_used", "gauge", "Pool pages held by KV caches.", pool.kvPages());
+        metric(sb, "jlora_adapter_pages_used", "gauge", "Pool pages held by resident adapters.", pool.adapterPages());
+        metric(sb, "jlora_preemptions_total", "counter", "Running requests sent back to the queue to recompute their "
+                + "KV cache later because the pool was full.", scheduler.preemptions());
         send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", sb.toString());
     }
 
@@ -504,48 +559,36 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private static String string(Map<String, Object> req, String key, String dflt) {
-        Object v = req.get(key);
-        if (v == null) {
-            return dflt;
-        }
-        if (!(v instanceof String s)) {
-            throw ApiException.invalid(key, "'" + key + "' must be a string, got " + Json.typeName(v));
-        }
-        return s;
+        return field(req, key, dflt, String.class, "a string", Function.identity());
     }
 
     private static boolean bool(Map<String, Object> req, String key, boolean dflt) {
-        Object v = req.get(key);
-        if (v == null) {
-            return dflt;
-        }
-        if (!(v instanceof Boolean b)) {
-            throw ApiException.invalid(key, "'" + key + "' must be true or false, got " + Json.typeName(v));
-        }
-        return b;
+        return field(req, key, dflt, Boolean.class, "true or false", Function.identity());
     }
 
     private static long integer(Map<String, Object> req, String key, long dflt) {
-        Object v = req.get(key);
-        if (v == null) {
-            return dflt;
-        }
-        if (!(v instanceof Long l)) {
-            throw ApiException.invalid(key, "'" + key + "' must be an integer, got " + Json.typeName(v)
-                    + (v instanceof Number ? " " + v : ""));
-        }
-        return l;
+        return field(req, key, dflt, Long.class, "an integer", Function.identity());
     }
 
     private static double number(Map<String, Object> req, String key, double dflt) {
+        return field(req, key, dflt, Number.class, "a number", Number::doubleValue);
+    }
+
+    /**
+     * {@code req[key]} (a JSON value of type {@code jsonType}) through {@code convert}; {@code dflt} when absent or
+     * null; otherwise a 400 naming the key, what it must be and what it is.
+     */
+    private static <J, T> T field(Map<String, Object> req, String key, T dflt, Class<J> jsonType, String mustBe,
+                                  Function<? super J, ? extends T> convert) {
         Object v = req.get(key);
         if (v == null) {
             return dflt;
         }
-        if (!(v instanceof Number n)) {
-            throw ApiException.invalid(key, "'" + key + "' must be a number, got " + Json.typeName(v));
+        if (!jsonType.isInstance(v)) {
+            throw ApiException.invalid(key, "'" + key + "' must be " + mustBe + ", got " + Json.typeName(v)
+                    + (v instanceof Number ? " " + v : ""));
         }
-        return n.doubleValue();
+        return convert.apply(jsonType.cast(v));
     }
 
     @Override

@@ -1,5 +1,8 @@
 package dev.jlora.cli;
 
+import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.adapter.TrainableBase;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.serve.AdapterRegistry;
 import dev.jlora.loaders.adapter.AdapterFiles;
@@ -82,8 +85,27 @@ final class ServeCommand implements Callable<Integer> {
     /** The adapters of {@code dir}, each loaded with {@link AdapterFiles#load} for {@code m}. */
     static AdapterRegistry registry(Path dir, LlamaModel m, int maxAdapters, long maxBytes) throws java.io.IOException {
         return new AdapterRegistry(dir, p -> {
+            if (ModelFiles.withContextExtension(m, p) != m) {
+                // all adapters share the base's config here: serving it with the base's RoPE would be silently wrong
+                throw new IllegalArgumentException(p.getFileName() + " was trained with --rope-scale (LongLoRA's "
+                        + "position interpolation), which jlora serve cannot apply per adapter: use jlora generate, "
+                        + "or jlora merge it into a model and serve that");
+            }
             var set = AdapterFiles.load(p, m, msg -> System.err.println("warning: " + p.getFileName() + ": " + msg));
-            return new AdapterRegistry.Loaded(set, set.parameterCount() * Float.BYTES);
+            return new AdapterRegistry.Loaded(set, set.parameterCount() * Float.BYTES + trainedBaseCopyBytes(set));
         }, maxAdapters, maxBytes);
+    }
+
+    /**
+     * The fp32 copies of a trained embedding and head that serving builds once for an adapter saved with them (the
+     * weights its requests run on), beside the adapter's own parameters.
+     */
+    static long trainedBaseCopyBytes(AdapterSet set) {
+        if (!(set instanceof TrainableAdapterSet t) || t.base() == null) {
+            return 0;
+        }
+        TrainableBase b = t.base();
+        return (b.embedding() == null ? 0 : b.embedding().size() * (long) Float.BYTES)
+                + (b.head() == null ? 0 : b.head().size() * (long) Float.BYTES);
     }
 }

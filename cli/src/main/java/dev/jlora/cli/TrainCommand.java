@@ -54,8 +54,8 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--method", defaultValue = "lora",
             description = "Adapter method: lora, dora, vera, nola, loldu, bone, mora, randlora, flora, sora, salt, kasa, full, "
-                    + "hydra, mos, adalora, dylora, increlora, codyra, "
-                    + "lorasb (default: ${DEFAULT-VALUE})")
+                    + "hydra, mos, adalora, dylora, increlora, codyra, triadaptlora, "
+                    + "lorasb, loraprune (with --targets all-linear), loram (default: ${DEFAULT-VALUE})")
     String method;
 
     @Option(names = "--init", defaultValue = "kaiming",
@@ -72,6 +72,10 @@ final class TrainCommand implements Callable<Integer> {
                     + "adalora: init_r, target_r, tinit, tfinal, deltaT, beta1, beta2, orth_reg_weight; "
                     + "dylora: frozen; increlora: init_r, max_r, target_r, top_h, incre_rank_num, init_warmup, "
                     + "incre_interval, beta1, beta2, orth_reg_weight; codyra: dense_fraction, max_kappa, lambda_num; "
+                    + "triadaptlora: init_r, target_r, incre_rank_num, init_warmup, incre_interval, rank_growth, "
+                    + "orth_reg_weight; "
+                    + "loraprune: ratio, init_ratio, warmup_iters, cooldown_iters, prune_freq; "
+                    + "loram: ratio, criterion (random, taylor), calibration_batches; "
                     + "--init eva: rho, tau, whiten, adjust_scaling_factors, init_batches; "
                     + "--init lora-ga: init_batches, stable_gamma)")
     Map<String, String> methodArgs = new LinkedHashMap<>();
@@ -82,7 +86,7 @@ final class TrainCommand implements Callable<Integer> {
     java.util.List<String> trainBase = java.util.List.of();
 
     @Option(names = "--dynamics", paramLabel = "NAME", split = ",",
-            description = "Training dynamics, repeatable: loraplus, allora, lorapro, lisa, owlore, fira "
+            description = "Training dynamics, repeatable: loraplus, allora, lorapro, lisa, owlore, fira, flexora "
                     + "(docs/ADAPTERS.md)")
     java.util.List<String> dynamics = java.util.List.of();
 
@@ -90,7 +94,8 @@ final class TrainCommand implements Callable<Integer> {
             description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio; allora: "
                     + "allora_eta; lorapro: lorapro_optimizer; lisa: lisa_activated_layers, lisa_interval_steps; owlore: "
                     + "owlore_activated_layers, owlore_interval_steps, owlore_outlier_M, owlore_rank, …; fira: fira_rank, "
-                    + "fira_update_gap, fira_alpha)")
+                    + "fira_update_gap, fira_alpha; flexora: flexora_search_steps, flexora_lr, flexora_val_batches, "
+                    + "flexora_layers)")
     Map<String, String> dynamicsArgs = new LinkedHashMap<>();
 
     @Option(names = "--s2-attn-group", paramLabel = "G", defaultValue = "0",
@@ -231,10 +236,22 @@ final class TrainCommand implements Callable<Integer> {
             params.putIfAbsent("init_lr", Float.toString(lr));   // LoRA-SB approximates the first step at this rate
         }
         Dataset ds = Dataset.load(data, m.tokenizer(), seqLen, evalFraction, seed);
+        // LoRAM: LoRA trains on a pruned copy of the base and is saved recovered to the full shape.
+        var loram = LoramTraining.is(method)
+                ? LoramTraining.prune(m, params, init, trainBase, ds, batchSize, seed, o) : null;
+        var loramArgs = params;
+        if (loram != null) {
+            LoramTraining.record(loram, out, resume);
+            m = loram.prunedModel();
+            params = LoramTraining.loraParams(params);
+        }
+        String adapterMethod = loram != null ? "lora" : method;
         // EVA, LoRA-GA and LoRA-SB read the first training batches (the ones training starts with) before it starts.
-        InitBatches initData = AdapterMethods.needsData(method, init) ? new InitBatches(m, ds, batchSize, seed) : null;
-        AdaptedModel adapted = method.equals("xlora") || method.equals("meteora") ? mixPretrained(m, params, lora.targets())
-                : AdapterMethods.create(method, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
+        InitBatches initData = AdapterMethods.needsData(adapterMethod, init) ? new InitBatches(m, ds, batchSize, seed) : null;
+        boolean pretrained = method.equals("xlora") || method.equals("meteora")
+                || method.equals("loramixer") && params.containsKey("adapters");
+        AdaptedModel adapted = pretrained ? mixPretrained(m, params, lora.targets())
+                : AdapterMethods.create(adapterMethod, init, params, m.weights(), lora.targets(), seed, Requantizer.DEFAULT,
                         initData);
         if (initData != null) {
             o.printf(Locale.ROOT, "init %s from %s: %s%n", method.trim().equalsIgnoreCase("lorasb") ? "lorasb" : init,
@@ -247,7 +264,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         // After the residual init: the frozen weights training runs on are the (possibly replaced) ones.
         m = BackendWeights.onBackend(m, selected.backend());
-        o.printf(Locale.ROOT, "backend %s: %d fp32 weight matrices on it (%s)%n", selected.backend().name(),
+        o.printf(Locale.ROOT, "backend %s: %d weight matrices on it (%s)%n", selected.backend().name(),
                 BackendWeights.countOnBackend(m.weights()), selected.reason());
         var cfg = TrainConfig.builder().steps(steps).batchSize(batchSize).seqLen(seqLen).gradAccum(gradAccum)
                 .optimizer(optimizer.toLowerCase(Locale.ROOT)).lr(lr).schedule(LrSchedule.Kind.parse(schedule))
@@ -273,9 +290,13 @@ final class TrainCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--export " + f.trim() + " cannot hold the base tensors of "
                         + "--train-base (" + TrainableBase.Part.format(baseParts) + "): use jlora merge");
             }
+            if (adapterMethod.equalsIgnoreCase("loraprune") && formats.getLast() != AdapterFiles.Format.JLORA) {
+                throw new IllegalArgumentException("--export " + f.trim() + " cannot hold loraprune's structured "
+                        + "pruning masks: keep the .jlora, or write the pruned model with jlora merge");
+            }
         }
         var ctx = new TrainingMethods.Context(m, adapters, ds, cfg);
-        var hooks = new java.util.ArrayList<>(TrainingMethods.forAdapterMethod(method, params, ctx));
+        var hooks = new java.util.ArrayList<>(TrainingMethods.forAdapterMethod(adapterMethod, params, ctx));
         hooks.addAll(TrainingMethods.create(dynamics, dynamicsArgs, ctx));
         if (!dynamics.isEmpty()) {
             o.printf("training dynamics: %s%n", String.join(", ", dynamics));
@@ -290,7 +311,8 @@ final class TrainCommand implements Callable<Integer> {
         }
         Path file = federatedClients > 0 ? federated(m, adapters, ds, cfg, meta, o, hooks)
                 : run(m, adapters, ds, cfg, out, resume, meta, o, logEvery, !noPlot, hooks);
-        TrainableAdapterSet saved = adapters;
+        TrainableAdapterSet saved = loram == null ? adapters
+                : LoramTraining.recoverAndSave(loram, adapters, file, meta, loramArgs, o);
         if (!adapted.residuals().isEmpty()) {
             // The trained adapter is relative to the residual base; save it as a delta on the original weights.
             saved = adapted.deltaOnOriginal();
@@ -312,7 +334,7 @@ final class TrainCommand implements Callable<Integer> {
                 case JLORA -> out.resolve("adapter.jlora");
             };
             if (f != AdapterFiles.Format.JLORA) {
-                AdapterFiles.save(p, f, saved, m.config(), model);
+                AdapterFiles.save(p, f, saved, (loram != null ? loram.fullModel() : m).config(), model);
                 o.printf("exported %s adapter to %s%n", f.name().toLowerCase(Locale.ROOT), p);
             }
         }
@@ -367,8 +389,9 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /**
-     * X-LoRA and MeteoRA: the pre-trained LoRA adapters of {@code --method-arg adapters=PATH,PATH} (any format
-     * --adapter reads), frozen and mixed by a new scaling head (AdapterMethods.xlora) or new gates (meteora).
+     * X-LoRA, MeteoRA and LoRA-Mixer's plug-and-play regime: the pre-trained LoRA adapters of {@code --method-arg
+     * adapters=PATH,PATH} (any format --adapter reads), frozen and mixed by a new scaling head (AdapterMethods.xlora),
+     * new gates (meteora) or new routers trained with the RSL (loramixer).
      */
     private AdaptedModel mixPretrained(LlamaModel m, Map<String, String> params,
                                        java.util.Set<dev.jlora.engine.adapter.Target> on) throws java.io.IOException {
@@ -384,8 +407,12 @@ final class TrainCommand implements Callable<Integer> {
         for (String f : files.split(",")) {
             experts.add(AdapterFiles.load(Path.of(f.trim()), m));
         }
-        var set = method.equals("xlora") ? AdapterMethods.xlora(m.weights(), on, experts, p.real("softmax_temperature", 1), seed)
-                : AdapterMethods.meteora(m.weights(), on, experts, p.integer("top_k", 2), seed);
+        var set = switch (method) {
+            case "xlora" -> AdapterMethods.xlora(m.weights(), on, experts, p.real("softmax_temperature", 1), seed);
+            case "meteora" -> AdapterMethods.meteora(m.weights(), on, experts, p.integer("top_k", 2), seed);
+            default -> AdapterMethods.loraMixer(m.weights(), on, experts, p.integer("top_k", 2), p.real("rsl_alpha", 0.01f),
+                    p.real("rsl_lambda", 0.01f), seed);
+        };
         return new AdaptedModel(m.weights(), set, java.util.List.of(), m.weights(), Map.of());
     }
 

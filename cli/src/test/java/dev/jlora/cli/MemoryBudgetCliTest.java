@@ -45,8 +45,11 @@ class MemoryBudgetCliTest {
         var withAdapters = MemorySplit.of(budget, m, 8, null, true, 1L << 30);
         assertEquals(750, withAdapters.kvTokens(), "75 % of the rest for the KV cache");
         assertEquals(250 * perToken, withAdapters.adapterBytes(), "the rest for adapters");
+        // one pool of 16-position pages for both: ⌈750 / 16⌉ KV pages + ⌊250 / 16⌋ adapter pages
+        assertEquals(47 + 15, withAdapters.poolPages(), "KV pages and adapter pages in one pool");
         var baseOnly = MemorySplit.of(budget, m, 8, null, false, 1L << 30);
         assertEquals(1000, baseOnly.kvTokens());
+        assertEquals(63, baseOnly.poolPages(), "without adapters: ⌈1000 / 16⌉ pages, all for KV");
         var roomy = MemorySplit.of(MemoryBudget.parse("1G"), m, 2, null, true, 1L << 20);
         assertEquals(2L * m.config().contextLength(), roomy.kvTokens(), "no more than max-running × context");
         assertEquals(1L << 20, roomy.adapterBytes(), "--max-adapter-mib still caps the adapter cache");

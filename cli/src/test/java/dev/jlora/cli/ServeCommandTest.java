@@ -268,7 +268,9 @@ class ServeCommandTest {
         var metrics = client.send(req("/metrics").GET().build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(200, metrics.statusCode());
         for (String name : List.of("jlora_requests_total ", "jlora_tokens_generated_total ", "jlora_queue_length ",
-                "jlora_adapters_resident ", "jlora_adapter_cache_hits_total ", "jlora_adapter_cache_misses_total ")) {
+                "jlora_adapters_resident ", "jlora_adapter_cache_hits_total ", "jlora_adapter_cache_misses_total ",
+                "jlora_memory_pages_total ", "jlora_kv_pages_used ", "jlora_adapter_pages_used ",
+                "jlora_preemptions_total ")) {
             assertTrue(metrics.body().lines().anyMatch(l -> l.startsWith(name) && l.matches(".* [0-9]+")), metrics.body());
         }
         var m = metrics.body().lines().filter(l -> l.startsWith("jlora_requests_total ")).findFirst().orElseThrow();

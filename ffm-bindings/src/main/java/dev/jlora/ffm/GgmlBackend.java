@@ -8,6 +8,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import dev.jlora.engine.backend.Backend;
 import dev.jlora.engine.backend.BackendProvider;
 import dev.jlora.engine.backend.Op;
+import dev.jlora.quant.QuantMatrix;
+import dev.jlora.quant.QuantType;
+import dev.jlora.simd.Parallel;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -19,6 +22,9 @@ import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.Optional;
+import java.util.Set;
 
 /**
  * {@code --backend ggml}: the three fp32 products as one small {@code ggml_mul_mat} graph each, on ggml's CPU
@@ -33,7 +39,7 @@ import java.util.Arrays;
  */
 @SuppressWarnings("restricted")
 public final class GgmlBackend implements Backend {
-    private static final int GGML_TYPE_F32 = 0, GGML_BACKEND_DEVICE_TYPE_CPU = 0, GGML_STATUS_SUCCESS = 0;
+    static final int GGML_TYPE_F32 = 0, GGML_BACKEND_DEVICE_TYPE_CPU = 0, GGML_STATUS_SUCCESS = 0;
 
     /** struct ggml_init_params { size_t mem_size; void *mem_buffer; bool no_alloc; } (ggml.h). */
     static final StructLayout INIT_PARAMS = MemoryLayout.structLayout(JAVA_LONG.withName("mem_size"),
@@ -42,7 +48,7 @@ public final class GgmlBackend implements Backend {
     private final Path dir;
     private final MemorySegment backend;
     private final int threads;
-    private final MethodHandle init, free, newTensor2d, mulMat, transpose, cont, newGraph, buildForward, allocCtxTensors, bufferFree,
+    final MethodHandle init, free, newTensor2d, mulMat, transpose, cont, newGraph, buildForward, allocCtxTensors, bufferFree,
             tensorSet, tensorGet, graphCompute, tensorOverhead, graphOverhead;
 
     private GgmlBackend(Path dir, SymbolLookup base, SymbolLookup ggml) {
@@ -81,7 +87,7 @@ public final class GgmlBackend implements Backend {
             throw new IllegalStateException("ggml_backend_init_by_type(CPU, NULL) returned NULL (no CPU backend "
                     + "registered from " + dir + ")");
         }
-        threads = setThreads(L, base, backend, Runtime.getRuntime().availableProcessors());
+        threads = setThreads(L, base, backend, Parallel.threads());
     }
 
     /**
@@ -175,6 +181,73 @@ public final class GgmlBackend implements Backend {
         }
     }
 
+    /**
+     * The formats ggml's CPU {@code mul_mat} takes as its weight operand: all of jlora's but NF4 (not a ggml format)
+     * and Q8_K (only ever ggml's activation type: mul_mat on it aborts the process).
+     */
+    static final Set<QuantType> RESIDENT_FORMATS = EnumSet.of(QuantType.F32, QuantType.F16, QuantType.BF16,
+            QuantType.Q4_0, QuantType.Q4_1, QuantType.Q5_0, QuantType.Q5_1, QuantType.Q8_0, QuantType.Q4_K,
+            QuantType.Q5_K, QuantType.Q6_K);
+
+    /**
+     * A weight of a {@link #RESIDENT_FORMATS format} made resident in a ggml CPU buffer, copied once from its stored
+     * blocks: its forward product then runs on ggml's own kernels ({@link GgmlWeight}).
+     */
+    @Override public Optional<QuantMatrix> residentWeight(QuantMatrix w) {
+        Optional<MemorySegment> blocks = w.storedBlocks();
+        if (!RESIDENT_FORMATS.contains(w.type()) || blocks.isEmpty()) {
+            return Optional.empty();
+        }
+        return Optional.of(new GgmlWeight(this, w, w.type().ggmlId(), blocks.get()));
+    }
+
+    /** A ggml context for {@code tensors} tensors (and a graph when asked) whose data will live in a backend buffer. */
+    MemorySegment newContext(int tensors, boolean graph) throws Throwable {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment params = arena.allocate(INIT_PARAMS);
+            long size = tensors * (long) tensorOverhead.invokeExact() + (graph ? (long) graphOverhead.invokeExact() : 0);
+            params.set(JAVA_LONG, 0, size);
+            params.set(ADDRESS, 8, MemorySegment.NULL);
+            params.set(JAVA_BOOLEAN, 16, true);   // tensor data lives in the backend buffer
+            MemorySegment ctx = (MemorySegment) init.invokeExact(params);
+            if (ctx.equals(MemorySegment.NULL)) {
+                throw new IllegalStateException("ggml_init returned NULL");
+            }
+            return ctx;
+        }
+    }
+
+    /** Allocates every tensor of {@code ctx} in one buffer of this backend. */
+    MemorySegment allocate(MemorySegment ctx, String what) throws Throwable {
+        MemorySegment buffer = (MemorySegment) allocCtxTensors.invokeExact(ctx, backend);
+        if (buffer.equals(MemorySegment.NULL)) {
+            throw new IllegalStateException("ggml_backend_alloc_ctx_tensors(" + what + ") returned NULL");
+        }
+        return buffer;
+    }
+
+    /** Runs {@code graph} on this backend; callers hold the backend's lock (one graph at a time). */
+    void run(MemorySegment graph, String what) throws Throwable {
+        int status = (int) graphCompute.invokeExact(backend, graph);
+        if (status != GGML_STATUS_SUCCESS) {
+            throw new IllegalStateException("ggml_backend_graph_compute(" + what + ") failed: status " + status);
+        }
+    }
+
+    /** Frees a buffer and its context (either may be NULL). */
+    void release(MemorySegment buffer, MemorySegment ctx) {
+        try {
+            if (!buffer.equals(MemorySegment.NULL)) {
+                bufferFree.invokeExact(buffer);
+            }
+            if (!ctx.equals(MemorySegment.NULL)) {
+                free.invokeExact(ctx);
+            }
+        } catch (Throwable t) {
+            throw new IllegalStateException("freeing a ggml context failed", t);
+        }
+    }
+
     private MemorySegment contTranspose(MemorySegment ctx, MemorySegment t) throws Throwable {
         return (MemorySegment) cont.invokeExact(ctx, (MemorySegment) transpose.invokeExact(ctx, t));
     }
@@ -191,16 +264,10 @@ public final class GgmlBackend implements Backend {
      */
     private synchronized void compute(String what, int M, int K, int N, float[][] data, long[][] ne,
                                       GraphBuilder builder, float[] out) {
+        String call = String.format("%s, M=%d, K=%d, N=%d", what, M, K, N);
         MemorySegment ctx = MemorySegment.NULL, buffer = MemorySegment.NULL;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment params = arena.allocate(INIT_PARAMS);
-            params.set(JAVA_LONG, 0, 16 * (long) tensorOverhead.invokeExact() + (long) graphOverhead.invokeExact());
-            params.set(ADDRESS, 8, MemorySegment.NULL);
-            params.set(JAVA_BOOLEAN, 16, true);   // tensor data lives in the backend buffer
-            ctx = (MemorySegment) init.invokeExact(params);
-            if (ctx.equals(MemorySegment.NULL)) {
-                throw new IllegalStateException("ggml_init returned NULL");
-            }
+        try {
+            ctx = newContext(16, true);
             MemorySegment[] in = new MemorySegment[data.length];
             for (int i = 0; i < in.length; i++) {
                 in[i] = (MemorySegment) newTensor2d.invokeExact(ctx, GGML_TYPE_F32, ne[i][0], ne[i][1]);
@@ -208,35 +275,18 @@ public final class GgmlBackend implements Backend {
             MemorySegment result = builder.build(ctx, in);
             MemorySegment graph = (MemorySegment) newGraph.invokeExact(ctx);
             buildForward.invokeExact(graph, result);
-            buffer = (MemorySegment) allocCtxTensors.invokeExact(ctx, backend);
-            if (buffer.equals(MemorySegment.NULL)) {
-                throw new IllegalStateException(String.format("ggml_backend_alloc_ctx_tensors(%s, M=%d, K=%d, N=%d) "
-                        + "returned NULL", what, M, K, N));
-            }
+            buffer = allocate(ctx, call);
             for (int i = 0; i < in.length; i++) {
                 tensorSet.invokeExact(in[i], MemorySegment.ofArray(data[i]), 0L, 4L * ne[i][0] * ne[i][1]);
             }
-            int status = (int) graphCompute.invokeExact(backend, graph);
-            if (status != GGML_STATUS_SUCCESS) {
-                throw new IllegalStateException(String.format("ggml_backend_graph_compute(%s, M=%d, K=%d, N=%d) "
-                        + "failed: status %d", what, M, K, N, status));
-            }
+            run(graph, call);
             tensorGet.invokeExact(result, MemorySegment.ofArray(out), 0L, 4L * out.length);
         } catch (IllegalStateException e) {
             throw e;
         } catch (Throwable t) {
-            throw new IllegalStateException(String.format("ggml %s (M=%d, K=%d, N=%d) failed", what, M, K, N), t);
+            throw new IllegalStateException("ggml " + call + " failed", t);
         } finally {
-            try {
-                if (!buffer.equals(MemorySegment.NULL)) {
-                    bufferFree.invokeExact(buffer);
-                }
-                if (!ctx.equals(MemorySegment.NULL)) {
-                    free.invokeExact(ctx);
-                }
-            } catch (Throwable t) {
-                throw new IllegalStateException("freeing the ggml context failed", t);
-            }
+            release(buffer, ctx);
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.jlora.quant;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Optional;
 
 /**
  * A {@link QuantMatrix} whose rows are runs of ggml blocks of one {@link BlockFormat}, read in place from a
@@ -32,9 +33,8 @@ final class BlockMatrix extends FusedMatrix {
         return data.byteSize();
     }
 
-    /** The raw blocks, row-major (read-only view). */
-    MemorySegment data() {
-        return data.asReadOnly();
+    @Override public Optional<MemorySegment> storedBlocks() {
+        return Optional.of(data.asReadOnly());
     }
 
     /** F32 goes to simd's packed fp32 kernel (reading the segment in place); other formats to the fused path. */

@@ -42,12 +42,18 @@ final class PanamaQuant {
         return (FloatVector) b.convertShape(VectorOperators.B2F, F, 0);
     }
 
+    // The nibbles are split after widening to int lanes: x86 has no byte shift, so a ByteVector LSHR costs several
+    // instructions, an int shift one (measured on one thread, [1024 × 4096]: Q4_0 dot 1.7× faster). C2 shares the one B2I of both calls.
+    private static IntVector ints(ByteVector b) {
+        return (IntVector) b.convertShape(VectorOperators.B2I, I, 0);
+    }
+
     private static FloatVector lowNibbles(ByteVector b) {
-        return widen(b.and((byte) 0x0F));
+        return (FloatVector) ints(b).and(0x0F).convert(VectorOperators.I2F, 0);
     }
 
     private static FloatVector highNibbles(ByteVector b) {
-        return widen(b.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F));
+        return (FloatVector) ints(b).lanewise(VectorOperators.LSHR, 4).and(0x0F).convert(VectorOperators.I2F, 0);
     }
 
     // ---------------------------------------------------------------- Q4_0
@@ -92,16 +98,29 @@ final class PanamaQuant {
     }
 
     static float dotQ8_0(MemorySegment src, long off, float[] x, int xOff, int nBlocks) {
-        var acc = FloatVector.zero(F);
-        for (int b = 0; b < nBlocks; b++, off += Q8_0.BYTES, xOff += 32) {
-            var blk = FloatVector.zero(F);
-            for (int j = 0; j < 32; j += L) {
-                blk = widen(ByteVector.fromMemorySegment(B, src, off + 2 + j, LE))
-                        .fma(FloatVector.fromArray(F, x, xOff + j), blk);
-            }
-            acc = blk.fma(FloatVector.broadcast(F, Le.f16(src, off)), acc);
+        // Two accumulators, even and odd blocks: with one, each block's scale FMA waits on the previous block's
+        // (measured on one thread, best of 40–200 alternating calls: [1024 × 4096] 1.19×, [32000 × 768] 1.38×, the
+        // [32000 × 288] head of stories15M 1.79×; [4096 × 4096] in L3 unchanged).
+        var acc0 = FloatVector.zero(F);
+        var acc1 = FloatVector.zero(F);
+        int b = 0;
+        for (; b + 2 <= nBlocks; b += 2, off += 2 * Q8_0.BYTES, xOff += 64) {
+            acc0 = q8_0Block(src, off, x, xOff).fma(FloatVector.broadcast(F, Le.f16(src, off)), acc0);
+            acc1 = q8_0Block(src, off + Q8_0.BYTES, x, xOff + 32).fma(FloatVector.broadcast(F, Le.f16(src, off + Q8_0.BYTES)), acc1);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        if (b < nBlocks) {
+            acc0 = q8_0Block(src, off, x, xOff).fma(FloatVector.broadcast(F, Le.f16(src, off)), acc0);
+        }
+        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Lanes of Σ q·x over the Q8_0 block at off (its scale not yet applied). */
+    private static FloatVector q8_0Block(MemorySegment src, long off, float[] x, int xOff) {
+        var blk = FloatVector.zero(F);
+        for (int j = 0; j < 32; j += L) {
+            blk = widen(ByteVector.fromMemorySegment(B, src, off + 2 + j, LE)).fma(FloatVector.fromArray(F, x, xOff + j), blk);
+        }
+        return blk;
     }
 
     // ---------------------------------------------------------------- Q4_K
@@ -123,9 +142,12 @@ final class PanamaQuant {
     }
 
     static float dotQ4_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks) {
-        var acc = FloatVector.zero(F);
+        // Four accumulators, one per term kind: a single one would chain four dependent FMAs per 64 weights
+        // (measured on one thread, [1024 × 4096], together with the word-wise scale unpacking: 1.7× slower).
+        FloatVector accLo = FloatVector.zero(F), accHi = accLo, accMinLo = accLo, accMinHi = accLo;
         for (int b = 0; b < nBlocks; b++, off += Q4_K.BYTES) {
             float d = Le.f16(src, off), min = Le.f16(src, off + 2);
+            long scales = KQuants.scalesK4(src, off + 4), mins = KQuants.minsK4(src, off + 4);
             long q = off + 16;
             for (int is = 0; is < 8; is += 2, q += 32, xOff += 64) {
                 var s1 = FloatVector.zero(F);
@@ -142,13 +164,13 @@ final class PanamaQuant {
                     x2 = x2.add(xb);
                 }
                 // Σ (d·sc·q − dmin·m)·x = d·sc·Σ q·x − dmin·m·Σ x
-                acc = s1.fma(FloatVector.broadcast(F, d * KQuants.scaleK4(src, off + 4, is)), acc);
-                acc = x1.fma(FloatVector.broadcast(F, -min * KQuants.minK4(src, off + 4, is)), acc);
-                acc = s2.fma(FloatVector.broadcast(F, d * KQuants.scaleK4(src, off + 4, is + 1)), acc);
-                acc = x2.fma(FloatVector.broadcast(F, -min * KQuants.minK4(src, off + 4, is + 1)), acc);
+                accLo = s1.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is)), accLo);
+                accHi = s2.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is + 1)), accHi);
+                accMinLo = x1.fma(FloatVector.broadcast(F, -min * KQuants.byteAt(mins, is)), accMinLo);
+                accMinHi = x2.fma(FloatVector.broadcast(F, -min * KQuants.byteAt(mins, is + 1)), accMinHi);
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return accLo.add(accHi).add(accMinLo.add(accMinHi)).reduceLanes(VectorOperators.ADD);
     }
 
     // ---------------------------------------------------------------- Q5_K
@@ -229,9 +251,8 @@ final class PanamaQuant {
 
     // ---------------------------------------------------------------- NF4 (Q4 packing, see Nf4Matrix)
 
-    /** The NF4 levels of L 4-bit codes (lanes of a byte vector, values 0..15). */
-    private static FloatVector nf4Levels(ByteVector codes) {
-        IntVector idx = (IntVector) codes.convertShape(VectorOperators.B2I, I, 0);
+    /** The NF4 levels of L 4-bit codes (int lanes, values 0..15). */
+    private static FloatVector nf4Levels(IntVector idx) {
         if (L == 16) {
             return NF4_LO.rearrange(idx.toShuffle().cast(F));
         }
@@ -252,8 +273,8 @@ final class PanamaQuant {
             float absmax = Nf4.DYNAMIC[qAbsmax[b] & 0xFF] * absmax2[b / Nf4.DQ_BLOCK] + offset;
             for (int j = 0; j < 32; j += L) {
                 var q = ByteVector.fromMemorySegment(B, codes, off + j, LE);
-                nf4Levels(q.and((byte) 0x0F)).mul(absmax).intoArray(dst, dstOff + j);
-                nf4Levels(q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)).mul(absmax).intoArray(dst, dstOff + 32 + j);
+                nf4Levels(ints(q).and(0x0F)).mul(absmax).intoArray(dst, dstOff + j);
+                nf4Levels(ints(q).lanewise(VectorOperators.LSHR, 4).and(0x0F)).mul(absmax).intoArray(dst, dstOff + 32 + j);
             }
         }
     }
@@ -271,8 +292,8 @@ final class PanamaQuant {
             var blk = FloatVector.zero(F);
             for (int j = 0; j < 32; j += L) {
                 var q = ByteVector.fromMemorySegment(B, codes, off + j, LE);
-                blk = nf4Levels(q.and((byte) 0x0F)).fma(FloatVector.fromArray(F, x, xOff + j), blk);
-                blk = nf4Levels(q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)).fma(FloatVector.fromArray(F, x, xOff + 32 + j), blk);
+                blk = nf4Levels(ints(q).and(0x0F)).fma(FloatVector.fromArray(F, x, xOff + j), blk);
+                blk = nf4Levels(ints(q).lanewise(VectorOperators.LSHR, 4).and(0x0F)).fma(FloatVector.fromArray(F, x, xOff + 32 + j), blk);
             }
             acc = blk.fma(FloatVector.broadcast(F, absmax), acc);
         }

@@ -1,5 +1,8 @@
 package dev.jlora.quant;
 
+import java.lang.foreign.MemorySegment;
+import java.util.Optional;
+
 /**
  * A frozen weight matrix W of shape [OC × IC] (rows = output features, Hugging Face / ggml orientation),
  * stored in any {@link QuantType}, used without ever materialising it in fp32.
@@ -29,4 +32,13 @@ public interface QuantMatrix {
 
     /** out[off + i] = W[row, i] for i < IC (dequantized). */
     void dequantizeRow(int row, float[] out, int off);
+
+    /**
+     * The stored ggml blocks, {@code rows × type().rowBytes(cols)} bytes, row-major and read-only, for a native
+     * backend that takes the weight as it is stored; empty where there are none (NF4 keeps its absmax values beside
+     * the codes, and a wrapper computes from something else).
+     */
+    default Optional<MemorySegment> storedBlocks() {
+        return Optional.empty();
+    }
 }

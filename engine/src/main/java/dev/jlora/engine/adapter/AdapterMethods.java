@@ -24,7 +24,7 @@ import java.util.function.Function;
  * (read by its training hook); SALT {@code r_lora}; KaSA {@code beta}, {@code gamma} (its hook) and
  * {@code kasa_base} (written by the adapter: truncated or original); MoS {@code shards_per_vector}, {@code equivalent_rank}, {@code private_rank},
  * {@code router_seed}; mixtures of LoRA experts (LoRAMoE, MoLA, SMoRA, DynMoLE, LoRA-Mixer) their routing keys, listed
- * in {@link #methods()}; the rank-adaptive methods (adalora, dylora, increlora, codyra) theirs, listed there too.
+ * in {@link #methods()}; the rank-adaptive methods (adalora, dylora, increlora, codyra, triadaptlora) theirs, listed there too.
  * The data-driven inits add theirs ({@link #DATA_INITS}); saved files may carry a {@link RankPattern} (EVA).
  * Any other key is an error naming the keys the method knows.
  */
@@ -37,6 +37,10 @@ public final class AdapterMethods {
     public record Method(String name, String description, Map<String, String> keys, boolean acceptsInit) {}
 
     private static final Map<String, Method> METHODS = new LinkedHashMap<>();
+
+    /** The keys of LoRAPrune's schedule (its hook reads them; the adapters carry them in their config). */
+    public static final Map<String, String> LORAPRUNE_KEYS = ordered("ratio", "0.5", "init_ratio", "0",
+            "warmup_iters", "0.1", "cooldown_iters", "0.1", "prune_freq", "10");
 
     static {
         add(new Method("lora", "LoRA (Hu et al. 2021); rs_lora=true for rsLoRA (Kalajdzievski 2023)", Map.of(), true));
@@ -62,6 +66,11 @@ public final class AdapterMethods {
                 + "important modules up to max_r", ordered("init_r", "1", "max_r", "(rank)", "target_r", "4",
                         "top_h", "(modules/4)", "incre_rank_num", "(target_r/2)", "init_warmup", "0", "incre_interval", "1",
                         "beta1", "0.85", "beta2", "0.85", "orth_reg_weight", "0.1"), false));
+        add(new Method("triadaptlora", "TriAdaptLoRA (Liang et al. 2025): ΔW = s·B·C·A with C split into block-lower and "
+                + "block-upper triangles; ranks grow from init_r where the normalised ‖C‖_F rose most, by a linear or "
+                + "exponential threshold schedule, towards target_r per module on average",
+                ordered("init_r", "1", "target_r", "(rank/2)", "incre_rank_num", "(target_r/2)", "init_warmup", "0",
+                        "incre_interval", "1", "rank_growth", "linear", "orth_reg_weight", "0.5"), false));
         add(new Method("codyra", "CoDyRA (Lu et al. 2024): per-component gates sparsified by a proximal L1 step; "
                 + "the rank is what survives", ordered("dense_fraction", "0.5", "max_kappa", "0.0007",
                         "lambda_num", "50"), false));
@@ -77,7 +86,8 @@ public final class AdapterMethods {
                         "entropy_threshold", "0.9", "aux_loss_coef", "0.001", "entropy_loss_coef", "0.01"), false));
         add(new Method("loramixer", "LoRA-Mixer (Li et al. 2025): hard-soft top-k routed LoRA experts inside the attention "
                 + "projections (q,k,v,o only) with the Routing Specialization Loss α·Σ p̄·f̄ − λ·E[H(p)]",
-                ordered("num_experts", "4", "top_k", "2", "rsl_alpha", "0.01", "rsl_lambda", "0.01"), false));
+                ordered("num_experts", "4", "top_k", "2", "rsl_alpha", "0.01", "rsl_lambda", "0.01",
+                        "frozen_experts", "false", "adapters", ""), false));
         add(new Method("mixlora", "MixLoRA (Li et al. 2024): top-k mixture of FFN experts (frozen FFN + LoRA on gate/up/down "
                 + "each) with load balancing; plain LoRA on attention targets; needs 'down' in --targets, not gate/up",
                 Map.of("num_experts", "8", "top_k", "2", "aux_loss_coef", "0.01"), false));
@@ -102,6 +112,12 @@ public final class AdapterMethods {
         add(new Method("mos", "MoS (Wang et al. 2024): A, B assembled from shards of pools shared across layers "
                 + "(fixed random router, private shards)", Map.of("shards_per_vector", "2", "equivalent_rank", "4",
                 "private_rank", "1", "router_seed", "0"), false));
+        add(new Method(LoraPruneAdapter.METHOD, "LoRAPrune (Zhang et al. 2023): LoRA with structured pruning masks on "
+                + "heads and FFN channels, found during training by the LoRA-guided criterion (hook 'loraprune'); "
+                + "needs --targets all-linear", LORAPRUNE_KEYS, false));
+        add(new Method("loram", "LoRAM (Zhang et al. 2025): train LoRA on a structurally pruned base (ratio, "
+                + "criterion random|taylor), recover it to the full model's shape (jlora train); saved as lora",
+                ordered("ratio", "0.5", "criterion", "random", "calibration_batches", "4"), false));
         add(new Method("full", "full-parameter training: a dense fp32 ΔW per adapted linear over the frozen "
                 + "(quantized) base, for LISA/OwLore/Fira", Map.of(), false));
         add(new Method("lorasb", "LoRA-SB (Ponkshe et al. 2024): frozen B, A and a trainable r×r R, initialised from "
@@ -317,13 +333,7 @@ public final class AdapterMethods {
      * hook ({@code dev.jlora.engine.dynamics}) allocates the ranks. Their own keys go into the adapter's config.
      */
     private static AdapterFactory rankAdaptive(Method m, HyperParams p, int rank, float dropout, boolean init) {
-        var own = new LinkedHashMap<String, String>();
-        for (var k : m.keys().entrySet()) {
-            String given = p.values().get(k.getKey());
-            if (given != null || !k.getValue().startsWith("(")) {   // "(rank)"-style defaults are derived, not stored
-                own.put(k.getKey(), given != null ? given : k.getValue());
-            }
-        }
+        var own = ownKeys(m, p);
         float alpha = p.real("alpha", 16);
         return switch (m.name()) {
             case "adalora" -> {
@@ -342,6 +352,29 @@ public final class AdapterMethods {
             case "codyra" -> (layer, target, base, rnd) -> rankMasked(m, base, rank, rank, dropout, true, 0, own,
                     init ? RankMaskedAdapter.Init.GATED : null, rnd);
             default -> throw new IllegalStateException("not a rank-adaptive method: " + m.name());
+        };
+    }
+
+    /** The method's own keys to write into the adapters' config: given values, and defaults that are not derived. */
+    private static Map<String, String> ownKeys(Method m, HyperParams p) {
+        var own = new LinkedHashMap<String, String>();
+        for (var k : m.keys().entrySet()) {
+            String given = p.values().get(k.getKey());
+            if (given != null || !k.getValue().startsWith("(")) {   // "(rank)"-style defaults are derived, not stored
+                own.put(k.getKey(), given != null ? given : k.getValue());
+            }
+        }
+        return own;
+    }
+
+    /** TriAdaptLoRA: storage at {@code rank}, {@code init_r} components in use; its hook grows them. */
+    private static AdapterFactory triAdapt(Method m, HyperParams p, int rank, float dropout, boolean init) {
+        var own = ownKeys(m, p);
+        float alpha = p.real("alpha", 16);
+        int initR = p.integer("init_r", 1);
+        return (layer, target, base, rnd) -> {
+            var ad = new TriAdaptLoraAdapter(base.cols(), base.rows(), rank, initR, alpha, dropout, own);
+            return init ? ad.init(rnd) : ad;
         };
     }
 
@@ -397,8 +430,16 @@ public final class AdapterMethods {
                         p.real("top_p", 0.75f), p.integer("keep_top_k", 2), p.real("tsallis_q", 1.1f),
                         p.real("entropy_threshold", 0.9f), p.real("aux_loss_coef", 0.001f),
                         p.real("entropy_loss_coef", 0.01f));
-                case "loramixer" -> new LoraMixerAdapter(IC, OC, rank, p.integer("num_experts", 4), alpha, dropout,
-                        p.integer("top_k", 2), p.real("rsl_alpha", 0.01f), p.real("rsl_lambda", 0.01f));
+                case "loramixer" -> {
+                    boolean frozen = p.bool("frozen_experts");
+                    if (frozen && init) {
+                        throw new IllegalArgumentException("loramixer with frozen_experts routes pre-trained LoRA "
+                                + "adapters: give them with --method-arg adapters=FILE,FILE (jlora train) or use "
+                                + "AdapterMethods.loraMixer(...) from Java");
+                    }
+                    yield new LoraMixerAdapter(IC, OC, rank, p.integer("num_experts", 4), alpha, dropout,
+                            p.integer("top_k", 2), p.real("rsl_alpha", 0.01f), p.real("rsl_lambda", 0.01f), frozen);
+                }
                 default -> throw new IllegalStateException("no mixture named " + name);
             };
             if (init) {
@@ -434,6 +475,29 @@ public final class AdapterMethods {
             for (int a = 0; a < adapters.size(); a++) {
                 if (adapters.get(a).get(layer, target) instanceof LoraAdapter l) {
                     m.setAdapter(a, l);
+                }
+            }
+            return m;
+        };
+        return TrainableAdapterSet.create(weights, targets, f, seed);
+    }
+
+    /**
+     * LoRA-Mixer's plug-and-play regime over {@code adapters}, LoRA adapter sets of the same model (an adapter without
+     * some (layer, target) counts as zero there), on the attention projections in {@code targets}: the adapters are
+     * copied and frozen as the experts, new routers N(0, 0.02²) drawn from {@code seed} train with the RSL.
+     */
+    public static TrainableAdapterSet loraMixer(LlamaWeights weights, Set<Target> targets, List<TrainableAdapterSet> adapters,
+                                                int topK, float rslAlpha, float rslLambda, long seed) {
+        LoraMixerAdapter.checkTargets(targets);
+        int rank = loraRank(adapters, "loramixer");
+        AdapterFactory f = (layer, target, base, rnd) -> {
+            var m = new LoraMixerAdapter(base.cols(), base.rows(), rank, adapters.size(), rank, 0f, topK, rslAlpha,
+                    rslLambda, true);
+            m.router.initNormal(rnd, 0.02);
+            for (int a = 0; a < adapters.size(); a++) {
+                if (adapters.get(a).get(layer, target) instanceof LoraAdapter l) {
+                    m.setExpert(a, l);
                 }
             }
             return m;
@@ -541,6 +605,7 @@ public final class AdapterMethods {
                 yield (layer, target, base, rnd) -> new RandLoraAdapter(base.cols(), base.rows(), bases, alpha, dropout);
             }
             case "adalora", "dylora", "increlora", "codyra" -> rankAdaptive(m, p, rank, dropout, init);
+            case "triadaptlora" -> triAdapt(m, p, rank, dropout, init);
             case "loramoe", "mola", "smora", "dynmole" -> mixture(m.name(), p, rank, dropout, weights.layers().size(), init);
             case "loramixer" -> {
                 LoraMixerAdapter.checkTargets(targets);
@@ -632,6 +697,18 @@ public final class AdapterMethods {
             }
             case "mos" -> mos(p.lora(targets), p, weights.layers().size(), init);
             case "full" -> (layer, target, base, rnd) -> new FullAdapter(base.cols(), base.rows());
+            case LoraPruneAdapter.METHOD -> {
+                LoraConfig cfg = p.lora(targets);
+                var own = new LinkedHashMap<String, String>();
+                LORAPRUNE_KEYS.forEach((k, dflt) -> own.put(k, p.values().getOrDefault(k, dflt)));
+                yield (layer, target, base, rnd) -> new LoraPruneAdapter(base, init
+                        ? LoraAdapter.create(base.cols(), base.rows(), cfg, rnd)
+                        : new LoraAdapter(base.cols(), base.rows(), cfg.rank(), cfg.alpha(), cfg.dropout(), cfg.rsLora()),
+                        own);
+            }
+            case "loram" -> throw new IllegalArgumentException("loram trains LoRA on a pruned copy of the base model: "
+                    + "use dev.jlora.engine.prune.Loram (jlora train --method loram does); its saved adapter is a "
+                    + "plain lora for the full model");
             default -> throw new IllegalStateException("no factory for method " + m.name());
         };
     }

@@ -18,9 +18,7 @@ public record LoraConfig(int rank, float alpha, float dropout, boolean rsLora, S
         if (rank <= 0) {
             throw new IllegalArgumentException("LoRA rank must be positive, got " + rank);
         }
-        if (!(alpha > 0) || Float.isInfinite(alpha)) {
-            throw new IllegalArgumentException("LoRA alpha must be a positive finite number, got " + alpha);
-        }
+        checkAlpha("LoRA", alpha);
         if (!(dropout >= 0 && dropout < 1)) {
             throw new IllegalArgumentException("LoRA dropout must be in [0, 1), got " + dropout);
         }
@@ -54,5 +52,12 @@ public record LoraConfig(int rank, float alpha, float dropout, boolean rsLora, S
             throw new IllegalArgumentException("no target modules in '" + spec + "'");
         }
         return out;
+    }
+
+    /** The scaling numerator alpha of {@code method}: a positive finite number. */
+    static void checkAlpha(String method, float alpha) {
+        if (!(alpha > 0) || Float.isInfinite(alpha)) {
+            throw new IllegalArgumentException(method + " alpha must be a positive finite number, got " + alpha);
+        }
     }
 }

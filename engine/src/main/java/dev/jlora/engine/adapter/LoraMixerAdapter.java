@@ -29,19 +29,35 @@ import java.util.Set;
  * <p>Not available to us, and therefore jlora's choices (said plainly): the full text's routing details beyond
  * "differentiable hard–soft top-k" (we use the renormalised top-k above), the definition of f̄_i beyond "the
  * normalised score of expert i in the first k routes", and the default values of E, k, α_rsl and λ (the paper tunes
- * α and λ by grid search; its code was not released). Defaults: E = 4, k = 2, α_rsl = 0.01, λ = 0.01. The paper's
- * second regime — routing over frozen pre-trained LoRA modules — is not offered by this method (MeteoRA's
- * {@code adapters=} path does that for top-k gates).
+ * α and λ by grid search; its code was not released). Defaults: E = 4, k = 2, α_rsl = 0.01, λ = 0.01.
+ *
+ * <p>The paper's second regime, plug-and-play routing over frozen pre-trained LoRA modules, is
+ * {@code frozen_experts=true} ({@link AdapterMethods#loraMixer}, {@code jlora train --method loramixer --method-arg
+ * adapters=A,B}): each expert is a given LoRA (B pre-multiplied by its own alpha/r, zero-padded to the largest rank,
+ * {@link LoraExperts#copyFrom}), saved as buffers; only the routers train, with the same routing and RSL.
  */
 public final class LoraMixerAdapter extends LoraMixture {
     /** The attention projections LoRA-Mixer replaces; its experts go nowhere else. */
     public static final Set<Target> TARGETS = Set.of(Target.Q, Target.K, Target.V, Target.O);
     private final int topK;
     private final float rslAlpha, rslLambda;
+    private final boolean frozenExperts;
 
+    /** Trainable experts of rank {@code rank} scaled by alpha/rank (regime i). */
     public LoraMixerAdapter(int inFeatures, int outFeatures, int rank, int experts, float alpha, float dropout, int topK,
                             float rslAlpha, float rslLambda) {
-        super(inFeatures, outFeatures, rank, experts, alpha, dropout, ExpertSelection.topK(check(topK, experts)));
+        this(inFeatures, outFeatures, rank, experts, alpha, dropout, topK, rslAlpha, rslLambda, false);
+    }
+
+    /**
+     * With {@code frozenExperts}, the experts are pre-trained LoRAs given by {@link #setExpert} (or a file), each carrying
+     * its own scale, so this adapter's expert scale is 1 (regime ii).
+     */
+    public LoraMixerAdapter(int inFeatures, int outFeatures, int rank, int experts, float alpha, float dropout, int topK,
+                            float rslAlpha, float rslLambda, boolean frozenExperts) {
+        super(inFeatures, outFeatures, rank, experts, alpha, frozenExperts ? 1f : alpha / rank, dropout,
+                ExpertSelection.topK(check(topK, experts)));
+        this.frozenExperts = frozenExperts;
         if (!(rslAlpha >= 0) || Float.isInfinite(rslAlpha) || !Float.isFinite(rslLambda)) {
             throw new IllegalArgumentException("loramixer: rsl_alpha must be a finite number ≥ 0 and rsl_lambda finite, "
                     + "got rsl_alpha=" + rslAlpha + " rsl_lambda=" + rslLambda);
@@ -64,13 +80,25 @@ public final class LoraMixerAdapter extends LoraMixture {
 
     /** Refuses targets outside the attention projections: the paper places its experts there only. */
     static void checkTargets(Set<Target> targets) {
-        for (Target t : targets) {
-            if (!TARGETS.contains(t)) {
-                throw new IllegalArgumentException("loramixer routes its LoRA experts into the attention projections "
-                        + "(q, k, v, o) only; remove '" + t.name().toLowerCase(java.util.Locale.ROOT)
-                        + "' from --targets (got " + targets + ")");
-            }
+        var others = targets.stream().filter(t -> !TARGETS.contains(t)).sorted()
+                .map(t -> t.name().toLowerCase(java.util.Locale.ROOT)).toList();
+        if (!others.isEmpty()) {
+            throw new IllegalArgumentException("loramixer routes its LoRA experts into the attention projections "
+                    + "(q, k, v, o) only; remove " + String.join(", ", others) + " from --targets");
         }
+    }
+
+    /** Expert e := the pre-trained {@code lora}, frozen (regime ii only). */
+    void setExpert(int e, LoraAdapter lora) {
+        if (!frozenExperts) {
+            throw new IllegalStateException("loramixer: pre-trained experts need frozen_experts=true");
+        }
+        experts.copyFrom(e, lora, "loramixer");
+    }
+
+    @Override
+    protected boolean expertsTrainable() {
+        return !frozenExperts;
     }
 
     @Override
@@ -85,6 +113,7 @@ public final class LoraMixerAdapter extends LoraMixture {
         m.put("top_k", Integer.toString(topK));
         m.put("rsl_alpha", Float.toString(rslAlpha));
         m.put("rsl_lambda", Float.toString(rslLambda));
+        m.put("frozen_experts", Boolean.toString(frozenExperts));
         return m;
     }
 

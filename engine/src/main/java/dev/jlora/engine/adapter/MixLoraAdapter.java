@@ -262,9 +262,8 @@ public final class MixLoraAdapter implements TrainableAdapter, FfnAdapter, Route
     }
 
     private static UnsupportedOperationException wholeFfn() {
-        return new UnsupportedOperationException("mixlora replaces the whole FFN (FfnAdapter); this forward calls it "
-                + "as a single down_proj adapter, which it is not (batched multi-adapter decode does not support "
-                + "FFN adapters yet)");
+        return new UnsupportedOperationException("mixlora replaces the whole FFN (FfnAdapter): call forwardFfn, "
+                + "not the forward of a single down_proj adapter");
     }
 
     @Override

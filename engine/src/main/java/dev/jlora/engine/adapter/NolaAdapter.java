@@ -35,9 +35,7 @@ public final class NolaAdapter extends DroppedInputAdapter {
             throw new IllegalArgumentException("NOLA needs positive sizes, got IC=" + inFeatures + " OC=" + outFeatures
                     + " r=" + rank + " num_basis_A=" + basesA + " num_basis_B=" + basesB);
         }
-        if (!(alpha > 0) || Float.isInfinite(alpha)) {
-            throw new IllegalArgumentException("NOLA alpha must be a positive finite number, got " + alpha);
-        }
+        LoraConfig.checkAlpha("NOLA", alpha);
         if ((long) basesA * rank * inFeatures > Integer.MAX_VALUE - 8 || (long) basesB * outFeatures * rank > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("NOLA bases of " + basesA + "×" + rank + "×" + inFeatures + " or "
                     + basesB + "×" + outFeatures + "×" + rank + " do not fit in one Java array");

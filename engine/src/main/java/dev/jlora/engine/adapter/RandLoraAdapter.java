@@ -50,9 +50,7 @@ public final class RandLoraAdapter extends DroppedInputAdapter {
             throw new IllegalArgumentException("RandLoRA layer " + outFeatures + "×" + inFeatures
                     + " does not fit the shared bases (max " + shared.maxOut() + "×" + shared.maxIn() + ")");
         }
-        if (!(alpha > 0) || Float.isInfinite(alpha)) {
-            throw new IllegalArgumentException("RandLoRA alpha must be a positive finite number, got " + alpha);
-        }
+        LoraConfig.checkAlpha("RandLoRA", alpha);
         super("RandLoRA", inFeatures, outFeatures, dropout);
         this.r = shared.rank();
         this.n = (Math.min(IC, OC) + r - 1) / r;

@@ -59,9 +59,7 @@ public final class RankMaskedAdapter extends DroppedInputAdapter {
             throw new IllegalArgumentException(method + ": shape and rank must be positive, got IC=" + inFeatures
                     + " OC=" + outFeatures + " rank=" + rank);
         }
-        if (!(alpha > 0) || Float.isInfinite(alpha)) {
-            throw new IllegalArgumentException(method + ": alpha must be a positive finite number, got " + alpha);
-        }
+        LoraConfig.checkAlpha(method, alpha);
         this.method = method;
         super(method, inFeatures, outFeatures, dropout);
         this.r = rank;
@@ -213,11 +211,7 @@ public final class RankMaskedAdapter extends DroppedInputAdapter {
 
     @Override
     public Map<String, String> config() {
-        var m = new LinkedHashMap<String, String>();
-        m.put("method", method);
-        m.put("rank", Integer.toString(r));
-        m.put("alpha", Float.toString(alpha));
-        m.put("dropout", Float.toString(dropout));
+        var m = commonConfig(r, alpha);
         m.putAll(methodConfig);
         return m;
     }

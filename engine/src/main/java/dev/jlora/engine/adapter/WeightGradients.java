@@ -11,7 +11,7 @@ import java.util.Set;
  * {@link InitProbe}s in one ordinary training pass per batch, so the graph needs no weight gradients of its own; the
  * buffers take as much memory as the adapted weights in fp32.
  */
-final class WeightGradients {
+public final class WeightGradients {
     private WeightGradients() {}
 
     /** Mean of ∂L/∂W over batches 0 … {@code batches}−1 of {@code data}, per adapted (layer, target). */
@@ -29,6 +29,16 @@ final class WeightGradients {
             data.forwardBackward(data.batch(i), probes, 1f / batches);
         }
         return grads;
+    }
+
+    /**
+     * As {@link #collect}, indexed [layer][target ordinal] (null where no gradient was collected): the first-order
+     * importance of structured pruning (LoRAM's LLM-Pruner criterion) reads it.
+     */
+    public static float[][][] collectByLayer(LlamaWeights weights, Set<Target> targets, InitData data, int batches) {
+        var out = new float[weights.layers().size()][Target.values().length][];
+        collect(weights, targets, data, batches).forEach((site, g) -> out[site.layer()][site.target().ordinal()] = g);
+        return out;
     }
 
     /** {@code g} as float64. */

@@ -1,5 +1,8 @@
 package dev.jlora.engine.backend;
 
+import dev.jlora.quant.QuantMatrix;
+import java.util.Optional;
+
 /**
  * Where the heavy operations run: fp32 matrix products in the three forms of training a linear layer, on
  * row-major {@code float[]} matrices (the same contract as {@code dev.jlora.simd.Matmul}).
@@ -29,6 +32,16 @@ public interface Backend {
 
     /** {@code C[K×N] += A[M×K]ᵀ·B[M×N]}. Accumulates into C. */
     void matmulAtBAccumulate(float[] C, float[] A, float[] B, int M, int K, int N);
+
+    /**
+     * The frozen weight {@code w} made resident on this backend in its stored format, so that its forward product
+     * runs there without an fp32 copy (a quantized weight through the backend's own quantized kernels); empty when
+     * the backend keeps no weights of that format. What the backend does not run natively (e.g. the transposed
+     * product of a quantized weight) the returned matrix runs as {@code w} does.
+     */
+    default Optional<QuantMatrix> residentWeight(QuantMatrix w) {
+        return Optional.empty();
+    }
 
     /**
      * Checks the operand lengths of {@code op} for a backend that hands arrays to native code (which would read

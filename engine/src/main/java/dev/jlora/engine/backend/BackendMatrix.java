@@ -9,10 +9,10 @@ import dev.jlora.quant.QuantType;
  * buffer added to dx. The weight is copied to the heap once (a native backend needs a contiguous fp32 array;
  * for a mapped F32 GGUF tensor this doubles its resident memory).
  *
- * <p>Only {@link QuantType#F32} is wrapped: quantized formats keep their fused dequantize-and-dot Java kernels
- * until a backend implements dequantization (see docs/BACKENDS.md).
+ * <p>Only {@link QuantType#F32} is wrapped here: a quantized weight goes to a backend that keeps it in its own
+ * format ({@link Backend#residentWeight}) or stays on its fused dequantize-and-dot Java kernels.
  */
-public final class BackendMatrix implements QuantMatrix {
+public final class BackendMatrix implements ResidentWeight {
     private final QuantMatrix source;
     private final float[] w;
     private final Backend backend;
@@ -40,7 +40,7 @@ public final class BackendMatrix implements QuantMatrix {
     }
 
     /** The backend the products run on. */
-    public Backend backend() {
+    @Override public Backend backend() {
         return backend;
     }
 

@@ -8,8 +8,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Puts a model's fp32 linear weights on a backend ({@link BackendMatrix}); quantized ones stay as they are.
- * The token embedding is only looked up by row, so it is left alone unless tied to the output projection.
+ * Puts a model's linear weights on a backend: as the backend's own resident copy where it keeps weights of that
+ * format ({@link Backend#residentWeight}), else the fp32 ones through {@link BackendMatrix}; other quantized ones
+ * stay on the Java kernels. The token embedding is only looked up by row, so it is left alone unless tied to the
+ * output projection.
  */
 public final class BackendWeights {
     private BackendWeights() {}
@@ -22,11 +24,11 @@ public final class BackendWeights {
         return new LlamaModel(m.config(), onBackend(m.weights(), backend), m.tokenizer());
     }
 
-    /** The weights with every F32 linear matrix wrapped; shared (tied) matrices stay shared. */
+    /** The weights with every linear matrix the backend takes wrapped; shared (tied) matrices stay shared. */
     public static LlamaWeights onBackend(LlamaWeights w, Backend backend) {
         Map<QuantMatrix, QuantMatrix> done = new IdentityHashMap<>();
         java.util.function.UnaryOperator<QuantMatrix> on = q -> done.computeIfAbsent(q,
-                k -> BackendMatrix.wrap(k, backend));
+                k -> backend.residentWeight(k).orElseGet(() -> BackendMatrix.wrap(k, backend)));
         List<LlamaWeights.Layer> layers = w.layers().stream().map(l -> new LlamaWeights.Layer(l.attnNorm(),
                 on.apply(l.wq()), on.apply(l.wk()), on.apply(l.wv()), on.apply(l.wo()), l.bq(), l.bk(), l.bv(),
                 l.ffnNorm(), on.apply(l.wGate()), on.apply(l.wUp()), on.apply(l.wDown()))).toList();
@@ -44,6 +46,6 @@ public final class BackendWeights {
                 seen.put(q, true);
             }
         }
-        return (int) seen.keySet().stream().filter(q -> q instanceof BackendMatrix).count();
+        return (int) seen.keySet().stream().filter(q -> q instanceof ResidentWeight).count();
     }
 }

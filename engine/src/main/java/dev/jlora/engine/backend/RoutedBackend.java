@@ -1,5 +1,8 @@
 package dev.jlora.engine.backend;
 
+import dev.jlora.quant.QuantMatrix;
+import java.util.Optional;
+
 /** A backend whose unsupported ops run on {@link JavaBackend}: what {@link Backends#select} hands out. */
 record RoutedBackend(Backend primary) implements Backend {
 
@@ -29,5 +32,9 @@ record RoutedBackend(Backend primary) implements Backend {
 
     @Override public void matmulAtBAccumulate(float[] C, float[] A, float[] B, int M, int K, int N) {
         on(Op.MATMUL_ATB_ACCUMULATE).matmulAtBAccumulate(C, A, B, M, K, N);
+    }
+
+    @Override public Optional<QuantMatrix> residentWeight(QuantMatrix w) {
+        return primary.residentWeight(w);
     }
 }

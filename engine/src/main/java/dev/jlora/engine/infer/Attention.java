@@ -6,7 +6,9 @@ import dev.jlora.simd.VectorOps;
 /**
  * Causal grouped-query self-attention over the KV cache (Vaswani et al. 2017 §3.2.1; GQA, Ainslie et al. 2023):
  * query head h reads key/value head h / (H / KVH). Query t of a chunk sits at position p0 + t and attends to
- * positions 0 .. p0 + t.
+ * positions 0 .. p0 + t. Keys and values are read through the sequence's page table ({@link KvCache}): the loops over
+ * positions go page by page, so paging costs one array lookup per page, not per position (PagedAttention, Kwon et
+ * al. 2023 §4.1, on a CPU).
  *
  * <p>Heads run in parallel on the shared pool once the work is worth a fork (decode of a tiny model is not). Each
  * head owns one score row, so the loop allocates nothing of its own; the body is a field, not a fresh lambda.
@@ -21,8 +23,9 @@ final class Attention implements Parallel.RangeBody {
     private final float[] scores;   // [H × ctx]
 
     // arguments of the current forward, read by run(from, to)
-    private float[] out, q, kc, vc;
-    private int p0, T;
+    private float[] out, q;
+    private KvCache cache;
+    private int layer, p0, T;
 
     Attention(int nHeads, int nKvHeads, int headDim, int contextSize) {
         this.H = nHeads;
@@ -39,14 +42,13 @@ final class Attention implements Parallel.RangeBody {
      *
      * @param out  [T × H·hs], overwritten
      * @param q    [T × H·hs] rotated queries
-     * @param kc   key cache [ctx × KVH·hs], rows 0 .. p0+T filled
-     * @param vc   value cache, same shape
+     * @param cache the sequence's KV cache, positions 0 .. p0+T of {@code layer} filled
      */
-    void forward(float[] out, float[] q, float[] kc, float[] vc, int p0, int T) {
+    void forward(float[] out, float[] q, KvCache cache, int layer, int p0, int T) {
         this.out = out;
         this.q = q;
-        this.kc = kc;
-        this.vc = vc;
+        this.cache = cache;
+        this.layer = layer;
         this.p0 = p0;
         this.T = T;
         long work = 2L * H * T * (p0 + T) * hs;
@@ -66,20 +68,26 @@ final class Attention implements Parallel.RangeBody {
     }
 
     private void head(int h) {
-        final int qDim = H * hs, kvDim = KVH * hs;
+        final int qDim = H * hs, kvDim = KVH * hs, P = cache.pageSize;
         final int kvOff = (h / group) * hs;
         final int sOff = h * ctx;
         for (int t = 0; t < T; t++) {
             int qOff = t * qDim + h * hs;
             int n = p0 + t + 1;
-            for (int j = 0; j < n; j++) {
-                scores[sOff + j] = scale * ops.dot(q, qOff, kc, j * kvDim + kvOff, hs);
+            for (int page = 0, j0 = 0; j0 < n; page++, j0 += P) {
+                float[] kc = cache.page(page).keys[layer];
+                for (int r = 0, rows = Math.min(P, n - j0); r < rows; r++) {
+                    scores[sOff + j0 + r] = scale * ops.dot(q, qOff, kc, r * kvDim + kvOff, hs);
+                }
             }
             ops.softmaxForward(scores, sOff, scores, sOff, n, n);
             int oOff = t * qDim + h * hs;
             java.util.Arrays.fill(out, oOff, oOff + hs, 0f);
-            for (int j = 0; j < n; j++) {
-                ops.axpy(scores[sOff + j], vc, j * kvDim + kvOff, out, oOff, hs);
+            for (int page = 0, j0 = 0; j0 < n; page++, j0 += P) {
+                float[] vc = cache.page(page).values[layer];
+                for (int r = 0, rows = Math.min(P, n - j0); r < rows; r++) {
+                    ops.axpy(scores[sOff + j0 + r], vc, r * kvDim + kvOff, out, oOff, hs);
+                }
             }
         }
     }

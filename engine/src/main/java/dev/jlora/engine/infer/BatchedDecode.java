@@ -1,6 +1,7 @@
 package dev.jlora.engine.infer;
 
 import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.adapter.FfnAdapter;
 import dev.jlora.engine.adapter.LinearAdapter;
 import dev.jlora.engine.adapter.LoraAdapter;
 import dev.jlora.engine.adapter.Target;
@@ -20,9 +21,16 @@ import java.util.Map;
  * {@link QuantMatrix#matmul}, and each adapter adds its delta on the rows of the sequences that use it (rows grouped
  * by adapter object). A plain {@link LoraAdapter} adds its delta in place on its rows through their indices with
  * {@link VectorOps#segmentedLora} (S-LoRA §5.1's gather kernel, after Punica's SGMV); any other adapter gets its rows
- * gathered into one [m × IC] block, runs its own {@code forward} and is scattered back. Rotary embedding, the KV
- * cache write and attention stay per sequence ({@link InferenceSession#attendRows}), against each sequence's own
- * cache.
+ * gathered into one [m × IC] block, runs its own {@code forward} and is scattered back. An {@link FfnAdapter}
+ * (MixLoRA) replaces the whole FFN of its block on its rows: its rows' normalised FFN inputs are gathered, run
+ * through {@link FfnAdapter#forwardFfn} and scattered over the base FFN's output (the base FFN still runs on those
+ * rows with the others; its result there is discarded). Rotary embedding, the KV cache write and attention stay per
+ * sequence ({@link InferenceSession#attendRows}), against each sequence's own cache.
+ *
+ * <p>Two kinds of session decode alone, through their own {@link InferenceSession#prefill}, in the same call:
+ * X-LoRA sessions (their scalings come from a second, base-model pass over the same tokens with its own KV cache,
+ * see {@link InferenceSession}) and sessions whose weights are this model's with trained base tensors in place
+ * (embedding, norms, head of an adapter trained with them): their linears are this model's but the rest is not.
  *
  * <p>{@link #prefill} does the same for the prompts of requests that join: all their tokens' rows go through the
  * same matmuls. Per row this is the computation of {@link InferenceSession#decode} and {@code prefill}; results
@@ -36,6 +44,7 @@ public final class BatchedDecode {
     private int capacity;
     private float[] x, xb, q, k, v, att, hb, hb2, rstd, logits;
     private float[] gatherIn = new float[0], gatherOut = new float[0], loraScratch = new float[0];
+    private float[] ffnRows = new float[0];   // [rows × C] outputs of FFN adapters, kept while the base FFN runs
 
     public BatchedDecode(LlamaModel model) {
         this.cfg = model.config();
@@ -96,15 +105,72 @@ public final class BatchedDecode {
         }
     }
 
-    /** The decoder over rows of several sessions: session i contributes tokens[i] (1..its maxBatch tokens). */
+    /**
+     * Session i runs tokens[i] (1..its maxBatch tokens): the sessions that decode alone (see the class comment)
+     * through their own forward, all others together.
+     */
     private float[][] forward(List<InferenceSession> sessions, int[][] tokens) {
+        int n = sessions.size();
+        float[][] out = new float[n][];
+        List<Integer> together = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            InferenceSession s = sessions.get(i);
+            if (decodesAlone(s)) {
+                out[i] = s.prefill(tokens[i]);
+            } else {
+                together.add(i);
+            }
+        }
+        if (together.size() == n) {
+            return forwardTogether(sessions, tokens);
+        }
+        if (!together.isEmpty()) {
+            List<InferenceSession> batch = new ArrayList<>(together.size());
+            int[][] batchTokens = new int[together.size()][];
+            for (int j = 0; j < together.size(); j++) {
+                batch.add(sessions.get(together.get(j)));
+                batchTokens[j] = tokens[together.get(j)];
+            }
+            float[][] logits = forwardTogether(batch, batchTokens);
+            for (int j = 0; j < together.size(); j++) {
+                out[together.get(j)] = logits[j];
+            }
+        }
+        return out;
+    }
+
+    /** True for X-LoRA sessions and sessions with trained base tensors; throws for another model's session. */
+    private boolean decodesAlone(InferenceSession s) {
+        if (s.weights() != w && !sameLinears(s.weights())) {
+            throw new IllegalArgumentException("a session of another model's weights cannot join this batch");
+        }
+        return s.weights() != w || s.runsScalingPass();
+    }
+
+    /**
+     * True when {@code other} holds this model's block linears (the same objects), as the weights of an adapter with
+     * trained base tensors do ({@code TrainableBase.applyTo} replaces only the embedding, norms and head).
+     */
+    private boolean sameLinears(LlamaWeights other) {
+        if (other.layers().size() != w.layers().size()) {
+            return false;
+        }
+        for (int l = 0; l < w.layers().size(); l++) {
+            LlamaWeights.Layer a = w.layers().get(l), b = other.layers().get(l);
+            if (a.wq() != b.wq() || a.wk() != b.wk() || a.wv() != b.wv() || a.wo() != b.wo() || a.wGate() != b.wGate()
+                    || a.wUp() != b.wUp() || a.wDown() != b.wDown()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The decoder over rows of sessions of exactly this model's weights, batched. */
+    private float[][] forwardTogether(List<InferenceSession> sessions, int[][] tokens) {
         int n = sessions.size();
         int[] row0 = new int[n + 1];
         for (int i = 0; i < n; i++) {
             InferenceSession s = sessions.get(i);
-            if (s.weights() != w) {
-                throw new IllegalArgumentException("a session of another model's weights cannot join this batch");
-            }
             int T = tokens[i].length;
             if (s.position() + T > s.contextSize()) {
                 throw new IllegalStateException("context full: " + s.position() + " positions used + " + T
@@ -146,10 +212,16 @@ public final class BatchedDecode {
             linear(layer.wo(), null, l, Target.O, att, R, xb, groups);
             ops.axpy(1f, xb, 0, x, 0, R * C);
             ops.rmsNormForward(xb, rstd, x, layer.ffnNorm(), R, C, cfg.rmsEps());
+            List<int[]> replaced = ffnAdapters(layer, l, R, groups);
             linear(layer.wGate(), null, l, Target.GATE, xb, R, hb, groups);
             linear(layer.wUp(), null, l, Target.UP, xb, R, hb2, groups);
             ops.swigluForward(hb, hb, hb2, R * hidden);
             linear(layer.wDown(), null, l, Target.DOWN, hb, R, xb, groups);
+            for (int[] rows : replaced) {
+                for (int r : rows) {
+                    System.arraycopy(ffnRows, r * C, xb, r * C, C);
+                }
+            }
             ops.axpy(1f, xb, 0, x, 0, R * C);
         }
         // Head: only the last row of each session is needed.
@@ -165,6 +237,29 @@ public final class BatchedDecode {
         return out;
     }
 
+    /**
+     * Runs the FFN adapters of block {@code l} (MixLoRA) on their groups' rows of the normalised FFN input xb, into
+     * the same rows of {@link #ffnRows}; returns those groups' rows (the caller puts them over the base FFN output).
+     */
+    private List<int[]> ffnAdapters(LlamaWeights.Layer layer, int l, int R, Map<AdapterSet, int[]> groups) {
+        List<int[]> replaced = new ArrayList<>();
+        int C = cfg.dim();
+        for (var g : groups.entrySet()) {
+            FfnAdapter f = FfnAdapter.of(g.getKey(), l);
+            if (f == null) {
+                continue;
+            }
+            int[] rows = g.getValue();
+            ffnRows = grow(ffnRows, R * C);
+            gatherIn = gather(xb, rows, C, gatherIn);
+            gatherOut = grow(gatherOut, rows.length * C);
+            f.forwardFfn(layer, gatherIn, rows.length, gatherOut);
+            scatter(gatherOut, rows, C, ffnRows);
+            replaced.add(rows);
+        }
+        return replaced;
+    }
+
     /** y = x·Wᵀ (+ b) for all n rows at once, then y += Δ(x) on the rows of each adapter group. */
     private void linear(QuantMatrix W, float[] bias, int layer, Target target, float[] in, int n, float[] out,
                         Map<AdapterSet, int[]> groups) {
@@ -177,7 +272,7 @@ public final class BatchedDecode {
         }
         for (var g : groups.entrySet()) {
             LinearAdapter a = g.getKey().get(layer, target);
-            if (a == null) {
+            if (a == null || a instanceof FfnAdapter) {   // an FFN adapter ran on the whole FFN (ffnAdapters)
                 continue;
             }
             int[] rows = g.getValue();
@@ -191,21 +286,31 @@ public final class BatchedDecode {
                         lora.scale(), loraScratch);
                 continue;
             }
-            if (gatherIn.length < m * IC) {
-                gatherIn = new float[m * IC];
-            }
-            if (gatherOut.length < m * OC) {
-                gatherOut = new float[m * OC];
-            }
-            for (int j = 0; j < m; j++) {
-                System.arraycopy(in, rows[j] * IC, gatherIn, j * IC, IC);
-                System.arraycopy(out, rows[j] * OC, gatherOut, j * OC, OC);
-            }
+            gatherIn = gather(in, rows, IC, gatherIn);
+            gatherOut = gather(out, rows, OC, gatherOut);
             a.forward(gatherIn, m, gatherOut);
-            for (int j = 0; j < m; j++) {
-                System.arraycopy(gatherOut, j * OC, out, rows[j] * OC, OC);
-            }
+            scatter(gatherOut, rows, OC, out);
         }
+    }
+
+    /** Rows {@code rows} of src [· × width] into the first rows of dst (grown when too small); returns dst. */
+    private static float[] gather(float[] src, int[] rows, int width, float[] dst) {
+        dst = grow(dst, rows.length * width);
+        for (int j = 0; j < rows.length; j++) {
+            System.arraycopy(src, rows[j] * width, dst, j * width, width);
+        }
+        return dst;
+    }
+
+    /** The first rows of src back to rows {@code rows} of dst [· × width]. */
+    private static void scatter(float[] src, int[] rows, int width, float[] dst) {
+        for (int j = 0; j < rows.length; j++) {
+            System.arraycopy(src, j * width, dst, rows[j] * width, width);
+        }
+    }
+
+    private static float[] grow(float[] a, int length) {
+        return a.length < length ? new float[length] : a;
     }
 
     private void ensure(int n) {

@@ -15,7 +15,12 @@ import dev.jlora.simd.VectorOps;
 
 /**
  * One running sequence of a Llama-family decoder: the fp32 KV cache, the position, and every buffer the forward
- * needs, allocated once here so that {@link #decode} allocates nothing.
+ * needs, allocated once here so that {@link #decode} allocates nothing (but a KV page every
+ * {@link KvPagePool#pageSize()} positions).
+ *
+ * <p>The KV cache is paged ({@link KvCache}): a session of its own takes its pages from a private pool sized for
+ * its context, as it grows; a session of a server takes them from the server's shared {@link KvPagePool}, where the
+ * scheduler makes room ({@link #reserve}) before each step and gives them back ({@link #releaseCache}).
  *
  * <p>The forward is the one of Llama (Touvron et al. 2023) as llama.cpp's {@code llm_build_llama} computes it:
  * pre-RMSNorm blocks, GQA self-attention with rotary embeddings and a causal mask, SwiGLU feed-forward, final
@@ -66,6 +71,14 @@ public final class InferenceSession {
      * @param maxBatch    tokens per prefill chunk; longer prompts are split
      */
     public InferenceSession(LlamaModel model, AdapterSet adapters, int contextSize, int maxBatch) {
+        this(model, adapters, contextSize, maxBatch, null);
+    }
+
+    /**
+     * A session whose KV pages come from {@code pool} (shared with other sessions of the same model), null for a
+     * private pool of {@code contextSize} positions.
+     */
+    public InferenceSession(LlamaModel model, AdapterSet adapters, int contextSize, int maxBatch, KvPagePool pool) {
         this.cfg = model.config();
         this.w = model.weights();
         this.adapters = adapters == null ? AdapterSet.NONE : adapters;
@@ -76,7 +89,11 @@ public final class InferenceSession {
         this.ropeTables = Rope.tables(cfg, contextSize);
         this.ropeLayout = Rope.layout(cfg);
         this.maxBatch = Math.min(maxBatch, contextSize);
-        this.cache = new KvCache(cfg.nLayers(), contextSize, cfg.kvDim());
+        if (pool != null && (pool.kvDim() != cfg.kvDim() || pool.layers() != cfg.nLayers())) {
+            throw new IllegalArgumentException("the KV page pool holds " + pool.layers() + " layers of " + pool.kvDim()
+                    + "-float rows but this model has " + cfg.nLayers() + " layers of " + cfg.kvDim());
+        }
+        this.cache = new KvCache(pool != null ? pool : KvPagePool.forPositions(cfg, contextSize), contextSize);
         int B = this.maxBatch;
         int C = cfg.dim();
         x = new float[B * C];
@@ -112,9 +129,28 @@ public final class InferenceSession {
         return cache.contextSize;
     }
 
-    /** Bytes of the KV cache. */
+    /** Bytes of the KV pages this session holds. */
     public long kvCacheBytes() {
         return cache.bytes();
+    }
+
+    /** KV pages this session holds. */
+    public int kvPages() {
+        return cache.pageCount();
+    }
+
+    /**
+     * Takes KV pages until {@code positions} positions fit; false when the pool has no page left (the pages taken
+     * so far are kept).
+     */
+    public boolean reserve(int positions) {
+        return cache.grow(positions);
+    }
+
+    /** Gives every KV page back to the pool and forgets everything: the next token goes to position 0. */
+    public void releaseCache() {
+        reset();
+        cache.release();
     }
 
     /** Forgets everything: the next token goes to position 0. */
@@ -196,6 +232,11 @@ public final class InferenceSession {
         return adapters;
     }
 
+    /** True for X-LoRA adapters: each chunk needs a base-model pass first, which a batched step does not run. */
+    boolean runsScalingPass() {
+        return scalingPass != null;
+    }
+
     /** Most rows one {@link #attendRows} call may take (the prefill chunk). */
     int maxBatch() {
         return maxBatch;
@@ -221,9 +262,8 @@ public final class InferenceSession {
         }
         ops.ropeForward(q, T, cfg.nHeads(), hs, positions, ropeTables, ropeLayout);
         ops.ropeForward(k, T, cfg.nKvHeads(), hs, positions, ropeTables, ropeLayout);
-        System.arraycopy(k, 0, cache.keys[layer], pos * kvDim, T * kvDim);
-        System.arraycopy(vRows, row0 * kvDim, cache.values[layer], pos * kvDim, T * kvDim);
-        attention.forward(att, q, cache.keys[layer], cache.values[layer], pos, T);
+        cache.write(layer, pos, k, 0, vRows, row0, T);
+        attention.forward(att, q, cache, layer, pos, T);
         System.arraycopy(att, 0, attRows, row0 * qDim, T * qDim);
     }
 
@@ -240,19 +280,36 @@ public final class InferenceSession {
             throw new IllegalStateException("context full: " + pos + " positions used + " + n + " new > context size "
                     + cache.contextSize);
         }
+        if (!cache.grow(pos + n)) {
+            throw new IllegalStateException("the KV page pool has no free page for positions " + pos + ".." + (pos + n)
+                    + " (" + cache.pool + "); a scheduler reserves pages before each step");
+        }
     }
 
     /** The decoder blocks over tokens[off .. off+T) at positions pos .. pos+T; leaves the residual stream in x. */
     private void forwardChunk(int[] tokens, int off, int T) {
-        final int C = cfg.dim(), kvDim = cfg.kvDim(), hidden = cfg.hiddenDim(), hs = cfg.headDim();
-        final int V = cfg.vocabSize();
-        final int p0 = pos;
-        if (scalingPass != null) {
-            scalingPass.forwardChunk(tokens, off, T);
+        if (xlora == null) {
+            blocks(tokens, off, T);
+            return;
+        }
+        // The scalings live in the X-LoRA model, which every session of the same loaded adapter shares (a server
+        // loads an adapter once for all its requests): hold it from the scaling pass to the end of the scaled pass.
+        synchronized (xlora) {
+            int C = cfg.dim();
+            scalingPass.requireRoom(T);
+            scalingPass.blocks(tokens, off, T);
             float[] scalingHidden = new float[T * C];
             ops.rmsNormForward(scalingHidden, rstd, scalingPass.x, w.finalNorm(), T, C, cfg.rmsEps());
             xlora.setHidden(scalingHidden, T);
+            blocks(tokens, off, T);
         }
+    }
+
+    /** {@link #forwardChunk} without X-LoRA's scaling pass. */
+    private void blocks(int[] tokens, int off, int T) {
+        final int C = cfg.dim(), hidden = cfg.hiddenDim(), hs = cfg.headDim();
+        final int V = cfg.vocabSize();
+        final int p0 = pos;
         for (int t = 0; t < T; t++) {
             int id = tokens[off + t];
             if (id < 0 || id >= V) {
@@ -269,10 +326,8 @@ public final class InferenceSession {
             linear(layer.wv(), layer.bv(), l, Target.V, xb, T, v);
             ops.ropeForward(q, T, cfg.nHeads(), hs, positions, ropeTables, ropeLayout);
             ops.ropeForward(k, T, cfg.nKvHeads(), hs, positions, ropeTables, ropeLayout);
-            float[] kc = cache.keys[l], vc = cache.values[l];
-            System.arraycopy(k, 0, kc, p0 * kvDim, T * kvDim);
-            System.arraycopy(v, 0, vc, p0 * kvDim, T * kvDim);
-            attention.forward(att, q, kc, vc, p0, T);
+            cache.write(l, p0, k, 0, v, 0, T);
+            attention.forward(att, q, cache, l, p0, T);
             linear(layer.wo(), null, l, Target.O, att, T, xb);
             ops.axpy(1f, xb, 0, x, 0, T * C);
             ops.rmsNormForward(xb, rstd, x, layer.ffnNorm(), T, C, cfg.rmsEps());

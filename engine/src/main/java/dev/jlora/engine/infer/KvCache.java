@@ -1,30 +1,99 @@
 package dev.jlora.engine.infer;
 
+import java.util.Arrays;
+
 /**
- * Keys and values of every past position, fp32, one [ctx × KVH·hs] row-major array per layer for each.
- * Keys are stored after rotary embedding, so a cached key is never rotated again.
+ * The KV cache of one sequence as a page table (vLLM's block table, Kwon et al. 2023 §4.2): logical position p
+ * lives in row p mod P of the sequence's (p / P)-th page, P = {@link KvPagePool#pageSize()}. Pages come from a
+ * {@link KvPagePool} one at a time as the sequence grows ({@link #grow}) and go back all at once ({@link #release}).
+ * At most {@code contextSize} positions. Not thread-safe (the pool is).
  */
 final class KvCache {
-    final float[][] keys;
-    final float[][] values;
+    final KvPagePool pool;
     final int contextSize;
     final int kvDim;
+    final int pageSize;
+    private KvPage[] pages = new KvPage[4];
+    private int pageCount;
 
-    KvCache(int nLayers, int contextSize, int kvDim) {
-        long perLayer = (long) contextSize * kvDim;
-        if (perLayer > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("KV cache of " + contextSize + " positions × " + kvDim
-                    + " floats per layer does not fit a Java array; use a smaller context size");
-        }
+    KvCache(KvPagePool pool, int contextSize) {
+        this.pool = pool;
         this.contextSize = contextSize;
-        this.kvDim = kvDim;
-        this.keys = new float[nLayers][(int) perLayer];
-        this.values = new float[nLayers][(int) perLayer];
+        this.kvDim = pool.kvDim();
+        this.pageSize = pool.pageSize();
     }
 
-    /** Bytes held by the cache. */
+    /** Positions the pages held can store. */
+    int capacity() {
+        return pageCount * pageSize;
+    }
+
+    /** Pages held. */
+    int pageCount() {
+        return pageCount;
+    }
+
+    /** The i-th page of the sequence (positions i·P .. i·P + P). */
+    KvPage page(int i) {
+        return pages[i];
+    }
+
+    /** Pages needed to hold {@code positions} positions of pages of {@code pageSize}. */
+    static int pagesFor(long positions, int pageSize) {
+        return (int) Math.ceilDiv(positions, pageSize);
+    }
+
+    /**
+     * Takes pages from the pool until {@code positions} positions fit; false (keeping what it got) when the pool has
+     * no free page left.
+     */
+    boolean grow(int positions) {
+        if (positions > contextSize) {
+            throw new IllegalStateException("context full: " + positions + " positions > context size " + contextSize);
+        }
+        int need = pagesFor(positions, pageSize);
+        while (pageCount < need) {
+            KvPage p = pool.allocate();
+            if (p == null) {
+                return false;
+            }
+            if (pageCount == pages.length) {
+                pages = Arrays.copyOf(pages, 2 * pages.length);
+            }
+            pages[pageCount++] = p;
+        }
+        return true;
+    }
+
+    /** Gives every page back to the pool; the cache is empty afterwards. */
+    void release() {
+        for (int i = 0; i < pageCount; i++) {
+            pool.free(pages[i]);
+            pages[i] = null;
+        }
+        pageCount = 0;
+    }
+
+    /**
+     * Stores rows {@code kRow0 ..} of {@code kRows} and {@code vRow0 ..} of {@code vRows} (T rows of kvDim each) at
+     * positions {@code p0 .. p0+T} of {@code layer}, across page boundaries. The pages must be there ({@link #grow}).
+     */
+    void write(int layer, int p0, float[] kRows, int kRow0, float[] vRows, int vRow0, int T) {
+        int t = 0;
+        while (t < T) {
+            int p = p0 + t;
+            int inPage = p % pageSize;
+            int n = Math.min(T - t, pageSize - inPage);
+            KvPage page = pages[p / pageSize];
+            System.arraycopy(kRows, (kRow0 + t) * kvDim, page.keys[layer], inPage * kvDim, n * kvDim);
+            System.arraycopy(vRows, (vRow0 + t) * kvDim, page.values[layer], inPage * kvDim, n * kvDim);
+            t += n;
+        }
+    }
+
+    /** Bytes of the pages held. */
     long bytes() {
-        return bytesFor(keys.length, contextSize, kvDim);
+        return pageCount * pool.pageBytes();
     }
 
     /** Bytes of a cache for {@code contextSize} positions: keys and values, fp32. */

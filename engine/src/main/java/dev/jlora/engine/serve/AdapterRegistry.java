@@ -1,6 +1,7 @@
 package dev.jlora.engine.serve;
 
 import dev.jlora.engine.adapter.AdapterSet;
+import dev.jlora.engine.infer.KvPagePool;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -25,6 +26,15 @@ import java.util.stream.Stream;
  * <p>Names are checked before they touch the file system: letters, digits, '.', '_' and '-' only, no "..", and the
  * real path (symbolic links resolved) must lie inside the directory. Evicting or unloading an adapter only drops the
  * registry's reference: a request that already holds the {@link AdapterSet} keeps using it.
+ *
+ * <p>With {@link #sharePool} the resident adapters also hold pages of the server's {@link KvPagePool}, the memory
+ * KV caches are paged from (S-LoRA's Unified Paging, Sheng et al. 2023 §4.1): a load takes ⌈bytes / page bytes⌉
+ * pages, evicting least recently used adapters that no running sequence uses and then waiting for KV pages to be
+ * freed if the pool is still full; when the KV caches need pages the pool reclaims them here, again evicting only
+ * adapters no running sequence uses ({@link KvPagePool#pinned}). An adapter in use is never evicted, by the pool or
+ * by the count and byte bounds, so its pages stay counted while it runs. Not followed: S-LoRA also keeps the
+ * adapters of queued requests off the GPU until they run; here an adapter evicted while a queued request holds it
+ * stays in that request's memory, uncounted, until the request ends ({@link #unload} likewise).
  */
 public final class AdapterRegistry {
     /** Reads an adapter file or directory for the served model. */
@@ -50,6 +60,7 @@ public final class AdapterRegistry {
     private final Loader loader;
     private final int maxResident;
     private final long maxBytes;
+    private KvPagePool pool;   // null: bounded by count and bytes only
     private final LinkedHashMap<String, Loaded> resident = new LinkedHashMap<>(16, 0.75f, true);
     private final Map<String, CompletableFuture<Loaded>> loading = new LinkedHashMap<>();
     private long residentBytes;
@@ -122,6 +133,10 @@ public final class AdapterRegistry {
         if (mine) {
             try {
                 Loaded l = loader.load(path);
+                KvPagePool p = sharedPool();
+                if (p != null) {
+                    reserve(p, name, l.bytes());
+                }
                 synchronized (this) {
                     put(name, l);
                     loading.remove(name);
@@ -155,8 +170,67 @@ public final class AdapterRegistry {
         if (l == null) {
             return false;
         }
-        residentBytes -= l.bytes();
+        dropped(l);
         return true;
+    }
+
+    /**
+     * Counts the resident adapters in {@code pool}'s pages from now on and lets the pool evict unused ones when its
+     * KV caches need room. Call once, before the first load.
+     */
+    public synchronized void sharePool(KvPagePool pool) {
+        if (this.pool != null || !resident.isEmpty()) {
+            throw new IllegalStateException("sharePool must be called once, before any adapter is loaded");
+        }
+        this.pool = pool;
+        pool.setReclaimer(this::reclaim);
+    }
+
+    /** Pages of the shared pool held by resident adapters (0 without {@link #sharePool}). */
+    public synchronized long residentPages() {
+        return pool == null ? 0 : pool.pagesForBytes(residentBytes);
+    }
+
+    private synchronized KvPagePool sharedPool() {
+        return pool;
+    }
+
+    /** Takes the pages of a loaded adapter, outside this registry's lock (the pool may call {@link #reclaim}). */
+    private static void reserve(KvPagePool pool, String name, long bytes) throws IOException {
+        try {
+            pool.reserve(pool.pagesForBytes(bytes));
+        } catch (IllegalArgumentException e) {
+            throw new IOException("adapter '" + name + "' (" + bytes + " bytes) " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for memory for adapter '" + name + "'", e);
+        }
+    }
+
+    /**
+     * Evicts least recently used adapters that no running sequence uses until {@code pages} pages are freed or none
+     * is left to evict; returns the pages freed. The pool's {@link KvPagePool.Reclaimer}.
+     */
+    private synchronized long reclaim(long pages) {
+        long freed = 0;
+        Iterator<Map.Entry<String, Loaded>> it = resident.entrySet().iterator();
+        while (freed < pages && it.hasNext()) {
+            Loaded l = it.next().getValue();
+            if (!pool.pinned(l.adapters())) {
+                it.remove();
+                freed += pool.pagesForBytes(l.bytes());
+                dropped(l);
+            }
+        }
+        return freed;
+    }
+
+    /** Accounts for {@code l} leaving the cache. */
+    private void dropped(Loaded l) {
+        residentBytes -= l.bytes();
+        if (pool != null) {
+            pool.release(pool.pagesForBytes(l.bytes()));
+        }
     }
 
     /** Names of all adapters in the directory (valid names only, sorted). */
@@ -177,6 +251,11 @@ public final class AdapterRegistry {
     /** Names of the resident adapters, least recently used first. */
     public synchronized List<String> resident() {
         return new ArrayList<>(resident.keySet());
+    }
+
+    /** The byte bound of the resident adapters. */
+    public long maxBytes() {
+        return maxBytes;
     }
 
     public synchronized long residentBytes() {
@@ -200,17 +279,17 @@ public final class AdapterRegistry {
     private void put(String name, Loaded l) {
         Loaded old = resident.put(name, l);
         if (old != null) {
-            residentBytes -= old.bytes();
+            dropped(old);
         }
         residentBytes += l.bytes();
         Iterator<Map.Entry<String, Loaded>> it = resident.entrySet().iterator();
-        while ((resident.size() > maxResident || residentBytes > maxBytes) && resident.size() > 1) {
+        while ((resident.size() > maxResident || residentBytes > maxBytes) && it.hasNext()) {
             Map.Entry<String, Loaded> e = it.next();
-            if (e.getKey().equals(name)) {
-                continue;
+            if (e.getKey().equals(name) || (pool != null && pool.pinned(e.getValue().adapters()))) {
+                continue;   // the new one stays; one in use stays counted
             }
-            residentBytes -= e.getValue().bytes();
             it.remove();
+            dropped(e.getValue());
         }
     }
 }

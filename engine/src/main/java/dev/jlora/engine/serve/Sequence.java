@@ -1,37 +1,48 @@
 package dev.jlora.engine.serve;
 
 import dev.jlora.engine.infer.InferenceSession;
+import dev.jlora.engine.infer.KvPagePool;
 import dev.jlora.engine.infer.Sampler;
 import dev.jlora.engine.infer.StopStrings;
 import dev.jlora.engine.infer.Utf8Stream;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.tokenizer.Tokenizer;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One running request: its KV cache (an {@link InferenceSession} with the request's adapters), sampler, UTF-8 and
  * stop-string state. The per-token logic is the one of {@code Generator.generate}, cut at the decode step so that
  * the scheduler can advance many sequences one token each; greedy output is therefore identical to the Generator's.
+ *
+ * <p>A preempted sequence ({@link #preempt}) loses its KV cache but keeps everything else; when it runs again its
+ * prompt and the tokens it generated so far are prefilled anew ("recomputation", vLLM §4.5) and it continues with the
+ * token it had sampled last, so its output does not change.
  */
 final class Sequence {
     final ServeRequest request;
     final InferenceSession session;
-    final int reservedPositions;
     private final Tokenizer tokenizer;
     private final Sampler sampler;
     private final Utf8Stream utf8 = new Utf8Stream();
     private final StopStrings stop;
     private int generated;
-    private int counted;                 // tokens already added to the scheduler's total
+    private int[] generatedIds = new int[16];   // [generated] sampled tokens, for recomputation after preemption
+    private final AtomicLong generatedTotal;   // the scheduler's count over all requests
     private int nextToken = -1;          // token to feed at the next decode step, −1 when none
-    private int prefilled;               // prompt tokens already in the KV cache
+    private int cached;                  // tokens of the context in the KV cache (or in the chunk being prefilled)
     private ServeResult result;
     volatile boolean cancelled;
 
-    Sequence(ServeRequest request, LlamaModel model, int contextSize) {
+    /**
+     * A sequence of at most {@code contextSize} positions whose KV pages come from {@code pool}; each token it
+     * generates is added to {@code generatedTotal} before the listener hears of it.
+     */
+    Sequence(ServeRequest request, LlamaModel model, int contextSize, KvPagePool pool, AtomicLong generatedTotal) {
         this.request = request;
+        this.generatedTotal = generatedTotal;
         this.tokenizer = model.tokenizer();
-        this.reservedPositions = contextSize;
-        this.session = new InferenceSession(model, request.adapters(), contextSize);
+        this.session = new InferenceSession(model, request.adapters(), contextSize,
+                InferenceSession.DEFAULT_MAX_BATCH, pool);
         this.sampler = new Sampler(request.config().sampling(), model.config().vocabSize());
         this.stop = new StopStrings(request.config().stopStrings());
     }
@@ -51,32 +62,51 @@ final class Sequence {
         return true;
     }
 
-    /** True while part of the prompt still has to be prefilled. */
-    boolean prefilling() {
-        return result == null && prefilled < request.prompt().length;
+    /**
+     * Tokens the KV cache must hold before the next decode step: the prompt, then every generated token but the
+     * pending one.
+     */
+    int contextLength() {
+        return request.prompt().length + generated - (nextToken >= 0 ? 1 : 0);
     }
 
-    /** The next at most {@code max} prompt tokens to prefill, counted as prefilled. */
+    /** True while part of the prompt (or, after a preemption, of the generated tokens) still has to be prefilled. */
+    boolean prefilling() {
+        return result == null && cached < contextLength();
+    }
+
+    /** The next at most {@code max} tokens to prefill, counted as prefilled. */
     int[] takePrefillChunk(int max) {
-        int n = Math.min(max, request.prompt().length - prefilled);
-        int[] chunk = java.util.Arrays.copyOfRange(request.prompt(), prefilled, prefilled + n);
-        prefilled += n;
+        int[] prompt = request.prompt();
+        int n = Math.min(max, contextLength() - cached);
+        int[] chunk = new int[n];
+        for (int i = 0; i < n; i++) {
+            int at = cached + i;
+            chunk[i] = at < prompt.length ? prompt[at] : generatedIds[at - prompt.length];
+        }
+        cached += n;
         return chunk;
     }
 
     /**
      * After a prefill chunk ran: the logits of its last position start generation if that was the prompt's end
-     * (earlier chunks' logits are not needed).
+     * (earlier chunks' logits are not needed, nor those of a recomputation: its next token is already sampled).
      */
     void prefilled(float[] logits) {
-        if (!prefilling()) {
+        if (!prefilling() && nextToken < 0) {
             accept(logits);
         }
     }
 
+    /** Drops the KV cache (its pages go back to the pool); the context is prefilled again when it runs next. */
+    void preempt() {
+        session.releaseCache();
+        cached = 0;
+    }
+
     /** True while the sequence waits for a decode step of {@link #pendingToken()}. */
     boolean needsDecode() {
-        return result == null && nextToken >= 0;
+        return result == null && nextToken >= 0 && !prefilling();
     }
 
     int pendingToken() {
@@ -85,10 +115,17 @@ final class Sequence {
 
     /** Samples from {@code logits} (the result of the last forward) and decides whether to go on. */
     void accept(float[] logits) {
+        if (nextToken >= 0) {
+            cached++;   // the logits are those of the pending token's decode step
+        }
         nextToken = -1;
         int id = sampler.sample(logits);
         sampler.accept(id);
-        generated++;
+        if (generated == generatedIds.length) {
+            generatedIds = java.util.Arrays.copyOf(generatedIds, 2 * generated);
+        }
+        generatedIds[generated++] = id;
+        generatedTotal.incrementAndGet();
         if (request.config().stopAtEndOfGeneration() && tokenizer.isEndOfGeneration(id)) {
             finish(ServeResult.Finish.END_OF_GENERATION);
             return;
@@ -130,13 +167,6 @@ final class Sequence {
         }
         result = new ServeResult(stop.text(), request.prompt().length, generated, ServeResult.Finish.CANCELLED);
         request.listener().onError(e);
-    }
-
-    /** Tokens generated since the last call (for the scheduler's running total). */
-    int takeNewTokens() {
-        int n = generated - counted;
-        counted = generated;
-        return n;
     }
 
     boolean done() {

@@ -28,10 +28,10 @@ import java.util.function.IntConsumer;
  *
  * <p>Per block: h = x + Wo·attn(rope(Wq·n₁), rope(Wk·n₁), Wv·n₁) with n₁ = rmsnorm(x)·w₁ and a causal GQA
  * softmax(q·kᵀ/√hs) ({@link CausalAttention}); out = h + Wdown·(silu(Wgate·n₂) ⊙ Wup·n₂) with n₂ = rmsnorm(h)·w₂.
- * Each projection adds its adapter's Δ. With {@link #useSparseAttention} the training forward/backward restrict
- * each query to its LongLoRA S²-Attn group ({@link ShiftedSparseAttention}); evaluation and logits stay fully
- * causal. The head is rmsnorm then Wout; the loss is the mean cross-entropy over positions whose target is
- * ≥ 0 (negative targets, e.g. −100, are ignored).
+ * Each projection adds its adapter's Δ (times its layer's gate when {@link #setLayerGates} set Flexora's gates).
+ * With {@link #useSparseAttention} the training forward/backward restrict each query to its LongLoRA S²-Attn group
+ * ({@link ShiftedSparseAttention}); evaluation and logits stay fully causal. The head is rmsnorm then Wout; the loss
+ * is the mean cross-entropy over positions whose target is ≥ 0 (negative targets, e.g. −100, are ignored).
  *
  * <p>Memory: the residual stream [L+1 × B·T × C] is always kept. Without checkpointing every block keeps its
  * activations (about (4C + 3·hidden + 2·qDim + 2·kvDim)·B·T floats); with checkpointing one set is shared and each
@@ -59,6 +59,7 @@ public final class LlamaTrainGraph {
     private final CausalAttention attention;
     private final int[] positions;        // [B·T]: t for row b·T + t; every sequence starts at position 0
     private ShiftedSparseAttention sparseAttention;   // LongLoRA's training-only pattern, or null: full causal
+    private float[] layerGates, layerGateGrads;       // Flexora's per-layer adapter multipliers (and their ∂loss), or null
     private final float[][] resid;    // [L+1][BT×C]: block inputs, then the final residual
     private final Acts[] acts;        // one per block, or a single shared one with checkpointing
     private final float[] lnf, rstdf; // final norm output and 1/rms
@@ -74,6 +75,7 @@ public final class LlamaTrainGraph {
     private static final class Acts {
         final float[] ln1, rstd1, q, k, v, atty, x2, ln2, rstd2, g, u, act;
         final EnumMap<Target, TrainableAdapter.Saved> saved = new EnumMap<>(Target.class);
+        final EnumMap<Target, float[]> deltas = new EnumMap<>(Target.class);   // adapter outputs, when gated
         TrainableAdapter.Saved ffnSaved;   // of an FfnAdapter that replaces this block's FFN
 
         Acts(int B, int T, int C, int Qd, int KVd, int F, int H) {
@@ -167,6 +169,27 @@ public final class LlamaTrainGraph {
 
     public int seqLen() {
         return T;
+    }
+
+    /**
+     * Multiplies the output of every adapter of layer l by {@code gates[l]} (Flexora's layer gates) in all forwards
+     * and backwards; null removes the gates. With {@code gateGrads} (length L, or null), {@link #forwardBackward}
+     * also accumulates ∂(gradScale·loss)/∂gates[l] = Σ ⟨dy, Δ_l(x)⟩ over the layer's adapted linears into it (+=).
+     * Replaced whole-FFN adapters ({@link FfnAdapter}) cannot be gated.
+     */
+    public void setLayerGates(float[] gates, float[] gateGrads) {
+        if (gates != null && gates.length != L || gateGrads != null && (gates == null || gateGrads.length != L)) {
+            throw new IllegalArgumentException("layer gates need one value per layer (" + L + ") and gradients only "
+                    + "with gates");
+        }
+        for (int l = 0; gates != null && l < L; l++) {
+            if (FfnAdapter.of(adapters, l) != null) {
+                throw new IllegalArgumentException("layer " + l + "'s FFN is replaced by a " + FfnAdapter.of(adapters, l)
+                        .getClass().getSimpleName() + ", which layer gates cannot scale");
+            }
+        }
+        this.layerGates = gates;
+        this.layerGateGrads = gateGrads;
     }
 
     /**
@@ -387,19 +410,40 @@ public final class LlamaTrainGraph {
         if (ad == null) {
             return;
         }
+        // gated: the adapter writes Δ(x) into its own buffer (kept for the gate gradient), y += gate·Δ(x)
+        float[] out = y;
+        if (layerGates != null) {
+            out = a.deltas.computeIfAbsent(t, k -> new float[BT * wt.rows()]);
+            Arrays.fill(out, 0f);
+        }
         if (train && ad instanceof TrainableAdapter ta) {
-            a.saved.put(t, ta.forwardTrain(x, BT, y, dropoutSeedFor(dropoutSeed, l, t)));
+            a.saved.put(t, ta.forwardTrain(x, BT, out, dropoutSeedFor(dropoutSeed, l, t)));
         } else {
-            ad.forward(x, BT, y);
+            ad.forward(x, BT, out);
+        }
+        if (layerGates != null) {
+            ops.axpy(layerGates[l], out, 0, y, 0, out.length);
         }
     }
 
-    /** dx += dy·W (frozen, no weight gradient) + the adapter's input gradient; the adapter's parameters get +=. */
+    /**
+     * dx += dy·W (frozen, no weight gradient) + the adapter's input gradient; the adapter's parameters get +=. Gated:
+     * the adapter sees gate·dy, and the gate gradient gets ⟨dy, Δ(x)⟩.
+     */
     private void linearBackward(int l, Target t, QuantMatrix wt, float[] x, float[] dy, float[] dx, Acts a) {
         wt.matmulBackwardInput(dy, BT, dx);
         LinearAdapter ad = adapters.get(l, t);
         if (ad instanceof TrainableAdapter ta) {
-            ta.backward(x, BT, dy, a.saved.get(t), dx);
+            float[] dyAdapter = dy;
+            if (layerGates != null) {
+                float[] delta = a.deltas.get(t);
+                if (layerGateGrads != null) {
+                    layerGateGrads[l] += ops.dot(dy, 0, delta, 0, delta.length);
+                }
+                dyAdapter = new float[delta.length];   // dy is [BT × OC], as delta
+                ops.axpy(layerGates[l], dy, 0, dyAdapter, 0, delta.length);
+            }
+            ta.backward(x, BT, dyAdapter, a.saved.get(t), dx);
         }
     }
 

@@ -137,4 +137,27 @@ class LoraMixerTest {
         var e = assertThrows(UnsupportedOperationException.class, () -> ad.mergeInto(new float[OC * IC]));
         assertTrue(e.getMessage().contains("cannot be merged"), e.getMessage());
     }
+
+    @Test
+    void frozenPretrainedExpertsTrainOnlyTheRouterWithTheLoss() {
+        // Regime (ii): two pre-trained LoRAs of ranks 1 and 2 become frozen experts (buffers, B pre-scaled, padded to
+        // rank 2, expert scale 1); only router.weight is a parameter; its gradient, RSL included, against the reference.
+        var rnd = new SplittableRandom(13);
+        var ad = new LoraMixerAdapter(IC, OC, 2, 2, 2f, 0f, 1, 0.3f, 0.2f, true);
+        for (int e = 0; e < 2; e++) {
+            var lora = new LoraAdapter(IC, OC, e + 1, 3f, 0f, false);
+            MixtureTest.randomize(lora, rnd, 0.8);
+            ad.setExpert(e, lora);
+        }
+        MixtureTest.randomize(ad, rnd, 1.5);
+        assertEquals(1, ad.parameters().size(), "only the router trains");
+        assertEquals(4, ad.buffers().size(), "A and B of 2 frozen experts");
+        assertEquals("true", ad.config().get("frozen_experts"));
+        MixtureTest.gradients(ad, MixtureRefs.mixture(IC, OC, 2, 2, 1.0, MixtureRefs.topK(1), true, null,
+                MixtureRefs.loramixerRsl(0.3, 0.2, 1)), 13);
+        AdapterCheck.stateRoundTrip(ad, new LoraMixerAdapter(IC, OC, 2, 2, 2f, 0f, 1, 0.3f, 0.2f, true), T, 14);
+        var e = assertThrows(IllegalStateException.class,
+                () -> new LoraMixerAdapter(IC, OC, 2, 2, 2f, 0f, 1, 0f, 0f).setExpert(0, new LoraAdapter(IC, OC, 1, 1f, 0f, false)));
+        assertTrue(e.getMessage().contains("frozen_experts"), e.getMessage());
+    }
 }

@@ -13,6 +13,7 @@ import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.infer.GenerationConfig;
 import dev.jlora.engine.infer.Generator;
 import dev.jlora.engine.infer.InferenceSession;
+import dev.jlora.engine.infer.KvPagePool;
 import dev.jlora.engine.infer.SamplerConfig;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.ref.ByteTokenizer;
@@ -48,6 +49,10 @@ class SchedulerTest {
             }
         }
         return set;
+    }
+
+    static KvPagePool pool(long positions) {
+        return KvPagePool.forPositions(MODEL.config(), positions);
     }
 
     static String direct(AdapterSet a, int[] prompt, GenerationConfig cfg) {
@@ -86,7 +91,7 @@ class SchedulerTest {
         List<Collect> got = new ArrayList<>();
         // 3 slots for 5 requests: two wait and join while the others decode.
         DecodeStep step = batched ? DecodeStep.batched(MODEL) : DecodeStep.INTERLEAVED;
-        try (var s = new Scheduler(MODEL, 3, 1000, 8, 3, step)) {   // 3 prompt tokens per iteration: chunked
+        try (var s = new Scheduler(MODEL, 3, pool(1000), 8, 3, step)) {   // 3 prompt tokens per iteration: chunked
             for (int i = 0; i < sets.size(); i++) {
                 var c = new Collect();
                 got.add(c);
@@ -126,7 +131,7 @@ class SchedulerTest {
         };
         var greedy = new GenerationConfig(30, SamplerConfig.greedy(), List.of(), false);
         int[] longPrompt = prompt("a prompt of several chunks");   // 27 tokens: 4 chunks of ≤ 8; 57 ≤ context 64
-        try (var s = new Scheduler(MODEL, 2, 1000, 8, 8, recording)) {
+        try (var s = new Scheduler(MODEL, 2, pool(1000), 8, 8, recording)) {
             var first = new Collect();
             var started = new CountDownLatch(1);
             var secondSubmitted = new CountDownLatch(1);
@@ -214,10 +219,55 @@ class SchedulerTest {
 
     @Test
     void requestLargerThanTheKvBudgetIsRejected() {
-        try (var s = new Scheduler(MODEL, 2, 10, 8)) {
+        try (var s = new Scheduler(MODEL, 2, 10, 8)) {   // 10 positions: one page of 16
             var e = assertThrows(IllegalArgumentException.class, () -> s.submit(new ServeRequest("a", AdapterSet.NONE,
                     prompt("hello"), new GenerationConfig(20, SamplerConfig.greedy()), null)));
-            assertTrue(e.getMessage().contains("budget is 10"), e.getMessage());
+            assertTrue(e.getMessage().contains("26 KV positions") && e.getMessage().contains("2 pages of 16")
+                    && e.getMessage().contains("whole KV memory pool has 1 pages"), e.getMessage());
         }
+    }
+
+    /**
+     * A pool far too small for the requests running together: requests are admitted on their prompt's pages, the
+     * pool runs out while they decode, and the most recently admitted are preempted and recomputed later. Every
+     * output (greedy and seeded, with adapters) still equals its single run, and preemption did happen.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void preemptedRequestsRecomputeAndKeepTheirOutput(boolean batched) throws Exception {
+        var greedy = new GenerationConfig(22, SamplerConfig.greedy(), List.of(), false);
+        var seeded = new GenerationConfig(22, SamplerConfig.defaults(9), List.of(), false);
+        List<AdapterSet> sets = List.of(lora(21), AdapterSet.NONE, lora(22), lora(21), AdapterSet.NONE);
+        List<int[]> prompts = List.of(prompt("hello"), prompt("tiny pool"), prompt("abc"), prompt("x"), prompt("zz top"));
+        List<GenerationConfig> cfgs = List.of(greedy, seeded, greedy, seeded, greedy);
+        // Pages of 4 positions, 9 pages: each request needs ≤ 8 pages alone (≤ 32 positions), 4 running need ~28.
+        var pool = new KvPagePool(MODEL.config(), 4, 9);
+        DecodeStep step = batched ? DecodeStep.batched(MODEL) : DecodeStep.INTERLEAVED;
+        var allSubmitted = new CountDownLatch(1);
+        List<Collect> got = new ArrayList<>();
+        try (var s = new Scheduler(MODEL, 4, pool, 8, 64, step)) {
+            for (int i = 0; i < sets.size(); i++) {
+                // The first request holds the scheduler in its first token until all are queued, so they run together.
+                var c = i > 0 ? new Collect() : new Collect() {
+                    @Override public void onText(String text) {
+                        awaitQuietly(allSubmitted);
+                        super.onText(text);
+                    }
+                };
+                got.add(c);
+                s.submit(new ServeRequest("m" + i, sets.get(i), prompts.get(i), cfgs.get(i), c));
+            }
+            allSubmitted.countDown();
+            for (int i = 0; i < sets.size(); i++) {
+                ServeResult r = got.get(i).get();
+                String want = direct(sets.get(i), prompts.get(i), cfgs.get(i));
+                assertEquals(want, r.text(), "request " + i);
+                assertEquals(want, got.get(i).streamed.toString(), "streamed text of request " + i);
+                assertEquals(22, r.completionTokens(), "request " + i);
+            }
+            assertTrue(s.preemptions() > 0, "the pool of 9 pages must have run out");
+            assertEquals(22 * 5, s.tokensGenerated());
+        }
+        assertEquals(0, pool.kvPages(), "every page was given back");
     }
 }

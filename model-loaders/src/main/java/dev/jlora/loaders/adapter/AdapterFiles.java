@@ -4,6 +4,7 @@ import dev.jlora.engine.adapter.AdapterMethods;
 import dev.jlora.engine.adapter.RankMaskedAdapter;
 import dev.jlora.engine.adapter.SoraAdapter;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
+import dev.jlora.engine.adapter.TriAdaptLoraAdapter;
 import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaConfig;
 import dev.jlora.engine.model.LlamaModel;
@@ -113,11 +114,18 @@ public final class AdapterFiles {
                     + " export of base tensors trained in full (" + adapters.base().parts() + ") is not implemented: "
                     + "save as .jlora or merge them into the model with jlora merge");
         }
-        // SoRA and the rank-adaptive methods (AdaLoRA, DyLoRA, IncreLoRA, CoDyRA) export as what their pruning or
-        // growth leaves: LoRA of the components in use per module (PEFT's rank_pattern).
+        if (format != Format.JLORA && adapters.adapters().stream()
+                .anyMatch(a -> a instanceof dev.jlora.engine.adapter.LoraPruneAdapter)) {
+            throw new UnsupportedOperationException(format.name().toLowerCase(java.util.Locale.ROOT)
+                    + " export of loraprune adapters is not implemented: a LoRA file cannot hold the structured pruning "
+                    + "masks (prune_mask); save as .jlora, or write the pruned model with jlora merge");
+        }
+        // SoRA and the rank-adaptive methods (AdaLoRA, DyLoRA, IncreLoRA, CoDyRA, TriAdaptLoRA) export as what their
+        // pruning or growth leaves: LoRA of the components in use per module (PEFT's rank_pattern).
         TrainableAdapterSet lora = format == Format.JLORA ? adapters
                 : adapters.mapAdapters(a -> a instanceof SoraAdapter s ? s.prunedLora()
-                        : a instanceof RankMaskedAdapter rm ? rm.toLora() : a);
+                        : a instanceof RankMaskedAdapter rm ? rm.toLora()
+                        : a instanceof TriAdaptLoraAdapter t ? t.toLora() : a);
         switch (format) {
             case PEFT -> PeftAdapter.write(path, lora, cfg, baseModel);
             case GGUF -> LoraGguf.write(path, lora, cfg);
