@@ -7,6 +7,9 @@
 #   scripts/bench.sh memory [MemoryBench options]  peak RSS and heap of stories110M inference/LoRA training with F32,
 #                                                  Q4_0 and NF4 weights, one child JVM per configuration
 #                                                  -> bench/results/<date>/memory-<UTC>.txt
+#   scripts/bench.sh train [SHAPE] [TYPES] [STEPS] LoRA training step next to PyTorch CPU in one run: PyTorch, jlora
+#                                                  (each type), PyTorch again, each process timed by /usr/bin/time
+#                                                  -> bench/results/<date>/train-<UTC>.txt (defaults: 110M F32,NF4 3)
 #   scripts/bench.sh jar                           only build the jar
 #   scripts/bench.sh baseline [JMH options]        the regression suite, stored as this CPU's baseline
 #                                                  bench/baselines/<cpu>-<bits>bit.json (commit it)
@@ -56,6 +59,32 @@ case "$group" in
     "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Djlora.threads=2 \
       -cp "$root/bench/target/benchmarks.jar" dev.jlora.bench.MatmulCompare "${1:-60}" "$out"
     exit 0 ;;
+  train)
+    # One process at a time, PyTorch before and after jlora so a change of load shows up as a change between the
+    # two PyTorch runs. Ratios are what to read on a shared machine; CPU s/step is printed next to wall time.
+    shape=${1:-110M}; types=${2:-F32,NF4}; steps=${3:-3}
+    out="$root/bench/results/$(date -u +%Y-%m-%d)/train-$(date -u +%Y%m%dT%H%M%SZ).txt"
+    mkdir -p "$(dirname "$out")"
+    peak() { grep -E 'Maximum resident set size' | sed 's/^\s*/    /'; }
+    torch_run() {
+      echo "== PyTorch (load $(cut -d' ' -f1-3 /proc/loadavg))"
+      /usr/bin/time -v /usr/bin/python3 "$root/bench/scripts/train_torch.py" --shape "$shape" --steps "$steps" \
+        --warmup 1 2> >(peak >&2)
+    }
+    {
+      echo "bench train: $shape $types, $steps steps after 1 warm-up, commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo '+dirty')"
+      torch_run
+      for t in ${types//,/ }; do
+        echo "== jlora $t (load $(cut -d' ' -f1-3 /proc/loadavg))"
+        /usr/bin/time -v "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+          -Djlora.threads=2 -cp "$root/bench/target/benchmarks.jar" dev.jlora.bench.TrainBench \
+          --models "$root/../shared/models" --out "$root/bench/target/models" --shapes "$shape" --types "$t" \
+          --steps "$steps" --warmup 1 --checkpointing off 2> >(peak >&2)
+      done
+      torch_run
+    } 2>&1 | grep --line-buffered -v 'Using incubator modules' | tee "$out"
+    echo "bench: results in $out"
+    exit 0 ;;
   memory)
     out="$root/bench/results/$(date -u +%Y-%m-%d)/memory-$(date -u +%Y%m%dT%H%M%SZ).txt"
     mkdir -p "$(dirname "$out")"
@@ -90,7 +119,7 @@ case "$group" in
     fi
     echo "bench: run $out against $baseline_file (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
     exit "$code" ;;
-  *) echo "usage: scripts/bench.sh kernels|forms|compare|memory|baseline|regress|jar [options]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh kernels|forms|compare|train|memory|baseline|regress|jar [options]" >&2; exit 2 ;;
 esac
 
 "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \

@@ -139,9 +139,9 @@ def main():
     g = torch.Generator().manual_seed(3)
     tokens = torch.randint(3, vocab, (a.batch, a.seq), generator=g)
     targets = torch.randint(3, vocab, (a.batch, a.seq), generator=g)
-    secs = []
+    secs, cpu = [], []
     for i in range(-a.warmup, a.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = model(tokens, targets)
         loss.backward()
@@ -149,13 +149,15 @@ def main():
         opt.step()
         if i >= 0:
             secs.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     med = statistics.median(secs)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, OPENBLAS_CORETYPE="
           f"{os.environ.get('OPENBLAS_CORETYPE', '<unset>')}, {platform.processor() or platform.machine()}")
     print(f"stories{a.shape:<6} torch fp32 base  B={a.batch} T={a.seq} LoRA r={a.rank} on q,k,v,o: "
-          f"{a.batch * a.seq / med:8.0f} tokens/s  ({med:.3f} s/step, {sum(q.numel() for q in params):,} trainable, "
-          f"loss {loss.item():.4f}, peak RSS {rss_mib:,.0f} MiB)")
+          f"{a.batch * a.seq / med:8.0f} tokens/s  ({med:.3f} s/step, {statistics.median(cpu):.3f} CPU s/step, "
+          f"best {min(secs):.3f} s, {sum(q.numel() for q in params):,} trainable, "
+          f"loss {loss.item():.4f}, peak RSS {rss_mib:,.0f} MiB, load {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

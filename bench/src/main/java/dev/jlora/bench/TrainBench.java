@@ -29,6 +29,7 @@ import java.util.SplittableRandom;
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
  *      dev.jlora.bench.TrainBench --models ../shared/models --out bench/target/models [--shapes 15M] \
  *      [--types F32,Q8_0,Q4_0,NF4] [--batch 4] [--seq 256] [--rank 8] [--targets q,k,v,o] [--steps 5] [--warmup 2]
+ *      [--checkpointing off|on|both]
  * </pre>
  */
 public final class TrainBench {
@@ -48,6 +49,12 @@ public final class TrainBench {
         String targets = opt(args, "--targets", "q,k,v,o");
         int steps = Integer.parseInt(opt(args, "--steps", "5"));
         int warmup = Integer.parseInt(opt(args, "--warmup", "2"));
+        boolean[] checkpointing = switch (opt(args, "--checkpointing", "both")) {
+            case "off" -> new boolean[] {false};
+            case "on" -> new boolean[] {true};
+            case "both" -> new boolean[] {false, true};
+            default -> throw new IllegalArgumentException("--checkpointing must be off, on or both");
+        };
         System.out.printf(Locale.ROOT, "jlora kernels: %s, threads: %d; B=%d T=%d LoRA r=%d on %s%n",
                 VectorOps.get().name(), Parallel.threads(), B, T, rank, targets);
         for (String s : shapes) {
@@ -62,7 +69,7 @@ public final class TrainBench {
                 if (type == QuantType.NF4) {
                     m = withBlockMatrices(m, QuantType.NF4);
                 }
-                for (boolean ck : new boolean[] {false, true}) {
+                for (boolean ck : checkpointing) {
                     run(shape.name(), type, m, B, T, new LoraConfig(rank, 2f * rank, 0f, false,
                             LoraConfig.parseTargets(targets)), ck, steps, warmup);
                 }
@@ -76,21 +83,36 @@ public final class TrainBench {
         var graph = new LlamaTrainGraph(m.config(), m.weights(), adapters, B, T, checkpointing);
         var opt = AdamW.defaults();
         int[][] batch = randomBatch(m.config().vocabSize(), B * T, new SplittableRandom(3));
-        double[] secs = new double[steps];
+        double[] secs = new double[steps], cpu = new double[steps];
+        var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
         for (int i = -warmup; i < steps; i++) {
-            long t0 = System.nanoTime();
+            long t0 = System.nanoTime(), c0 = os.getProcessCpuTime();
             step(adapters, graph, opt, batch[0], batch[1], i);
             if (i >= 0) {
                 secs[i] = (System.nanoTime() - t0) / 1e9;
+                cpu[i] = (os.getProcessCpuTime() - c0) / 1e9;
             }
         }
         Arrays.sort(secs);
+        Arrays.sort(cpu);
         double median = secs[steps / 2];
         Runtime rt = Runtime.getRuntime();
         System.gc();
         long heapMiB = (rt.totalMemory() - rt.freeMemory()) >> 20;
-        System.out.printf(Locale.ROOT, "%-12s %-5s checkpointing=%-5s  %8.0f tokens/s  (%.3f s/step, %,d trainable, heap %,d MiB)%n",
-                shape, type, checkpointing, B * T / median, median, adapters.parameterCount(), heapMiB);
+        // CPU seconds (all threads of the process) per step: less sensitive than wall time to other processes on a
+        // shared machine, since time spent descheduled is not counted.
+        System.out.printf(Locale.ROOT, "%-12s %-5s checkpointing=%-5s  %8.0f tokens/s  (%.3f s/step, %.3f CPU s/step, "
+                        + "best %.3f s, %,d trainable, heap %,d MiB, load %s)%n",
+                shape, type, checkpointing, B * T / median, median, cpu[steps / 2], secs[0], adapters.parameterCount(),
+                heapMiB, loadAverage());
+    }
+
+    private static String loadAverage() {
+        try {
+            return java.nio.file.Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
+        } catch (java.io.IOException | RuntimeException e) {
+            return "?";
+        }
     }
 
     /** {inputs, targets}: {@code n} random token ids each, past the three special tokens. */

@@ -86,7 +86,7 @@ final class TrainCommand implements Callable<Integer> {
     java.util.List<String> trainBase = java.util.List.of();
 
     @Option(names = "--dynamics", paramLabel = "NAME", split = ",",
-            description = "Training dynamics, repeatable: loraplus, allora, lorapro, lisa, owlore, fira "
+            description = "Training dynamics, repeatable: loraplus, allora, lorapro, lisa, owlore, fira, flexora "
                     + "(docs/ADAPTERS.md)")
     java.util.List<String> dynamics = java.util.List.of();
 
@@ -94,7 +94,8 @@ final class TrainCommand implements Callable<Integer> {
             description = "Hyper-parameter of a --dynamics method, repeatable (loraplus: loraplus_lr_ratio; allora: "
                     + "allora_eta; lorapro: lorapro_optimizer; lisa: lisa_activated_layers, lisa_interval_steps; owlore: "
                     + "owlore_activated_layers, owlore_interval_steps, owlore_outlier_M, owlore_rank, …; fira: fira_rank, "
-                    + "fira_update_gap, fira_alpha)")
+                    + "fira_update_gap, fira_alpha; flexora: flexora_search_steps, flexora_lr, flexora_val_batches, "
+                    + "flexora_layers)")
     Map<String, String> dynamicsArgs = new LinkedHashMap<>();
 
     @Option(names = "--s2-attn-group", paramLabel = "G", defaultValue = "0",

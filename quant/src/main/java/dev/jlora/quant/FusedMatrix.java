@@ -1,6 +1,8 @@
 package dev.jlora.quant;
 
+import dev.jlora.simd.Matmul;
 import dev.jlora.simd.Parallel;
+import dev.jlora.simd.RowReader;
 import dev.jlora.simd.VectorOps;
 
 /**
@@ -9,12 +11,16 @@ import dev.jlora.simd.VectorOps;
  *
  * <ul>
  *   <li>Forward, T = 1 (decode): one fused {@link #dotRow} per output row, rows split over {@link Parallel}.</li>
- *   <li>Forward, T &gt; 1 (training, prefill): a tile of up to 64 rows × kc columns is decoded once into a
+ *   <li>Forward and backward, T ≥ {@value #GEMM_MIN_T} (training, long prefill): simd's packed GEMM
+ *       ({@link Matmul#matmulABt(float[], float[], RowReader, int, int, int)},
+ *       {@link Matmul#matmulABAccumulate}) reads W's rows through {@link #decode}: each weight is decoded once per
+ *       call into packed panels that the register-blocked micro-kernel streams for all T rows.</li>
+ *   <li>Forward, 1 &lt; T &lt; {@value #GEMM_MIN_T} (short prefill): a tile of up to 64 rows × kc columns is decoded once into a
  *       per-task buffer of at most 256 KiB and multiplied with all T rows of x (4 × 4 register blocks), so each
  *       weight block is decoded once per call, not once per token.</li>
  *   <li>Backward dx += dy·W, T = 1: columns split over {@link Parallel} in block-aligned chunks (each task owns its
  *       slice of dx); within a chunk, R row slices are decoded once and applied with axpys, four rows per pass.</li>
- *   <li>Backward, T &gt; 1: tasks are (column chunk × block of dx rows); a tile of up to 128 rows × the chunk is
+ *   <li>Backward, 4 ≤ T &lt; {@value #GEMM_MIN_T}: tasks are (column chunk × block of dx rows); a tile of up to 128 rows × the chunk is
  *       decoded once and multiplied into the block's rows with a register-blocked kernel (4 rows × 2 vectors).</li>
  * </ul>
  * The {@code Ref} twins decode with the scalar reference and accumulate one product at a time in float.
@@ -27,7 +33,20 @@ abstract class FusedMatrix implements QuantMatrix {
     /** Most weight rows in one decoded tile of the T &gt; 1 backward (a 2-vector strip of it, 16 KiB, stays in L1). */
     private static final int BACKWARD_TILE_ROWS = 128;
 
+    /** From this many rows of x on, both training products go to simd's packed GEMM. */
+    static final int GEMM_MIN_T = 16;
+
     protected final int rows, cols;
+    /** W's rows as the GEMM reads them: decoded slices. */
+    private final RowReader decodedRows = new RowReader() {
+        @Override public void read(int row, int col0, int n, float[] dst, int dstOff) {
+            decode(row, col0, n, dst, dstOff);
+        }
+
+        @Override public int columnAlign() {
+            return FusedMatrix.this.columnAlign();
+        }
+    };
 
     FusedMatrix(int rows, int cols) {
         if (rows <= 0 || cols <= 0) {
@@ -73,6 +92,10 @@ abstract class FusedMatrix implements QuantMatrix {
 
     @Override public void matmul(float[] x, int T, float[] y) {
         checkShapes("matmul", x, T, cols, y, rows);
+        if (T >= GEMM_MIN_T) {
+            Matmul.matmulABt(y, x, decodedRows, T, cols, rows);
+            return;
+        }
         if (T == 1) {
             // Each task gets at least MATVEC_MIN_TASK_MACS multiply-adds: below that, forking costs more than it saves
             // (small decode matvecs ran slower on two threads than on one).
@@ -142,7 +165,9 @@ abstract class FusedMatrix implements QuantMatrix {
 
     @Override public void matmulBackwardInput(float[] dy, int T, float[] dx) {
         checkShapes("matmulBackwardInput", dx, T, cols, dy, rows);
-        if (T >= 4 && VectorDecode.AVAILABLE) {
+        if (T >= GEMM_MIN_T) {
+            Matmul.matmulABAccumulate(dx, dy, decodedRows, T, rows, cols);
+        } else if (T >= 4 && VectorDecode.AVAILABLE) {
             backwardInputTiled(dy, T, dx);
         } else {
             backwardInputAxpys(dy, T, dx);

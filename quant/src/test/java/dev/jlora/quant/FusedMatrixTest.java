@@ -114,23 +114,27 @@ class FusedMatrixTest {
     @ParameterizedTest
     @EnumSource(value = QuantType.class, names = {"Q8_0", "Q4_K", "NF4", "F16"})
     void forwardSplitsLongRowsIntoColumnChunks(QuantType t) {
-        // 70 rows (a 64-row tile plus 6) × 2304 columns: more than one column chunk of the T > 1 tile
-        // (64 rows × 1024 floats), with a partial last chunk for block sizes 32 and 64 and 256.
+        // 70 rows (a 64-row tile plus 6) × 2304 columns: more than one column chunk of the 1 < T < 16 tile
+        // (64 rows × 1024 floats), with a partial last chunk for block sizes 32 and 64 and 256; T = 19 takes the
+        // packed GEMM (rows decoded whole).
         var rnd = new SplittableRandom(9 + t.ordinal());
-        int rows = 70, cols = 2304, T = 6;
+        int rows = 70, cols = 2304;
         FusedMatrix m = matrix(t, rows, cols, Kind.RANDOM, rnd);
         double[][] w = dense(m);
-        float[] x = Rand.floats(rnd, T * cols, -1, 1), y = new float[T * rows];
-        m.matmul(x, T, y);
-        for (int tt = 0; tt < T; tt++) {
-            for (int o = 0; o < rows; o++) {
-                double ref = 0, abs = 0;
-                for (int i = 0; i < cols; i++) {
-                    ref += w[o][i] * x[tt * cols + i];
-                    abs += Math.abs(w[o][i] * x[tt * cols + i]);
+        for (int T : new int[] {6, FusedMatrix.GEMM_MIN_T + 3}) {
+            float[] x = Rand.floats(rnd, T * cols, -1, 1), y = new float[T * rows];
+            m.matmul(x, T, y);
+            for (int tt = 0; tt < T; tt++) {
+                for (int o = 0; o < rows; o++) {
+                    double ref = 0, abs = 0;
+                    for (int i = 0; i < cols; i++) {
+                        ref += w[o][i] * x[tt * cols + i];
+                        abs += Math.abs(w[o][i] * x[tt * cols + i]);
+                    }
+                    int idx = tt * rows + o, fT = T;
+                    Approx.assertClose(ref, y[idx], (cols + 2) * Math.ulp(1f) * abs, 0,
+                            () -> t + " T=" + fT + " y[" + idx + "]");
                 }
-                int idx = tt * rows + o;
-                Approx.assertClose(ref, y[idx], (cols + 2) * Math.ulp(1f) * abs, 0, () -> t + " y[" + idx + "]");
             }
         }
     }
@@ -138,24 +142,29 @@ class FusedMatrixTest {
     @ParameterizedTest
     @EnumSource(value = QuantType.class, names = {"F32", "Q8_0", "Q4_K", "NF4"})
     void backwardSplitsIntoRowTilesColumnChunksAndTokenBlocks(QuantType t) {
-        // 300 rows (two full 128-row tiles of the T > 1 backward plus 44) × 1280 columns (two 512-column chunks plus a
-        // partial one, a tail shorter than a vector for F32's odd width) × T = 23 (token blocks with a < 4-row rest).
+        // 300 rows (two full 128-row tiles of the 4 ≤ T < 16 backward plus 44) × 1280 columns (two 512-column chunks
+        // plus a partial one, a tail shorter than a vector for F32's odd width) × T = 7 (token blocks with a < 4-row
+        // rest); T = 23 takes the packed GEMM, whose panel ranges start inside a block (columns read from the
+        // block-aligned cover).
         var rnd = new SplittableRandom(21 + t.ordinal());
-        int rows = 300, cols = t.blockSize() == 1 ? 1037 : 1280, T = 23;
+        int rows = 300, cols = t.blockSize() == 1 ? 1037 : 1280;
         FusedMatrix m = matrix(t, rows, cols, Kind.RANDOM, rnd);
         double[][] w = dense(m);
-        float[] dy = Rand.floats(rnd, T * rows, -1, 1);
-        float[] dx0 = Rand.floats(rnd, T * cols, -1, 1), dx = dx0.clone();
-        m.matmulBackwardInput(dy, T, dx);
-        for (int tt = 0; tt < T; tt++) {
-            for (int i = 0; i < cols; i++) {
-                double ref = dx0[tt * cols + i], abs = Math.abs(ref);
-                for (int o = 0; o < rows; o++) {
-                    ref += dy[tt * rows + o] * w[o][i];
-                    abs += Math.abs(dy[tt * rows + o] * w[o][i]);
+        for (int T : new int[] {7, 23}) {
+            float[] dy = Rand.floats(rnd, T * rows, -1, 1);
+            float[] dx0 = Rand.floats(rnd, T * cols, -1, 1), dx = dx0.clone();
+            m.matmulBackwardInput(dy, T, dx);
+            for (int tt = 0; tt < T; tt++) {
+                for (int i = 0; i < cols; i++) {
+                    double ref = dx0[tt * cols + i], abs = Math.abs(ref);
+                    for (int o = 0; o < rows; o++) {
+                        ref += dy[tt * rows + o] * w[o][i];
+                        abs += Math.abs(dy[tt * rows + o] * w[o][i]);
+                    }
+                    int idx = tt * cols + i, fT = T;
+                    Approx.assertClose(ref, dx[idx], (rows + 2) * Math.ulp(1f) * abs, 0,
+                            () -> t + " T=" + fT + " dx[" + idx + "]");
                 }
-                int idx = tt * cols + i;
-                Approx.assertClose(ref, dx[idx], (rows + 2) * Math.ulp(1f) * abs, 0, () -> t + " dx[" + idx + "]");
             }
         }
     }

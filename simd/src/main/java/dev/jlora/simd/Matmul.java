@@ -36,6 +36,49 @@ public final class Matmul {
         }
     }
 
+    /**
+     * {@code C[M×N] += A[M×K]·B[N×K]ᵀ}. Accumulates into C. No dot-product path: every element is one sequential
+     * chain of fused multiply-adds in k order (no lane reductions), so the result does not depend on the JIT tier or
+     * the thread count.
+     */
+    public static void matmulABtAccumulate(float[] C, float[] A, float[] B, int M, int K, int N) {
+        check("matmulABtAccumulate", C, (long) M * N, A, (long) M * K, B.length, (long) N * K, M, K, N);
+        checkNotAliased("matmulABtAccumulate", C, B);
+        if (VectorOpsProvider.panama()) {
+            PanamaMatmul.abt(C, A, B, M, K, N, true);
+        } else {
+            abtAccumulateLoops(C, A, B, M, K, N);
+        }
+    }
+
+    /** ABt accumulated with plain loops, parallel over rows of C: the fallback (summed in k order, as the reference). */
+    static void abtAccumulateLoops(float[] C, float[] A, float[] B, int M, int K, int N) {
+        Parallel.parallelForRange(M, (i0, i1) -> {
+            for (int i = i0; i < i1; i++) {
+                for (int j = 0; j < N; j++) {
+                    float s = 0;
+                    for (int k = 0; k < K; k++) {
+                        s += A[i * K + k] * B[j * K + k];
+                    }
+                    C[i * N + j] += s;
+                }
+            }
+        });
+    }
+
+    /** Reference for {@link #matmulABtAccumulate}. */
+    public static void matmulABtAccumulateRef(float[] C, float[] A, float[] B, int M, int K, int N) {
+        for (int i = 0; i < M; i++) {
+            for (int j = 0; j < N; j++) {
+                float s = 0;
+                for (int k = 0; k < K; k++) {
+                    s += A[i * K + k] * B[j * K + k];
+                }
+                C[i * N + j] += s;
+            }
+        }
+    }
+
     /** ABt as M·N dot products, parallel over columns (rows of B): the matvec path and the fallback. */
     static void abtDots(VectorOps ops, float[] C, float[] A, float[] B, int M, int K, int N) {
         Parallel.parallelForRange(N, Math.max(1, 4096 / Math.max(K, 1)), (j0, j1) -> {
@@ -86,6 +129,93 @@ public final class Matmul {
         }
     }
 
+    // ---------------------------------------------------------------- B read through a RowReader
+
+    /**
+     * {@code C[M×N] = A[M×K]·B[N×K]ᵀ} with the N rows of B (K columns each) read through {@code B}, e.g. a frozen
+     * weight decoded from its storage format: the forward {@code y = x·Wᵀ}. Overwrites C. Each row of B is read once
+     * per call (per column chunk of the packed kernel). The reader checks its own row and column ranges.
+     */
+    public static void matmulABt(float[] C, float[] A, RowReader B, int M, int K, int N) {
+        check("matmulABt(rows)", C, (long) M * N, A, (long) M * K, (long) N * K, (long) N * K, M, K, N);
+        if (VectorOpsProvider.panama() && M > DOT_PATH_MAX_M && K > 0) {
+            PanamaMatmul.abt(C, A, B, M, K, N);
+        } else {
+            abtDots(VectorOps.get(), C, A, B, M, K, N);
+        }
+    }
+
+    /** RowReader ABt as dot products, each row of B read once into a task's buffer: the matvec path and fallback. */
+    static void abtDots(VectorOps ops, float[] C, float[] A, RowReader B, int M, int K, int N) {
+        Parallel.parallelForRange(N, Math.max(1, 4096 / Math.max(K, 1)), (j0, j1) -> {
+            float[] row = new float[K];
+            for (int j = j0; j < j1; j++) {
+                B.read(j, 0, K, row, 0);
+                for (int i = 0; i < M; i++) {
+                    C[i * N + j] = ops.dot(A, i * K, row, 0, K);
+                }
+            }
+        });
+    }
+
+    /** Reference for the RowReader ABt: each row of B read whole, then the defining triple loop. */
+    public static void matmulABtRef(float[] C, float[] A, RowReader B, int M, int K, int N) {
+        float[] row = new float[K];
+        for (int j = 0; j < N; j++) {
+            B.read(j, 0, K, row, 0);
+            for (int i = 0; i < M; i++) {
+                float s = 0;
+                for (int k = 0; k < K; k++) {
+                    s += A[i * K + k] * row[k];
+                }
+                C[i * N + j] = s;
+            }
+        }
+    }
+
+    /**
+     * {@code C[M×N] += A[M×K]·B[K×N]} with the K rows of B (N columns each) read through {@code B}: the input
+     * gradient {@code dx += dy·W} through a frozen weight. Accumulates into C.
+     */
+    public static void matmulABAccumulate(float[] C, float[] A, RowReader B, int M, int K, int N) {
+        check("matmulABAccumulate(rows)", C, (long) M * N, A, (long) M * K, (long) K * N, (long) K * N, M, K, N);
+        if (VectorOpsProvider.panama()) {
+            PanamaMatmul.abAccumulate(C, A, B, M, K, N);
+        } else {
+            abAxpysAccumulate(VectorOps.get(), C, A, B, M, K, N);
+        }
+    }
+
+    /** RowReader AB (accumulating) as axpys, parallel over rows of C; each task reads every row of B: the fallback. */
+    static void abAxpysAccumulate(VectorOps ops, float[] C, float[] A, RowReader B, int M, int K, int N) {
+        Parallel.parallelForRange(M, (i0, i1) -> {
+            float[] row = new float[N];
+            for (int k = 0; k < K; k++) {
+                B.read(k, 0, N, row, 0);
+                for (int i = i0; i < i1; i++) {
+                    ops.axpy(A[i * K + k], row, 0, C, i * N, N);
+                }
+            }
+        });
+    }
+
+    /** Reference for {@link #matmulABAccumulate}: rows of B read whole, products summed in k order, then added. */
+    public static void matmulABAccumulateRef(float[] C, float[] A, RowReader B, int M, int K, int N) {
+        float[] b = new float[K * N];
+        for (int k = 0; k < K; k++) {
+            B.read(k, 0, N, b, k * N);
+        }
+        for (int i = 0; i < M; i++) {
+            for (int j = 0; j < N; j++) {
+                float s = 0;
+                for (int k = 0; k < K; k++) {
+                    s += A[i * K + k] * b[k * N + j];
+                }
+                C[i * N + j] += s;
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- C = A·B
 
     /** {@code C[M×N] = A[M×K]·B[K×N]}. Overwrites C. */
@@ -93,10 +223,32 @@ public final class Matmul {
         check("matmulAB", C, (long) M * N, A, (long) M * K, B.length, (long) K * N, M, K, N);
         checkNotAliased("matmulAB", C, B);
         if (VectorOpsProvider.panama()) {
-            PanamaMatmul.ab(C, A, B, M, K, N);
+            PanamaMatmul.ab(C, A, B, M, K, N, false);
         } else {
             abAxpys(VectorOps.get(), C, A, B, M, K, N);
         }
+    }
+
+    /** {@code C[M×N] += A[M×K]·B[K×N]}. Accumulates into C. */
+    public static void matmulABAccumulate(float[] C, float[] A, float[] B, int M, int K, int N) {
+        check("matmulABAccumulate", C, (long) M * N, A, (long) M * K, B.length, (long) K * N, M, K, N);
+        checkNotAliased("matmulABAccumulate", C, B);
+        if (VectorOpsProvider.panama()) {
+            PanamaMatmul.ab(C, A, B, M, K, N, true);
+        } else {
+            abAxpysAccumulate(VectorOps.get(), C, A, B, M, K, N);
+        }
+    }
+
+    /** AB accumulated as rows of axpys, parallel over rows: the fallback. */
+    static void abAxpysAccumulate(VectorOps ops, float[] C, float[] A, float[] B, int M, int K, int N) {
+        Parallel.parallelForRange(M, (i0, i1) -> {
+            for (int i = i0; i < i1; i++) {
+                for (int k = 0; k < K; k++) {
+                    ops.axpy(A[i * K + k], B, k * N, C, i * N, N);
+                }
+            }
+        });
     }
 
     /** AB as rows of axpys (C row i += A[i,k]·B row k), parallel over rows: the fallback. */
@@ -111,7 +263,7 @@ public final class Matmul {
         });
     }
 
-    /** Reference for {@link #matmulAB}. */
+    /** Reference for {@link #matmulAB}; for {@link #matmulABAccumulate(float[], float[], float[], int, int, int)}, add C. */
     public static void matmulABRef(float[] C, float[] A, float[] B, int M, int K, int N) {
         for (int i = 0; i < M; i++) {
             for (int j = 0; j < N; j++) {

@@ -50,7 +50,9 @@ class MatmulTest {
             // Empty products: C is zeroed (overwrite forms) or left as it is (accumulate).
             "0,5,7", "9,0,7", "9,5,0",
             // Several column chunks (a packed chunk holds 2^20 floats: 512 columns at K = 2048, 224 at K = 4100).
-            "7,2048,600", "11,4100,300"})
+            "7,2048,600", "11,4100,300",
+            // A reduction so long that a chunk would be narrower than 512 columns: split into KC-multiple blocks.
+            "6,40000,40"})
     void allFormsMatchReference(int M, int K, int N) {
         var rnd = new SplittableRandom(31L * M + 17L * K + N);
         float[] A = Rand.floats(rnd, M * K), B = Rand.floats(rnd, N * K), Bkn = Rand.floats(rnd, K * N);
@@ -65,6 +67,16 @@ class MatmulTest {
         float[] loops = Rand.floats(rnd, M * N);
         Matmul.abtDots(ScalarOps.INSTANCE, loops, A, B, M, K, N);
         assertWithin(want, loops, bound, K, "matmulABt scalar path " + shape);
+        // C += A·Bᵀ from a random C.
+        float[] cStart = Rand.floats(rnd, M * N), wantAcc = cStart.clone(), boundAcc = abs(cStart);
+        Matmul.matmulABtAccumulateRef(wantAcc, A, B, M, K, N);
+        Matmul.matmulABtAccumulateRef(boundAcc, abs(A), abs(B), M, K, N);
+        float[] gotAcc = cStart.clone();
+        Matmul.matmulABtAccumulate(gotAcc, A, B, M, K, N);
+        assertWithin(wantAcc, gotAcc, boundAcc, K + 1, "matmulABtAccumulate " + shape);
+        gotAcc = cStart.clone();
+        Matmul.abtAccumulateLoops(gotAcc, A, B, M, K, N);
+        assertWithin(wantAcc, gotAcc, boundAcc, K + 1, "matmulABtAccumulate loop path " + shape);
         try (var arena = Arena.ofShared()) {   // the pool's threads read it
             long off = 12;
             MemorySegment seg = segment(arena, B, off);
@@ -84,6 +96,18 @@ class MatmulTest {
         Matmul.abAxpys(ScalarOps.INSTANCE, got, A, Bkn, M, K, N);
         assertWithin(want, got, bound, K, "matmulAB scalar path " + shape);
 
+        float[] abStart = Rand.floats(rnd, M * N), wantAB = abStart.clone(), boundAB = abs(abStart);
+        for (int i = 0; i < wantAB.length; i++) {
+            wantAB[i] += want[i];
+            boundAB[i] += bound[i];
+        }
+        float[] gotAB = abStart.clone();
+        Matmul.matmulABAccumulate(gotAB, A, Bkn, M, K, N);
+        assertWithin(wantAB, gotAB, boundAB, K + 1, "matmulABAccumulate " + shape);
+        gotAB = abStart.clone();
+        Matmul.abAxpysAccumulate(ScalarOps.INSTANCE, gotAB, A, Bkn, M, K, N);
+        assertWithin(wantAB, gotAB, boundAB, K + 1, "matmulABAccumulate scalar path " + shape);
+
         // C[K×N] += Aᵀ·B with B [M×N]: start from a random C to check that it accumulates.
         float[] Bmn = Rand.floats(rnd, M * N), c0 = Rand.floats(rnd, K * N);
         float[] wantT = c0.clone(), boundT = abs(c0);
@@ -95,6 +119,75 @@ class MatmulTest {
         gotT = c0.clone();
         Matmul.atbAxpys(ScalarOps.INSTANCE, gotT, A, Bmn, M, K, N);
         assertWithin(wantT, gotT, boundT, M + 1, "matmulAtBAccumulate scalar path " + shape);
+    }
+
+    /**
+     * A {@link RowReader} over a row-major array that fails the test when it is asked for a column range that
+     * breaks its alignment (a block format could not decode it).
+     */
+    static RowReader arrayRows(float[] B, int cols, int align) {
+        return new RowReader() {
+            @Override public void read(int row, int col0, int n, float[] dst, int dstOff) {
+                if (col0 % align != 0 || (n % align != 0 && col0 + n != cols) || col0 + n > cols) {
+                    throw new AssertionError("unaligned read of row " + row + ": [" + col0 + ", " + (col0 + n)
+                            + ") with alignment " + align + " and " + cols + " columns");
+                }
+                System.arraycopy(B, row * cols + col0, dst, dstOff, n);
+            }
+
+            @Override public int columnAlign() {
+                return align;
+            }
+        };
+    }
+
+    /**
+     * The RowReader forms (a frozen weight read through its decoder) against their references and the array
+     * forms, with readers of alignment 1, 8 and 64: odd shapes, tails shorter than a panel, several column chunks
+     * (2^20 packed floats: 512 columns at K = 2048), chunk boundaries that are not multiples of the alignment, and
+     * a split reduction (K = 40000).
+     * Same order-of-summation bound as above.
+     */
+    @ParameterizedTest(name = "M={0} K={1} N={2} align={3}")
+    @CsvSource({"1,64,8,8", "3,17,5,1", "4,64,128,64", "5,64,192,64", "7,300,65,1", "33,64,640,64",
+            "130,257,67,1", "97,512,136,8", "13,2048,640,64", "9,2050,600,1", "0,64,64,64", "9,64,0,64",
+            "6,40000,40,64"})
+    void rowReaderFormsMatchReference(int M, int K, int N, int align) {
+        var rnd = new SplittableRandom(7L * M + 5L * K + 3L * N + align);
+        String shape = "M=" + M + " K=" + K + " N=" + N + " align=" + align;
+        // ABt: B is [N×K], rows of K read whole or, for a split reduction, in KC-multiple blocks.
+        float[] A = Rand.floats(rnd, M * K), Bnk = Rand.floats(rnd, N * K);
+        float[] want = new float[M * N], bound = new float[M * N];
+        Matmul.matmulABtRef(want, A, Bnk, M, K, N);
+        Matmul.matmulABtRef(bound, abs(A), abs(Bnk), M, K, N);
+        float[] ref = Rand.floats(rnd, M * N);
+        Matmul.matmulABtRef(ref, A, arrayRows(Bnk, K, align), M, K, N);
+        assertWithin(want, ref, bound, K, "matmulABtRef(rows) " + shape);
+        float[] got = Rand.floats(rnd, M * N);
+        Matmul.matmulABt(got, A, arrayRows(Bnk, K, align), M, K, N);
+        assertWithin(want, got, bound, K, "matmulABt(rows) " + shape);
+        got = Rand.floats(rnd, M * N);
+        Matmul.abtDots(ScalarOps.INSTANCE, got, A, arrayRows(Bnk, K, align), M, K, N);
+        assertWithin(want, got, bound, K, "matmulABt(rows) scalar path " + shape);
+
+        // AB accumulate: B is [K×N], rows of N read in aligned column ranges; C starts random.
+        float[] Bkn = Rand.floats(rnd, K * N), c0 = Rand.floats(rnd, M * N);
+        float[] wantAcc = c0.clone(), boundAcc = abs(c0);
+        Matmul.matmulABRef(want, A, Bkn, M, K, N);
+        Matmul.matmulABRef(bound, abs(A), abs(Bkn), M, K, N);
+        for (int i = 0; i < wantAcc.length; i++) {
+            wantAcc[i] += want[i];
+            boundAcc[i] += bound[i];
+        }
+        float[] refAcc = c0.clone();
+        Matmul.matmulABAccumulateRef(refAcc, A, arrayRows(Bkn, N, align), M, K, N);
+        assertWithin(wantAcc, refAcc, boundAcc, K + 1, "matmulABAccumulateRef(rows) " + shape);
+        float[] gotAcc = c0.clone();
+        Matmul.matmulABAccumulate(gotAcc, A, arrayRows(Bkn, N, align), M, K, N);
+        assertWithin(wantAcc, gotAcc, boundAcc, K + 1, "matmulABAccumulate(rows) " + shape);
+        gotAcc = c0.clone();
+        Matmul.abAxpysAccumulate(ScalarOps.INSTANCE, gotAcc, A, arrayRows(Bkn, N, align), M, K, N);
+        assertWithin(wantAcc, gotAcc, boundAcc, K + 1, "matmulABAccumulate(rows) scalar path " + shape);
     }
 
     /** Packed-B buffers are per calling thread and reused: concurrent and nested calls must not share one. */

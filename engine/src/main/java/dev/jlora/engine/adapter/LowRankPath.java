@@ -33,6 +33,10 @@ final class LowRankPath {
         if (dx == null) {
             return;
         }
+        if (drop.keep() == null) {   // no dropout: accumulate straight into dx, no [T × IC] temporary
+            SmallMatmul.ab(dx, 1f, dh, a, T, IC, r, true);
+            return;
+        }
         float[] dxd = new float[T * IC];
         SmallMatmul.ab(dxd, 1f, dh, a, T, IC, r, false);
         drop.backward(dxd, dx);

@@ -67,6 +67,14 @@ public final class TrainingMethods {
                 Map.of("fira_rank", "128", "fira_update_gap", "200", "fira_alpha", "1"), false,
                 (p, c) -> new Fira(c.adapters(), c.cfg(), p.integer("fira_rank", 128), p.integer("fira_update_gap", 200),
                         p.real("fira_alpha", 1))));
+        add(new Kind(Flexora.NAME, "Flexora (Wei et al. 2024): per-layer gates L·softmax(α) on the adapters, α trained "
+                + "on the held-out rows for flexora_search_steps steps; then the layers with gate > 1 are fine-tuned "
+                + "from the initial adapters, the others frozen (flexora_layers=0,3,… fine-tunes a given list)",
+                Map.of("flexora_search_steps", "required", "flexora_lr", "0.01", "flexora_val_batches", "--grad-accum",
+                        "flexora_layers", "none"), false,
+                (p, c) -> new Flexora(c.adapters(), c.data(), c.cfg(), p.integer("flexora_search_steps", 0),
+                        p.real("flexora_lr", 0.01f), p.integer("flexora_val_batches", c.cfg().gradAccum()),
+                        Flexora.parseLayers(p.str("flexora_layers", "")))));
         add(new Kind(AdaLora.NAME, "AdaLoRA's budget schedule, importance masking and orthogonal regulariser",
                 AdapterMethods.method(AdaLora.NAME).keys(), true,
                 (p, c) -> new AdaLora(c.adapters(), p, c.cfg().steps())));

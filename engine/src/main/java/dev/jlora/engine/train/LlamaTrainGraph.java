@@ -27,17 +27,18 @@ import java.util.function.IntConsumer;
  * parameters receive gradients.
  *
  * <p>Per block: h = x + Wo·attn(rope(Wq·n₁), rope(Wk·n₁), Wv·n₁) with n₁ = rmsnorm(x)·w₁ and a causal GQA
- * softmax(q·kᵀ/√hs); out = h + Wdown·(silu(Wgate·n₂) ⊙ Wup·n₂) with n₂ = rmsnorm(h)·w₂. Each projection adds its
- * adapter's Δ. With {@link #useSparseAttention} the training forward/backward restrict each query to its
- * LongLoRA S²-Attn group ({@link ShiftedSparseAttention}); evaluation and logits stay fully causal. The head is rmsnorm then Wout; the loss is the mean cross-entropy over positions whose target is
- * ≥ 0 (negative targets, e.g. −100, are ignored).
+ * softmax(q·kᵀ/√hs) ({@link CausalAttention}); out = h + Wdown·(silu(Wgate·n₂) ⊙ Wup·n₂) with n₂ = rmsnorm(h)·w₂.
+ * Each projection adds its adapter's Δ (times its layer's gate when {@link #setLayerGates} set Flexora's gates).
+ * With {@link #useSparseAttention} the training forward/backward restrict each query to its LongLoRA S²-Attn group
+ * ({@link ShiftedSparseAttention}); evaluation and logits stay fully causal. The head is rmsnorm then Wout; the loss
+ * is the mean cross-entropy over positions whose target is ≥ 0 (negative targets, e.g. −100, are ignored).
  *
  * <p>Memory: the residual stream [L+1 × B·T × C] is always kept. Without checkpointing every block keeps its
  * activations (about (4C + 3·hidden + 2·qDim + 2·kvDim)·B·T floats); with checkpointing one set is shared and each
  * block's forward is recomputed during backward (Chen et al. 2016). Attention probabilities are never stored
- * (that would be B·H·T² per block): backward recomputes each row from q and k, as FlashAttention does. The head is evaluated in
+ * (that would be B·H·T² per block): backward recomputes them from q and k, as FlashAttention does. The head is evaluated in
  * chunks of rows and its backward fused into the forward (the targets are known), so no [B·T × V] logits buffer
- * exists during training.
+ * exists during training (at most 2²⁴ logits, 64 MiB, at a time).
  *
  * <p>When the adapter set trains base tensors ({@link TrainableAdapterSet#base()}: embedding, RMSNorm weights,
  * head), those are read from their trainable fp32 copies and receive gradients (+=) like adapter parameters.
@@ -55,18 +56,26 @@ public final class LlamaTrainGraph {
     private final VectorOps ops;
     private final RopeTables ropeTables;  // same tables and layout as the inference forward (engine.infer.Rope)
     private final RopeLayout ropeLayout;
+    private final CausalAttention attention;
     private final int[] positions;        // [B·T]: t for row b·T + t; every sequence starts at position 0
     private ShiftedSparseAttention sparseAttention;   // LongLoRA's training-only pattern, or null: full causal
+    private float[] layerGates, layerGateGrads;       // Flexora's per-layer adapter multipliers (and their ∂loss), or null
     private final float[][] resid;    // [L+1][BT×C]: block inputs, then the final residual
     private final Acts[] acts;        // one per block, or a single shared one with checkpointing
     private final float[] lnf, rstdf; // final norm output and 1/rms
     // gradient scratch, shared by all blocks
     private final float[] dres, dres2, dln, dtmp, dq, dk, dv, datty, dg, du, dact, dweightScratch;
+    /** Most logits of one head chunk. */
+    private static final long HEAD_CHUNK_FLOATS = 16L << 20;
+    // head chunk buffers: input rows, logits (then their gradient), input gradient, per-row loss
+    private float[] headIn, headLogits, headDln;
+    private double[] headRowLoss;
 
     /** Activations of one block, saved for its backward. */
     private static final class Acts {
         final float[] ln1, rstd1, q, k, v, atty, x2, ln2, rstd2, g, u, act;
         final EnumMap<Target, TrainableAdapter.Saved> saved = new EnumMap<>(Target.class);
+        final EnumMap<Target, float[]> deltas = new EnumMap<>(Target.class);   // adapter outputs, when gated
         TrainableAdapter.Saved ffnSaved;   // of an FfnAdapter that replaces this block's FFN
 
         Acts(int B, int T, int C, int Qd, int KVd, int F, int H) {
@@ -128,6 +137,7 @@ public final class LlamaTrainGraph {
         this.checkpointing = checkpointing;
         this.ropeTables = Rope.tables(cfg, T);
         this.ropeLayout = Rope.layout(cfg);
+        this.attention = new CausalAttention(B, T, H, KVH, hs, ops);
         this.positions = new int[B * T];
         for (int i = 0; i < B * T; i++) {
             positions[i] = i % T;
@@ -159,6 +169,27 @@ public final class LlamaTrainGraph {
 
     public int seqLen() {
         return T;
+    }
+
+    /**
+     * Multiplies the output of every adapter of layer l by {@code gates[l]} (Flexora's layer gates) in all forwards
+     * and backwards; null removes the gates. With {@code gateGrads} (length L, or null), {@link #forwardBackward}
+     * also accumulates ∂(gradScale·loss)/∂gates[l] = Σ ⟨dy, Δ_l(x)⟩ over the layer's adapted linears into it (+=).
+     * Replaced whole-FFN adapters ({@link FfnAdapter}) cannot be gated.
+     */
+    public void setLayerGates(float[] gates, float[] gateGrads) {
+        if (gates != null && gates.length != L || gateGrads != null && (gates == null || gateGrads.length != L)) {
+            throw new IllegalArgumentException("layer gates need one value per layer (" + L + ") and gradients only "
+                    + "with gates");
+        }
+        for (int l = 0; gates != null && l < L; l++) {
+            if (FfnAdapter.of(adapters, l) != null) {
+                throw new IllegalArgumentException("layer " + l + "'s FFN is replaced by a " + FfnAdapter.of(adapters, l)
+                        .getClass().getSimpleName() + ", which layer gates cannot scale");
+            }
+        }
+        this.layerGates = gates;
+        this.layerGateGrads = gateGrads;
     }
 
     /**
@@ -303,7 +334,7 @@ public final class LlamaTrainGraph {
         linearForward(l, Target.V, lw.wv(), lw.bv(), a.ln1, a.v, a, train, dropoutSeed);
         ops.ropeForward(a.q, BT, H, hs, positions, ropeTables, ropeLayout);
         ops.ropeForward(a.k, BT, KVH, hs, positions, ropeTables, ropeLayout);
-        attentionForward(a.atty, a.q, a.k, a.v, train ? sparseAttention : null);
+        attention.forward(a.atty, a.q, a.k, a.v, train ? sparseAttention : null);
         linearForward(l, Target.O, lw.wo(), null, a.atty, a.x2, a, train, dropoutSeed);
         for (int i = 0; i < BT * C; i++) {
             a.x2[i] += x[i];
@@ -349,7 +380,7 @@ public final class LlamaTrainGraph {
         // x2 = x + o(atty)
         Arrays.fill(datty, 0f);
         linearBackward(l, Target.O, lw.wo(), a.atty, dres2, datty, a);
-        attentionBackward(dq, dk, dv, datty, a.q, a.k, a.v);
+        attention.backward(dq, dk, dv, datty, a.q, a.k, a.v, sparseAttention);
         ops.ropeBackward(dq, BT, H, hs, positions, ropeTables, ropeLayout);
         ops.ropeBackward(dk, BT, KVH, hs, positions, ropeTables, ropeLayout);
         Arrays.fill(dln, 0f);
@@ -379,19 +410,40 @@ public final class LlamaTrainGraph {
         if (ad == null) {
             return;
         }
+        // gated: the adapter writes Δ(x) into its own buffer (kept for the gate gradient), y += gate·Δ(x)
+        float[] out = y;
+        if (layerGates != null) {
+            out = a.deltas.computeIfAbsent(t, k -> new float[BT * wt.rows()]);
+            Arrays.fill(out, 0f);
+        }
         if (train && ad instanceof TrainableAdapter ta) {
-            a.saved.put(t, ta.forwardTrain(x, BT, y, dropoutSeedFor(dropoutSeed, l, t)));
+            a.saved.put(t, ta.forwardTrain(x, BT, out, dropoutSeedFor(dropoutSeed, l, t)));
         } else {
-            ad.forward(x, BT, y);
+            ad.forward(x, BT, out);
+        }
+        if (layerGates != null) {
+            ops.axpy(layerGates[l], out, 0, y, 0, out.length);
         }
     }
 
-    /** dx += dy·W (frozen, no weight gradient) + the adapter's input gradient; the adapter's parameters get +=. */
+    /**
+     * dx += dy·W (frozen, no weight gradient) + the adapter's input gradient; the adapter's parameters get +=. Gated:
+     * the adapter sees gate·dy, and the gate gradient gets ⟨dy, Δ(x)⟩.
+     */
     private void linearBackward(int l, Target t, QuantMatrix wt, float[] x, float[] dy, float[] dx, Acts a) {
         wt.matmulBackwardInput(dy, BT, dx);
         LinearAdapter ad = adapters.get(l, t);
         if (ad instanceof TrainableAdapter ta) {
-            ta.backward(x, BT, dy, a.saved.get(t), dx);
+            float[] dyAdapter = dy;
+            if (layerGates != null) {
+                float[] delta = a.deltas.get(t);
+                if (layerGateGrads != null) {
+                    layerGateGrads[l] += ops.dot(dy, 0, delta, 0, delta.length);
+                }
+                dyAdapter = new float[delta.length];   // dy is [BT × OC], as delta
+                ops.axpy(layerGates[l], dy, 0, dyAdapter, 0, delta.length);
+            }
+            ta.backward(x, BT, dyAdapter, a.saved.get(t), dx);
         }
     }
 
@@ -417,105 +469,6 @@ public final class LlamaTrainGraph {
         for (int i = 0; i < BT * C; i++) {
             dx[i] += dtmp[i];
         }
-    }
-
-    // ---------------------------------------------------------------------------------------------------------
-    // causal grouped-query attention: query head h reads key/value head h / (H / KVH)
-    //
-    // Keys and values of one (sequence, kv head) are first transposed to [hs × T], so every inner step is a vector
-    // op over the positions s ≤ t (length t+1) rather than over the head size: fast for the tiny heads of small
-    // models (hs = 8) as well as for large ones.
-
-    /** kt[i·T + s] = src[(b·T + s)·KVd + kvh·hs + i]. */
-    private void transposeHead(float[] dst, float[] src, int b, int kvh) {
-        for (int s = 0; s < T; s++) {
-            int o = (b * T + s) * KVd + kvh * hs;
-            for (int i = 0; i < hs; i++) {
-                dst[i * T + s] = src[o + i];
-            }
-        }
-    }
-
-    /** The first key position query head h at position t sees: 0 (causal), or its S²-Attn group's start. */
-    private int firstKey(ShiftedSparseAttention pattern, int h, int t) {
-        return pattern == null ? 0 : pattern.firstKey(h, H, t);
-    }
-
-    /**
-     * p = softmax of scale·q_t·k_s over lo ≤ s ≤ t, into p[lo..T) (zeros past t; p[0..lo) is not touched). The
-     * forward and the backward both call this, so the probabilities recomputed in backward are bit-identical to the
-     * forward's.
-     */
-    private void attentionRow(float[] p, float[] q, int qo, float[] kt, int lo, int t, float scale) {
-        Arrays.fill(p, lo, t + 1, 0f);
-        for (int i = 0; i < hs; i++) {
-            ops.axpy(q[qo + i] * scale, kt, i * T + lo, p, lo, t + 1 - lo);
-        }
-        ops.softmaxForward(p, lo, p, lo, T - lo, t + 1 - lo);
-    }
-
-    /**
-     * out_t = Σ_{lo ≤ s ≤ t} p_ts·v_s with lo = 0, or the start of the S²-Attn group of (head, t) when
-     * {@code pattern} is given. The probabilities are not kept: backward recomputes them (O(T) memory per task).
-     */
-    private void attentionForward(float[] out, float[] q, float[] k, float[] v, ShiftedSparseAttention pattern) {
-        int group = H / KVH;
-        float scale = (float) (1.0 / Math.sqrt(hs));
-        parallelFor(B * H, bh -> {
-            int b = bh / H, h = bh % H, kvh = h / group;
-            float[] kt = new float[hs * T], vt = new float[hs * T], p = new float[T];
-            transposeHead(kt, k, b, kvh);
-            transposeHead(vt, v, b, kvh);
-            for (int t = 0; t < T; t++) {
-                int qo = (b * T + t) * Qd + h * hs, lo = firstKey(pattern, h, t);
-                attentionRow(p, q, qo, kt, lo, t, scale);
-                for (int i = 0; i < hs; i++) {
-                    out[qo + i] = ops.dot(p, lo, vt, i * T + lo, t + 1 - lo);
-                }
-            }
-        });
-    }
-
-    /**
-     * Overwrites dq, dk, dv. dv_s = Σ_t p_ts·dout_t; dp_ts = dout_t·v_s; dscore = p⊙(dp − Σ_s p·dp);
-     * dq_t = scale·Σ_s dscore_ts·k_s; dk_s = scale·Σ_t dscore_ts·q_t, all sums over the keys the training forward
-     * used (the S²-Attn group when one is set). Parallel over (b, kv head) so that the query heads sharing a
-     * key/value head accumulate into dk/dv in a fixed order.
-     */
-    private void attentionBackward(float[] dq, float[] dk, float[] dv, float[] dout, float[] q, float[] k, float[] v) {
-        int group = H / KVH;
-        float scale = (float) (1.0 / Math.sqrt(hs));
-        parallelFor(B * KVH, bk -> {
-            int b = bk / KVH, kvh = bk % KVH;
-            float[] kt = new float[hs * T], vt = new float[hs * T], dkt = new float[hs * T], dvt = new float[hs * T];
-            float[] dp = new float[T], att = new float[T];
-            transposeHead(kt, k, b, kvh);
-            transposeHead(vt, v, b, kvh);
-            for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-                for (int t = 0; t < T; t++) {
-                    int qo = (b * T + t) * Qd + h * hs, lo = firstKey(sparseAttention, h, t), n = t + 1 - lo;
-                    attentionRow(att, q, qo, kt, lo, t, scale);
-                    Arrays.fill(dp, lo, t + 1, 0f);
-                    for (int i = 0; i < hs; i++) {
-                        float g = dout[qo + i];
-                        ops.axpy(g, vt, i * T + lo, dp, lo, n);          // dp[s] += dout_t[i]·v_s[i]
-                        ops.axpy(g, att, lo, dvt, i * T + lo, n);        // dv_s[i] += p[s]·dout_t[i]
-                    }
-                    ops.softmaxBackward(dp, lo, dp, lo, att, lo, T - lo, n);
-                    for (int i = 0; i < hs; i++) {
-                        dq[qo + i] = scale * ops.dot(dp, lo, kt, i * T + lo, n);
-                        ops.axpy(scale * q[qo + i], dp, lo, dkt, i * T + lo, n);
-                    }
-                }
-            }
-            for (int s = 0; s < T; s++) {
-                int o = (b * T + s) * KVd + kvh * hs;
-                for (int i = 0; i < hs; i++) {
-                    dk[o + i] = dkt[i * T + s];
-                    dv[o + i] = dvt[i * T + s];
-                }
-            }
-        });
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -551,8 +504,14 @@ public final class LlamaTrainGraph {
                 }
             }
         }
-        int rows = (int) Math.max(1, Math.min(BT, (4L << 20) / V));
-        float[] in = new float[rows * C], logits = new float[rows * V], dlnChunk = backward ? new float[rows * C] : null;
+        int rows = headRows();
+        if (headLogits == null) {   // allocated once, on first use: inference-only graphs never need them
+            headIn = new float[rows * C];
+            headLogits = new float[rows * V];
+            headDln = new float[rows * C];
+            headRowLoss = new double[rows];
+        }
+        float[] in = headIn, logits = headLogits, dlnChunk = headDln;
         if (backward) {
             Arrays.fill(dln, 0f);
         }
@@ -571,12 +530,13 @@ public final class LlamaTrainGraph {
             if (targets == null) {
                 continue;
             }
-            double[] rowLoss = new double[n];
+            double[] rowLoss = headRowLoss;
             float dscale = count == 0 ? 0f : gradScale / count;
             int rr0 = r0;
             parallelFor(n, i -> {
                 int tgt = targets[rr0 + i];
                 if (tgt < 0) {
+                    rowLoss[i] = 0;   // the buffer is reused: clear what an earlier chunk left here
                     if (backward) {
                         Arrays.fill(logits, i * V, (i + 1) * V, 0f);
                     }
@@ -606,8 +566,8 @@ public final class LlamaTrainGraph {
                     logits[o + tgt] -= dscale;
                 }
             });
-            for (double d : rowLoss) {
-                lossSum += d;
+            for (int i = 0; i < n; i++) {
+                lossSum += rowLoss[i];
             }
             if (backward) {
                 if (trainedHead) {
@@ -624,6 +584,15 @@ public final class LlamaTrainGraph {
             rmsNormBackward(dres, dln, x, rstdf, finalNorm, normGrad(trainedFinalNorm()));
         }
         return new Loss(count == 0 ? 0 : lossSum / count, count);
+    }
+
+    /**
+     * Rows of one head chunk: at most {@link #HEAD_CHUNK_FLOATS} logits (64 MiB). Every chunk reads the
+     * whole [V × C] head once (packed for the GEMM) in forward and again in backward, so few large chunks cost less
+     * time than many small ones; the chunk bounds memory where B·T·V logits would not fit.
+     */
+    private int headRows() {
+        return (int) Math.max(1, Math.min(BT, HEAD_CHUNK_FLOATS / V));
     }
 
     /** On the shared pool; every index writes disjoint outputs, so the split does not change results. */

@@ -18,7 +18,7 @@ package dev.jlora.engine.train;
  * the shifted heads have a half group [0, G/2) at the start and [T − G/2, T) at the end and nothing wraps. This class
  * follows that code: a query never sees a later position.
  *
- * <p>{@code shift = false} is the paper's "short attention" ablation (Table 1, pattern without the shift); with
+ * <p>{@code shift = false} is the paper's "short attention" baseline (the grouping without the shift); with
  * G = T it is full causal attention.
  *
  * @param groupSize G: tokens per group; even, and a divisor of the sequence length it is used with

@@ -127,9 +127,10 @@ class LlamaTrainGraphTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"Q4_0", "Q8_0", "Q4_K"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"Q4_0", "Q8_0", "Q4_K", "NF4"})
     void gradientsThroughQuantizedFrozenWeightsMatchFiniteDifferences(String type) {
-        // C=256 so that K-quant rows (256 per block) fit; one layer keeps the float64 reference quick
+        // C=256 so that K-quant rows (256 per block) fit; one layer keeps the float64 reference quick. B·T = 18 ≥ 16:
+        // the frozen weights' forward and input gradient take the packed GEMM with rows decoded through RowReader.
         LlamaConfig cfg = TinyLlama.config(256, 256, 1, 4, 2, 13, true, false);
         var w = TinyLlama.quantized(TinyLlama.weights(cfg, 5), dev.jlora.quant.QuantType.valueOf(type));
         var ad = TrainableAdapterSet.lora(w, new LoraConfig(1, 2f, 0f, false, EnumSet.of(Target.V, Target.DOWN)), 6);
@@ -141,8 +142,13 @@ class LlamaTrainGraphTest {
                 }
             }
         }
-        int[] in = {1, 5, 7, 12, 3, 0}, tgt = {5, 7, 12, 3, 0, 9};
-        var graph = new LlamaTrainGraph(cfg, w, ad, 2, 3, false);
+        int bt = 2 * 9;
+        int[] in = new int[bt], tgt = new int[bt];
+        for (int i = 0; i < bt; i++) {
+            in[i] = rnd.nextInt(cfg.vocabSize());
+            tgt[i] = rnd.nextInt(cfg.vocabSize());
+        }
+        var graph = new LlamaTrainGraph(cfg, w, ad, 2, 9, false);
         double loss = graph.forwardBackward(in, tgt, 0, 1f).loss();
         var m = new HashMap<Integer, double[][]>();
         for (Target t : new Target[] {Target.V, Target.DOWN}) {
@@ -151,7 +157,7 @@ class LlamaTrainGraphTest {
         }
         var ref = new LlamaRef(cfg, w, m, 2.0);
         // the reference multiplies by the dequantized rows: the same W the kernels use
-        assertEquals(ref.loss(in, tgt, 2, 3), loss, 1e-5, "loss vs float64 reference of the dequantized model");
+        assertEquals(ref.loss(in, tgt, 2, 9), loss, 1e-5, "loss vs float64 reference of the dequantized model");
         double eps = 1e-5;
         for (Target t : new Target[] {Target.V, Target.DOWN}) {
             var a = (LoraAdapter) ad.get(0, t);
@@ -162,9 +168,9 @@ class LlamaTrainGraphTest {
                 for (int i = 0; i < v.length; i += 17) {   // every 17th element: about 60 checks
                     double keep = v[i];
                     v[i] = keep + eps;
-                    double up = ref.loss(in, tgt, 2, 3);
+                    double up = ref.loss(in, tgt, 2, 9);
                     v[i] = keep - eps;
-                    double down = ref.loss(in, tgt, 2, 3);
+                    double down = ref.loss(in, tgt, 2, 9);
                     v[i] = keep;
                     double fd = (up - down) / (2 * eps);
                     assertEquals(fd, grad[i], 1e-5 + 1e-4 * Math.abs(fd), type + " " + t + (which == 0 ? " A[" : " B[") + i + "]");
