@@ -105,8 +105,10 @@ class ServeDisconnectTest {
                     }
                 }
                 @Override public void onFinish(ServeResult r) {
-                    inner.onFinish(r);
+                    // recorded before the server can see the result (inner), which it then fails to write and
+                    // reports the client gone: the test reads the result on that signal
                     result.set(r);
+                    inner.onFinish(r);
                     finished.countDown();
                 }
                 @Override public void onError(Exception e) {
