@@ -253,6 +253,11 @@ public final class Flexora implements TrainingHook {
         graph.setLayerGates(gates, null);
     }
 
+    /** Steps of the layer-selection stage. */
+    int searchSteps() {
+        return searchSteps;
+    }
+
     @Override
     public Map<String, Object> metrics() {
         var m = new LinkedHashMap<String, Object>();

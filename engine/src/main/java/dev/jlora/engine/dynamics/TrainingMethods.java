@@ -70,9 +70,9 @@ public final class TrainingMethods {
         add(new Kind(Flexora.NAME, "Flexora (Wei et al. 2024): per-layer gates L·softmax(α) on the adapters, α trained "
                 + "on the held-out rows for flexora_search_steps steps; then the layers with gate > 1 are fine-tuned "
                 + "from the initial adapters, the others frozen (flexora_layers=0,3,… fine-tunes a given list)",
-                Map.of("flexora_search_steps", "required", "flexora_lr", "0.01", "flexora_val_batches", "--grad-accum",
+                Map.of("flexora_search_steps", "a third of --steps", "flexora_lr", "0.01", "flexora_val_batches", "--grad-accum",
                         "flexora_layers", "none"), false,
-                (p, c) -> new Flexora(c.adapters(), c.data(), c.cfg(), p.integer("flexora_search_steps", 0),
+                (p, c) -> new Flexora(c.adapters(), c.data(), c.cfg(), p.integer("flexora_search_steps", Math.max(1, c.cfg().steps() / 3)),
                         p.real("flexora_lr", 0.01f), p.integer("flexora_val_batches", c.cfg().gradAccum()),
                         Flexora.parseLayers(p.str("flexora_layers", "")))));
         add(new Kind(AdaLora.NAME, "AdaLoRA's budget schedule, importance masking and orthogonal regulariser",

@@ -225,8 +225,11 @@ class FlexoraTest {
         var adapters = TrainableAdapterSet.lora(m.weights(), TinyTraining.LORA, 1);
         var cfg = TinyTraining.config().steps(4).build();
         var ctx = new TrainingMethods.Context(m, adapters, TinyTraining.data(cfg.seqLen()), cfg);
-        var e = assertThrows(IllegalArgumentException.class, () -> TrainingMethods.create(List.of("flexora"), Map.of(), ctx));
+        var e = assertThrows(IllegalArgumentException.class, () -> TrainingMethods.create(List.of("flexora"),
+                Map.of("flexora_search_steps", "4"), ctx));
         assertTrue(e.getMessage().contains("flexora_search_steps must be in [1, 3]"), e.getMessage());
+        var byDefault = (Flexora) TrainingMethods.create(List.of("flexora"), Map.of(), ctx).getFirst();
+        assertEquals(1, byDefault.searchSteps(), "a third of --steps (4) by default");
         e = assertThrows(IllegalArgumentException.class, () -> TrainingMethods.create(List.of("flexora"),
                 Map.of("flexora_layers", "0,7"), ctx));
         assertTrue(e.getMessage().contains("layer 7 of a 2-layer model"), e.getMessage());
