@@ -25,7 +25,6 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
@@ -101,23 +100,8 @@ public final class ModelWriter {
         } else if (vocab.isPresent()) {
             Vocabulary v = vocab.get();
             SentencePieceModelWriter.write(v, dir.resolve("tokenizer.model"));
-            Map<String, Object> tc = new LinkedHashMap<>();
-            tc.put("tokenizer_class", "LlamaTokenizer");
-            tc.put("add_bos_token", v.addBos());
-            tc.put("add_eos_token", v.addEos());
-            if (v.bos() >= 0) {
-                tc.put("bos_token", v.pieces().get(v.bos()));
-            }
-            if (v.eos() >= 0) {
-                tc.put("eos_token", v.pieces().get(v.eos()));
-            }
-            if (v.unk() >= 0) {
-                tc.put("unk_token", v.pieces().get(v.unk()));
-            }
-            if (v.chatTemplate() != null) {
-                tc.put("chat_template", v.chatTemplate());
-            }
-            AtomicFile.writeString(dir.resolve("tokenizer_config.json"), Json.writePretty(tc) + "\n");
+            AtomicFile.writeString(dir.resolve("tokenizer_config.json"),
+                    Json.writePretty(HfTokenizerWriter.tokenizerConfig(v, "LlamaTokenizer")) + "\n");
         }
         // config.json last: a directory without it is not taken for a complete model.
         AtomicFile.writeString(dir.resolve("config.json"), Json.writePretty(json) + "\n");

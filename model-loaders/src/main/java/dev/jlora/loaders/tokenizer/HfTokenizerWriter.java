@@ -43,7 +43,7 @@ public final class HfTokenizerWriter {
     /** Writes {@code tokenizer.json} and {@code tokenizer_config.json} for {@code v} into {@code dir}. */
     public static void write(Vocabulary v, Path dir) throws IOException {
         AtomicFile.writeString(dir.resolve("tokenizer.json"), Json.write(tokenizerJson(v)) + "\n");
-        AtomicFile.writeString(dir.resolve("tokenizer_config.json"), Json.writePretty(tokenizerConfig(v)) + "\n");
+        AtomicFile.writeString(dir.resolve("tokenizer_config.json"), Json.writePretty(tokenizerConfig(v, "PreTrainedTokenizerFast")) + "\n");
     }
 
     /** The tokenizer.json content for byte-level BPE vocabulary {@code v}. */
@@ -106,10 +106,14 @@ public final class HfTokenizerWriter {
         return root;
     }
 
-    /** tokenizer_config.json: special-token texts, whether encode adds BOS/EOS, the chat template. */
-    static Map<String, Object> tokenizerConfig(Vocabulary v) {
+    /**
+     * tokenizer_config.json: the tokenizer class transformers should build ({@code PreTrainedTokenizerFast} over
+     * tokenizer.json, {@code LlamaTokenizer} over tokenizer.model), special-token texts, whether encode adds BOS/EOS,
+     * the chat template.
+     */
+    public static Map<String, Object> tokenizerConfig(Vocabulary v, String tokenizerClass) {
         Map<String, Object> tc = new LinkedHashMap<>();
-        tc.put("tokenizer_class", "PreTrainedTokenizerFast");
+        tc.put("tokenizer_class", tokenizerClass);
         tc.put("add_bos_token", v.addBos());
         tc.put("add_eos_token", v.addEos());
         if (v.bos() >= 0) {
