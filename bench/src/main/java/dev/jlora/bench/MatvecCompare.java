@@ -28,8 +28,12 @@ import java.util.SplittableRandom;
  *
  * <pre>
  * java --add-modules jdk.incubator.vector -cp bench/target/benchmarks.jar dev.jlora.bench.MatvecCompare \
- *      [--rounds 200] [--n 4096] [--types Q4_0,Q4_K,NF4,Q8_0] [--results bench/results]
+ *      [--rounds 200] [--n 4096] [--types Q4_0,Q4_K,NF4,Q8_0] [--copies 1] [--results bench/results]
  * </pre>
+ * With {@code --copies K} each engine holds K copies of the weight (and the read K buffers) and round r uses copy
+ * r mod K: with K copies well over the last-level cache, every call reads its weight from DRAM, as each matrix of
+ * a real model's decode step does. With one copy a 4096² 4-bit weight (9 MB) stays in a 32 MiB L3 and the
+ * "limit" is the L3 read rate.
  * Writes {@code <results>/<date>/matvec-<UTC>.json}.
  */
 public final class MatvecCompare {
@@ -41,11 +45,12 @@ public final class MatvecCompare {
         int rounds = Integer.parseInt(opt(args, "--rounds", "200"));
         int n = Integer.parseInt(opt(args, "--n", "4096"));
         String[] types = opt(args, "--types", "Q4_0,Q4_K,NF4,Q8_0").split(",");
+        int copies = Integer.parseInt(opt(args, "--copies", "1"));
         Path resultsDir = Path.of(opt(args, "--results", "bench/results"));
         String started = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
         String loadStart = DecodeBench.loadAverage();
-        System.out.printf(Locale.ROOT, "jlora %s, %d threads; %d rounds; [%d × %d]; load average at start: %s%n",
-                VectorOps.get().name(), Parallel.threads(), rounds, n, n, loadStart);
+        System.out.printf(Locale.ROOT, "jlora %s, %d threads; %d rounds; [%d × %d] × %d copies; load average at start: %s%n",
+                VectorOps.get().name(), Parallel.threads(), rounds, n, n, copies, loadStart);
         var rnd = new SplittableRandom(42);
         float[] dense = new float[n * n];
         for (int i = 0; i < dense.length; i++) {
@@ -61,21 +66,28 @@ public final class MatvecCompare {
         List<String> json = new ArrayList<>();
         for (String t : types) {
             QuantType type = QuantType.valueOf(t.trim());
-            QuantMatrix w = type.quantize(dense, n, n);
-            var stream = new StreamRead(w.storageBytes(), 43);
-            QuantMatrix theirs = ggml == null ? null : ggml.residentWeight(w).orElse(null);   // the same bytes
+            QuantMatrix[] ws = new QuantMatrix[copies];
+            StreamRead[] streams = new StreamRead[copies];
+            QuantMatrix[] ggmls = new QuantMatrix[copies];
+            for (int k = 0; k < copies; k++) {
+                ws[k] = type.quantize(dense, n, n);
+                streams[k] = new StreamRead(ws[k].storageBytes(), 43 + k);
+                ggmls[k] = ggml == null ? null : ggml.residentWeight(ws[k]).orElse(null);   // the same bytes
+            }
+            QuantMatrix w = ws[0], theirs = ggmls[0];
             float[] yTheirs = new float[n];
             long sink = 0;
             double[] tm = new double[rounds], ts = new double[rounds], tg = new double[rounds];
             double[] cm = new double[rounds], cs = new double[rounds], cg = new double[rounds];
             for (int r = -30; r < rounds; r++) {   // 30 warm-up rounds: C2 for the loops, pages touched
+                int k = Math.floorMod(r, copies);
                 long t0 = System.nanoTime(), c0 = CPU.getCurrentThreadCpuTime();
-                sink += stream.read();
+                sink += streams[k].read();
                 long t1 = System.nanoTime(), c1 = CPU.getCurrentThreadCpuTime();
-                w.matmul(x, 1, y);
+                ws[k].matmul(x, 1, y);
                 long t2 = System.nanoTime(), c2 = CPU.getCurrentThreadCpuTime();
                 if (theirs != null) {
-                    theirs.matmul(x, 1, yTheirs);
+                    ggmls[k].matmul(x, 1, yTheirs);
                 }
                 long t3 = System.nanoTime(), c3 = CPU.getCurrentThreadCpuTime();
                 if (r >= 0) {
@@ -118,9 +130,9 @@ public final class MatvecCompare {
                         type, tg[0], gb / tg[0] * 1e6, tg[rounds / 2], 100 * ts[0] / tg[0], 100 * ts[rounds / 2] / tg[rounds / 2],
                         100 * tg[0] / tm[0], 100 * tg[rounds / 2] / tm[rounds / 2]);
             }
-            json.add(String.format(Locale.ROOT, "{\"type\":\"%s\",\"n\":%d,\"bytes\":%d,\"rounds\":%d,\"matvecBestUs\":%.1f,"
+            json.add(String.format(Locale.ROOT, "{\"type\":\"%s\",\"n\":%d,\"copies\":%d,\"bytes\":%d,\"rounds\":%d,\"matvecBestUs\":%.1f,"
                             + "\"matvecMedianUs\":%.1f,\"streamBestUs\":%.1f,\"streamMedianUs\":%.1f%s}",
-                    type, n, w.storageBytes(), rounds, tm[0], tm[rounds / 2], ts[0], ts[rounds / 2], (theirs == null ? ""
+                    type, n, copies, w.storageBytes(), rounds, tm[0], tm[rounds / 2], ts[0], ts[rounds / 2], (theirs == null ? ""
                             : String.format(Locale.ROOT, ",\"llamaCppBestUs\":%.1f,\"llamaCppMedianUs\":%.1f", tg[0], tg[rounds / 2]))
                             + String.format(Locale.ROOT, ",\"cpuMedianUs\":{\"stream\":%.1f,\"jlora\":%.1f,\"llamaCpp\":%.1f}",
                             cs[rounds / 2], cm[rounds / 2], cg[rounds / 2])));

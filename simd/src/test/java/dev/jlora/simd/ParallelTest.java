@@ -47,6 +47,48 @@ class ParallelTest {
     }
 
     @Test
+    void concurrentCallersEachCompleteTheirOwnLoop() throws Exception {
+        // Two callers at once: one gets the team, the other the fork/join pool; a latch keeps the first loop
+        // running until the second caller has started its own.
+        int n = 400;
+        var first = new AtomicIntegerArray(n);
+        var second = new AtomicIntegerArray(n);
+        var secondStarted = new java.util.concurrent.CountDownLatch(1);
+        var other = new Thread(() -> {
+            secondStarted.countDown();
+            Parallel.parallelFor(n, second::incrementAndGet);
+        });
+        Parallel.parallelFor(n, i -> {
+            if (i == 0) {
+                other.start();
+                try {
+                    secondStarted.await();
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+            first.incrementAndGet(i);
+        });
+        other.join();
+        for (int i = 0; i < n; i++) {
+            assertEquals(1, first.get(i), "first loop, index " + i);
+            assertEquals(1, second.get(i), "second loop, index " + i);
+        }
+    }
+
+    @Test
+    void manyBackToBackLoopsEachRunEveryIndexOnce() {
+        // The decode pattern: thousands of small loops in a row, handed to spinning helpers.
+        var hits = new AtomicIntegerArray(64);
+        for (int round = 0; round < 5000; round++) {
+            Parallel.parallelFor(64, hits::incrementAndGet);
+        }
+        for (int i = 0; i < 64; i++) {
+            assertEquals(5000, hits.get(i), "index " + i);
+        }
+    }
+
+    @Test
     void bodyExceptionReachesCaller() {
         var e = assertThrows(IllegalStateException.class, () -> Parallel.parallelFor(100, i -> {
             if (i == 57) {
