@@ -59,6 +59,14 @@ final class BlockMatrix extends FusedMatrix {
         return format.dot(data, row * rowBytes, x, xOff, cols);
     }
 
+    @Override boolean dotsFourRows() {
+        return format.hasDot4();
+    }
+
+    @Override void dotRows4(int row, int stride, float[] x, float[] y) {
+        format.dot4(data, row * rowBytes, stride * rowBytes, x, cols, y, row, stride);
+    }
+
     @Override int columnAlign() {
         return format.type().blockSize();
     }

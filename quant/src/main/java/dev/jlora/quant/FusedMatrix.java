@@ -10,7 +10,8 @@ import dev.jlora.simd.VectorOps;
  * ({@link #decode}) and dot a row with a vector ({@link #dotRow}); the full fp32 W is never built.
  *
  * <ul>
- *   <li>Forward, T = 1 (decode): one fused {@link #dotRow} per output row, rows split over {@link Parallel}.</li>
+ *   <li>Forward, T = 1 (decode): fused dots straight from the blocks, rows split over {@link Parallel}; formats
+ *       with a four-row kernel take four rows a quarter of the matrix apart per pass ({@link #dotRows4}).</li>
  *   <li>Forward and backward, T ≥ {@value #GEMM_MIN_T} (training, long prefill): simd's packed GEMM
  *       ({@link Matmul#matmulABt(float[], float[], RowReader, int, int, int)},
  *       {@link Matmul#matmulABAccumulate}) reads W's rows through {@link #decode}: each weight is decoded once per
@@ -73,6 +74,18 @@ abstract class FusedMatrix implements QuantMatrix {
     /** Σ_i W[row, i]·x[xOff + i]. */
     abstract float dotRow(int row, float[] x, int xOff);
 
+    /** Whether {@link #dotRows4} has a four-row kernel (the T = 1 matmul then uses it). */
+    boolean dotsFourRows() {
+        return false;
+    }
+
+    /** y[row + k·stride] = {@link #dotRow}(row + k·stride, x, 0) for k &lt; 4, in one pass over x. */
+    void dotRows4(int row, int stride, float[] x, float[] y) {
+        for (int k = 0; k < 4; k++) {
+            y[row + k * stride] = dotRow(row + k * stride, x, 0);
+        }
+    }
+
     /** Column granularity of {@link #decode} (the block size). */
     abstract int columnAlign();
 
@@ -99,11 +112,25 @@ abstract class FusedMatrix implements QuantMatrix {
         if (T == 1) {
             // Each task gets at least MATVEC_MIN_TASK_MACS multiply-adds: below that, forking costs more than it saves
             // (small decode matvecs ran slower on two threads than on one).
-            Parallel.parallelForRange(rows, Math.max(8, MATVEC_MIN_TASK_MACS / cols), (o0, o1) -> {
-                for (int o = o0; o < o1; o++) {
-                    y[o] = dotRow(o, x, 0);
+            int minRows = Math.max(8, MATVEC_MIN_TASK_MACS / cols);
+            if (!dotsFourRows()) {
+                Parallel.parallelForRange(rows, minRows, (o0, o1) -> {
+                    for (int o = o0; o < o1; o++) {
+                        y[o] = dotRow(o, x, 0);
+                    }
+                });
+                return;
+            }
+            // Four rows per pass over x, a quarter of the matrix apart: four sequential streams (dotRows4).
+            int quarter = rows / 4;
+            Parallel.parallelForRange(quarter, Math.max(2, minRows / 4), (q0, q1) -> {
+                for (int q = q0; q < q1; q++) {
+                    dotRows4(q, quarter, x, y);
                 }
             });
+            for (int o = 4 * quarter; o < rows; o++) {
+                y[o] = dotRow(o, x, 0);
+            }
             return;
         }
         // GEMM-style blocking: a tile of R rows × kc columns of W is decoded once (≤ TILE_FLOATS floats, in L2) and

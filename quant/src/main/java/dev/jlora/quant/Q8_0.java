@@ -37,6 +37,18 @@ public final class Q8_0 implements BlockFormat {
         return BlockFormat.super.dot(src, off, x, xOff, n);
     }
 
+    @Override public boolean hasDot4() {
+        return VectorDecode.AVAILABLE;
+    }
+
+    @Override public void dot4(MemorySegment src, long off, long stride, float[] x, int n, float[] y, int yOff, int yStride) {
+        if (VectorDecode.AVAILABLE) {
+            PanamaQuant.dot4Q8_0(src, off, stride, x, n / QK, y, yOff, yStride);
+        } else {
+            BlockFormat.super.dot4(src, off, stride, x, n, y, yOff, yStride);
+        }
+    }
+
     /** ggml {@code quantize_row_q8_0_ref}: d = amax/127, q = roundf(x/d). */
     @Override public void quantizeRowRef(float[] src, int srcOff, MemorySegment dst, long off, int n) {
         for (int b = 0; b < n / QK; b++, off += BYTES, srcOff += QK) {
