@@ -52,6 +52,19 @@ public sealed interface BlockFormat permits F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5
     }
 
     /**
+     * What {@link #dot(MemorySegment, long, float[], int, int, float[])} needs from x, computed once per matvec for
+     * all rows (Q4_K: the sums of x over each run of 32 elements); null when the format needs nothing.
+     */
+    default float[] dotPrepare(float[] x, int xOff, int n) {
+        return null;
+    }
+
+    /** {@link #dot} given {@code prepared} = {@link #dotPrepare}(x, xOff, n) for the same x. */
+    default float dot(MemorySegment src, long off, float[] x, int xOff, int n, float[] prepared) {
+        return dot(src, off, x, xOff, n);
+    }
+
+    /**
      * Whether {@link #dot4} has a four-row kernel. Without one, a matvec reads rows in order: four rows a quarter
      * of the matrix apart, each read whole before the next, ran 1.3–1.5× slower than consecutive rows (Q4_0, Q4_K,
      * NF4; two threads, DRAM-resident 4096², best of 96).

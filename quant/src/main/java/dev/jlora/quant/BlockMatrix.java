@@ -59,6 +59,14 @@ final class BlockMatrix extends FusedMatrix {
         return format.dot(data, row * rowBytes, x, xOff, cols);
     }
 
+    @Override float[] dotPrepare(float[] x) {
+        return format.dotPrepare(x, 0, cols);
+    }
+
+    @Override float dotRow(int row, float[] x, float[] prepared) {
+        return format.dot(data, row * rowBytes, x, 0, cols, prepared);
+    }
+
     @Override boolean dotsFourRows() {
         return format.hasDot4();
     }

@@ -74,6 +74,16 @@ abstract class FusedMatrix implements QuantMatrix {
     /** Σ_i W[row, i]·x[xOff + i]. */
     abstract float dotRow(int row, float[] x, int xOff);
 
+    /** What the T = 1 matmul's row dots need from x, computed once for all rows (null: nothing). */
+    float[] dotPrepare(float[] x) {
+        return null;
+    }
+
+    /** {@link #dotRow}(row, x, 0) given {@code prepared} = {@link #dotPrepare}(x). */
+    float dotRow(int row, float[] x, float[] prepared) {
+        return dotRow(row, x, 0);
+    }
+
     /** Whether {@link #dotRows4} has a four-row kernel (the T = 1 matmul then uses it). */
     boolean dotsFourRows() {
         return false;
@@ -114,9 +124,10 @@ abstract class FusedMatrix implements QuantMatrix {
             // (small decode matvecs ran slower on two threads than on one).
             int minRows = Math.max(8, MATVEC_MIN_TASK_MACS / cols);
             if (!dotsFourRows()) {
+                float[] prepared = dotPrepare(x);
                 Parallel.parallelForRange(rows, minRows, (o0, o1) -> {
                     for (int o = o0; o < o1; o++) {
-                        y[o] = dotRow(o, x, 0);
+                        y[o] = dotRow(o, x, prepared);
                     }
                 });
                 return;

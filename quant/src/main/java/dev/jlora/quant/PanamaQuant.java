@@ -206,36 +206,53 @@ final class PanamaQuant {
         }
     }
 
-    static float dotQ4_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks) {
-        // Four accumulators, one per term kind: a single one would chain four dependent FMAs per 64 weights
-        // (measured on one thread, [1024 × 4096], together with the word-wise scale unpacking: 1.7× slower).
-        FloatVector accLo = FloatVector.zero(F), accHi = accLo, accMinLo = accLo, accMinHi = accLo;
-        for (int b = 0; b < nBlocks; b++, off += Q4_K.BYTES) {
-            float d = Le.f16(src, off), min = Le.f16(src, off + 2);
+    /**
+     * Σ W·x over {@code nBlocks} Q4_K blocks, with sums32[sumsOff + j] = Σ x over the j-th run of 32 elements from
+     * xOff ({@link #sums32}), computed once per matvec for all rows:
+     * Σ (d·sc·q − dmin·m)·x = Σ_j d·sc_j·(Σ q·x) − dmin·Σ_j m_j·(Σ x). Summing x in every row's loop instead cost
+     * 1.2× the time (one thread, [256 × 4096] in L2 and 4096² in L3), as did adding the eight min terms in one chain.
+     */
+    static float dotQ4_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks, float[] sums32, int sumsOff) {
+        var accLo = FloatVector.zero(F);
+        var accHi = FloatVector.zero(F);
+        float minSum = 0;
+        for (int b = 0; b < nBlocks; b++, off += Q4_K.BYTES, sumsOff += 8) {
+            float d = Le.f16(src, off), dmin = Le.f16(src, off + 2);
             long scales = KQuants.scalesK4(src, off + 4), mins = KQuants.minsK4(src, off + 4);
+            int j = sumsOff;
+            float m01 = KQuants.byteAt(mins, 0) * sums32[j] + KQuants.byteAt(mins, 1) * sums32[j + 1];
+            float m23 = KQuants.byteAt(mins, 2) * sums32[j + 2] + KQuants.byteAt(mins, 3) * sums32[j + 3];
+            float m45 = KQuants.byteAt(mins, 4) * sums32[j + 4] + KQuants.byteAt(mins, 5) * sums32[j + 5];
+            float m67 = KQuants.byteAt(mins, 6) * sums32[j + 6] + KQuants.byteAt(mins, 7) * sums32[j + 7];
+            minSum += dmin * ((m01 + m23) + (m45 + m67));
             long q = off + 16;
             for (int is = 0; is < 8; is += 2, q += 32, xOff += 64) {
-                var s1 = FloatVector.zero(F);
-                var s2 = FloatVector.zero(F);
-                var x1 = FloatVector.zero(F);
-                var x2 = FloatVector.zero(F);
+                var lo = FloatVector.zero(F);
+                var hi = FloatVector.zero(F);
                 for (int l = 0; l < 32; l += L) {
-                    var v = ByteVector.fromMemorySegment(B, src, q + l, LE);
-                    var xa = FloatVector.fromArray(F, x, xOff + l);
-                    var xb = FloatVector.fromArray(F, x, xOff + 32 + l);
-                    s1 = lowNibbles(v).fma(xa, s1);
-                    s2 = highNibbles(v).fma(xb, s2);
-                    x1 = x1.add(xa);
-                    x2 = x2.add(xb);
+                    var v = codes(ByteVector.fromMemorySegment(B, src, q + l, LE));
+                    lo = ((FloatVector) v.and(0x0F).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + l), lo);
+                    hi = ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                            .fma(FloatVector.fromArray(F, x, xOff + 32 + l), hi);
                 }
-                // Σ (d·sc·q − dmin·m)·x = d·sc·Σ q·x − dmin·m·Σ x
-                accLo = s1.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is)), accLo);
-                accHi = s2.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is + 1)), accHi);
-                accMinLo = x1.fma(FloatVector.broadcast(F, -min * KQuants.byteAt(mins, is)), accMinLo);
-                accMinHi = x2.fma(FloatVector.broadcast(F, -min * KQuants.byteAt(mins, is + 1)), accMinHi);
+                accLo = lo.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is)), accLo);
+                accHi = hi.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is + 1)), accHi);
             }
         }
-        return accLo.add(accHi).add(accMinLo.add(accMinHi)).reduceLanes(VectorOperators.ADD);
+        return accLo.add(accHi).reduceLanes(VectorOperators.ADD) - minSum;
+    }
+
+    /** sums[i] = Σ x[xOff + 32·i + k] for k &lt; 32, i &lt; n / 32. */
+    static float[] sums32(float[] x, int xOff, int n) {
+        float[] sums = new float[n / 32];
+        for (int i = 0; i < sums.length; i++, xOff += 32) {
+            var s = FloatVector.zero(F);
+            for (int k = 0; k < 32; k += L) {
+                s = s.add(FloatVector.fromArray(F, x, xOff + k));
+            }
+            sums[i] = s.reduceLanes(VectorOperators.ADD);
+        }
+        return sums;
     }
 
     // ---------------------------------------------------------------- Q5_K

@@ -40,9 +40,20 @@ public final class Q4_K implements BlockFormat {
 
     @Override public float dot(MemorySegment src, long off, float[] x, int xOff, int n) {
         if (VectorDecode.AVAILABLE) {
-            return PanamaQuant.dotQ4_K(src, off, x, xOff, n / QK);
+            return PanamaQuant.dotQ4_K(src, off, x, xOff, n / QK, PanamaQuant.sums32(x, xOff, n), 0);
         }
         return BlockFormat.super.dot(src, off, x, xOff, n);
+    }
+
+    @Override public float[] dotPrepare(float[] x, int xOff, int n) {
+        return VectorDecode.AVAILABLE ? PanamaQuant.sums32(x, xOff, n) : null;
+    }
+
+    @Override public float dot(MemorySegment src, long off, float[] x, int xOff, int n, float[] prepared) {
+        if (prepared == null) {
+            return dot(src, off, x, xOff, n);
+        }
+        return PanamaQuant.dotQ4_K(src, off, x, xOff, n / QK, prepared, 0);
     }
 
     /** ggml {@code quantize_row_q4_K_ref}: weighted scale/min search per 32 (make_qkx2_quants, −1 + 0.1·k, 20 steps). */
