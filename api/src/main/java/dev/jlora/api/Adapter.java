@@ -63,7 +63,7 @@ public final class Adapter {
      * @throws IllegalArgumentException if the format is unknown or cannot hold this adapter method
      */
     public void export(Path path, String format) throws IOException {
-        AdapterFiles.save(path, AdapterFiles.Format.parse(format), adapters, config, meta.getOrDefault("base_model", ""));
+        AdapterFiles.save(path, AdapterFiles.Format.parse(format), adapters, config, meta);
     }
 
     TrainableAdapterSet adapters() {

@@ -1,8 +1,10 @@
 package dev.jlora.cli;
 
 import dev.jlora.engine.model.LlamaModel;
+import dev.jlora.engine.train.AdapterFile;
 import dev.jlora.loaders.ModelLoader;
 import dev.jlora.loaders.adapter.AdapterFiles;
+import dev.jlora.loaders.io.AtomicFile;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -36,9 +38,36 @@ final class ExportCommand implements Callable<Integer> {
         LlamaModel m = ModelLoader.load(basePath, new ModelLoader.LoadOptions(null, false));
         var set = AdapterFiles.load(adapter, m);
         String baseName = basePath.getFileName().toString();
-        AdapterFiles.save(out, fmt, set, m.config(), baseName);
+        var meta = new java.util.LinkedHashMap<String, String>();
+        meta.put("base_model", baseName);
+        Float ropeScale = ModelFiles.ropeScale(adapter);
+        if (ropeScale != null) {
+            meta.put(AdapterFile.ROPE_SCALE_KEY, Float.toString(ropeScale));
+        }
+        AdapterFiles.save(out, fmt, set, m.config(), meta);
         System.out.printf("wrote %s adapter (%d modules, %,d parameters) to %s%n", fmt.name().toLowerCase(java.util.Locale.ROOT),
                 set.adapters().size(), set.parameterCount(), out);
+        if (ropeScale != null && fmt != AdapterFiles.Format.JLORA) {
+            String note = ropeNote(fmt, ropeScale);
+            System.err.println("note: " + note);
+            if (fmt == AdapterFiles.Format.PEFT) {
+                AtomicFile.writeString(out.resolve("README.md"), "# LoRA adapter exported by jlora\n\n" + note + "\n");
+            }
+        }
         return 0;
+    }
+
+    /**
+     * What a PEFT or LoRA GGUF file cannot say: the adapter was trained with LongLoRA's position interpolation, and
+     * gives the intended outputs only on a base run with the same linear RoPE scaling.
+     */
+    static String ropeNote(AdapterFiles.Format fmt, float factor) {
+        String how = fmt == AdapterFiles.Format.PEFT
+                ? String.format(java.util.Locale.ROOT, "set \"rope_scaling\": {\"type\": \"linear\", \"factor\": %s} in the base "
+                        + "model's config.json", factor)
+                : String.format(java.util.Locale.ROOT, "run llama.cpp with --rope-scale %s", factor);
+        return String.format(java.util.Locale.ROOT, "this adapter was trained with linear RoPE scaling %s (jlora train "
+                + "--rope-scale), which a %s file cannot carry: %s", factor,
+                fmt == AdapterFiles.Format.PEFT ? "PEFT" : "LoRA GGUF", how);
     }
 }

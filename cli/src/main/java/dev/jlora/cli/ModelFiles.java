@@ -45,25 +45,32 @@ final class ModelFiles {
      * adapter is none, not a .jlora archive, or trained without one.
      */
     static LlamaModel withContextExtension(LlamaModel model, Path adapter) throws IOException {
+        Float f = ropeScale(adapter);
+        return f == null ? model : new LlamaModel(model.config().withLinearRopeScaling(f), model.weights(), model.tokenizer());
+    }
+
+    /**
+     * The linear RoPE scaling factor a {@code jlora train --rope-scale} adapter at {@code adapter} was trained with
+     * ({@link AdapterFile#ROPE_SCALE_KEY}); null when the adapter is none, not a .jlora archive, or trained without.
+     */
+    static Float ropeScale(Path adapter) throws IOException {
         if (adapter == null) {
-            return model;
+            return null;
         }
         Path file = Files.isDirectory(adapter) ? adapter.resolve("adapter.jlora") : adapter;
         if (!Files.isRegularFile(file) || !file.getFileName().toString().endsWith(".jlora")) {
-            return model;
+            return null;
         }
         String factor = AdapterFile.readMeta(file).get(AdapterFile.ROPE_SCALE_KEY);
         if (factor == null) {
-            return model;
+            return null;
         }
-        float f;
         try {
-            f = Float.parseFloat(factor);
+            return Float.parseFloat(factor);
         } catch (NumberFormatException e) {
             throw ModelFormatException.field(file, "meta." + AdapterFile.ROPE_SCALE_KEY, "expected a number, found %s",
                     factor);
         }
-        return new LlamaModel(model.config().withLinearRopeScaling(f), model.weights(), model.tokenizer());
     }
 
     /** {@code demo} → models/stories260K.gguf under -Djlora.home, the jar's checkout or the working directory. */

@@ -162,4 +162,31 @@ class EvalExportCommandTest {
         assertEquals(1, bad.code());
         assertTrue(bad.err().contains("expected peft, gguf or jlora"), bad.err());
     }
+
+    /**
+     * An adapter trained with {@code --rope-scale} keeps its factor in a .jlora export; PEFT and LoRA GGUF files have
+     * no place for it, so the export says what the consumer must set (and the PEFT directory's README says it too).
+     */
+    @Test
+    void exportKeepsOrStatesTheRopeScaleOfAContextExtendedAdapter() throws Exception {
+        Path scaled = tmp.resolve("scaled/adapter.jlora");
+        Files.createDirectories(scaled.getParent());
+        AdapterFile.save(scaled, set, Map.of(AdapterFile.ROPE_SCALE_KEY, "2.0"));
+        Path asJlora = tmp.resolve("scaled-copy.jlora");
+        var run = CliRun.of("export", scaled.toString(), "--format", "jlora", "--base", gguf.toString(), "--out", asJlora.toString());
+        assertEquals(0, run.code(), run.err());
+        assertEquals("2.0", AdapterFile.readMeta(asJlora).get(AdapterFile.ROPE_SCALE_KEY));
+        assertTrue(run.err().isEmpty(), run.err());
+
+        Path peft = tmp.resolve("scaled-peft");
+        run = CliRun.of("export", scaled.toString(), "--format", "peft", "--base", gguf.toString(), "--out", peft.toString());
+        assertEquals(0, run.code(), run.err());
+        assertTrue(run.err().contains("\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}"), run.err());
+        assertTrue(Files.readString(peft.resolve("README.md")).contains("linear RoPE scaling 2.0"));
+
+        run = CliRun.of("export", scaled.toString(), "--format", "gguf", "--base", gguf.toString(), "--out",
+                tmp.resolve("scaled.gguf").toString());
+        assertEquals(0, run.code(), run.err());
+        assertTrue(run.err().contains("run llama.cpp with --rope-scale 2.0"), run.err());
+    }
 }

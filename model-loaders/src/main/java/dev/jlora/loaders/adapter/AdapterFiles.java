@@ -109,6 +109,17 @@ public final class AdapterFiles {
      */
     public static void save(Path path, Format format, TrainableAdapterSet adapters, LlamaConfig cfg, String baseModel)
             throws IOException {
+        save(path, format, adapters, cfg, Map.of("base_model", baseModel));
+    }
+
+    /**
+     * {@link #save(Path, Format, TrainableAdapterSet, LlamaConfig, String)} with the adapter's metadata:
+     * {@code base_model} names the base, and a .jlora file keeps every other key as given (e.g.
+     * {@link AdapterFile#ROPE_SCALE_KEY}, which PEFT and LoRA GGUF files have no place for).
+     */
+    public static void save(Path path, Format format, TrainableAdapterSet adapters, LlamaConfig cfg,
+                            Map<String, String> meta) throws IOException {
+        String baseModel = meta.getOrDefault("base_model", "");
         if (format != Format.JLORA && adapters.base() != null) {
             throw new UnsupportedOperationException(format.name().toLowerCase(java.util.Locale.ROOT)
                     + " export of base tensors trained in full (" + adapters.base().parts() + ") is not implemented: "
@@ -129,7 +140,7 @@ public final class AdapterFiles {
         switch (format) {
             case PEFT -> PeftAdapter.write(path, lora, cfg, baseModel);
             case GGUF -> LoraGguf.write(path, lora, cfg);
-            case JLORA -> AdapterFile.save(path, adapters, Map.of("base_model", baseModel));
+            case JLORA -> AdapterFile.save(path, adapters, meta);
         }
     }
 }
