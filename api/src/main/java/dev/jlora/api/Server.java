@@ -22,7 +22,8 @@ public final class Server implements AutoCloseable {
     Server(LlamaModel model, String name, Options o) throws IOException {
         AdapterRegistry registry = o.adapters == null ? null : new AdapterRegistry(o.adapters, p -> {
             var set = AdapterFiles.load(p, model, message -> { });
-            return new AdapterRegistry.Loaded(set, set.parameterCount() * Float.BYTES);
+            Float ropeScale = AdapterFiles.ropeScale(p);
+            return new AdapterRegistry.Loaded(set, set.parameterCount() * Float.BYTES, ropeScale == null ? 1f : ropeScale);
         }, o.maxAdapters, o.maxAdapterBytes);
         long budget = (long) o.maxRunning * model.config().contextLength();
         this.server = new OpenAiServer(model, name, registry,

@@ -40,7 +40,7 @@ final class ExportCommand implements Callable<Integer> {
         String baseName = basePath.getFileName().toString();
         var meta = new java.util.LinkedHashMap<String, String>();
         meta.put("base_model", baseName);
-        Float ropeScale = ModelFiles.ropeScale(adapter);
+        Float ropeScale = AdapterFiles.ropeScale(adapter);
         if (ropeScale != null) {
             meta.put(AdapterFile.ROPE_SCALE_KEY, Float.toString(ropeScale));
         }

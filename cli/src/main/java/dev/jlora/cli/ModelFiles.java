@@ -3,7 +3,6 @@ package dev.jlora.cli;
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.adapter.TrainableAdapterSet;
 import dev.jlora.engine.adapter.TrainableBase;
-import dev.jlora.engine.io.ModelFormatException;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.train.AdapterFile;
 import dev.jlora.loaders.adapter.AdapterFiles;
@@ -45,32 +44,8 @@ final class ModelFiles {
      * adapter is none, not a .jlora archive, or trained without one.
      */
     static LlamaModel withContextExtension(LlamaModel model, Path adapter) throws IOException {
-        Float f = ropeScale(adapter);
+        Float f = AdapterFiles.ropeScale(adapter);
         return f == null ? model : new LlamaModel(model.config().withLinearRopeScaling(f), model.weights(), model.tokenizer());
-    }
-
-    /**
-     * The linear RoPE scaling factor a {@code jlora train --rope-scale} adapter at {@code adapter} was trained with
-     * ({@link AdapterFile#ROPE_SCALE_KEY}); null when the adapter is none, not a .jlora archive, or trained without.
-     */
-    static Float ropeScale(Path adapter) throws IOException {
-        if (adapter == null) {
-            return null;
-        }
-        Path file = Files.isDirectory(adapter) ? adapter.resolve("adapter.jlora") : adapter;
-        if (!Files.isRegularFile(file) || !file.getFileName().toString().endsWith(".jlora")) {
-            return null;
-        }
-        String factor = AdapterFile.readMeta(file).get(AdapterFile.ROPE_SCALE_KEY);
-        if (factor == null) {
-            return null;
-        }
-        try {
-            return Float.parseFloat(factor);
-        } catch (NumberFormatException e) {
-            throw ModelFormatException.field(file, "meta." + AdapterFile.ROPE_SCALE_KEY, "expected a number, found %s",
-                    factor);
-        }
     }
 
     /** {@code demo} → models/stories260K.gguf under -Djlora.home, the jar's checkout or the working directory. */

@@ -51,6 +51,8 @@ public final class OpenAiServer implements AutoCloseable {
      */
     static final long STREAM_HEARTBEAT_MILLIS = 500;
     private static final Json.Limits BODY_LIMITS = new Json.Limits(32, MAX_BODY_BYTES, MAX_BODY_BYTES, 64);
+    /** What a request for the base model runs with: no adapter, the base's RoPE. */
+    private static final AdapterRegistry.Loaded BASE = new AdapterRegistry.Loaded(AdapterSet.NONE, 0);
 
     /** Server settings (the serve command's flags). */
     public record Settings(String host, int port, String apiKey, int maxQueue, int maxTokensLimit, int maxRunning,
@@ -229,7 +231,7 @@ public final class OpenAiServer implements AutoCloseable {
             throw ApiException.invalid("model", "'model' is required: the base model '" + modelName
                     + "' or an adapter name (GET /v1/models)");
         }
-        AdapterSet set = adapterFor(name);
+        AdapterRegistry.Loaded adapter = adapterFor(name);
         int[] prompt;
         if (chat) {
             prompt = model.tokenizer().encode(model.tokenizer().chatTemplate().render(messages(req), true), true, true);
@@ -242,11 +244,11 @@ public final class OpenAiServer implements AutoCloseable {
         var events = new LinkedBlockingQueue<Object>();   // String text, ServeResult, or Exception
         Scheduler.Ticket ticket;
         try {
-            ticket = scheduler.submit(new ServeRequest(name, set, prompt, cfg, observer.listener(new ServeListener() {
+            ticket = scheduler.submit(new ServeRequest(name, adapter.adapters(), prompt, cfg, observer.listener(new ServeListener() {
                 @Override public void onText(String text) { events.add(text); }
                 @Override public void onFinish(ServeResult result) { events.add(result); }
                 @Override public void onError(Exception error) { events.add(error); }
-            })));
+            }), adapter.ropeScale()));
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid("max_tokens", e.getMessage());
         }
@@ -354,16 +356,16 @@ public final class OpenAiServer implements AutoCloseable {
         out.flush();
     }
 
-    private AdapterSet adapterFor(String name) throws IOException {
+    private AdapterRegistry.Loaded adapterFor(String name) throws IOException {
         if (name.equals(modelName)) {
-            return AdapterSet.NONE;
+            return BASE;
         }
         if (adapters == null) {
             throw new ApiException(404, "invalid_request_error", "model", "model_not_found", "model '" + name
                     + "' does not exist: this server has no --adapters and serves only '" + modelName + "'");
         }
         try {
-            return adapters.get(name);
+            return adapters.lookup(name);
         } catch (AdapterRegistry.UnknownAdapterException e) {
             throw new ApiException(404, "invalid_request_error", "model", "model_not_found", "model '" + name
                     + "' does not exist: neither the base model '" + modelName + "' nor an adapter");

@@ -88,14 +88,10 @@ final class ServeCommand implements Callable<Integer> {
     /** The adapters of {@code dir}, each loaded with {@link AdapterFiles#load} for {@code m}. */
     static AdapterRegistry registry(Path dir, LlamaModel m, int maxAdapters, long maxBytes) throws java.io.IOException {
         return new AdapterRegistry(dir, p -> {
-            if (ModelFiles.withContextExtension(m, p) != m) {
-                // all adapters share the base's config here: serving it with the base's RoPE would be silently wrong
-                throw new IllegalArgumentException(p.getFileName() + " was trained with --rope-scale (LongLoRA's "
-                        + "position interpolation), which jlora serve cannot apply per adapter: use jlora generate, "
-                        + "or jlora merge it into a model and serve that");
-            }
             var set = AdapterFiles.load(p, m, msg -> System.err.println("warning: " + p.getFileName() + ": " + msg));
-            return new AdapterRegistry.Loaded(set, set.parameterCount() * Float.BYTES + trainedBaseCopyBytes(set));
+            Float ropeScale = AdapterFiles.ropeScale(p);
+            return new AdapterRegistry.Loaded(set, set.parameterCount() * Float.BYTES + trainedBaseCopyBytes(set),
+                    ropeScale == null ? 1f : ropeScale);
         }, maxAdapters, maxBytes);
     }
 

@@ -43,8 +43,20 @@ public final class AdapterRegistry {
         Loaded load(Path path) throws IOException;
     }
 
-    /** A loaded adapter and the bytes it holds (for the cache bound). */
-    public record Loaded(AdapterSet adapters, long bytes) {}
+    /**
+     * A loaded adapter, the bytes it holds (for the cache bound) and the linear RoPE scaling its requests run with
+     * ({@link ServeRequest#ropeScale}: 1 unless it was trained with LongLoRA's position interpolation).
+     */
+    public record Loaded(AdapterSet adapters, long bytes, float ropeScale) {
+        public Loaded {
+            ServeRequest.checkRopeScale(ropeScale);
+        }
+
+        /** An adapter trained without RoPE scaling. */
+        public Loaded(AdapterSet adapters, long bytes) {
+            this(adapters, bytes, 1f);
+        }
+    }
 
     /** The name is well formed but no such adapter exists (HTTP 404). */
     public static final class UnknownAdapterException extends RuntimeException {
@@ -113,6 +125,11 @@ public final class AdapterRegistry {
 
     /** The adapter {@code name}, loading it on this thread on a cache miss. */
     public AdapterSet get(String name) throws IOException {
+        return lookup(name).adapters();
+    }
+
+    /** The adapter {@code name} with what its requests need beside it, loading it on this thread on a cache miss. */
+    public Loaded lookup(String name) throws IOException {
         Path path = resolve(name);
         CompletableFuture<Loaded> pending;
         boolean mine = false;
@@ -120,7 +137,7 @@ public final class AdapterRegistry {
             Loaded l = resident.get(name);
             if (l != null) {
                 hits.incrementAndGet();
-                return l.adapters();
+                return l;
             }
             misses.incrementAndGet();
             pending = loading.get(name);
@@ -151,7 +168,7 @@ public final class AdapterRegistry {
             }
         }
         try {
-            return pending.get().adapters();
+            return pending.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while loading adapter '" + name + "'", e);

@@ -112,6 +112,33 @@ class SchedulerTest {
     }
 
     /**
+     * A request with its own RoPE scale (an adapter trained with LongLoRA's position interpolation) decodes, in the
+     * same batch as a request without one, exactly as the scaled model does on its own.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void requestWithItsOwnRopeScaleEqualsTheScaledModelsSingleRun(boolean batched) throws Exception {
+        AdapterSet a = lora(13);
+        var greedy = new GenerationConfig(12, SamplerConfig.greedy(), List.of(), false);
+        int[] p = prompt("hello there");
+        var scaled = new LlamaModel(MODEL.config().withLinearRopeScaling(4f), MODEL.weights(), TOK);
+        String wantScaled = new Generator(new InferenceSession(scaled, a, p.length + 12), TOK)
+                .generate(p, greedy, Generator.Listener.NONE).text();
+        String wantPlain = direct(a, p, greedy);
+        assertNotEquals(wantPlain, wantScaled, "the fixture must tell the two RoPEs apart");
+        var plain = new Collect();
+        var extended = new Collect();
+        DecodeStep step = batched ? DecodeStep.batched(MODEL) : DecodeStep.INTERLEAVED;
+        try (var s = new Scheduler(MODEL, 2, pool(1000), 8, 3, step)) {
+            s.submit(new ServeRequest("plain", a, p, greedy, plain));
+            s.submit(new ServeRequest("extended", a, p, greedy, extended, 4f));
+            assertEquals(wantPlain, plain.get().text());
+            assertEquals(wantScaled, extended.get().text());
+        }
+        assertThrows(IllegalArgumentException.class, () -> new ServeRequest("x", a, p, greedy, null, 0f));
+    }
+
+    /**
      * A long prompt joining while another request decodes is prefilled a chunk per iteration, with a decode step of
      * the running request between chunks (not one long stall), and both outputs still equal their single runs.
      */

@@ -104,6 +104,37 @@ public final class AdapterFiles {
     }
 
     /**
+     * The linear RoPE scaling factor a {@code jlora train --rope-scale} adapter at {@code adapter} (a .jlora file or
+     * a directory holding adapter.jlora) was trained with ({@link AdapterFile#ROPE_SCALE_KEY}); null when the path is
+     * null, not a .jlora archive, or the adapter was trained without one. Inference must apply it on top of the
+     * base's RoPE.
+     */
+    public static Float ropeScale(Path adapter) throws IOException {
+        if (adapter == null) {
+            return null;
+        }
+        Path file = Files.isDirectory(adapter) ? adapter.resolve("adapter.jlora") : adapter;
+        if (!Files.isRegularFile(file) || !file.getFileName().toString().endsWith(".jlora")) {
+            return null;
+        }
+        String factor = AdapterFile.readMeta(file).get(AdapterFile.ROPE_SCALE_KEY);
+        if (factor == null) {
+            return null;
+        }
+        float f;
+        try {
+            f = Float.parseFloat(factor);
+        } catch (NumberFormatException e) {
+            f = Float.NaN;
+        }
+        if (!(f > 0) || !Float.isFinite(f)) {
+            throw ModelFormatException.field(file, "meta." + AdapterFile.ROPE_SCALE_KEY,
+                    "expected a positive number, found %s", factor);
+        }
+        return f;
+    }
+
+    /**
      * Writes {@code adapters} of a model shaped {@code cfg} in {@code format}; {@code baseModel} names the base for
      * PEFT's {@code base_model_name_or_path}. Every file is written atomically.
      */
