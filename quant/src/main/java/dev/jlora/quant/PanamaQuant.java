@@ -122,16 +122,6 @@ final class PanamaQuant {
         return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
     }
 
-    /**
-     * The {@code bytes} at off as a segment of their own. A kernel that reads a row through its own slice, at
-     * offsets computed from the loop's int counter, has its bounds checks hoisted out of the loop by C2; reading
-     * the whole matrix's segment at a running long offset left several compares and conditional moves per access
-     * in the loop (measured on one thread, four Q8_0 rows per pass, [2048 × 768] in L2 and [32000 × 768]: 1.2×).
-     * The one-row dots gain nothing from it (Q4_0 in L2: 0.9×).
-     */
-    private static MemorySegment rowSlice(MemorySegment src, long off, long bytes) {
-        return src.asSlice(off, bytes);
-    }
 
     private static FloatVector block(int format, MemorySegment src, long off, float[] x, int xOff) {
         return format == Q4_0_BLOCKS ? q4_0Block(src, off, x, xOff) : q8_0Block(src, off, x, xOff);
@@ -188,14 +178,18 @@ final class PanamaQuant {
      * Four Q8_0 rows at once, {@code stride} bytes apart: one pass over x feeds four rows. The caller picks rows a
      * quarter of the matrix apart, so the four are four independent sequential streams; four neighbouring rows
      * (816 bytes apart for 768 columns) ran 2.2× slower than one row at a time over a DRAM-resident matrix, rows a
-     * quarter apart 1.2× faster (one thread, [120000 × 768], best of 40), and 1.5× faster in L2. The 4-bit dots
+     * quarter apart 1.2× faster (one thread, [120000 × 768], best of 40), and 1.5× faster in L2; the row slices 1.2×
+     * more (slices of a file mapping are costly copies, so {@link BlockMatrix} reads mappings through a plain view).
+     * The 4-bit dots
      * gain nothing from it: four Q4_0 rows per loop made C2 box the vectors (4.8× slower), two rows per loop ran
      * at 0.7× (Q4_0) and 1.0× (NF4) of one row at a time (two threads, DRAM-resident 4096², best of 96).
      */
     static void dot4Q8_0(MemorySegment src, long off, long stride, float[] x, int nBlocks, float[] y, int yOff, int yStride) {
+        // Each row through its own slice, at offsets from the int loop counter: C2 then hoists the bounds checks,
+        // which a running long offset into the whole matrix left in the loop as compares and conditional moves.
         long bytes = (long) Q8_0.BYTES * nBlocks;
-        MemorySegment r0 = rowSlice(src, off, bytes), r1 = rowSlice(src, off + stride, bytes);
-        MemorySegment r2 = rowSlice(src, off + 2 * stride, bytes), r3 = rowSlice(src, off + 3 * stride, bytes);
+        MemorySegment r0 = src.asSlice(off, bytes), r1 = src.asSlice(off + stride, bytes);
+        MemorySegment r2 = src.asSlice(off + 2 * stride, bytes), r3 = src.asSlice(off + 3 * stride, bytes);
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         for (int b = 0; b < nBlocks; b++) {
             long o = (long) Q8_0.BYTES * b;
