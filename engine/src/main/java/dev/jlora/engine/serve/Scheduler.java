@@ -130,6 +130,15 @@ public final class Scheduler implements AutoCloseable {
      * @throws IllegalArgumentException when the request alone needs more KV pages than the whole pool or the prompt
      *                                  does not fit the model's context
      */
+    /**
+     * The model's linears with the request's RoPE (its own linear scaling on top of the base's): a batched step shares
+     * the linears and runs attention, RoPE included, per session.
+     */
+    private static LlamaModel withRope(LlamaModel m, float ropeScale) {
+        return ropeScale == 1f ? m
+                : new LlamaModel(m.config().withLinearRopeScaling(ropeScale), m.weights(), m.tokenizer());
+    }
+
     public Ticket submit(ServeRequest request) {
         int ctx = model.config().contextLength();
         int promptLength = request.prompt().length;
@@ -146,7 +155,7 @@ public final class Scheduler implements AutoCloseable {
                     + " pages (" + pool.totalPages() * pool.pageSize() + " positions)");
         }
         var ticket = new Ticket();
-        LlamaModel runsOn = trainedBases.modelFor(request.adapters());   // on the caller's thread: may copy tensors
+        LlamaModel runsOn = withRope(trainedBases.modelFor(request.adapters()), request.ropeScale());   // on the caller's thread: may copy tensors
         synchronized (this) {
             if (closed) {
                 throw new IllegalStateException("the scheduler is closed");

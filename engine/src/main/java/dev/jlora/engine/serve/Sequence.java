@@ -41,11 +41,7 @@ final class Sequence {
         this.request = request;
         this.generatedTotal = generatedTotal;
         this.tokenizer = model.tokenizer();
-        // The base's linears with this request's RoPE: a batched step shares the linears and runs attention (RoPE
-        // included) per session.
-        LlamaModel own = request.ropeScale() == 1f ? model : new LlamaModel(
-                model.config().withLinearRopeScaling(request.ropeScale()), model.weights(), model.tokenizer());
-        this.session = new InferenceSession(own, request.adapters(), contextSize,
+        this.session = new InferenceSession(model, request.adapters(), contextSize,
                 InferenceSession.DEFAULT_MAX_BATCH, pool);
         this.sampler = new Sampler(request.config().sampling(), model.config().vocabSize());
         this.stop = new StopStrings(request.config().stopStrings());

@@ -33,9 +33,10 @@ public record ServeRequest(String model, AdapterSet adapters, int[] prompt, Gene
         this(model, adapters, prompt, config, listener, 1f);
     }
 
+    /** The rule of {@link dev.jlora.engine.model.LlamaConfig#withLinearRopeScaling}, checked where the request is made. */
     static void checkRopeScale(float ropeScale) {
-        if (!(ropeScale > 0) || !Float.isFinite(ropeScale)) {
-            throw new IllegalArgumentException("RoPE scale must be a positive finite factor (1 for none), got " + ropeScale);
+        if (!(ropeScale >= 1f) || !Float.isFinite(ropeScale)) {
+            throw new IllegalArgumentException("RoPE scale must be a finite factor ≥ 1 (1 for none), got " + ropeScale);
         }
     }
 }

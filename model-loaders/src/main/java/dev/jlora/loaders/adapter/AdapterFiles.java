@@ -127,9 +127,9 @@ public final class AdapterFiles {
         } catch (NumberFormatException e) {
             f = Float.NaN;
         }
-        if (!(f > 0) || !Float.isFinite(f)) {
+        if (!(f >= 1f) || !Float.isFinite(f)) {   // the rule of LlamaConfig.withLinearRopeScaling
             throw ModelFormatException.field(file, "meta." + AdapterFile.ROPE_SCALE_KEY,
-                    "expected a positive number, found %s", factor);
+                    "expected a finite factor ≥ 1, found %s", factor);
         }
         return f;
     }
