@@ -40,8 +40,11 @@ import java.util.Optional;
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
  *      dev.jlora.bench.DecodeBench --models ../shared/models --out bench/target/models [--shapes 15M,110M] \
  *      [--types F32,Q8_0] [--tokens 64] [--rounds 5] [--warmup 2] [--threads N] [--results bench/results]
- *      [--ggml-weights]
+ *      [--ggml-weights] [--llama-plain]
  * </pre>
+ * llama.cpp loads each model as it does by default, Q4_0/Q4_K weights repacked into its CPU_REPACK buffer on an
+ * AVX2 CPU (an int8 GEMV over rows interleaved eight at a time); {@code --llama-plain} adds it once more with every
+ * weight in its stored layout ({@code use_extra_bufts = false}), the layout jlora reads.
  * {@code --ggml-weights} adds a third engine in the same alternation: jlora with its linear weights resident in
  * ggml ({@code --backend ggml}: the matmuls on ggml's kernels, everything else in Java).
  * {@code --threads} sets both engines' thread count (default: jlora's pool size). On a machine whose cores are
@@ -90,6 +93,7 @@ public final class DecodeBench {
         int warmup = Integer.parseInt(opt(args, "--warmup", "2"));
         int threads = Parallel.threads();
         Backend ggmlWeights = Arrays.asList(args).contains("--ggml-weights") ? Backends.select("ggml").backend() : null;
+        boolean llamaPlain = Arrays.asList(args).contains("--llama-plain");
         Optional<LlamaLib> llama = LlamaLib.load(LlamaLib.defaultDirectory());
         String started = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
         String load = loadAverage();
@@ -107,22 +111,32 @@ public final class DecodeBench {
                 Path file = BenchModels.write(shape, type, models.resolve("vocab/ggml-vocab-llama-spm.gguf"),
                         out.resolve(shape.name() + "-" + type + ".gguf"), 42);
                 LlamaModel m = ModelLoader.load(file);
-                Round ours = () -> jloraRound(m, prompt, tokens);
-                LlamaLib.Model theirModel = llama.isPresent() ? llama.get().loadModel(file) : null;
-                LlamaLib.Context ctx = theirModel == null ? null : theirModel.newContext(prompt.length + tokens + 1, threads);
-                Round theirs = ctx == null ? null : () -> llamaRound(ctx, prompt, tokens);
-                LlamaModel onGgml = ggmlWeights == null ? null : BackendWeights.onBackend(m, ggmlWeights);
-                Round mixed = onGgml == null ? null : () -> jloraRound(onGgml, prompt, tokens);
-                double[][] j = new double[3][rounds], l = new double[3][rounds], g = new double[3][rounds];
-                // The bandwidth limit: a STREAM-like read of as many bytes as one decode step reads, same threads.
-                long bytesPerToken = weightBytesPerToken(m);
-                var stream = new StreamRead(bytesPerToken, 43);
-                double[] streamGBs = new double[rounds], streamCpuGBs = new double[rounds];
+                List<Engine> engines = new ArrayList<>();
+                engines.add(new Engine("jlora", () -> jloraRound(m, prompt, tokens)));
+                List<AutoCloseable> natives = new ArrayList<>();
                 try {
+                    if (llama.isPresent()) {
+                        engines.add(llamaEngine("llama.cpp", llama.get(), file, true, prompt, tokens, threads, natives));
+                        if (llamaPlain) {
+                            engines.add(llamaEngine("llama.cpp plain", llama.get(), file, false, prompt, tokens, threads, natives));
+                        }
+                    }
+                    if (ggmlWeights != null) {
+                        LlamaModel onGgml = BackendWeights.onBackend(m, ggmlWeights);
+                        engines.add(new Engine("jlora+ggml", () -> jloraRound(onGgml, prompt, tokens)));
+                    }
+                    // The bandwidth limit: a STREAM-like read of as many bytes as one decode step reads, same threads.
+                    long bytesPerToken = weightBytesPerToken(m);
+                    var stream = new StreamRead(bytesPerToken, 43);
+                    double[] streamGBs = new double[rounds], streamCpuGBs = new double[rounds];
+                    double[][][] measured = new double[engines.size()][3][rounds];   // [engine][prefill, decode, decode per CPU s][round]
                     for (int r = -warmup; r < rounds; r++) {
-                        double[] a = ours.run();
-                        double[] b = theirs == null ? null : theirs.run();
-                        double[] c = mixed == null ? null : mixed.run();
+                        for (int e = 0; e < engines.size(); e++) {
+                            double[] a = engines.get(e).round().run();
+                            for (int k = 0; r >= 0 && k < 3; k++) {
+                                measured[e][k][r] = a[k];
+                            }
+                        }
                         double gbs = 0, cpuGbs = 0;
                         for (int k = 0; k < 3; k++) {   // best of three: one read is short enough to be preempted
                             long s0 = System.nanoTime(), c0 = THREADS.getCurrentThreadCpuTime();
@@ -133,36 +147,17 @@ public final class DecodeBench {
                         if (r >= 0) {
                             streamGBs[r] = gbs;
                             streamCpuGBs[r] = cpuGbs;
-                            if (c != null) {
-                                g[0][r] = c[0];
-                                g[1][r] = c[1];
-                                g[2][r] = c[2];
-                            }
-                            j[0][r] = a[0];
-                            j[1][r] = a[1];
-                            j[2][r] = a[2];
-                            if (b != null) {
-                                l[0][r] = b[0];
-                                l[1][r] = b[1];
-                                l[2][r] = b[2];
-                            }
                         }
                     }
-                } finally {
-                    if (ctx != null) {
-                        ctx.close();
-                        theirModel.close();
+                    for (int e = 0; e < engines.size(); e++) {
+                        results.add(new Series(shape.name(), type, engines.get(e).name(), measured[e][1], measured[e][0],
+                                bytesPerToken, streamGBs, measured[e][2], streamCpuGBs));
+                        print(results.getLast());
                     }
-                }
-                results.add(new Series(shape.name(), type, "jlora", j[1], j[0], bytesPerToken, streamGBs, j[2], streamCpuGBs));
-                print(results.getLast());
-                if (theirs != null) {
-                    results.add(new Series(shape.name(), type, "llama.cpp", l[1], l[0], bytesPerToken, streamGBs, l[2], streamCpuGBs));
-                    print(results.getLast());
-                }
-                if (mixed != null) {
-                    results.add(new Series(shape.name(), type, "jlora+ggml", g[1], g[0], bytesPerToken, streamGBs, g[2], streamCpuGBs));
-                    print(results.getLast());
+                } finally {
+                    for (AutoCloseable c : natives.reversed()) {
+                        c.close();
+                    }
                 }
             }
         }
@@ -182,6 +177,22 @@ public final class DecodeBench {
                     100 * r.bytesPerToken() * r.median(r.decodeCpu()) / 1e9 / r.median(r.streamCpuGBs()));
         }
         writeResults(resultsDir, started, load, loadAverage(), threads, tokens, rounds, warmup, results);
+    }
+
+    /** One engine of the alternation. */
+    record Engine(String name, Round round) {}
+
+    /**
+     * llama.cpp on {@code file}; {@code cpuRepack} as in {@link LlamaLib#loadModel(Path, boolean)}. The model and
+     * context are added to {@code natives} for the caller to close.
+     */
+    static Engine llamaEngine(String name, LlamaLib llama, Path file, boolean cpuRepack, int[] prompt, int tokens,
+                              int threads, List<AutoCloseable> natives) throws java.io.IOException {
+        LlamaLib.Model model = llama.loadModel(file, cpuRepack);
+        natives.add(model);
+        LlamaLib.Context ctx = model.newContext(prompt.length + tokens + 1, threads);
+        natives.add(ctx);
+        return new Engine(name, () -> llamaRound(ctx, prompt, tokens));
     }
 
     static double[] jloraRound(LlamaModel m, int[] prompt, int tokens) {

@@ -48,8 +48,10 @@ public final class GgmlBackend implements Backend {
     private final Path dir;
     private final MemorySegment backend;
     private final int threads;
-    final MethodHandle init, free, newTensor2d, mulMat, transpose, cont, newGraph, buildForward, allocCtxTensors, bufferFree,
-            tensorSet, tensorGet, graphCompute, tensorOverhead, graphOverhead;
+    /** The CPU backend's CPU_REPACK buffer type, or NULL when it offers none or the CPU lacks AVX2 ({@link #repacks}). */
+    private final MemorySegment repackBuffer;
+    final MethodHandle init, free, newTensor2d, mulMat, transpose, cont, newGraph, buildForward, allocCtxTensors,
+            allocCtxTensorsFromBuft, bufferFree, tensorSet, tensorSetMayLog, tensorGet, graphCompute, tensorOverhead, graphOverhead;
 
     private GgmlBackend(Path dir, SymbolLookup base, SymbolLookup ggml) {
         this.dir = dir;
@@ -66,10 +68,15 @@ public final class GgmlBackend implements Backend {
                 FunctionDescriptor.ofVoid(ADDRESS, ADDRESS));
         allocCtxTensors = L.downcallHandle(find(base, "ggml_backend_alloc_ctx_tensors"),
                 FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
+        allocCtxTensorsFromBuft = L.downcallHandle(find(base, "ggml_backend_alloc_ctx_tensors_from_buft"),
+                FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
         bufferFree = L.downcallHandle(find(base, "ggml_backend_buffer_free"), FunctionDescriptor.ofVoid(ADDRESS));
         // Heap arrays go straight in: critical downcalls with heap access (the GC waits for the copy).
         tensorSet = L.downcallHandle(find(base, "ggml_backend_tensor_set"),
                 FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG), Linker.Option.critical(true));
+        // A CPU_REPACK buffer logs each tensor it repacks: a callback into Java, which a critical downcall forbids.
+        tensorSetMayLog = L.downcallHandle(find(base, "ggml_backend_tensor_set"),
+                FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG));
         tensorGet = L.downcallHandle(find(base, "ggml_backend_tensor_get"),
                 FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG), Linker.Option.critical(true));
         graphCompute = L.downcallHandle(find(base, "ggml_backend_graph_compute"),
@@ -87,37 +94,100 @@ public final class GgmlBackend implements Backend {
             throw new IllegalStateException("ggml_backend_init_by_type(CPU, NULL) returned NULL (no CPU backend "
                     + "registered from " + dir + ")");
         }
-        threads = setThreads(L, base, backend, Parallel.threads());
+        try {
+            CpuBackendFunctions cpu = CpuBackendFunctions.of(L, base, backend);
+            threads = setThreads(L, cpu, backend, Parallel.threads());
+            repackBuffer = repackBuffer(L, base, cpu);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("looking up the ggml CPU backend's functions failed", t);
+        }
     }
 
     /**
-     * The CPU backend lives in a dynamically loaded library, so its {@code ggml_backend_cpu_set_n_threads} is found
-     * through the registry ({@code ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads")}). Without
-     * it ggml uses its default of 4 threads, which on fewer cores spin against each other at every graph barrier.
-     * Returns the count set, or -1 when the backend does not offer the function.
+     * The CPU backend lives in a dynamically loaded library, so its own functions are found through its registry
+     * ({@code ggml_backend_reg_get_proc_address}); a NULL address means this build does not offer the function.
      */
-    private static int setThreads(Linker L, SymbolLookup base, MemorySegment backend, int n) {
-        try {
-            MethodHandle getDevice = L.downcallHandle(find(base, "ggml_backend_get_device"),
-                    FunctionDescriptor.of(ADDRESS, ADDRESS));
-            MethodHandle devReg = L.downcallHandle(find(base, "ggml_backend_dev_backend_reg"),
-                    FunctionDescriptor.of(ADDRESS, ADDRESS));
-            MethodHandle procAddress = L.downcallHandle(find(base, "ggml_backend_reg_get_proc_address"),
+    private record CpuBackendFunctions(MethodHandle procAddress, MemorySegment reg, MemorySegment device) {
+        static CpuBackendFunctions of(Linker L, SymbolLookup base, MemorySegment backend) throws Throwable {
+            MethodHandle getDevice = L.downcallHandle(GgmlBackend.find(base, "ggml_backend_get_device"), FunctionDescriptor.of(ADDRESS, ADDRESS));
+            MethodHandle devReg = L.downcallHandle(GgmlBackend.find(base, "ggml_backend_dev_backend_reg"), FunctionDescriptor.of(ADDRESS, ADDRESS));
+            MethodHandle procAddress = L.downcallHandle(GgmlBackend.find(base, "ggml_backend_reg_get_proc_address"),
                     FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
-            MemorySegment reg = (MemorySegment) devReg.invokeExact((MemorySegment) getDevice.invokeExact(backend));
-            MemorySegment fn;
-            try (Arena a = Arena.ofConfined()) {
-                fn = (MemorySegment) procAddress.invokeExact(reg, a.allocateFrom("ggml_backend_set_n_threads"));
-            }
-            if (fn.equals(MemorySegment.NULL)) {
-                return -1;
-            }
-            MethodHandle set = L.downcallHandle(fn, FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT));
-            set.invokeExact(backend, n);
-            return n;
-        } catch (Throwable t) {
-            throw new IllegalStateException("ggml_backend_set_n_threads(" + n + ") lookup failed", t);
+            MemorySegment device = (MemorySegment) getDevice.invokeExact(backend);
+            return new CpuBackendFunctions(procAddress, (MemorySegment) devReg.invokeExact(device), device);
         }
+
+        MemorySegment find(String name) throws Throwable {
+            try (Arena a = Arena.ofConfined()) {
+                return (MemorySegment) procAddress.invokeExact(reg, a.allocateFrom(name));
+            }
+        }
+    }
+
+    /**
+     * Sets the CPU backend's thread count. Without it ggml uses its default of 4 threads, which on fewer cores spin
+     * against each other at every graph barrier. Returns the count set, or -1 when the backend does not offer the
+     * function.
+     */
+    private static int setThreads(Linker L, CpuBackendFunctions cpu, MemorySegment backend, int n) throws Throwable {
+        MemorySegment fn = cpu.find("ggml_backend_set_n_threads");
+        if (fn.equals(MemorySegment.NULL)) {
+            return -1;
+        }
+        MethodHandle set = L.downcallHandle(fn, FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT));
+        set.invokeExact(backend, n);
+        return n;
+    }
+
+    /**
+     * The CPU backend's {@code CPU_REPACK} extra buffer type ({@code ggml_backend_dev_get_extra_bufts}, a NULL-ended
+     * list), when the CPU has AVX2 ({@code ggml_backend_get_features}): the type llama.cpp loads Q4_0 and Q4_K weights
+     * into by default. NULL when either is missing.
+     */
+    private static MemorySegment repackBuffer(Linker L, SymbolLookup base, CpuBackendFunctions cpu) throws Throwable {
+        MemorySegment extraFn = cpu.find("ggml_backend_dev_get_extra_bufts");
+        MemorySegment featuresFn = cpu.find("ggml_backend_get_features");
+        if (extraFn.equals(MemorySegment.NULL) || featuresFn.equals(MemorySegment.NULL)) {
+            return MemorySegment.NULL;
+        }
+        // struct ggml_backend_feature { const char * name; const char * value; }, ended by a NULL name.
+        var features = (MemorySegment) L.downcallHandle(featuresFn, FunctionDescriptor.of(ADDRESS, ADDRESS))
+                .invokeExact(cpu.reg());
+        boolean avx2 = false;
+        for (MemorySegment f = features.reinterpret(1L << 20); ; f = f.asSlice(2 * ADDRESS.byteSize())) {
+            MemorySegment name = f.get(ADDRESS, 0);
+            if (name.equals(MemorySegment.NULL)) {
+                break;
+            }
+            avx2 |= name.reinterpret(64).getString(0).equals("AVX2")
+                    && f.get(ADDRESS, ADDRESS.byteSize()).reinterpret(64).getString(0).equals("1");
+        }
+        if (!avx2) {
+            return MemorySegment.NULL;
+        }
+        MethodHandle buftName = L.downcallHandle(find(base, "ggml_backend_buft_name"), FunctionDescriptor.of(ADDRESS, ADDRESS));
+        var bufts = (MemorySegment) L.downcallHandle(extraFn, FunctionDescriptor.of(ADDRESS, ADDRESS)).invokeExact(cpu.device());
+        for (MemorySegment b = bufts.reinterpret(1L << 20); ; b = b.asSlice(ADDRESS.byteSize())) {
+            MemorySegment buft = b.get(ADDRESS, 0);
+            if (buft.equals(MemorySegment.NULL)) {
+                return MemorySegment.NULL;
+            }
+            if (((MemorySegment) buftName.invokeExact(buft)).reinterpret(64).getString(0).equals("CPU_REPACK")) {
+                return buft;
+            }
+        }
+    }
+
+    /**
+     * Whether a weight of this format and row count goes into the CPU_REPACK buffer: ggml interleaves its rows
+     * eight at a time for an int8 GEMV (Q4_0 as q4_0_8x8, Q4_K as q4_K_8x8, both on AVX2 and only for row counts
+     * divisible by 8). Other formats and shapes have no repacked layout on x86, and ggml would dereference a missing
+     * one, so they never go there.
+     */
+    public boolean repacks(QuantType type, int rows) {
+        return !repackBuffer.equals(MemorySegment.NULL) && (type == QuantType.Q4_0 || type == QuantType.Q4_K) && rows % 8 == 0;
     }
 
     private static MemorySegment find(SymbolLookup lookup, String name) {
@@ -129,8 +199,8 @@ public final class GgmlBackend implements Backend {
     }
 
     @Override public String description() {
-        return "ggml CPU backend (ggml_mul_mat) from " + dir + ", "
-                + (threads > 0 ? threads + " threads" : "ggml's default threads");
+        return "ggml CPU backend (ggml_mul_mat" + (repackBuffer.equals(MemorySegment.NULL) ? "" : "; Q4_0/Q4_K weights in CPU_REPACK")
+                + ") from " + dir + ", " + (threads > 0 ? threads + " threads" : "ggml's default threads");
     }
 
     @Override public boolean supports(Op op) {
@@ -191,14 +261,23 @@ public final class GgmlBackend implements Backend {
 
     /**
      * A weight of a {@link #RESIDENT_FORMATS format} made resident in a ggml CPU buffer, copied once from its stored
-     * blocks: its forward product then runs on ggml's own kernels ({@link GgmlWeight}).
+     * blocks: its forward product then runs on ggml's own kernels ({@link GgmlWeight}). Q4_0 and Q4_K weights go
+     * into the CPU_REPACK buffer where ggml {@link #repacks} them, as llama.cpp does when it loads a model.
      */
     @Override public Optional<QuantMatrix> residentWeight(QuantMatrix w) {
+        return residentWeight(w, true);
+    }
+
+    /**
+     * {@link #residentWeight(QuantMatrix)}, with {@code cpuRepack} false keeping every weight in ggml's stored
+     * layout ({@code ggml_mul_mat}'s plain dot kernels; llama.cpp's {@code use_extra_bufts = false}).
+     */
+    public Optional<QuantMatrix> residentWeight(QuantMatrix w, boolean cpuRepack) {
         Optional<MemorySegment> blocks = w.storedBlocks();
         if (!RESIDENT_FORMATS.contains(w.type()) || blocks.isEmpty()) {
             return Optional.empty();
         }
-        return Optional.of(new GgmlWeight(this, w, w.type().ggmlId(), blocks.get()));
+        return Optional.of(new GgmlWeight(this, w, w.type().ggmlId(), blocks.get(), cpuRepack && repacks(w.type(), w.rows())));
     }
 
     /** A ggml context for {@code tensors} tensors (and a graph when asked) whose data will live in a backend buffer. */
@@ -222,6 +301,15 @@ public final class GgmlBackend implements Backend {
         MemorySegment buffer = (MemorySegment) allocCtxTensors.invokeExact(ctx, backend);
         if (buffer.equals(MemorySegment.NULL)) {
             throw new IllegalStateException("ggml_backend_alloc_ctx_tensors(" + what + ") returned NULL");
+        }
+        return buffer;
+    }
+
+    /** Allocates every tensor of {@code ctx} in one CPU_REPACK buffer; only for tensors that {@link #repacks}. */
+    MemorySegment allocateRepacked(MemorySegment ctx, String what) throws Throwable {
+        MemorySegment buffer = (MemorySegment) allocCtxTensorsFromBuft.invokeExact(ctx, repackBuffer);
+        if (buffer.equals(MemorySegment.NULL)) {
+            throw new IllegalStateException("ggml_backend_alloc_ctx_tensors_from_buft(" + what + ", CPU_REPACK) returned NULL");
         }
         return buffer;
     }

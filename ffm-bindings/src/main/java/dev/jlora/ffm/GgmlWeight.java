@@ -4,6 +4,7 @@ import dev.jlora.engine.backend.Backend;
 import dev.jlora.engine.backend.ResidentWeight;
 import dev.jlora.quant.QuantMatrix;
 import dev.jlora.quant.QuantType;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.Cleaner;
 import java.util.ArrayList;
@@ -17,7 +18,9 @@ import java.util.Map;
  * kernels. Those quantize the activation to the format's dot type first (Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for
  * Q4_1/Q5_1, Q8_K for the K-quants, F16 for F16), exactly as llama.cpp decodes, so results differ from the Java
  * kernels' fp32-activation ones by that rounding. The input gradient {@code dx += dy·W} contracts W's other
- * dimension, which ggml's quantized mul_mat cannot, so it runs on the Java kernels of the source matrix.
+ * dimension, which ggml's quantized mul_mat cannot, so it runs on the Java kernels of the source matrix. Q4_0 and
+ * Q4_K weights whose row count ggml can interleave live in its CPU_REPACK buffer, as in a llama.cpp model
+ * ({@link GgmlBackend#repacks}).
  *
  * <p>One graph per sequence length T is built once and kept (at most {@link #GRAPHS}, least recently used
  * dropped), so a decode step costs two copies and one graph run. Every graph runs under the backend's lock: the
@@ -30,6 +33,7 @@ final class GgmlWeight implements ResidentWeight {
     private final GgmlBackend ggml;
     private final QuantMatrix source;
     private final MemorySegment weight;
+    private final boolean repacked;
     private final Natives natives;
     private final Map<Integer, Graph> graphs = new LinkedHashMap<>(16, 0.75f, true);
 
@@ -63,9 +67,10 @@ final class GgmlWeight implements ResidentWeight {
         }
     }
 
-    GgmlWeight(GgmlBackend ggml, QuantMatrix source, int ggmlType, MemorySegment blocks) {
+    GgmlWeight(GgmlBackend ggml, QuantMatrix source, int ggmlType, MemorySegment blocks, boolean repacked) {
         this.ggml = ggml;
         this.source = source;
+        this.repacked = repacked;
         this.natives = new Natives(ggml);
         long bytes = source.type().rowBytes(source.cols()) * source.rows();
         if (blocks.byteSize() != bytes) {
@@ -77,8 +82,18 @@ final class GgmlWeight implements ResidentWeight {
         try {
             ctx = ggml.newContext(1, false);
             weight = (MemorySegment) ggml.newTensor2d.invokeExact(ctx, ggmlType, (long) source.cols(), (long) source.rows());
-            buffer = ggml.allocate(ctx, what);
-            ggml.tensorSet.invokeExact(weight, blocks, 0L, bytes);
+            if (repacked) {
+                // A CPU_REPACK buffer interleaves the rows as they are set (its set_tensor) and logs it, so the
+                // blocks go in through a plain downcall, which takes native memory only.
+                buffer = ggml.allocateRepacked(ctx, what);
+                try (Arena copy = Arena.ofConfined()) {
+                    MemorySegment nativeBlocks = blocks.isNative() ? blocks : copy.allocate(bytes, 64).copyFrom(blocks);
+                    ggml.tensorSetMayLog.invokeExact(weight, nativeBlocks, 0L, bytes);
+                }
+            } else {
+                buffer = ggml.allocate(ctx, what);
+                ggml.tensorSet.invokeExact(weight, blocks, 0L, bytes);
+            }
         } catch (RuntimeException e) {
             ggml.release(buffer, ctx);
             throw e;
@@ -176,7 +191,12 @@ final class GgmlWeight implements ResidentWeight {
         source.dequantizeRow(row, out, off);
     }
 
+    /** Whether the weight lives in ggml's CPU_REPACK buffer (rows interleaved for its int8 GEMV). */
+    boolean repacked() {
+        return repacked;
+    }
+
     @Override public String toString() {
-        return describe(source) + " resident in ggml";
+        return describe(source) + " resident in ggml" + (repacked ? " (CPU_REPACK)" : "");
     }
 }

@@ -280,9 +280,18 @@ public final class LlamaLib {
         return dir;
     }
 
-    /** Loads a GGUF model for the CPU. */
+    /** Loads a GGUF model for the CPU, with llama.cpp's default weight layouts (see {@link #loadModel(Path, boolean)}). */
     public Model loadModel(Path gguf) throws IOException {
-        return loadModel(gguf, false);
+        return loadModel(gguf, false, true);
+    }
+
+    /**
+     * Loads a GGUF model for the CPU. With {@code cpuRepack} (llama.cpp's default, {@code use_extra_bufts}) the CPU
+     * backend may copy weights into its extra buffer types at load: on x86 with AVX2 it interleaves Q4_0 (and Q4_K,
+     * IQ4_NL) rows eight at a time for its int8 dot-product GEMV. Without it every weight is used as stored in the file.
+     */
+    public Model loadModel(Path gguf, boolean cpuRepack) throws IOException {
+        return loadModel(gguf, false, cpuRepack);
     }
 
     /**
@@ -290,10 +299,10 @@ public final class LlamaLib {
      * and it works on the vocab-only fixtures that have no weights; {@link Model#newContext} refuses such a model.
      */
     public Model loadVocabOnly(Path gguf) throws IOException {
-        return loadModel(gguf, true);
+        return loadModel(gguf, true, true);
     }
 
-    private Model loadModel(Path gguf, boolean vocabOnly) throws IOException {
+    private Model loadModel(Path gguf, boolean vocabOnly, boolean extraBuffers) throws IOException {
         if (!Files.isRegularFile(gguf)) {
             throw new java.nio.file.NoSuchFileException(gguf.toString());
         }
@@ -301,6 +310,7 @@ public final class LlamaLib {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment params = (MemorySegment) modelDefaultParams.invokeExact((java.lang.foreign.SegmentAllocator) a);
             params.set(JAVA_BOOLEAN, off(MODEL_PARAMS, "vocab_only"), vocabOnly);
+            params.set(JAVA_BOOLEAN, off(MODEL_PARAMS, "use_extra_bufts"), extraBuffers);
             MemorySegment m = (MemorySegment) modelLoad.invokeExact(a.allocateFrom(gguf.toAbsolutePath().toString()), params);
             if (m.equals(MemorySegment.NULL)) {
                 throw new IOException(what + " returned NULL (see the log above)");

@@ -1,6 +1,7 @@
 package dev.jlora.ffm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -86,7 +87,8 @@ class GgmlWeightTest {
     void forwardOfEveryResidentFormatMatchesTheDequantizedProduct(QuantType t) {
         Backend ggml = ggml();
         var rnd = new SplittableRandom(t.ordinal());
-        for (int[] shape : new int[][] {{7, 256, 1}, {13, 512, 3}, {1, 768, 6}}) {
+        // {16, 512}, {8, 256}: row counts ggml can interleave, so Q4_0 and Q4_K go through CPU_REPACK on AVX2.
+        for (int[] shape : new int[][] {{7, 256, 1}, {13, 512, 3}, {1, 768, 6}, {16, 512, 1}, {8, 256, 5}}) {
             int OC = shape[0], IC = shape[1], T = shape[2];
             float[] w = new float[OC * IC], x = new float[T * IC];
             for (int i = 0; i < w.length; i++) {
@@ -98,6 +100,7 @@ class GgmlWeightTest {
             QuantMatrix q = t.quantize(w, OC, IC);
             QuantMatrix resident = ggml.residentWeight(q).orElseThrow(() -> new AssertionError(t + " not resident"));
             assertInstanceOf(GgmlWeight.class, resident);
+            assertEquals(((GgmlBackend) ggml).repacks(t, OC), ((GgmlWeight) resident).repacked(), resident.toString());
             float[] y = new float[T * OC];
             resident.matmul(x, T, y);
             float[] row = new float[IC];
@@ -121,6 +124,22 @@ class GgmlWeightTest {
             resident.matmulBackwardInput(dy, T, dxGot);
             assertEquals(java.util.Arrays.toString(dxWant), java.util.Arrays.toString(dxGot));
         }
+    }
+
+    /** llama.cpp repacks Q4_0/Q4_K on any AVX2 CPU; the comparison figures in PERFORMANCE.md rely on it. */
+    @Test
+    void q4WeightsGoThroughCpuRepackWhereTheCpuHasAvx2() throws java.io.IOException {
+        var ggml = (GgmlBackend) ggml();
+        java.nio.file.Path cpuinfo = java.nio.file.Path.of("/proc/cpuinfo");
+        Assumptions.assumeTrue(java.nio.file.Files.isReadable(cpuinfo), "no /proc/cpuinfo to read the CPU's flags from");
+        boolean avx2 = java.nio.file.Files.readString(cpuinfo).contains(" avx2");
+        assertEquals(avx2, ggml.repacks(QuantType.Q4_0, 16), ggml.description());
+        assertEquals(avx2, ggml.repacks(QuantType.Q4_K, 8), ggml.description());
+        assertFalse(ggml.repacks(QuantType.Q4_0, 12), "12 rows cannot be interleaved eight at a time");
+        assertFalse(ggml.repacks(QuantType.Q8_0, 16), "Q8_0 has no x86 repacked layout");
+        float[] w = new float[16 * 256];
+        var plain = (GgmlWeight) ggml.residentWeight(QuantType.Q4_0.quantize(w, 16, 256), false).orElseThrow();
+        assertFalse(plain.repacked(), plain.toString());
     }
 
     @Test
