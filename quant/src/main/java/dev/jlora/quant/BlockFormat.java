@@ -14,7 +14,7 @@ import java.lang.foreign.MemorySegment;
  * {@code quantize_row_*_ref} ({@code ggml/src/ggml-quants.c}); the tests hold them bit-exact against ggml itself.
  * {@link #dequantizeRow} may use the Vector API and is held bit-exact against {@link #dequantizeRowRef}.
  */
-public sealed interface BlockFormat permits F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, Q8_K {
+public sealed interface BlockFormat permits F32, F16, BF16, Q8_0, Q4_0, Q6_K, Q8_K, OffsetBlockFormat {
 
     /** The table row this class implements. */
     QuantType type();

@@ -32,6 +32,8 @@ final class PanamaQuant {
     private static final float[] Q4_0_LEVELS = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
     private static final IntVector Q4_0_LO = B == null ? null : tableBits(Q4_0_LEVELS, 0);
     private static final IntVector Q4_0_HI = B == null ? null : tableBits(Q4_0_LEVELS, L);
+    /** 0, 1, …, L − 1 in int lanes. */
+    private static final IntVector LANE_INDEX = B == null ? null : IntVector.zero(I).addIndex(1);
 
     private PanamaQuant() {}
 
@@ -199,6 +201,55 @@ final class PanamaQuant {
         store4(a0, a1, a2, a3, y, yOff, yStride);
     }
 
+    // ---------------------------------------------------------------- Q4_1, Q5_0, Q5_1
+
+    /** Σ W·x over {@code nBlocks} Q4_1 blocks (w = d·q + m), sums32[b] = Σ x over block b ({@link #sums32}). */
+    static float dotQ4_1(MemorySegment src, long off, float[] x, int xOff, int nBlocks, float[] sums32) {
+        var acc = FloatVector.zero(F);
+        float minSum = 0;
+        for (int b = 0; b < nBlocks; b++, off += Q4_1.BYTES, xOff += 32) {
+            minSum += Le.f16(src, off + 2) * sums32[b];
+            var blk = FloatVector.zero(F);
+            for (int j = 0; j < 16; j += L) {
+                var v = codes(ByteVector.fromMemorySegment(B, src, off + 4 + j, LE));
+                blk = ((FloatVector) v.and(0x0F).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + j), blk);
+                blk = ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
+                        .fma(FloatVector.fromArray(F, x, xOff + 16 + j), blk);
+            }
+            acc = blk.fma(FloatVector.broadcast(F, Le.f16(src, off)), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) + minSum;
+    }
+
+    /**
+     * Σ W·x over {@code nBlocks} Q5_1 blocks ({@code withMin}: w = d·q + m) or Q5_0 blocks (w = d·(q − 16), the
+     * same with m = −16·d), sums32[b] = Σ x over block b. Bit i of the block's 32-bit qh is the fifth bit of element
+     * i: lane k of a run from element j takes it by a per-lane shift (j + k for the low nibbles, of qh &lt;&lt; 4; j + k
+     * + 12 for the high ones).
+     */
+    static float dotQ5(MemorySegment src, long off, float[] x, int xOff, int nBlocks, float[] sums32, boolean withMin) {
+        int bytes = withMin ? Q5_1.BYTES : Q5_0.BYTES, qhAt = withMin ? 4 : 2;
+        var acc = FloatVector.zero(F);
+        float minSum = 0;
+        for (int b = 0; b < nBlocks; b++, off += bytes, xOff += 32) {
+            float d = Le.f16(src, off);
+            minSum += (withMin ? Le.f16(src, off + 2) : -16 * d) * sums32[b];
+            var qh = IntVector.broadcast(I, src.get(Le.INT, off + qhAt));
+            var qh4 = qh.lanewise(VectorOperators.LSHL, 4);
+            var blk = FloatVector.zero(F);
+            for (int j = 0; j < 16; j += L) {
+                var v = codes(ByteVector.fromMemorySegment(B, src, off + qhAt + 4 + j, LE));
+                var lane = LANE_INDEX.add(j);
+                var lo = v.and(0x0F).or(qh4.lanewise(VectorOperators.LSHR, lane).and(16));
+                var hi = v.lanewise(VectorOperators.LSHR, 4).or(qh.lanewise(VectorOperators.LSHR, lane.add(12)).and(16));
+                blk = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + j), blk);
+                blk = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + 16 + j), blk);
+            }
+            acc = blk.fma(FloatVector.broadcast(F, d), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD) + minSum;
+    }
+
     // ---------------------------------------------------------------- Q4_K
 
     static void dequantizeQ4_K(MemorySegment src, long off, float[] dst, int dstOff, int nBlocks) {
@@ -218,24 +269,19 @@ final class PanamaQuant {
     }
 
     /**
-     * Σ W·x over {@code nBlocks} Q4_K blocks, with sums32[sumsOff + j] = Σ x over the j-th run of 32 elements from
-     * xOff ({@link #sums32}), computed once per matvec for all rows:
+     * Σ W·x over {@code nBlocks} Q4_K blocks, with sums32[j] = Σ x over the j-th run of 32 elements from xOff
+     * ({@link #sums32}), computed once per matvec for all rows:
      * Σ (d·sc·q − dmin·m)·x = Σ_j d·sc_j·(Σ q·x) − dmin·Σ_j m_j·(Σ x). Summing x in every row's loop instead cost
      * 1.2× the time (one thread, [256 × 4096] in L2 and 4096² in L3), as did adding the eight min terms in one chain.
      */
-    static float dotQ4_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks, float[] sums32, int sumsOff) {
+    static float dotQ4_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks, float[] sums32) {
         var accLo = FloatVector.zero(F);
         var accHi = FloatVector.zero(F);
         float minSum = 0;
-        for (int b = 0; b < nBlocks; b++, off += Q4_K.BYTES, sumsOff += 8) {
+        for (int b = 0, sumsOff = 0; b < nBlocks; b++, off += Q4_K.BYTES, sumsOff += 8) {
             float d = Le.f16(src, off), dmin = Le.f16(src, off + 2);
-            long scales = KQuants.scalesK4(src, off + 4), mins = KQuants.minsK4(src, off + 4);
-            int j = sumsOff;
-            float m01 = KQuants.byteAt(mins, 0) * sums32[j] + KQuants.byteAt(mins, 1) * sums32[j + 1];
-            float m23 = KQuants.byteAt(mins, 2) * sums32[j + 2] + KQuants.byteAt(mins, 3) * sums32[j + 3];
-            float m45 = KQuants.byteAt(mins, 4) * sums32[j + 4] + KQuants.byteAt(mins, 5) * sums32[j + 5];
-            float m67 = KQuants.byteAt(mins, 6) * sums32[j + 6] + KQuants.byteAt(mins, 7) * sums32[j + 7];
-            minSum += dmin * ((m01 + m23) + (m45 + m67));
+            long scales = KQuants.scalesK4(src, off + 4);
+            minSum += dmin * minTerms(KQuants.minsK4(src, off + 4), sums32, sumsOff);
             long q = off + 16;
             for (int is = 0; is < 8; is += 2, q += 32, xOff += 64) {
                 var lo = FloatVector.zero(F);
@@ -251,6 +297,15 @@ final class PanamaQuant {
             }
         }
         return accLo.add(accHi).reduceLanes(VectorOperators.ADD) - minSum;
+    }
+
+    /** Σ_j m_j·sums32[j0 + j] over the eight 6-bit mins of a Q4_K/Q5_K block, summed as a tree (one chain cost 1.2×). */
+    private static float minTerms(long mins, float[] sums32, int j0) {
+        float m01 = KQuants.byteAt(mins, 0) * sums32[j0] + KQuants.byteAt(mins, 1) * sums32[j0 + 1];
+        float m23 = KQuants.byteAt(mins, 2) * sums32[j0 + 2] + KQuants.byteAt(mins, 3) * sums32[j0 + 3];
+        float m45 = KQuants.byteAt(mins, 4) * sums32[j0 + 4] + KQuants.byteAt(mins, 5) * sums32[j0 + 5];
+        float m67 = KQuants.byteAt(mins, 6) * sums32[j0 + 6] + KQuants.byteAt(mins, 7) * sums32[j0 + 7];
+        return (m01 + m23) + (m45 + m67);
     }
 
     /** sums[i] = Σ x[xOff + 32·i + k] for k &lt; 32, i &lt; n / 32. */
@@ -288,6 +343,39 @@ final class PanamaQuant {
         }
     }
 
+    /**
+     * Σ W·x over {@code nBlocks} Q5_K blocks, sums32 as in {@link #dotQ4_K}. Codes and their fifth bits (bit is of
+     * qh[l] for the low nibbles of sub-block pair is/2, bit is + 1 for the high ones) are combined on int lanes
+     * after zero extension, where a shift is one instruction (a byte shift is several on x86).
+     */
+    static float dotQ5_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks, float[] sums32) {
+        var accLo = FloatVector.zero(F);
+        var accHi = FloatVector.zero(F);
+        float minSum = 0;
+        for (int b = 0, sumsOff = 0; b < nBlocks; b++, off += Q5_K.BYTES, sumsOff += 8) {
+            float d = Le.f16(src, off), dmin = Le.f16(src, off + 2);
+            long scales = KQuants.scalesK4(src, off + 4);
+            minSum += dmin * minTerms(KQuants.minsK4(src, off + 4), sums32, sumsOff);
+            long q = off + 48, qh = off + 16;
+            for (int is = 0; is < 8; is += 2, q += 32, xOff += 64) {
+                var lo = FloatVector.zero(F);
+                var hi = FloatVector.zero(F);
+                for (int l = 0; l < 32; l += L) {
+                    var v = codes(ByteVector.fromMemorySegment(B, src, q + l, LE));
+                    // bit is of qh lands on bit 4 of (qh << 4) >>> is: the fifth bit of the low code, worth 16
+                    var h = codes(ByteVector.fromMemorySegment(B, src, qh + l, LE)).lanewise(VectorOperators.LSHL, 4);
+                    var qLo = v.and(0x0F).or(h.lanewise(VectorOperators.LSHR, is).and(16));
+                    var qHi = v.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, is + 1).and(16));
+                    lo = ((FloatVector) qLo.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + l), lo);
+                    hi = ((FloatVector) qHi.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + 32 + l), hi);
+                }
+                accLo = lo.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is)), accLo);
+                accHi = hi.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is + 1)), accHi);
+            }
+        }
+        return accLo.add(accHi).reduceLanes(VectorOperators.ADD) - minSum;
+    }
+
     // ---------------------------------------------------------------- Q6_K
 
     /** The four 6-bit values (minus 32) of lanes l..l+L of one 128-element half: q1..q4 as in dequantize_row_q6_K. */
@@ -317,29 +405,42 @@ final class PanamaQuant {
         }
     }
 
+    /**
+     * Σ W·x over {@code nBlocks} Q6_K blocks. The 6-bit codes are put together on int lanes after zero extension
+     * (one instruction per shift; the byte shifts of {@link #q6} cost several on x86, and that dot ran 4.5–5.4×
+     * slower, one thread, [1024 × 4096] and 4096²), then scaled per 16 elements.
+     */
     static float dotQ6_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks) {
-        var acc = FloatVector.zero(F);
+        var acc0 = FloatVector.zero(F);
+        var acc1 = FloatVector.zero(F);
         for (int b = 0; b < nBlocks; b++, off += Q6_K.BYTES) {
             float d = Le.f16(src, off + 208);
             long ql = off, qh = off + 128, sc = off + 192;
             for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, xOff += 128) {
+                // the half's eight int8 scales in one read: a segment read per scale left C2 over its node budget
+                long scales = src.get(Le.LONG, sc);
                 for (int l = 0; l < 32; l += L) {
                     int is = l / 16;
-                    var lo1 = ByteVector.fromMemorySegment(B, src, ql + l, LE);
-                    var lo2 = ByteVector.fromMemorySegment(B, src, ql + l + 32, LE);
-                    var h = ByteVector.fromMemorySegment(B, src, qh + l, LE);
-                    var p1 = widen(q6(lo1, h, 0)).mul(FloatVector.fromArray(F, x, xOff + l));
-                    var p2 = widen(q6(lo2, h, 1)).mul(FloatVector.fromArray(F, x, xOff + l + 32));
-                    var p3 = widen(q6(lo1, h, 2)).mul(FloatVector.fromArray(F, x, xOff + l + 64));
-                    var p4 = widen(q6(lo2, h, 3)).mul(FloatVector.fromArray(F, x, xOff + l + 96));
-                    acc = p1.fma(FloatVector.broadcast(F, d * Le.s8(src, sc + is)), acc);
-                    acc = p2.fma(FloatVector.broadcast(F, d * Le.s8(src, sc + is + 2)), acc);
-                    acc = p3.fma(FloatVector.broadcast(F, d * Le.s8(src, sc + is + 4)), acc);
-                    acc = p4.fma(FloatVector.broadcast(F, d * Le.s8(src, sc + is + 6)), acc);
+                    var a = codes(ByteVector.fromMemorySegment(B, src, ql + l, LE));
+                    var c = codes(ByteVector.fromMemorySegment(B, src, ql + l + 32, LE));
+                    var h = codes(ByteVector.fromMemorySegment(B, src, qh + l, LE));
+                    // q − 32 with q = low 4 bits | 2 high bits << 4; the high bits masked in place (48 = 0b110000)
+                    var q1 = a.and(0x0F).or(h.lanewise(VectorOperators.LSHL, 4).and(48)).sub(32);
+                    var q2 = c.and(0x0F).or(h.lanewise(VectorOperators.LSHL, 2).and(48)).sub(32);
+                    var q3 = a.lanewise(VectorOperators.LSHR, 4).or(h.and(48)).sub(32);
+                    var q4 = c.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 2).and(48)).sub(32);
+                    acc0 = ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xOff + l))
+                            .fma(FloatVector.broadcast(F, d * (byte) (scales >>> 8 * is)), acc0);
+                    acc1 = ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xOff + l + 32))
+                            .fma(FloatVector.broadcast(F, d * (byte) (scales >>> 8 * (is + 2))), acc1);
+                    acc0 = ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xOff + l + 64))
+                            .fma(FloatVector.broadcast(F, d * (byte) (scales >>> 8 * (is + 4))), acc0);
+                    acc1 = ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xOff + l + 96))
+                            .fma(FloatVector.broadcast(F, d * (byte) (scales >>> 8 * (is + 6))), acc1);
                 }
             }
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
     }
 
     // ---------------------------------------------------------------- NF4 (Q4 packing, see Nf4Matrix)

@@ -6,7 +6,7 @@ import java.lang.foreign.MemorySegment;
  * ggml {@code block_q4_1}, 20 bytes per 32 weights: fp16 d at 0, fp16 m at 2, 16 nibble bytes at 4 (low nibbles
  * elements 0..15, high 16..31); w = q·d + m.
  */
-public final class Q4_1 implements BlockFormat {
+public final class Q4_1 implements OffsetBlockFormat {
     static final Q4_1 INSTANCE = new Q4_1();
     static final int QK = 32, BYTES = 20;
 
@@ -25,6 +25,10 @@ public final class Q4_1 implements BlockFormat {
                 dst[dstOff + j + QK / 2] = (q >>> 4) * d + m;
             }
         }
+    }
+
+    @Override public float dotWithSums(MemorySegment src, long off, float[] x, int xOff, int n, float[] sums32) {
+        return PanamaQuant.dotQ4_1(src, off, x, xOff, n / QK, sums32);
     }
 
     /** ggml {@code quantize_row_q4_1_ref}: d = (max − min)/15, m = min. */

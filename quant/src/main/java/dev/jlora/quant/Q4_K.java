@@ -7,7 +7,7 @@ import java.lang.foreign.MemorySegment;
  * scales and mins at 4 ({@code get_scale_min_k4}), 128 nibble bytes at 16. Each 64 elements use 32 bytes: low
  * nibbles are sub-block 2k, high nibbles sub-block 2k+1; w = d·sc·q − dmin·m.
  */
-public final class Q4_K implements BlockFormat {
+public final class Q4_K implements OffsetBlockFormat {
     static final Q4_K INSTANCE = new Q4_K();
     static final int QK = 256, BYTES = 144;
 
@@ -38,22 +38,8 @@ public final class Q4_K implements BlockFormat {
         }
     }
 
-    @Override public float dot(MemorySegment src, long off, float[] x, int xOff, int n) {
-        if (VectorDecode.AVAILABLE) {
-            return PanamaQuant.dotQ4_K(src, off, x, xOff, n / QK, PanamaQuant.sums32(x, xOff, n), 0);
-        }
-        return BlockFormat.super.dot(src, off, x, xOff, n);
-    }
-
-    @Override public float[] dotPrepare(float[] x, int xOff, int n) {
-        return VectorDecode.AVAILABLE ? PanamaQuant.sums32(x, xOff, n) : null;
-    }
-
-    @Override public float dot(MemorySegment src, long off, float[] x, int xOff, int n, float[] prepared) {
-        if (prepared == null) {
-            return dot(src, off, x, xOff, n);
-        }
-        return PanamaQuant.dotQ4_K(src, off, x, xOff, n / QK, prepared, 0);
+    @Override public float dotWithSums(MemorySegment src, long off, float[] x, int xOff, int n, float[] sums32) {
+        return PanamaQuant.dotQ4_K(src, off, x, xOff, n / QK, sums32);
     }
 
     /** ggml {@code quantize_row_q4_K_ref}: weighted scale/min search per 32 (make_qkx2_quants, −1 + 0.1·k, 20 steps). */

@@ -6,7 +6,7 @@ import java.lang.foreign.MemorySegment;
  * ggml {@code block_q5_0}, 22 bytes per 32 weights: fp16 d at 0, uint32 qh at 2 (bit j = fifth bit of element j),
  * 16 nibble bytes at 6 (low nibbles elements 0..15, high 16..31); w = (q − 16)·d.
  */
-public final class Q5_0 implements BlockFormat {
+public final class Q5_0 implements OffsetBlockFormat {
     static final Q5_0 INSTANCE = new Q5_0();
     static final int QK = 32, BYTES = 22;
 
@@ -28,6 +28,10 @@ public final class Q5_0 implements BlockFormat {
                 dst[dstOff + j + QK / 2] = (((q >>> 4) | h1) - 16) * d;
             }
         }
+    }
+
+    @Override public float dotWithSums(MemorySegment src, long off, float[] x, int xOff, int n, float[] sums32) {
+        return PanamaQuant.dotQ5(src, off, x, xOff, n / QK, sums32, false);
     }
 
     /** ggml {@code quantize_row_q5_0_ref}: d = max/−16 with max the signed value of largest magnitude. */

@@ -6,7 +6,7 @@ import java.lang.foreign.MemorySegment;
  * ggml {@code block_q5_1}, 24 bytes per 32 weights: fp16 d at 0, fp16 m at 2, uint32 qh at 4, 16 nibble bytes
  * at 8; w = q·d + m with q the 5-bit value.
  */
-public final class Q5_1 implements BlockFormat {
+public final class Q5_1 implements OffsetBlockFormat {
     static final Q5_1 INSTANCE = new Q5_1();
     static final int QK = 32, BYTES = 24;
 
@@ -28,6 +28,10 @@ public final class Q5_1 implements BlockFormat {
                 dst[dstOff + j + QK / 2] = ((q >>> 4) | h1) * d + m;
             }
         }
+    }
+
+    @Override public float dotWithSums(MemorySegment src, long off, float[] x, int xOff, int n, float[] sums32) {
+        return PanamaQuant.dotQ5(src, off, x, xOff, n / QK, sums32, true);
     }
 
     /** ggml {@code quantize_row_q5_1_ref}: d = (max − min)/31, m = min. */

@@ -6,7 +6,7 @@ import java.lang.foreign.MemorySegment;
  * ggml {@code block_q5_K}, 176 bytes per 256 weights: fp16 d at 0, fp16 dmin at 2, 12 scale bytes at 4, 32 bytes
  * qh at 16 (bit 2k/2k+1 of qh[l] = fifth bit of element l of sub-block 2k/2k+1), 128 nibble bytes at 48.
  */
-public final class Q5_K implements BlockFormat {
+public final class Q5_K implements OffsetBlockFormat {
     static final Q5_K INSTANCE = new Q5_K();
     static final int QK = 256, BYTES = 176;
 
@@ -45,6 +45,10 @@ public final class Q5_K implements BlockFormat {
         } else {
             dequantizeRowRef(src, off, dst, dstOff, n);
         }
+    }
+
+    @Override public float dotWithSums(MemorySegment src, long off, float[] x, int xOff, int n, float[] sums32) {
+        return PanamaQuant.dotQ5_K(src, off, x, xOff, n / QK, sums32);
     }
 
     /** ggml {@code quantize_row_q5_K_ref}: as Q4_K with 31 levels (make_qkx2_quants, −0.5 + 0.1·k, 15 steps). */
