@@ -203,6 +203,42 @@ final class PanamaQuant {
 
     // ---------------------------------------------------------------- Q4_1, Q5_0, Q5_1
 
+    /** Q4_1 blocks to floats: q·d + m, the scalar decoder's two roundings (no FMA), so bit-identical. */
+    static void dequantizeQ4_1(MemorySegment src, long off, float[] dst, int dstOff, int nBlocks) {
+        for (int b = 0; b < nBlocks; b++, off += Q4_1.BYTES, dstOff += 32) {
+            float d = Le.f16(src, off), m = Le.f16(src, off + 2);
+            for (int j = 0; j < 16; j += L) {
+                var v = codes(ByteVector.fromMemorySegment(B, src, off + 4 + j, LE));
+                ((FloatVector) v.and(0x0F).convert(VectorOperators.I2F, 0)).mul(d).add(m).intoArray(dst, dstOff + j);
+                ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).mul(d).add(m)
+                        .intoArray(dst, dstOff + 16 + j);
+            }
+        }
+    }
+
+    /**
+     * Q5_1 ({@code withMin}: q·d + m) or Q5_0 ((q − 16)·d, the subtraction exact in ints) blocks to floats, bit-identical
+     * with the scalar decoders; the fifth bits as in {@link #dotQ5}.
+     */
+    static void dequantizeQ5(MemorySegment src, long off, float[] dst, int dstOff, int nBlocks, boolean withMin) {
+        int bytes = withMin ? Q5_1.BYTES : Q5_0.BYTES, qhAt = withMin ? 4 : 2, bias = withMin ? 0 : 16;
+        for (int b = 0; b < nBlocks; b++, off += bytes, dstOff += 32) {
+            float d = Le.f16(src, off), m = withMin ? Le.f16(src, off + 2) : 0;
+            var qh = IntVector.broadcast(I, src.get(Le.INT, off + qhAt));
+            var qh4 = qh.lanewise(VectorOperators.LSHL, 4);
+            for (int j = 0; j < 16; j += L) {
+                var v = codes(ByteVector.fromMemorySegment(B, src, off + qhAt + 4 + j, LE));
+                var lane = LANE_INDEX.add(j);
+                var lo = v.and(0x0F).or(qh4.lanewise(VectorOperators.LSHR, lane).and(16)).sub(bias);
+                var hi = v.lanewise(VectorOperators.LSHR, 4).or(qh.lanewise(VectorOperators.LSHR, lane.add(12)).and(16)).sub(bias);
+                var wLo = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).mul(d);
+                var wHi = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).mul(d);
+                (withMin ? wLo.add(m) : wLo).intoArray(dst, dstOff + j);
+                (withMin ? wHi.add(m) : wHi).intoArray(dst, dstOff + 16 + j);
+            }
+        }
+    }
+
     /** Σ W·x over {@code nBlocks} Q4_1 blocks (w = d·q + m), sums32[b] = Σ x over block b ({@link #sums32}). */
     static float dotQ4_1(MemorySegment src, long off, float[] x, int xOff, int nBlocks, float[] sums32) {
         var acc = FloatVector.zero(F);

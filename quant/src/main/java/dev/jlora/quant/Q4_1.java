@@ -27,6 +27,14 @@ public final class Q4_1 implements OffsetBlockFormat {
         }
     }
 
+    @Override public void dequantizeRow(MemorySegment src, long off, float[] dst, int dstOff, int n) {
+        if (VectorDecode.AVAILABLE) {
+            PanamaQuant.dequantizeQ4_1(src, off, dst, dstOff, n / QK);
+        } else {
+            dequantizeRowRef(src, off, dst, dstOff, n);
+        }
+    }
+
     @Override public float dotWithSums(MemorySegment src, long off, float[] x, int xOff, int n, float[] sums32) {
         return PanamaQuant.dotQ4_1(src, off, x, xOff, n / QK, sums32);
     }

@@ -30,6 +30,14 @@ public final class Q5_0 implements OffsetBlockFormat {
         }
     }
 
+    @Override public void dequantizeRow(MemorySegment src, long off, float[] dst, int dstOff, int n) {
+        if (VectorDecode.AVAILABLE) {
+            PanamaQuant.dequantizeQ5(src, off, dst, dstOff, n / QK, false);
+        } else {
+            dequantizeRowRef(src, off, dst, dstOff, n);
+        }
+    }
+
     @Override public float dotWithSums(MemorySegment src, long off, float[] x, int xOff, int n, float[] sums32) {
         return PanamaQuant.dotQ5(src, off, x, xOff, n / QK, sums32, false);
     }
