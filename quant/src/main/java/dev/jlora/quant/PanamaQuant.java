@@ -305,28 +305,37 @@ final class PanamaQuant {
     }
 
     /**
-     * Σ W·x over {@code nBlocks} Q4_K blocks, with sums32[j] = Σ x over the j-th run of 32 elements from xOff
-     * ({@link #sums32}), computed once per matvec for all rows:
+     * Σ W·x over {@code nBlocks} Q4_K blocks, or Q5_K blocks with {@code fifthBits} (their qh adds bit is of qh[l] to
+     * the low nibbles of sub-block pair is/2 and bit is + 1 to the high ones, joined on int lanes after zero
+     * extension: a byte shift costs several instructions on x86, an int shift one), with sums32[j] = Σ x over the
+     * j-th run of 32 elements from xOff ({@link #sums32}), computed once per matvec for all rows:
      * Σ (d·sc·q − dmin·m)·x = Σ_j d·sc_j·(Σ q·x) − dmin·Σ_j m_j·(Σ x). Summing x in every row's loop instead cost
      * 1.2× the time (one thread, [256 × 4096] in L2 and 4096² in L3), as did adding the eight min terms in one chain.
      */
-    static float dotQ4_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks, float[] sums32) {
+    static float dotQ4_KOrQ5_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks, float[] sums32, boolean fifthBits) {
+        int bytes = fifthBits ? Q5_K.BYTES : Q4_K.BYTES, codesAt = fifthBits ? 48 : 16;
         var accLo = FloatVector.zero(F);
         var accHi = FloatVector.zero(F);
         float minSum = 0;
-        for (int b = 0, sumsOff = 0; b < nBlocks; b++, off += Q4_K.BYTES, sumsOff += 8) {
+        for (int b = 0, sumsOff = 0; b < nBlocks; b++, off += bytes, sumsOff += 8) {
             float d = Le.f16(src, off), dmin = Le.f16(src, off + 2);
             long scales = KQuants.scalesK4(src, off + 4);
             minSum += dmin * minTerms(KQuants.minsK4(src, off + 4), sums32, sumsOff);
-            long q = off + 16;
+            long q = off + codesAt, qh = off + 16;
             for (int is = 0; is < 8; is += 2, q += 32, xOff += 64) {
                 var lo = FloatVector.zero(F);
                 var hi = FloatVector.zero(F);
                 for (int l = 0; l < 32; l += L) {
                     var v = codes(ByteVector.fromMemorySegment(B, src, q + l, LE));
-                    lo = ((FloatVector) v.and(0x0F).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + l), lo);
-                    hi = ((FloatVector) v.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0))
-                            .fma(FloatVector.fromArray(F, x, xOff + 32 + l), hi);
+                    var qLo = v.and(0x0F);
+                    var qHi = v.lanewise(VectorOperators.LSHR, 4);
+                    if (fifthBits) {   // bit is of qh lands on bit 4 of (qh << 4) >>> is: worth 16
+                        var h = codes(ByteVector.fromMemorySegment(B, src, qh + l, LE)).lanewise(VectorOperators.LSHL, 4);
+                        qLo = qLo.or(h.lanewise(VectorOperators.LSHR, is).and(16));
+                        qHi = qHi.or(h.lanewise(VectorOperators.LSHR, is + 1).and(16));
+                    }
+                    lo = ((FloatVector) qLo.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + l), lo);
+                    hi = ((FloatVector) qHi.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + 32 + l), hi);
                 }
                 accLo = lo.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is)), accLo);
                 accHi = hi.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is + 1)), accHi);
@@ -377,39 +386,6 @@ final class PanamaQuant {
                 }
             }
         }
-    }
-
-    /**
-     * Σ W·x over {@code nBlocks} Q5_K blocks, sums32 as in {@link #dotQ4_K}. Codes and their fifth bits (bit is of
-     * qh[l] for the low nibbles of sub-block pair is/2, bit is + 1 for the high ones) are combined on int lanes
-     * after zero extension, where a shift is one instruction (a byte shift is several on x86).
-     */
-    static float dotQ5_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks, float[] sums32) {
-        var accLo = FloatVector.zero(F);
-        var accHi = FloatVector.zero(F);
-        float minSum = 0;
-        for (int b = 0, sumsOff = 0; b < nBlocks; b++, off += Q5_K.BYTES, sumsOff += 8) {
-            float d = Le.f16(src, off), dmin = Le.f16(src, off + 2);
-            long scales = KQuants.scalesK4(src, off + 4);
-            minSum += dmin * minTerms(KQuants.minsK4(src, off + 4), sums32, sumsOff);
-            long q = off + 48, qh = off + 16;
-            for (int is = 0; is < 8; is += 2, q += 32, xOff += 64) {
-                var lo = FloatVector.zero(F);
-                var hi = FloatVector.zero(F);
-                for (int l = 0; l < 32; l += L) {
-                    var v = codes(ByteVector.fromMemorySegment(B, src, q + l, LE));
-                    // bit is of qh lands on bit 4 of (qh << 4) >>> is: the fifth bit of the low code, worth 16
-                    var h = codes(ByteVector.fromMemorySegment(B, src, qh + l, LE)).lanewise(VectorOperators.LSHL, 4);
-                    var qLo = v.and(0x0F).or(h.lanewise(VectorOperators.LSHR, is).and(16));
-                    var qHi = v.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, is + 1).and(16));
-                    lo = ((FloatVector) qLo.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + l), lo);
-                    hi = ((FloatVector) qHi.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + 32 + l), hi);
-                }
-                accLo = lo.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is)), accLo);
-                accHi = hi.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is + 1)), accHi);
-            }
-        }
-        return accLo.add(accHi).reduceLanes(VectorOperators.ADD) - minSum;
     }
 
     // ---------------------------------------------------------------- Q6_K

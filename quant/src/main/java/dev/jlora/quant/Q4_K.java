@@ -39,7 +39,7 @@ public final class Q4_K implements OffsetBlockFormat {
     }
 
     @Override public float dotWithSums(MemorySegment src, long off, float[] x, int xOff, int n, float[] sums32) {
-        return PanamaQuant.dotQ4_K(src, off, x, xOff, n / QK, sums32);
+        return PanamaQuant.dotQ4_KOrQ5_K(src, off, x, xOff, n / QK, sums32, false);
     }
 
     /** ggml {@code quantize_row_q4_K_ref}: weighted scale/min search per 32 (make_qkx2_quants, −1 + 0.1·k, 20 steps). */

@@ -48,7 +48,7 @@ public final class Q5_K implements OffsetBlockFormat {
     }
 
     @Override public float dotWithSums(MemorySegment src, long off, float[] x, int xOff, int n, float[] sums32) {
-        return PanamaQuant.dotQ5_K(src, off, x, xOff, n / QK, sums32);
+        return PanamaQuant.dotQ4_KOrQ5_K(src, off, x, xOff, n / QK, sums32, true);
     }
 
     /** ggml {@code quantize_row_q5_K_ref}: as Q4_K with 31 levels (make_qkx2_quants, −0.5 + 0.1·k, 15 steps). */
