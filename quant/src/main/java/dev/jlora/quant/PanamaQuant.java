@@ -96,36 +96,44 @@ final class PanamaQuant {
         }
     }
 
+    /**
+     * Σ W·x over {@code nBlocks} Q4_0 blocks. The codes are widened with zero extension (the high nibble is then a
+     * bare shift) and turned into q − 8 by a table lookup, one permute instead of a conversion and a subtraction
+     * (one thread, [256 × 4096] in L2: 1.3× the old dot).
+     */
     static float dotQ4_0(MemorySegment src, long off, float[] x, int xOff, int nBlocks) {
-        // Two accumulators (even and odd blocks), as in dotQ8_0: one would chain every block's scale FMA. Written
-        // out for each format: a shared loop taking the block kind as an argument was not inlined ("callee is too
-        // large", "callee uses too much stack") and C2 then boxed every vector, 10–18× slower.
+        // Two blocks per iteration into two accumulators: with one, each block's scale FMA waits on the previous
+        // block's. The blocks are written out here, not in a helper returning a vector: when C2 does not inline
+        // such a helper (it was compiled on its own first, "already compiled into a big method", as under
+        // -XX:-TieredCompilation) every vector is boxed and the dot runs 6–10× slower. One block per iteration with
+        // the accumulators swapped ran 1.3–1.4× slower.
         var acc0 = FloatVector.zero(F);
         var acc1 = FloatVector.zero(F);
         int b = 0;
         for (; b + 2 <= nBlocks; b += 2, off += 2 * Q4_0.BYTES, xOff += 64) {
-            acc0 = q4_0Block(src, off, x, xOff).fma(FloatVector.broadcast(F, Le.f16(src, off)), acc0);
-            acc1 = q4_0Block(src, off + Q4_0.BYTES, x, xOff + 32).fma(FloatVector.broadcast(F, Le.f16(src, off + Q4_0.BYTES)), acc1);
+            var blk0 = FloatVector.zero(F);
+            var blk1 = FloatVector.zero(F);
+            for (int j = 0; j < 16; j += L) {
+                var q0 = codes(ByteVector.fromMemorySegment(B, src, off + 2 + j, LE));
+                var q1 = codes(ByteVector.fromMemorySegment(B, src, off + Q4_0.BYTES + 2 + j, LE));
+                blk0 = lookup(q0.and(0x0F), Q4_0_LO, Q4_0_HI).fma(FloatVector.fromArray(F, x, xOff + j), blk0);
+                blk0 = lookup(q0.lanewise(VectorOperators.LSHR, 4), Q4_0_LO, Q4_0_HI).fma(FloatVector.fromArray(F, x, xOff + 16 + j), blk0);
+                blk1 = lookup(q1.and(0x0F), Q4_0_LO, Q4_0_HI).fma(FloatVector.fromArray(F, x, xOff + 32 + j), blk1);
+                blk1 = lookup(q1.lanewise(VectorOperators.LSHR, 4), Q4_0_LO, Q4_0_HI).fma(FloatVector.fromArray(F, x, xOff + 48 + j), blk1);
+            }
+            acc0 = blk0.fma(FloatVector.broadcast(F, Le.f16(src, off)), acc0);
+            acc1 = blk1.fma(FloatVector.broadcast(F, Le.f16(src, off + Q4_0.BYTES)), acc1);
         }
-        if (b < nBlocks) {
-            acc0 = q4_0Block(src, off, x, xOff).fma(FloatVector.broadcast(F, Le.f16(src, off)), acc0);
+        for (; b < nBlocks; b++, off += Q4_0.BYTES, xOff += 32) {   // an odd last block (288 columns: 9 blocks)
+            var blk = FloatVector.zero(F);
+            for (int j = 0; j < 16; j += L) {
+                var q = codes(ByteVector.fromMemorySegment(B, src, off + 2 + j, LE));
+                blk = lookup(q.and(0x0F), Q4_0_LO, Q4_0_HI).fma(FloatVector.fromArray(F, x, xOff + j), blk);
+                blk = lookup(q.lanewise(VectorOperators.LSHR, 4), Q4_0_LO, Q4_0_HI).fma(FloatVector.fromArray(F, x, xOff + 16 + j), blk);
+            }
+            acc0 = blk.fma(FloatVector.broadcast(F, Le.f16(src, off)), acc0);
         }
         return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
-    }
-
-    /**
-     * Lanes of Σ (q − 8)·x over the Q4_0 block at off (its scale not yet applied). The codes are widened with zero
-     * extension (the high nibble is then a bare shift) and turned into q − 8 by a table lookup, one permute instead
-     * of a conversion and a subtraction (measured on one thread, [256 × 4096] in L2: 1.3× the old dot).
-     */
-    private static FloatVector q4_0Block(MemorySegment src, long off, float[] x, int xOff) {
-        var blk = FloatVector.zero(F);
-        for (int j = 0; j < 16; j += L) {
-            var q = codes(ByteVector.fromMemorySegment(B, src, off + 2 + j, LE));
-            blk = lookup(q.and(0x0F), Q4_0_LO, Q4_0_HI).fma(FloatVector.fromArray(F, x, xOff + j), blk);
-            blk = lookup(q.lanewise(VectorOperators.LSHR, 4), Q4_0_LO, Q4_0_HI).fma(FloatVector.fromArray(F, x, xOff + 16 + j), blk);
-        }
-        return blk;
     }
 
     /** y[yOff + k·yStride] = lane sum of a_k. */
@@ -147,30 +155,32 @@ final class PanamaQuant {
         }
     }
 
+    /** Σ W·x over {@code nBlocks} Q8_0 blocks: two blocks per iteration, written out, as in {@link #dotQ4_0}. */
     static float dotQ8_0(MemorySegment src, long off, float[] x, int xOff, int nBlocks) {
-        // Two accumulators, even and odd blocks: with one, each block's scale FMA waits on the previous block's
-        // (measured on one thread, best of 40–200 alternating calls: [1024 × 4096] 1.19×, [32000 × 768] 1.38×, the
-        // [32000 × 288] head of stories15M 1.79×; [4096 × 4096] in L3 unchanged).
+        // Two accumulators (measured on one thread, best of 40–200 alternating calls: [1024 × 4096] 1.19×,
+        // [32000 × 768] 1.38×, the [32000 × 288] head of stories15M 1.79×; [4096 × 4096] in L3 unchanged).
         var acc0 = FloatVector.zero(F);
         var acc1 = FloatVector.zero(F);
         int b = 0;
         for (; b + 2 <= nBlocks; b += 2, off += 2 * Q8_0.BYTES, xOff += 64) {
-            acc0 = q8_0Block(src, off, x, xOff).fma(FloatVector.broadcast(F, Le.f16(src, off)), acc0);
-            acc1 = q8_0Block(src, off + Q8_0.BYTES, x, xOff + 32).fma(FloatVector.broadcast(F, Le.f16(src, off + Q8_0.BYTES)), acc1);
+            var blk0 = FloatVector.zero(F);
+            var blk1 = FloatVector.zero(F);
+            for (int j = 0; j < 32; j += L) {
+                blk0 = widen(ByteVector.fromMemorySegment(B, src, off + 2 + j, LE)).fma(FloatVector.fromArray(F, x, xOff + j), blk0);
+                blk1 = widen(ByteVector.fromMemorySegment(B, src, off + Q8_0.BYTES + 2 + j, LE))
+                        .fma(FloatVector.fromArray(F, x, xOff + 32 + j), blk1);
+            }
+            acc0 = blk0.fma(FloatVector.broadcast(F, Le.f16(src, off)), acc0);
+            acc1 = blk1.fma(FloatVector.broadcast(F, Le.f16(src, off + Q8_0.BYTES)), acc1);
         }
-        if (b < nBlocks) {
-            acc0 = q8_0Block(src, off, x, xOff).fma(FloatVector.broadcast(F, Le.f16(src, off)), acc0);
+        for (; b < nBlocks; b++, off += Q8_0.BYTES, xOff += 32) {
+            var blk = FloatVector.zero(F);
+            for (int j = 0; j < 32; j += L) {
+                blk = widen(ByteVector.fromMemorySegment(B, src, off + 2 + j, LE)).fma(FloatVector.fromArray(F, x, xOff + j), blk);
+            }
+            acc0 = blk.fma(FloatVector.broadcast(F, Le.f16(src, off)), acc0);
         }
         return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
-    }
-
-    /** Lanes of Σ q·x over the Q8_0 block at off (its scale not yet applied). */
-    private static FloatVector q8_0Block(MemorySegment src, long off, float[] x, int xOff) {
-        var blk = FloatVector.zero(F);
-        for (int j = 0; j < 32; j += L) {
-            blk = widen(ByteVector.fromMemorySegment(B, src, off + 2 + j, LE)).fma(FloatVector.fromArray(F, x, xOff + j), blk);
-        }
-        return blk;
     }
 
     /**
@@ -193,10 +203,18 @@ final class PanamaQuant {
         for (int b = 0; b < nBlocks; b++) {
             long o = (long) Q8_0.BYTES * b;
             int xOff = 32 * b;
-            a0 = q8_0Block(r0, o, x, xOff).fma(FloatVector.broadcast(F, Le.f16(r0, o)), a0);
-            a1 = q8_0Block(r1, o, x, xOff).fma(FloatVector.broadcast(F, Le.f16(r1, o)), a1);
-            a2 = q8_0Block(r2, o, x, xOff).fma(FloatVector.broadcast(F, Le.f16(r2, o)), a2);
-            a3 = q8_0Block(r3, o, x, xOff).fma(FloatVector.broadcast(F, Le.f16(r3, o)), a3);
+            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
+            for (int j = 0; j < 32; j += L) {   // the blocks written out, as in dotQ4_0; each x load feeds four rows
+                var xj = FloatVector.fromArray(F, x, xOff + j);
+                b0 = widen(ByteVector.fromMemorySegment(B, r0, o + 2 + j, LE)).fma(xj, b0);
+                b1 = widen(ByteVector.fromMemorySegment(B, r1, o + 2 + j, LE)).fma(xj, b1);
+                b2 = widen(ByteVector.fromMemorySegment(B, r2, o + 2 + j, LE)).fma(xj, b2);
+                b3 = widen(ByteVector.fromMemorySegment(B, r3, o + 2 + j, LE)).fma(xj, b3);
+            }
+            a0 = b0.fma(FloatVector.broadcast(F, Le.f16(r0, o)), a0);
+            a1 = b1.fma(FloatVector.broadcast(F, Le.f16(r1, o)), a1);
+            a2 = b2.fma(FloatVector.broadcast(F, Le.f16(r2, o)), a2);
+            a3 = b3.fma(FloatVector.broadcast(F, Le.f16(r3, o)), a3);
         }
         store4(a0, a1, a2, a3, y, yOff, yStride);
     }
@@ -485,33 +503,38 @@ final class PanamaQuant {
      */
     static float dotNf4(MemorySegment codes, long off, byte[] qAbsmax, float[] absmax2, float offset, int b0,
                         int nBlocks, float[] x, int xOff) {
-        // Two accumulators (even and odd blocks), as in dotQ8_0.
+        // Two blocks per iteration, written out, as in dotQ4_0.
         var acc0 = FloatVector.zero(F);
         var acc1 = FloatVector.zero(F);
         int k = 0;
         for (; k + 2 <= nBlocks; k += 2, off += 64, xOff += 128) {
-            acc0 = nf4Block(codes, off, x, xOff).fma(FloatVector.broadcast(F, nf4Absmax(qAbsmax, absmax2, offset, b0 + k)), acc0);
-            acc1 = nf4Block(codes, off + 32, x, xOff + 64).fma(FloatVector.broadcast(F, nf4Absmax(qAbsmax, absmax2, offset, b0 + k + 1)), acc1);
+            var blk0 = FloatVector.zero(F);
+            var blk1 = FloatVector.zero(F);
+            for (int j = 0; j < 32; j += L) {
+                var q0 = codes(ByteVector.fromMemorySegment(B, codes, off + j, LE));
+                var q1 = codes(ByteVector.fromMemorySegment(B, codes, off + 32 + j, LE));
+                blk0 = nf4Levels(q0.and(0x0F)).fma(FloatVector.fromArray(F, x, xOff + j), blk0);
+                blk0 = nf4Levels(q0.lanewise(VectorOperators.LSHR, 4)).fma(FloatVector.fromArray(F, x, xOff + 32 + j), blk0);
+                blk1 = nf4Levels(q1.and(0x0F)).fma(FloatVector.fromArray(F, x, xOff + 64 + j), blk1);
+                blk1 = nf4Levels(q1.lanewise(VectorOperators.LSHR, 4)).fma(FloatVector.fromArray(F, x, xOff + 96 + j), blk1);
+            }
+            acc0 = blk0.fma(FloatVector.broadcast(F, nf4Absmax(qAbsmax, absmax2, offset, b0 + k)), acc0);
+            acc1 = blk1.fma(FloatVector.broadcast(F, nf4Absmax(qAbsmax, absmax2, offset, b0 + k + 1)), acc1);
         }
-        if (k < nBlocks) {
-            acc0 = nf4Block(codes, off, x, xOff).fma(FloatVector.broadcast(F, nf4Absmax(qAbsmax, absmax2, offset, b0 + k)), acc0);
+        for (; k < nBlocks; k++, off += 32, xOff += 64) {
+            var blk = FloatVector.zero(F);
+            for (int j = 0; j < 32; j += L) {
+                var q = codes(ByteVector.fromMemorySegment(B, codes, off + j, LE));
+                blk = nf4Levels(q.and(0x0F)).fma(FloatVector.fromArray(F, x, xOff + j), blk);
+                blk = nf4Levels(q.lanewise(VectorOperators.LSHR, 4)).fma(FloatVector.fromArray(F, x, xOff + 32 + j), blk);
+            }
+            acc0 = blk.fma(FloatVector.broadcast(F, nf4Absmax(qAbsmax, absmax2, offset, b0 + k)), acc0);
         }
         return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
     }
 
     private static float nf4Absmax(byte[] qAbsmax, float[] absmax2, float offset, int b) {
         return Nf4.DYNAMIC[qAbsmax[b] & 0xFF] * absmax2[b / Nf4.DQ_BLOCK] + offset;
-    }
-
-    /** Lanes of Σ NF4[code]·x over the 64 codes of one block at off (its absmax not yet applied). */
-    private static FloatVector nf4Block(MemorySegment codes, long off, float[] x, int xOff) {
-        var blk = FloatVector.zero(F);
-        for (int j = 0; j < 32; j += L) {
-            var q = codes(ByteVector.fromMemorySegment(B, codes, off + j, LE));
-            blk = nf4Levels(q.and(0x0F)).fma(FloatVector.fromArray(F, x, xOff + j), blk);
-            blk = nf4Levels(q.lanewise(VectorOperators.LSHR, 4)).fma(FloatVector.fromArray(F, x, xOff + 32 + j), blk);
-        }
-        return blk;
     }
 
     // ---------------------------------------------------------------- register-blocked fp32 tile for T > 1
