@@ -42,6 +42,15 @@ public final class Q4_0 implements BlockFormat {
         return BlockFormat.super.dot(src, off, x, xOff, n);
     }
 
+    /** A four-row kernel at L = 16 ({@link PanamaQuant#dot4Q4_0}); at L = 8 rows are read one at a time. */
+    @Override public boolean hasDot4() {
+        return VectorDecode.AVAILABLE && PanamaQuant.lanes() == 16;
+    }
+
+    @Override public void dot4(MemorySegment src, long off, long stride, float[] x, int n, float[] y, int yOff, int yStride) {
+        PanamaQuant.dot4Q4_0(src, off, stride, x, n / QK, y, yOff, yStride);
+    }
+
     /** ggml {@code quantize_row_q4_0_ref}: d = max/−8 where max is the signed value of largest magnitude. */
     @Override public void quantizeRowRef(float[] src, int srcOff, MemorySegment dst, long off, int n) {
         for (int b = 0; b < n / QK; b++, off += BYTES, srcOff += QK) {
