@@ -182,6 +182,17 @@ public final class Nf4Matrix extends FusedMatrix {
         }
     }
 
+    /** A four-row kernel at L = 16 ({@link PanamaQuant#dot4Nf4}). */
+    @Override boolean dotsFourRows() {
+        return VectorDecode.AVAILABLE && PanamaQuant.lanes() == 16;
+    }
+
+    @Override void dotRows4(int row, int stride, float[] x, float[] y) {
+        int blocksPerRow = cols / Nf4.BLOCK;
+        PanamaQuant.dot4Nf4(codes, (long) row * cols / 2, (long) stride * cols / 2, qAbsmax, absmax2, offset, row * blocksPerRow,
+                stride * blocksPerRow, blocksPerRow, x, y, row, stride);
+    }
+
     @Override float dotRow(int row, float[] x, int xOff) {
         if (VectorDecode.AVAILABLE) {
             return PanamaQuant.dotNf4(codes, (long) row * cols / 2, qAbsmax, absmax2, offset, row * (cols / Nf4.BLOCK),

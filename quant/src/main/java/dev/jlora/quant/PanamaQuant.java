@@ -182,14 +182,6 @@ final class PanamaQuant {
         y[yOff + 3 * yStride] = a3.reduceLanes(VectorOperators.ADD);
     }
 
-    /** y[yOff + k·yStride] = lane sum of a_k. */
-    private static void store4(FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3, float[] y, int yOff, int yStride) {
-        y[yOff] = a0.reduceLanes(VectorOperators.ADD);
-        y[yOff + yStride] = a1.reduceLanes(VectorOperators.ADD);
-        y[yOff + 2 * yStride] = a2.reduceLanes(VectorOperators.ADD);
-        y[yOff + 3 * yStride] = a3.reduceLanes(VectorOperators.ADD);
-    }
-
     // ---------------------------------------------------------------- Q8_0
 
     static void dequantizeQ8_0(MemorySegment src, long off, float[] dst, int dstOff, int nBlocks) {
@@ -262,7 +254,10 @@ final class PanamaQuant {
             a2 = b2.fma(FloatVector.broadcast(F, Le.f16(r2, o)), a2);
             a3 = b3.fma(FloatVector.broadcast(F, Le.f16(r3, o)), a3);
         }
-        store4(a0, a1, a2, a3, y, yOff, yStride);
+        y[yOff] = a0.reduceLanes(VectorOperators.ADD);   // not a helper taking vectors: a call boxes them
+        y[yOff + yStride] = a1.reduceLanes(VectorOperators.ADD);
+        y[yOff + 2 * yStride] = a2.reduceLanes(VectorOperators.ADD);
+        y[yOff + 3 * yStride] = a3.reduceLanes(VectorOperators.ADD);
     }
 
     // ---------------------------------------------------------------- Q4_1, Q5_0, Q5_1
@@ -577,6 +572,49 @@ final class PanamaQuant {
             acc0 = blk.fma(FloatVector.broadcast(F, nf4Absmax(qAbsmax, absmax2, offset, b0 + k)), acc0);
         }
         return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /**
+     * Four NF4 rows at once, as {@link #dot4Q4_0} (L = 16 only): codes {@code stride} bytes apart, their blocks
+     * {@code blockStride} apart from block {@code b0}.
+     */
+    static void dot4Nf4(MemorySegment codes, long off, long stride, byte[] qAbsmax, float[] absmax2, float offset, int b0,
+                        int blockStride, int nBlocks, float[] x, float[] y, int yOff, int yStride) {
+        long bytes = 32L * nBlocks;
+        MemorySegment r0 = codes.asSlice(off, bytes), r1 = codes.asSlice(off + stride, bytes);
+        MemorySegment r2 = codes.asSlice(off + 2 * stride, bytes), r3 = codes.asSlice(off + 3 * stride, bytes);
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        for (int k = 0; k < nBlocks; k++) {
+            long o = 32L * k;
+            int xOff = 64 * k;
+            FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
+            for (int j = 0; j < 32; j += L) {
+                var xLo = FloatVector.fromArray(F, x, xOff + j);
+                var xHi = FloatVector.fromArray(F, x, xOff + 32 + j);
+                var q0 = (IntVector) ByteVector.fromMemorySegment(B, r0, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                var q1 = (IntVector) ByteVector.fromMemorySegment(B, r1, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                var q2 = (IntVector) ByteVector.fromMemorySegment(B, r2, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                var q3 = (IntVector) ByteVector.fromMemorySegment(B, r3, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                c0 = q0.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats().fma(xLo, c0);
+                c0 = q0.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats().fma(xHi, c0);
+                c1 = q1.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats().fma(xLo, c1);
+                c1 = q1.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats().fma(xHi, c1);
+                c2 = q2.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats().fma(xLo, c2);
+                c2 = q2.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats().fma(xHi, c2);
+                c3 = q3.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats().fma(xLo, c3);
+                c3 = q3.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats().fma(xHi, c3);
+            }
+            // absmax(b) as in nf4Absmax, written out: past C2's node budget that call was not inlined
+            int b = b0 + k, b1 = b + blockStride, b2 = b1 + blockStride, b3 = b2 + blockStride;
+            a0 = c0.fma(FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b] & 0xFF] * absmax2[b / Nf4.DQ_BLOCK] + offset), a0);
+            a1 = c1.fma(FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b1] & 0xFF] * absmax2[b1 / Nf4.DQ_BLOCK] + offset), a1);
+            a2 = c2.fma(FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b2] & 0xFF] * absmax2[b2 / Nf4.DQ_BLOCK] + offset), a2);
+            a3 = c3.fma(FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b3] & 0xFF] * absmax2[b3 / Nf4.DQ_BLOCK] + offset), a3);
+        }
+        y[yOff] = a0.reduceLanes(VectorOperators.ADD);   // not a helper taking vectors: a call boxes them
+        y[yOff + yStride] = a1.reduceLanes(VectorOperators.ADD);
+        y[yOff + 2 * yStride] = a2.reduceLanes(VectorOperators.ADD);
+        y[yOff + 3 * yStride] = a3.reduceLanes(VectorOperators.ADD);
     }
 
     private static float nf4Absmax(byte[] qAbsmax, float[] absmax2, float offset, int b) {
