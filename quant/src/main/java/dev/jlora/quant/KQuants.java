@@ -192,6 +192,30 @@ final class KQuants {
         return (Le.u8(s, off + j + 4) >>> 4) | ((Le.u8(s, off + j) >>> 6) << 4);
     }
 
+    /**
+     * All eight 6-bit scales of the 12 bytes at off, byte j = {@link #scaleK4}(j), unpacked with word operations as
+     * ggml's AVX2 {@code ggml_vec_dot_q4_K_q8_K} does (kmask1/2/3) instead of eight branchy byte reads.
+     */
+    static long scalesK4(MemorySegment s, long off) {
+        int u0 = s.get(Le.INT, off), u2 = s.get(Le.INT, off + 8);
+        int low = u0 & 0x3f3f3f3f;                                        // j < 4: q[j] & 63
+        int high = (u2 & 0x0f0f0f0f) | (((u0 >>> 6) & 0x03030303) << 4);  // j ≥ 4: q[j+4] & 0xF | (q[j−4] >> 6) << 4
+        return (low & 0xFFFFFFFFL) | ((long) high << 32);
+    }
+
+    /** All eight 6-bit mins of the 12 bytes at off, byte j = {@link #minK4}(j) (see {@link #scalesK4}). */
+    static long minsK4(MemorySegment s, long off) {
+        int u1 = s.get(Le.INT, off + 4), u2 = s.get(Le.INT, off + 8);
+        int low = u1 & 0x3f3f3f3f;                                                // j < 4: q[j+4] & 63
+        int high = ((u2 >>> 4) & 0x0f0f0f0f) | (((u1 >>> 6) & 0x03030303) << 4);  // j ≥ 4: q[j+4] >> 4 | (q[j] >> 6) << 4
+        return (low & 0xFFFFFFFFL) | ((long) high << 32);
+    }
+
+    /** Byte j (0 = lowest) of v, unsigned. */
+    static int byteAt(long v, int j) {
+        return (int) (v >>> (8 * j)) & 0xFF;
+    }
+
     /** Same as {@link #scaleK4} over a heap copy of the 12 bytes. */
     static int scaleK4(byte[] q, int j) {
         return scaleK4(q, 0, j);

@@ -5,7 +5,6 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -26,12 +25,6 @@ final class PanamaQuant {
     private static final VectorSpecies<Byte> B = L == 8 || L == 16
             ? VectorSpecies.of(byte.class, VectorShape.forBitSize(F.vectorBitSize() / 4)) : null;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    /** Eight lanes for the eight sub-block scales and mins of a K-quant block, at every vector width. */
-    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
-    private static final VectorSpecies<Integer> I8 = IntVector.SPECIES_256;
-    private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
-    /** Lanes 4..7: the sub-blocks whose 6-bit scale and min are split over two bytes. */
-    private static final VectorMask<Integer> UPPER_HALF = VectorMask.fromLong(I8, 0xF0);
     private static final VectorSpecies<Integer> I = B == null ? null : VectorSpecies.of(int.class, F.vectorShape());
     /** Lookup tables of 16 floats (as int bits, {@link #lookup}): the NF4 levels, and q − 8 for Q4_0. */
     private static final IntVector NF4_LO = B == null ? null : tableBits(Nf4.CODE, 0);
@@ -376,28 +369,17 @@ final class PanamaQuant {
      * extension: a byte shift costs several instructions on x86, an int shift one), with sums32[j] = Σ x over the
      * j-th run of 32 elements from xOff ({@link #sums32}), computed once per matvec for all rows:
      * Σ (d·sc·q − dmin·m)·x = Σ_j d·sc_j·(Σ q·x) − dmin·Σ_j m_j·(Σ x). Summing x in every row's loop instead cost
-     * 1.2× the time (one thread, [256 × 4096] in L2 and 4096² in L3).
+     * 1.2× the time (one thread, [256 × 4096] in L2 and 4096² in L3), as did adding the eight min terms in one chain.
      */
     static float dotQ4_KOrQ5_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks, float[] sums32, boolean fifthBits) {
         int bytes = fifthBits ? Q5_K.BYTES : Q4_K.BYTES, codesAt = fifthBits ? 48 : 16;
         var accLo = FloatVector.zero(F);
         var accHi = FloatVector.zero(F);
-        var minAcc = FloatVector.zero(F8);
-        float[] scales = new float[8];
+        float minSum = 0;
         for (int b = 0, sumsOff = 0; b < nBlocks; b++, off += bytes, sumsOff += 8) {
-            // The 6-bit scales and mins (12 bytes q at off + 4, see KQuants.scaleK4/minK4) unpacked on eight int lanes:
-            // lane j of qj holds q[j], of qj4 q[j + 4], of qjm4 q[j − 4]. As scalars, they and the min terms took
-            // 35–40 % of the dot (one thread, L2 to DRAM): conversions and multiplies competing with the FMAs.
-            var qj = (IntVector) ByteVector.fromMemorySegment(B8, src, off + 4, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I8, 0);
-            var qj4 = (IntVector) ByteVector.fromMemorySegment(B8, src, off + 8, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I8, 0);
-            var qjm4 = (IntVector) ByteVector.fromMemorySegment(B8, src, off, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I8, 0);
-            var sc = qj.and(63).blend(qj4.and(0x0F).or(qjm4.lanewise(VectorOperators.LSHR, 6).lanewise(VectorOperators.LSHL, 4)), UPPER_HALF);
-            var mn = qj4.and(63).blend(qj4.lanewise(VectorOperators.LSHR, 4).or(qj.lanewise(VectorOperators.LSHR, 6).lanewise(VectorOperators.LSHL, 4)), UPPER_HALF);
-            // d and dmin read in place: past C2's node budget a call to Le.f16 stayed a call
-            float d = Float.float16ToFloat(src.get(Le.SHORT, off)), dmin = Float.float16ToFloat(src.get(Le.SHORT, off + 2));
-            ((FloatVector) sc.convert(VectorOperators.I2F, 0)).mul(d).intoArray(scales, 0);
-            minAcc = ((FloatVector) mn.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F8, sums32, sumsOff))
-                    .fma(FloatVector.broadcast(F8, dmin), minAcc);
+            float d = Le.f16(src, off), dmin = Le.f16(src, off + 2);
+            long scales = KQuants.scalesK4(src, off + 4);
+            minSum += dmin * minTerms(KQuants.minsK4(src, off + 4), sums32, sumsOff);
             long q = off + codesAt, qh = off + 16;
             for (int is = 0; is < 8; is += 2, q += 32, xOff += 64) {
                 var lo = FloatVector.zero(F);
@@ -414,11 +396,20 @@ final class PanamaQuant {
                     lo = ((FloatVector) qLo.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + l), lo);
                     hi = ((FloatVector) qHi.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + 32 + l), hi);
                 }
-                accLo = lo.fma(FloatVector.broadcast(F, scales[is]), accLo);
-                accHi = hi.fma(FloatVector.broadcast(F, scales[is + 1]), accHi);
+                accLo = lo.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is)), accLo);
+                accHi = hi.fma(FloatVector.broadcast(F, d * KQuants.byteAt(scales, is + 1)), accHi);
             }
         }
-        return accLo.add(accHi).reduceLanes(VectorOperators.ADD) - minAcc.reduceLanes(VectorOperators.ADD);
+        return accLo.add(accHi).reduceLanes(VectorOperators.ADD) - minSum;
+    }
+
+    /** Σ_j m_j·sums32[j0 + j] over the eight 6-bit mins of a Q4_K/Q5_K block, summed as a tree (one chain cost 1.2×). */
+    private static float minTerms(long mins, float[] sums32, int j0) {
+        float m01 = KQuants.byteAt(mins, 0) * sums32[j0] + KQuants.byteAt(mins, 1) * sums32[j0 + 1];
+        float m23 = KQuants.byteAt(mins, 2) * sums32[j0 + 2] + KQuants.byteAt(mins, 3) * sums32[j0 + 3];
+        float m45 = KQuants.byteAt(mins, 4) * sums32[j0 + 4] + KQuants.byteAt(mins, 5) * sums32[j0 + 5];
+        float m67 = KQuants.byteAt(mins, 6) * sums32[j0 + 6] + KQuants.byteAt(mins, 7) * sums32[j0 + 7];
+        return (m01 + m23) + (m45 + m67);
     }
 
     /** sums[i] = Σ x[xOff + 32·i + k] for k &lt; 32, i &lt; n / 32. */
