@@ -161,8 +161,8 @@ public final class GgmlBackend implements Backend {
             if (name.equals(MemorySegment.NULL)) {
                 break;
             }
-            avx2 |= name.reinterpret(64).getString(0).equals("AVX2")
-                    && f.get(ADDRESS, ADDRESS.byteSize()).reinterpret(64).getString(0).equals("1");
+            avx2 |= name.reinterpret(1024).getString(0).equals("AVX2")
+                    && f.get(ADDRESS, ADDRESS.byteSize()).reinterpret(1024).getString(0).equals("1");
         }
         if (!avx2) {
             return MemorySegment.NULL;
@@ -174,7 +174,7 @@ public final class GgmlBackend implements Backend {
             if (buft.equals(MemorySegment.NULL)) {
                 return MemorySegment.NULL;
             }
-            if (((MemorySegment) buftName.invokeExact(buft)).reinterpret(64).getString(0).equals("CPU_REPACK")) {
+            if (((MemorySegment) buftName.invokeExact(buft)).reinterpret(1024).getString(0).equals("CPU_REPACK")) {
                 return buft;
             }
         }

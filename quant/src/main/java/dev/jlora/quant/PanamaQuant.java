@@ -227,9 +227,7 @@ final class PanamaQuant {
      * (816 bytes apart for 768 columns) ran 2.2× slower than one row at a time over a DRAM-resident matrix, rows a
      * quarter apart 1.2× faster (one thread, [120000 × 768], best of 40), and 1.5× faster in L2; the row slices 1.2×
      * more (slices of a file mapping are costly copies, so {@link BlockMatrix} reads mappings through a plain view).
-     * The 4-bit dots
-     * gain nothing from it: four Q4_0 rows per loop made C2 box the vectors (4.8× slower), two rows per loop ran
-     * at 0.7× (Q4_0) and 1.0× (NF4) of one row at a time (two threads, DRAM-resident 4096², best of 96).
+     * Q4_0 and NF4 have four-row kernels too ({@link #dot4Q4_0}, {@link #dot4Nf4}); Q4_K's gained nothing.
      */
     static void dot4Q8_0(MemorySegment src, long off, long stride, float[] x, int nBlocks, float[] y, int yOff, int yStride) {
         // Each row through its own slice, at offsets from the int loop counter: C2 then hoists the bounds checks,
