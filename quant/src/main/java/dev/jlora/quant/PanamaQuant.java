@@ -433,13 +433,13 @@ final class PanamaQuant {
                 float d1 = d * KQuants.scaleK4(src, off + 4, is), m1 = min * KQuants.minK4(src, off + 4, is);
                 float d2 = d * KQuants.scaleK4(src, off + 4, is + 1), m2 = min * KQuants.minK4(src, off + 4, is + 1);
                 for (int l = 0; l < 32; l += L) {
-                    var q = ByteVector.fromMemorySegment(B, src, ql + l, LE);
-                    var h = ByteVector.fromMemorySegment(B, src, qh + l, LE);
-                    // fifth bit of sub-block is: bit is of qh (bit is+1 for the high nibbles), worth 16
-                    var hi1 = h.lanewise(VectorOperators.LSHR, is).and((byte) 1).lanewise(VectorOperators.LSHL, 4);
-                    var hi2 = h.lanewise(VectorOperators.LSHR, is + 1).and((byte) 1).lanewise(VectorOperators.LSHL, 4);
-                    widen(q.and((byte) 0x0F).or(hi1)).mul(d1).sub(m1).intoArray(dst, dstOff + l);
-                    widen(q.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).or(hi2)).mul(d2).sub(m2).intoArray(dst, dstOff + 32 + l);
+                    // the fifth bits joined on int lanes, as in dotQ5_K: bit is of qh lands on bit 4 of (qh << 4) >>> is
+                    var v = codes(ByteVector.fromMemorySegment(B, src, ql + l, LE));
+                    var h = codes(ByteVector.fromMemorySegment(B, src, qh + l, LE)).lanewise(VectorOperators.LSHL, 4);
+                    var qLo = v.and(0x0F).or(h.lanewise(VectorOperators.LSHR, is).and(16));
+                    var qHi = v.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, is + 1).and(16));
+                    ((FloatVector) qLo.convert(VectorOperators.I2F, 0)).mul(d1).sub(m1).intoArray(dst, dstOff + l);
+                    ((FloatVector) qHi.convert(VectorOperators.I2F, 0)).mul(d2).sub(m2).intoArray(dst, dstOff + 32 + l);
                 }
             }
         }
@@ -447,28 +447,26 @@ final class PanamaQuant {
 
     // ---------------------------------------------------------------- Q6_K
 
-    /** The four 6-bit values (minus 32) of lanes l..l+L of one 128-element half: q1..q4 as in dequantize_row_q6_K. */
-    private static ByteVector q6(ByteVector lo, ByteVector h, int part) {
-        ByteVector low = part < 2 ? lo.and((byte) 0x0F) : lo.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F);
-        ByteVector high = h.lanewise(VectorOperators.LSHR, 2 * part).and((byte) 3).lanewise(VectorOperators.LSHL, 4);
-        return low.or(high).sub((byte) 32);
-    }
-
     static void dequantizeQ6_K(MemorySegment src, long off, float[] dst, int dstOff, int nBlocks) {
         for (int b = 0; b < nBlocks; b++, off += Q6_K.BYTES) {
             float d = Le.f16(src, off + 208);
             long ql = off, qh = off + 128, sc = off + 192;
             for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, dstOff += 128) {
+                long scales = src.get(Le.LONG, sc);
                 for (int l = 0; l < 32; l += L) {
                     int is = l / 16;
-                    var lo1 = ByteVector.fromMemorySegment(B, src, ql + l, LE);
-                    var lo2 = ByteVector.fromMemorySegment(B, src, ql + l + 32, LE);
-                    var h = ByteVector.fromMemorySegment(B, src, qh + l, LE);
-                    // (d·scale)·q, the order of ggml's d * sc[is] * q.
-                    widen(q6(lo1, h, 0)).mul(d * Le.s8(src, sc + is)).intoArray(dst, dstOff + l);
-                    widen(q6(lo2, h, 1)).mul(d * Le.s8(src, sc + is + 2)).intoArray(dst, dstOff + l + 32);
-                    widen(q6(lo1, h, 2)).mul(d * Le.s8(src, sc + is + 4)).intoArray(dst, dstOff + l + 64);
-                    widen(q6(lo2, h, 3)).mul(d * Le.s8(src, sc + is + 6)).intoArray(dst, dstOff + l + 96);
+                    // the codes joined on int lanes as in dotQ6_K; (d·scale)·q, the order of ggml's d * sc[is] * q
+                    var a = codes(ByteVector.fromMemorySegment(B, src, ql + l, LE));
+                    var c = codes(ByteVector.fromMemorySegment(B, src, ql + l + 32, LE));
+                    var h = codes(ByteVector.fromMemorySegment(B, src, qh + l, LE));
+                    var q1 = a.and(0x0F).or(h.lanewise(VectorOperators.LSHL, 4).and(48)).sub(32);
+                    var q2 = c.and(0x0F).or(h.lanewise(VectorOperators.LSHL, 2).and(48)).sub(32);
+                    var q3 = a.lanewise(VectorOperators.LSHR, 4).or(h.and(48)).sub(32);
+                    var q4 = c.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 2).and(48)).sub(32);
+                    ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(d * (byte) (scales >>> 8 * is)).intoArray(dst, dstOff + l);
+                    ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(d * (byte) (scales >>> 8 * (is + 2))).intoArray(dst, dstOff + l + 32);
+                    ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(d * (byte) (scales >>> 8 * (is + 4))).intoArray(dst, dstOff + l + 64);
+                    ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(d * (byte) (scales >>> 8 * (is + 6))).intoArray(dst, dstOff + l + 96);
                 }
             }
         }
@@ -476,7 +474,7 @@ final class PanamaQuant {
 
     /**
      * Σ W·x over {@code nBlocks} Q6_K blocks. The 6-bit codes are put together on int lanes after zero extension
-     * (one instruction per shift; the byte shifts of {@link #q6} cost several on x86, and that dot ran 4.5–5.4×
+     * (one instruction per shift; byte shifts cost several on x86, and a dot using them ran 4.5–5.4×
      * slower, one thread, [1024 × 4096] and 4096²), then scaled per 16 elements.
      */
     static float dotQ6_K(MemorySegment src, long off, float[] x, int xOff, int nBlocks) {
