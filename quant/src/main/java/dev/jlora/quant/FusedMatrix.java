@@ -12,30 +12,45 @@ import dev.jlora.simd.VectorOps;
  * <ul>
  *   <li>Forward, T = 1 (decode): fused dots straight from the blocks, rows split over {@link Parallel}; formats
  *       with a four-row kernel take four rows a quarter of the matrix apart per pass ({@link #dotRows4}).</li>
- *   <li>Forward and backward, T ≥ {@value #GEMM_MIN_T} (training, long prefill): simd's packed GEMM
+ *   <li>Forward, T ≥ {@value #GEMM_MIN_T}, and backward, T ≥ {@value #GEMM_MIN_T_BACKWARD} (training with long
+ *       sequences): simd's packed GEMM
  *       ({@link Matmul#matmulABt(float[], float[], RowReader, int, int, int)},
  *       {@link Matmul#matmulABAccumulate}) reads W's rows through {@link #decode}: each weight is decoded once per
  *       call into packed panels that the register-blocked micro-kernel streams for all T rows.</li>
- *   <li>Forward, 1 &lt; T &lt; {@value #GEMM_MIN_T} (short prefill): a tile of up to 64 rows × kc columns is decoded once into a
- *       per-task buffer of at most 256 KiB and multiplied with all T rows of x (4 × 4 register blocks), so each
- *       weight block is decoded once per call, not once per token.</li>
+ *   <li>Forward, 1 &lt; T &lt; {@value #GEMM_MIN_T} (prefill, batched decode, short training batches): a tile of up
+ *       to 64 rows × kc columns is decoded once into the thread's buffer of 256 KiB and multiplied with all T rows of
+ *       x (4 × 4 register blocks, leftover tokens 4 rows × 1), so each weight block is decoded once per call, not once
+ *       per token.</li>
  *   <li>Backward dx += dy·W, T = 1: columns split over {@link Parallel} in block-aligned chunks (each task owns its
  *       slice of dx); within a chunk, R row slices are decoded once and applied with axpys, four rows per pass.</li>
- *   <li>Backward, 4 ≤ T &lt; {@value #GEMM_MIN_T}: tasks are (column chunk × block of dx rows); a tile of up to 128 rows × the chunk is
- *       decoded once and multiplied into the block's rows with a register-blocked kernel (4 rows × 2 vectors).</li>
+ *   <li>Backward, 4 ≤ T &lt; {@value #GEMM_MIN_T_BACKWARD}: tasks are (column chunk × block of dx rows); a tile of up
+ *       to 128 rows × the chunk is decoded once and multiplied into the block's rows with a register-blocked kernel
+ *       (4 rows × 2 vectors).</li>
  * </ul>
  * The {@code Ref} twins decode with the scalar reference and accumulate one product at a time in float.
  */
 abstract class FusedMatrix implements QuantMatrix {
     /** Floats of decoded weights per task buffer (256 KiB: a tile stays in L2). */
     private static final int TILE_FLOATS = 64 * 1024;
+    /**
+     * Each thread's tile buffer, kept between calls: allocating (and so zeroing) it per task cost a T = 4 forward
+     * through stories110M's block weights about as much as three matvecs.
+     */
+    private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[TILE_FLOATS]);
     /** Column chunk width of the backward pass, in elements (rounded up to a block). */
     private static final int COL_CHUNK = 512;
     /** Most weight rows in one decoded tile of the T &gt; 1 backward (a 2-vector strip of it, 16 KiB, stays in L1). */
     private static final int BACKWARD_TILE_ROWS = 128;
 
-    /** From this many rows of x on, both training products go to simd's packed GEMM. */
-    static final int GEMM_MIN_T = 16;
+    /** From this many rows of x on, the forward goes to simd's packed GEMM. */
+    static final int GEMM_MIN_T = 256;
+    /**
+     * From this many rows of dy on, the input gradient goes to simd's packed GEMM. Both thresholds are where the two
+     * paths ran level over stories110M's block weights (Q8_0 and Q4_K, two threads): below them the packed GEMM
+     * decodes and transposes every weight into panels that too few rows use (at T = 16 it took 2.3× the tile
+     * path's time forward, 1.7× backward); above them its larger register blocks win (1.1–1.3× at T = 512–1024).
+     */
+    static final int GEMM_MIN_T_BACKWARD = 128;
 
     protected final int rows, cols;
     /** W's rows as the GEMM reads them: decoded slices. */
@@ -150,11 +165,11 @@ abstract class FusedMatrix implements QuantMatrix {
         int R = Math.min(64, rows);
         int align = columnAlign();
         int kc = Math.min(cols, Math.max(align, TILE_FLOATS / R / align * align));
-        var ops = VectorOps.get();
         boolean blocked = VectorDecode.AVAILABLE;
         Parallel.parallelForRange((rows + R - 1) / R, (tile0, tile1) -> {
-            float[] buf = new float[R * kc];
+            float[] buf = TILE.get();
             float[] out = new float[16];
+            float[] lanes = blocked ? new float[16 * PanamaQuant.lanes()] : null;
             for (int tile = tile0; tile < tile1; tile++) {
                 int o0 = tile * R, r = Math.min(R, rows - o0);
                 for (int c0 = 0; c0 < cols; c0 += kc) {
@@ -166,17 +181,33 @@ abstract class FusedMatrix implements QuantMatrix {
                     int k4 = blocked ? r / 4 * 4 : 0, t4 = blocked ? T / 4 * 4 : 0;
                     for (int k = 0; k < k4; k += 4) {
                         for (int t = 0; t < t4; t += 4) {
-                            PanamaQuant.dot4x4(buf, k * w, w, x, t * cols + c0, cols, w, out);
+                            PanamaQuant.dot4x4(buf, k * w, w, x, t * cols + c0, cols, w, lanes, out);
                             for (int q = 0; q < 16; q++) {
                                 int yi = (t + (q & 3)) * rows + o0 + k + (q >> 2);
                                 y[yi] = first ? out[q] : y[yi] + out[q];
                             }
                         }
                     }
-                    for (int t = 0; t < T; t++) {
-                        for (int k = (t < t4 ? k4 : 0); k < r; k++) {
+                    // Tokens left over after the 4 × 4 blocks: four rows per load of x, then the rows left over, each
+                    // row kept in L1 across the tokens (token by token over the whole tile, T = 15 ran at about half
+                    // the per-token speed of T = 16). Every sum runs in one fixed order (no lane reductions), as
+                    // bit-reproducible training needs.
+                    for (int k = 0; k < k4; k += 4) {
+                        for (int t = t4; t < T; t++) {
+                            PanamaQuant.dot4x1(buf, k * w, w, x, t * cols + c0, w, lanes, out);
+                            for (int q = 0; q < 4; q++) {
+                                int yi = t * rows + o0 + k + q;
+                                y[yi] = first ? out[q] : y[yi] + out[q];
+                            }
+                        }
+                    }
+                    for (int k = k4; k < r; k++) {
+                        for (int t = 0; t < T; t++) {
+                            float d = 0;
+                            for (int i = 0, wi = k * w, xi = t * cols + c0; i < w; i++) {
+                                d += buf[wi + i] * x[xi + i];
+                            }
                             int yi = t * rows + o0 + k;
-                            float d = ops.dot(buf, k * w, x, t * cols + c0, w);
                             y[yi] = first ? d : y[yi] + d;
                         }
                     }
@@ -203,7 +234,7 @@ abstract class FusedMatrix implements QuantMatrix {
 
     @Override public void matmulBackwardInput(float[] dy, int T, float[] dx) {
         checkShapes("matmulBackwardInput", dx, T, cols, dy, rows);
-        if (T >= GEMM_MIN_T) {
+        if (T >= GEMM_MIN_T_BACKWARD) {
             Matmul.matmulABAccumulate(dx, dy, decodedRows, T, rows, cols);
         } else if (T >= 4 && VectorDecode.AVAILABLE) {
             backwardInputTiled(dy, T, dx);
@@ -230,7 +261,7 @@ abstract class FusedMatrix implements QuantMatrix {
         int blocks = (T + tBlock - 1) / tBlock;
         var ops = VectorOps.get();
         Parallel.parallelForRange(chunks * blocks, (task0, task1) -> {
-            float[] buf = new float[R * Math.min(width, cols)];
+            float[] buf = TILE.get();
             for (int task = task0; task < task1; task++) {
                 int ch = task % chunks, tb = task / chunks;
                 int c0 = ch * width, w = Math.min(width, cols - c0);
@@ -263,7 +294,7 @@ abstract class FusedMatrix implements QuantMatrix {
         var ops = VectorOps.get();
         boolean blocked = VectorDecode.AVAILABLE;
         Parallel.parallelForRange(chunks, (ch0, ch1) -> {
-            float[] buf = new float[R * width];
+            float[] buf = TILE.get();
             for (int ch = ch0; ch < ch1; ch++) {
                 int c0 = ch * width, w = Math.min(width, cols - c0);
                 for (int o0 = 0; o0 < rows; o0 += R) {

@@ -621,9 +621,12 @@ final class PanamaQuant {
 
     /**
      * out[4·a + b] = Σ_{i<n} w[wOff + a·wStride + i]·x[xOff + b·xStride + i] for a, b &lt; 4: four decoded weight
-     * rows against four rows of x with 16 accumulators, so each loaded vector feeds four FMAs.
+     * rows against four rows of x with 16 accumulators, so each loaded vector feeds four FMAs. The accumulators'
+     * lanes are summed through {@code lanes} (at least 16·{@link #lanes()} floats) in a fixed order
+     * ({@link #sumLanes}): {@code reduceLanes} gives different last bits in C2 than in the interpreter and C1, and
+     * bit-reproducible training runs its frozen weights' forward here.
      */
-    static void dot4x4(float[] w, int wOff, int wStride, float[] x, int xOff, int xStride, int n, float[] out) {
+    static void dot4x4(float[] w, int wOff, int wStride, float[] x, int xOff, int xStride, int n, float[] lanes, float[] out) {
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00,
                 a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
         int i = 0;
@@ -641,14 +644,13 @@ final class PanamaQuant {
             var w3 = FloatVector.fromArray(F, w, wOff + 3 * wStride + i);
             a30 = w3.fma(x0, a30); a31 = w3.fma(x1, a31); a32 = w3.fma(x2, a32); a33 = w3.fma(x3, a33);
         }
-        out[0] = a00.reduceLanes(VectorOperators.ADD); out[1] = a01.reduceLanes(VectorOperators.ADD);
-        out[2] = a02.reduceLanes(VectorOperators.ADD); out[3] = a03.reduceLanes(VectorOperators.ADD);
-        out[4] = a10.reduceLanes(VectorOperators.ADD); out[5] = a11.reduceLanes(VectorOperators.ADD);
-        out[6] = a12.reduceLanes(VectorOperators.ADD); out[7] = a13.reduceLanes(VectorOperators.ADD);
-        out[8] = a20.reduceLanes(VectorOperators.ADD); out[9] = a21.reduceLanes(VectorOperators.ADD);
-        out[10] = a22.reduceLanes(VectorOperators.ADD); out[11] = a23.reduceLanes(VectorOperators.ADD);
-        out[12] = a30.reduceLanes(VectorOperators.ADD); out[13] = a31.reduceLanes(VectorOperators.ADD);
-        out[14] = a32.reduceLanes(VectorOperators.ADD); out[15] = a33.reduceLanes(VectorOperators.ADD);
+        a00.intoArray(lanes, 0); a01.intoArray(lanes, L); a02.intoArray(lanes, 2 * L); a03.intoArray(lanes, 3 * L);
+        a10.intoArray(lanes, 4 * L); a11.intoArray(lanes, 5 * L); a12.intoArray(lanes, 6 * L); a13.intoArray(lanes, 7 * L);
+        a20.intoArray(lanes, 8 * L); a21.intoArray(lanes, 9 * L); a22.intoArray(lanes, 10 * L); a23.intoArray(lanes, 11 * L);
+        a30.intoArray(lanes, 12 * L); a31.intoArray(lanes, 13 * L); a32.intoArray(lanes, 14 * L); a33.intoArray(lanes, 15 * L);
+        for (int k = 0; k < 16; k++) {
+            out[k] = sumLanes(lanes, k * L);
+        }
         for (int k = 0; k < 16 && i < n; k++) {
             int wo = wOff + (k >> 2) * wStride, xo = xOff + (k & 3) * xStride;
             float s = 0;
@@ -657,6 +659,45 @@ final class PanamaQuant {
             }
             out[k] += s;
         }
+    }
+
+    /**
+     * out[a] = Σ_{i<n} w[wOff + a·wStride + i]·x[xOff + i] for a &lt; 4: the tokens of a T &gt; 1 tile left over after
+     * {@link #dot4x4}, four decoded rows per load of x, summed in the same fixed order.
+     */
+    static void dot4x1(float[] w, int wOff, int wStride, float[] x, int xOff, int n, float[] lanes, float[] out) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += L) {
+            var x0 = FloatVector.fromArray(F, x, xOff + i);
+            a0 = FloatVector.fromArray(F, w, wOff + i).fma(x0, a0);
+            a1 = FloatVector.fromArray(F, w, wOff + wStride + i).fma(x0, a1);
+            a2 = FloatVector.fromArray(F, w, wOff + 2 * wStride + i).fma(x0, a2);
+            a3 = FloatVector.fromArray(F, w, wOff + 3 * wStride + i).fma(x0, a3);
+        }
+        a0.intoArray(lanes, 0); a1.intoArray(lanes, L); a2.intoArray(lanes, 2 * L); a3.intoArray(lanes, 3 * L);
+        for (int k = 0; k < 4; k++) {
+            out[k] = sumLanes(lanes, k * L);
+        }
+        for (int k = 0; k < 4 && i < n; k++) {
+            float s = 0;
+            for (int j = i; j < n; j++) {
+                s += w[wOff + k * wStride + j] * x[xOff + j];
+            }
+            out[k] += s;
+        }
+    }
+
+    /** a[off] + … + a[off + L − 1] as four interleaved partial sums, then their pairs: one order in every JIT tier. */
+    private static float sumLanes(float[] a, int off) {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (int i = off; i < off + L; i += 4) {
+            s0 += a[i];
+            s1 += a[i + 1];
+            s2 += a[i + 2];
+            s3 += a[i + 3];
+        }
+        return (s0 + s1) + (s2 + s3);
     }
 
     /**

@@ -15,12 +15,13 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Fused dequantize + matmul (Vector API and scalar twins) against dequantize-then-matmul in double, on odd shapes
- * (rows not a multiple of the tile, T = 1, 3, 17) and boundary blocks.
+ * (rows not a multiple of the tile; T on every path, see {@link #TOKENS}) and boundary blocks.
  */
 class FusedMatrixTest {
 
     static final int[] ROWS = {1, 7, 37};
-    static final int[] TOKENS = {1, 3, 17};
+    /** T = 1 (fused dots), 3 and 17 (tiles), then the backward's packed GEMM alone, then both packed GEMMs. */
+    static final int[] TOKENS = {1, 3, 17, FusedMatrix.GEMM_MIN_T_BACKWARD + 1, FusedMatrix.GEMM_MIN_T + 1};
 
     /** Columns: two or three blocks (odd counts for the element formats) so chunking and tails are exercised. */
     static int colsFor(QuantType t) {
@@ -114,14 +115,14 @@ class FusedMatrixTest {
     @ParameterizedTest
     @EnumSource(value = QuantType.class, names = {"Q8_0", "Q4_K", "NF4", "F16"})
     void forwardSplitsLongRowsIntoColumnChunks(QuantType t) {
-        // 70 rows (a 64-row tile plus 6) × 2304 columns: more than one column chunk of the 1 < T < 16 tile
-        // (64 rows × 1024 floats), with a partial last chunk for block sizes 32 and 64 and 256; T = 19 takes the
-        // packed GEMM (rows decoded whole).
+        // 70 rows (a 64-row tile plus 6) × 2304 columns: more than one column chunk of the 1 < T < GEMM_MIN_T tile
+        // (64 rows × 1024 floats), with a partial last chunk for block sizes 32 and 64 and 256, and T = 7 rows of x
+        // (4 × 4 blocks, then three tokens left over); GEMM_MIN_T + 3 takes the packed GEMM (rows decoded whole).
         var rnd = new SplittableRandom(9 + t.ordinal());
         int rows = 70, cols = 2304;
         FusedMatrix m = matrix(t, rows, cols, Kind.RANDOM, rnd);
         double[][] w = dense(m);
-        for (int T : new int[] {6, FusedMatrix.GEMM_MIN_T + 3}) {
+        for (int T : new int[] {7, FusedMatrix.GEMM_MIN_T + 3}) {
             float[] x = Rand.floats(rnd, T * cols, -1, 1), y = new float[T * rows];
             m.matmul(x, T, y);
             for (int tt = 0; tt < T; tt++) {
@@ -142,15 +143,15 @@ class FusedMatrixTest {
     @ParameterizedTest
     @EnumSource(value = QuantType.class, names = {"F32", "Q8_0", "Q4_K", "NF4"})
     void backwardSplitsIntoRowTilesColumnChunksAndTokenBlocks(QuantType t) {
-        // 300 rows (two full 128-row tiles of the 4 ≤ T < 16 backward plus 44) × 1280 columns (two 512-column chunks
-        // plus a partial one, a tail shorter than a vector for F32's odd width) × T = 7 (token blocks with a < 4-row
-        // rest); T = 23 takes the packed GEMM, whose panel ranges start inside a block (columns read from the
-        // block-aligned cover).
+        // 300 rows (two full 128-row tiles of the 4 ≤ T < GEMM_MIN_T_BACKWARD backward plus 44) × 1280 columns (two
+        // 512-column chunks plus a partial one, a tail shorter than a vector for F32's odd width) × T = 7 (token
+        // blocks with a < 4-row rest); GEMM_MIN_T_BACKWARD + 3 takes the packed GEMM, whose panel ranges start inside a block (columns
+        // read from the block-aligned cover).
         var rnd = new SplittableRandom(21 + t.ordinal());
         int rows = 300, cols = t.blockSize() == 1 ? 1037 : 1280;
         FusedMatrix m = matrix(t, rows, cols, Kind.RANDOM, rnd);
         double[][] w = dense(m);
-        for (int T : new int[] {7, 23}) {
+        for (int T : new int[] {7, FusedMatrix.GEMM_MIN_T_BACKWARD + 3}) {
             float[] dy = Rand.floats(rnd, T * rows, -1, 1);
             float[] dx0 = Rand.floats(rnd, T * cols, -1, 1), dx = dx0.clone();
             m.matmulBackwardInput(dy, T, dx);
@@ -212,5 +213,65 @@ class FusedMatrixTest {
     void storageBytesCountTheBlocks() {
         var m = QuantType.Q4_K.quantize(new float[3 * 512], 3, 512);
         assertEquals(3 * 2 * 144, m.storageBytes());
+    }
+
+    @org.junit.jupiter.api.Test
+    void tileKernelsSumInOneOrderInEveryJitTier() {
+        // Bit-reproducible training runs its frozen weights' T > 1 forward through dot4x4/dot4x1: their results must
+        // not change when C2 compiles them. Each is held bit for bit to a scalar twin of its summation order, first
+        // interpreted and then after enough calls for C2.
+        org.junit.jupiter.api.Assumptions.assumeTrue(VectorDecode.AVAILABLE, "needs the Vector API tile kernels (L = 8 or 16)");
+        int L = PanamaQuant.lanes();
+        var rnd = new SplittableRandom(77);
+        for (int n : new int[] {45, 768}) {
+            float[] w = Rand.floats(rnd, 4 * n + 3, -1, 1), x = Rand.floats(rnd, 4 * n + 5, -1, 1);
+            float[] want4x4 = new float[16], want4x1 = new float[4];
+            for (int k = 0; k < 16; k++) {
+                want4x4[k] = fixedOrderDot(w, 3 + (k >> 2) * n, x, 5 + (k & 3) * n, n, L);
+            }
+            for (int k = 0; k < 4; k++) {
+                want4x1[k] = fixedOrderDot(w, 3 + k * n, x, 5, n, L);
+            }
+            float[] lanes = new float[16 * L], out4x4 = new float[16], out4x1 = new float[4];
+            for (int call = 0; call < 20_000; call++) {
+                PanamaQuant.dot4x4(w, 3, n, x, 5, n, n, lanes, out4x4);
+                PanamaQuant.dot4x1(w, 3, n, x, 5, n, lanes, out4x1);
+                if (call % 2_000 == 0 || call == 19_999) {
+                    int fn = n, fc = call;
+                    assertTrue(java.util.Arrays.equals(want4x4, out4x4), () -> "dot4x4 n=" + fn + " call " + fc);
+                    assertTrue(java.util.Arrays.equals(want4x1, out4x1), () -> "dot4x1 n=" + fn + " call " + fc);
+                }
+            }
+        }
+    }
+
+    /**
+     * The order of PanamaQuant's tile kernels: lane l accumulates the products of elements l, l + L, … with fused
+     * multiply-adds, the lanes are summed as four interleaved partial sums and their pairs, then the tail in order.
+     */
+    private static float fixedOrderDot(float[] w, int wOff, float[] x, int xOff, int n, int L) {
+        int bound = n / L * L;
+        float[] acc = new float[L];
+        for (int i = 0; i < bound; i += L) {
+            for (int l = 0; l < L; l++) {
+                acc[l] = Math.fma(w[wOff + i + l], x[xOff + i + l], acc[l]);
+            }
+        }
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (int l = 0; l < L; l += 4) {
+            s0 += acc[l];
+            s1 += acc[l + 1];
+            s2 += acc[l + 2];
+            s3 += acc[l + 3];
+        }
+        float sum = (s0 + s1) + (s2 + s3);
+        if (bound < n) {
+            float tail = 0;
+            for (int i = bound; i < n; i++) {
+                tail += w[wOff + i] * x[xOff + i];
+            }
+            sum += tail;
+        }
+        return sum;
     }
 }

@@ -129,8 +129,9 @@ class LlamaTrainGraphTest {
     @ParameterizedTest(name = "{0}")
     @org.junit.jupiter.params.provider.ValueSource(strings = {"Q4_0", "Q8_0", "Q4_K", "NF4"})
     void gradientsThroughQuantizedFrozenWeightsMatchFiniteDifferences(String type) {
-        // C=256 so that K-quant rows (256 per block) fit; one layer keeps the float64 reference quick. B·T = 18 ≥ 16:
-        // the frozen weights' forward and input gradient take the packed GEMM with rows decoded through RowReader.
+        // C=256 so that K-quant rows (256 per block) fit; one layer keeps the float64 reference quick. B·T = 18: the
+        // frozen weights' forward and input gradient take the decoded-tile kernels (FusedMatrixTest holds the packed
+        // GEMM paths of longer batches to a float64 product).
         LlamaConfig cfg = TinyLlama.config(256, 256, 1, 4, 2, 13, true, false);
         var w = TinyLlama.quantized(TinyLlama.weights(cfg, 5), dev.jlora.quant.QuantType.valueOf(type));
         var ad = TrainableAdapterSet.lora(w, new LoraConfig(1, 2f, 0f, false, EnumSet.of(Target.V, Target.DOWN)), 6);
