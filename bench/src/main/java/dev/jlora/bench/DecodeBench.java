@@ -26,7 +26,8 @@ import java.util.Optional;
  * cache, flash attention off) on the same GGUF files: random-initialised stories15M/110M-shaped models in F32 and
  * Q8_0 ({@link BenchModels}).
  *
- * <p>Each round prefills a 16-token prompt, then decodes {@code --tokens} tokens one at a time, feeding back the
+ * <p>Each round prefills a {@code --prompt}-token prompt (16 by default), then decodes {@code --tokens} tokens one at
+ * a time, feeding back the
  * engine's own argmax. The two engines alternate round by round in one process, so both see the same machine load;
  * warm-up rounds (JIT compilation for jlora, page-in for both) come first. Best and median of the measured rounds
  * are printed and written with every round to {@code bench/results/<date>/decode-<UTC>.json}. A plain runner, not
@@ -39,7 +40,7 @@ import java.util.Optional;
  * <pre>
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
  *      dev.jlora.bench.DecodeBench --models ../shared/models --out bench/target/models [--shapes 15M,110M] \
- *      [--types F32,Q8_0] [--tokens 64] [--rounds 5] [--warmup 2] [--threads N] [--results bench/results]
+ *      [--types F32,Q8_0] [--prompt 16] [--tokens 64] [--rounds 5] [--warmup 2] [--threads N] [--results bench/results]
  *      [--ggml-weights] [--llama-plain]
  * </pre>
  * llama.cpp loads each model as it does by default, Q4_0/Q4_K weights repacked into its CPU_REPACK buffer on an
@@ -88,6 +89,7 @@ public final class DecodeBench {
         Path resultsDir = Path.of(opt(args, "--results", "bench/results"));
         String[] shapes = opt(args, "--shapes", "15M,110M").split(",");
         String[] types = opt(args, "--types", "F32,Q8_0").split(",");
+        int promptTokens = Integer.parseInt(opt(args, "--prompt", "16"));
         int tokens = Integer.parseInt(opt(args, "--tokens", "64"));
         int rounds = Integer.parseInt(opt(args, "--rounds", "5"));
         int warmup = Integer.parseInt(opt(args, "--warmup", "2"));
@@ -99,7 +101,7 @@ public final class DecodeBench {
         String load = loadAverage();
         System.out.printf(Locale.ROOT, "jlora kernels: %s, threads: %d; llama.cpp: %s; load average at start: %s%n",
                 VectorOps.get().name(), threads, llama.map(l -> "v0.5.0 from " + l.directory()).orElse("not available"), load);
-        int[] prompt = new int[16];
+        int[] prompt = new int[promptTokens];
         for (int i = 0; i < prompt.length; i++) {
             prompt[i] = 1 + i * 997 % 31999;
         }
@@ -176,7 +178,7 @@ public final class DecodeBench {
                     r.best(r.decodeCpu()), r.median(r.decodeCpu()),
                     100 * r.bytesPerToken() * r.median(r.decodeCpu()) / 1e9 / r.median(r.streamCpuGBs()));
         }
-        writeResults(resultsDir, started, load, loadAverage(), threads, tokens, rounds, warmup, results);
+        writeResults(resultsDir, started, load, loadAverage(), threads, promptTokens, tokens, rounds, warmup, results);
     }
 
     /** One engine of the alternation. */
@@ -242,8 +244,9 @@ public final class DecodeBench {
                 r.best(r.decode()), r.median(r.decode()), r.best(r.prefill()), r.best(r.decodeCpu()), r.median(r.decodeCpu()));
     }
 
-    private static void writeResults(Path dir, String started, String loadStart, String loadEnd, int threads, int tokens,
-                                     int rounds, int warmup, List<Series> results) throws java.io.IOException {
+    private static void writeResults(Path dir, String started, String loadStart, String loadEnd, int threads,
+                                     int promptTokens, int tokens, int rounds, int warmup, List<Series> results)
+            throws java.io.IOException {
         var runs = new ArrayList<Object>();
         for (Series s : results) {
             var m = new java.util.LinkedHashMap<String, Object>();
@@ -267,7 +270,7 @@ public final class DecodeBench {
         doc.put("load_average_end", loadEnd);
         doc.put("threads", threads);
         doc.put("kernels", VectorOps.get().name());
-        doc.put("prompt_tokens", 16);
+        doc.put("prompt_tokens", promptTokens);
         doc.put("decode_tokens", tokens);
         doc.put("rounds", rounds);
         doc.put("warmup_rounds", warmup);
