@@ -169,6 +169,36 @@ public final class PanamaOps implements VectorOps {
         }
     }
 
+    /**
+     * One vector of y at a time, its k terms split over four accumulators (i mod 4) so that the fused multiply-adds
+     * do not wait on each other; x[i] is broadcast. The j tail runs as {@link ScalarOps#gemvT}.
+     */
+    @Override
+    public void gemvT(float alpha, float[] x, int xOff, float[] a, int aOff, int stride, int k, int m, float[] y, int yOff) {
+        int L = F.length(), j = 0;
+        for (int bound = F.loopBound(m); j < bound; j += L) {
+            var acc0 = FloatVector.zero(F);
+            var acc1 = FloatVector.zero(F);
+            var acc2 = FloatVector.zero(F);
+            var acc3 = FloatVector.zero(F);
+            int i = 0, row = aOff + j;
+            for (; i + 4 <= k; i += 4, row += 4 * stride) {
+                acc0 = FloatVector.fromArray(F, a, row).fma(FloatVector.broadcast(F, x[xOff + i]), acc0);
+                acc1 = FloatVector.fromArray(F, a, row + stride).fma(FloatVector.broadcast(F, x[xOff + i + 1]), acc1);
+                acc2 = FloatVector.fromArray(F, a, row + 2 * stride).fma(FloatVector.broadcast(F, x[xOff + i + 2]), acc2);
+                acc3 = FloatVector.fromArray(F, a, row + 3 * stride).fma(FloatVector.broadcast(F, x[xOff + i + 3]), acc3);
+            }
+            for (; i < k; i++, row += stride) {
+                acc0 = FloatVector.fromArray(F, a, row).fma(FloatVector.broadcast(F, x[xOff + i]), acc0);
+            }
+            var sum = acc0.add(acc1).add(acc2.add(acc3));
+            sum.fma(FloatVector.broadcast(F, alpha), FloatVector.fromArray(F, y, yOff + j)).intoArray(y, yOff + j);
+        }
+        if (j < m) {
+            ScalarOps.INSTANCE.gemvT(alpha, x, xOff, a, aOff + j, stride, k, m - j, y, yOff + j);
+        }
+    }
+
     @Override
     public void scale(float alpha, float[] x, int off, int n) {
         int i = 0;

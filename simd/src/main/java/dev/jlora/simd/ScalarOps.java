@@ -57,6 +57,17 @@ public final class ScalarOps implements VectorOps {
     }
 
     @Override
+    public void gemvT(float alpha, float[] x, int xOff, float[] a, int aOff, int stride, int k, int m, float[] y, int yOff) {
+        for (int j = 0; j < m; j++) {
+            float s = 0;
+            for (int i = 0; i < k; i++) {
+                s += x[xOff + i] * a[aOff + i * stride + j];
+            }
+            y[yOff + j] += alpha * s;
+        }
+    }
+
+    @Override
     public void scale(float alpha, float[] x, int off, int n) {
         for (int i = 0; i < n; i++) {
             x[off + i] *= alpha;

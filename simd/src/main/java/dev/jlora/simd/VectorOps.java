@@ -51,6 +51,13 @@ public sealed interface VectorOps permits ScalarOps, PanamaOps {
         axpy(alpha, x, 0, y, 0, n);
     }
 
+    /**
+     * y[yOff+j] += alpha·Σ_{i<k} x[xOff+i]·a[aOff + i·stride + j] for j &lt; m: y += alpha·Aᵀx with A a row-major
+     * [k × m] block (row stride {@code stride}). Attention reads its KV pages this way, keys stored transposed (the
+     * scores of a page's positions) and values as they are (the weighted sum): no horizontal sums.
+     */
+    void gemvT(float alpha, float[] x, int xOff, float[] a, int aOff, int stride, int k, int m, float[] y, int yOff);
+
     /** x[off+i] *= alpha for i &lt; n (in place). */
     void scale(float alpha, float[] x, int off, int n);
 

@@ -50,6 +50,30 @@ class PanamaMatchesScalarTest {
     }
 
     @ParameterizedTest
+    @ValueSource(ints = {1, 3, 5, 16, 17, 48, 64, 100})
+    void gemvTMatchesScalar(int k) {
+        // m from 1 to past two vectors with odd tails; stride wider than m (a head's slice of a KV page) and offsets
+        var rnd = new SplittableRandom(700 + k);
+        for (int m : new int[] {1, 7, 16, 33, 64}) {
+            int stride = m + 5, aOff = 3, xOff = 2, yOff = 1;
+            float[] a = Rand.floats(rnd, aOff + k * stride), x = Rand.floats(rnd, xOff + k), y = Rand.floats(rnd, yOff + m + 2);
+            float[] want = y.clone(), got = y.clone();
+            S.gemvT(0.7f, x, xOff, a, aOff, stride, k, m, want, yOff);
+            p.gemvT(0.7f, x, xOff, a, aOff, stride, k, m, got, yOff);
+            for (int j = 0; j < y.length; j++) {
+                double abs = Math.abs(y[j]);
+                if (j >= yOff && j < yOff + m) {
+                    for (int i = 0; i < k; i++) {
+                        abs += 0.7 * Math.abs(x[xOff + i] * a[aOff + i * stride + j - yOff]);
+                    }
+                }
+                int fj = j, fm = m;
+                assertClose(want[j], got[j], (k + 2) * ULP1 * abs, 0, () -> "gemvT k=" + k + " m=" + fm + " y[" + fj + "]");
+            }
+        }
+    }
+
+    @ParameterizedTest
     @ValueSource(ints = {1, 3, 7, 8, 15, 17, 33, 100, 1023, 4099})
     void segmentKernels(int n) {
         var rnd = new SplittableRandom(300 + n);

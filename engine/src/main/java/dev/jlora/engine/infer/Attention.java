@@ -74,20 +74,20 @@ final class Attention implements Parallel.RangeBody {
         for (int t = 0; t < T; t++) {
             int qOff = t * qDim + h * hs;
             int n = p0 + t + 1;
+            // A page's scores in one pass over its keys, stored transposed: channel c of the head's keys is a run of
+            // P positions, so the scores add up a vector of positions per channel, with no horizontal sum per
+            // position (one dot product per position cost 28 % of a stories110M decode at position 960).
+            java.util.Arrays.fill(scores, sOff, sOff + n, 0f);
             for (int page = 0, j0 = 0; j0 < n; page++, j0 += P) {
-                float[] kc = cache.page(page).keys[layer];
-                for (int r = 0, rows = Math.min(P, n - j0); r < rows; r++) {
-                    scores[sOff + j0 + r] = scale * ops.dot(q, qOff, kc, r * kvDim + kvOff, hs);
-                }
+                ops.gemvT(scale, q, qOff, cache.page(page).keys[layer], kvOff * P, P, hs, Math.min(P, n - j0),
+                        scores, sOff + j0);
             }
             ops.softmaxForward(scores, sOff, scores, sOff, n, n);
             int oOff = t * qDim + h * hs;
             java.util.Arrays.fill(out, oOff, oOff + hs, 0f);
             for (int page = 0, j0 = 0; j0 < n; page++, j0 += P) {
-                float[] vc = cache.page(page).values[layer];
-                for (int r = 0, rows = Math.min(P, n - j0); r < rows; r++) {
-                    ops.axpy(scores[sOff + j0 + r], vc, r * kvDim + kvOff, out, oOff, hs);
-                }
+                ops.gemvT(1f, scores, sOff + j0, cache.page(page).values[layer], kvOff, kvDim, Math.min(P, n - j0), hs,
+                        out, oOff);
             }
         }
     }

@@ -77,6 +77,7 @@ final class KvCache {
     /**
      * Stores rows {@code kRow0 ..} of {@code kRows} and {@code vRow0 ..} of {@code vRows} (T rows of kvDim each) at
      * positions {@code p0 .. p0+T} of {@code layer}, across page boundaries. The pages must be there ({@link #grow}).
+     * Values are stored as rows, keys transposed (channel c of the page's row r at c·P + r, see {@link KvPage}).
      */
     void write(int layer, int p0, float[] kRows, int kRow0, float[] vRows, int vRow0, int T) {
         int t = 0;
@@ -85,7 +86,12 @@ final class KvCache {
             int inPage = p % pageSize;
             int n = Math.min(T - t, pageSize - inPage);
             KvPage page = pages[p / pageSize];
-            System.arraycopy(kRows, (kRow0 + t) * kvDim, page.keys[layer], inPage * kvDim, n * kvDim);
+            float[] keys = page.keys[layer];
+            for (int r = 0; r < n; r++) {
+                for (int c = 0, src = (kRow0 + t + r) * kvDim; c < kvDim; c++) {
+                    keys[c * pageSize + inPage + r] = kRows[src + c];
+                }
+            }
             System.arraycopy(vRows, (vRow0 + t) * kvDim, page.values[layer], inPage * kvDim, n * kvDim);
             t += n;
         }

@@ -55,11 +55,11 @@ class KvCacheTest {
             int p = 2 + t;
             KvPage page = cache.page(p / 3);
             for (int d = 0; d < kvDim; d++) {
-                assertEquals(k[t * kvDim + d], page.keys[1][(p % 3) * kvDim + d], "key of position " + p);
+                assertEquals(k[t * kvDim + d], page.keys[1][d * 3 + p % 3], "key of position " + p + " (transposed)");
                 assertEquals(v[t * kvDim + d], page.values[1][(p % 3) * kvDim + d], "value of position " + p);
             }
         }
-        assertEquals(0f, cache.page(0).keys[0][2 * kvDim], "layer 0 untouched");
+        assertEquals(0f, cache.page(0).keys[0][2], "layer 0 untouched");
         var e = assertThrows(IllegalStateException.class, () -> cache.grow(21));
         assertTrue(e.getMessage().contains("context size 20"), e.getMessage());
         cache.release();
