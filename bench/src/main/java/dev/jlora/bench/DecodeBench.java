@@ -6,6 +6,8 @@ import dev.jlora.engine.backend.Backends;
 
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.infer.InferenceSession;
+import dev.jlora.engine.infer.KvCacheType;
+import dev.jlora.engine.infer.KvPagePool;
 import dev.jlora.engine.infer.Sampler;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.ffm.LlamaLib;
@@ -41,8 +43,9 @@ import java.util.Optional;
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
  *      dev.jlora.bench.DecodeBench --models ../shared/models --out bench/target/models [--shapes 15M,110M] \
  *      [--types F32,Q8_0] [--prompt 16] [--tokens 64] [--rounds 5] [--warmup 2] [--threads N] [--results bench/results]
- *      [--ggml-weights] [--llama-plain]
+ *      [--ggml-weights] [--llama-plain] [--kv-f16]
  * </pre>
+ * {@code --kv-f16} adds jlora with an fp16 KV cache ({@code --kv-type f16}) to the alternation.
  * llama.cpp loads each model as it does by default, Q4_0/Q4_K weights repacked into its CPU_REPACK buffer on an
  * AVX2 CPU (an int8 GEMV over rows interleaved eight at a time); {@code --llama-plain} adds it once more with every
  * weight in its stored layout ({@code use_extra_bufts = false}), the layout jlora reads.
@@ -96,6 +99,7 @@ public final class DecodeBench {
         int threads = Parallel.threads();
         Backend ggmlWeights = Arrays.asList(args).contains("--ggml-weights") ? Backends.select("ggml").backend() : null;
         boolean llamaPlain = Arrays.asList(args).contains("--llama-plain");
+        boolean kvF16 = Arrays.asList(args).contains("--kv-f16");
         Optional<LlamaLib> llama = LlamaLib.load(LlamaLib.defaultDirectory());
         String started = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
         String load = loadAverage();
@@ -114,7 +118,10 @@ public final class DecodeBench {
                         out.resolve(shape.name() + "-" + type + ".gguf"), 42);
                 LlamaModel m = ModelLoader.load(file);
                 List<Engine> engines = new ArrayList<>();
-                engines.add(new Engine("jlora", () -> jloraRound(m, prompt, tokens)));
+                engines.add(new Engine("jlora", () -> jloraRound(m, prompt, tokens, KvCacheType.F32)));
+                if (kvF16) {
+                    engines.add(new Engine("jlora f16 KV", () -> jloraRound(m, prompt, tokens, KvCacheType.F16)));
+                }
                 List<AutoCloseable> natives = new ArrayList<>();
                 try {
                     if (llama.isPresent()) {
@@ -125,7 +132,7 @@ public final class DecodeBench {
                     }
                     if (ggmlWeights != null) {
                         LlamaModel onGgml = BackendWeights.onBackend(m, ggmlWeights);
-                        engines.add(new Engine("jlora+ggml", () -> jloraRound(onGgml, prompt, tokens)));
+                        engines.add(new Engine("jlora+ggml", () -> jloraRound(onGgml, prompt, tokens, KvCacheType.F32)));
                     }
                     // The bandwidth limit: a STREAM-like read of as many bytes as one decode step reads, same threads.
                     long bytesPerToken = weightBytesPerToken(m);
@@ -197,8 +204,10 @@ public final class DecodeBench {
         return new Engine(name, () -> llamaRound(ctx, prompt, tokens));
     }
 
-    static double[] jloraRound(LlamaModel m, int[] prompt, int tokens) {
-        var s = new InferenceSession(m, AdapterSet.NONE, prompt.length + tokens + 1);
+    static double[] jloraRound(LlamaModel m, int[] prompt, int tokens, KvCacheType kvType) {
+        int ctx = prompt.length + tokens + 1;
+        var s = new InferenceSession(m, AdapterSet.NONE, ctx, InferenceSession.DEFAULT_MAX_BATCH,
+                KvPagePool.forPositions(m.config(), ctx, kvType));
         long t0 = System.nanoTime();
         float[] logits = s.prefill(prompt);
         long t1 = System.nanoTime(), c1 = THREADS.getCurrentThreadCpuTime();

@@ -7,6 +7,7 @@ import dev.jlora.engine.infer.GenerationConfig;
 import dev.jlora.engine.infer.GenerationResult;
 import dev.jlora.engine.infer.Generator;
 import dev.jlora.engine.infer.InferenceSession;
+import dev.jlora.engine.infer.KvPagePool;
 import dev.jlora.engine.infer.SamplerConfig;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.tokenizer.ChatTemplate;
@@ -71,6 +72,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ctx", description = "KV cache positions (default: prompt + max tokens, at most the model's context)")
     Integer ctx;
 
+    @picocli.CommandLine.Mixin
+    KvTypeOption kvType = new KvTypeOption();
+
     @Option(names = "--quant", paramLabel = "Q", description = "Quantize weights on load (e.g. Q8_0, Q4_0, NF4)")
     String quant;
 
@@ -121,9 +125,11 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("prompt has " + ids.length + " tokens but the context holds " + size
                     + (ctx == null ? " (the model's context length)" : " (--ctx)"));
         }
-        memory.budget.require("the KV cache of " + size + " positions", InferenceSession.kvCacheBytes(m.config(), size),
-                m.weights().storageBytes(), "use a smaller --ctx or --max-tokens");
-        var session = new InferenceSession(m, adapters, size);
+        memory.budget.require("the KV cache of " + size + " positions",
+                InferenceSession.kvCacheBytes(m.config(), size, kvType.type()), m.weights().storageBytes(),
+                "use a smaller --ctx or --max-tokens, or --kv-type f16");
+        var session = new InferenceSession(m, adapters, size, InferenceSession.DEFAULT_MAX_BATCH,
+                KvPagePool.forPositions(m.config(), size, kvType.type()));
         var generator = new Generator(session, m.tokenizer());
         var cfg = new GenerationConfig(maxTokens, sampling, stop, !ignoreEos);
 

@@ -4,6 +4,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.jlora.engine.adapter.AdapterSet;
 import dev.jlora.engine.infer.GenerationConfig;
+import dev.jlora.engine.infer.KvCacheType;
 import dev.jlora.engine.infer.KvPagePool;
 import dev.jlora.engine.infer.SamplerConfig;
 import dev.jlora.engine.io.Json;
@@ -56,7 +57,13 @@ public final class OpenAiServer implements AutoCloseable {
 
     /** Server settings (the serve command's flags). */
     public record Settings(String host, int port, String apiKey, int maxQueue, int maxTokensLimit, int maxRunning,
-                    long kvTokenBudget) {}
+                    long kvTokenBudget, KvCacheType kvType) {
+        /** Settings with an fp32 KV cache. */
+        public Settings(String host, int port, String apiKey, int maxQueue, int maxTokensLimit, int maxRunning,
+                        long kvTokenBudget) {
+            this(host, port, apiKey, maxQueue, maxTokensLimit, maxRunning, kvTokenBudget, KvCacheType.F32);
+        }
+    }
 
     /** An HTTP error in OpenAI's shape. */
     static final class ApiException extends RuntimeException {
@@ -116,7 +123,7 @@ public final class OpenAiServer implements AutoCloseable {
         }
         // One pool for KV pages and resident adapters (S-LoRA's Unified Paging): the KV budget plus the adapter cache's.
         var pool = new KvPagePool(model.config(), KvPagePool.DEFAULT_PAGE_SIZE, KvPagePool.poolPages(model.config(),
-                s.kvTokenBudget(), adapters == null ? 0 : adapters.maxBytes()));
+                s.kvTokenBudget(), adapters == null ? 0 : adapters.maxBytes(), s.kvType()), s.kvType());
         if (adapters != null) {
             adapters.sharePool(pool);
         }

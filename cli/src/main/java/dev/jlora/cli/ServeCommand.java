@@ -47,6 +47,9 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--kv-budget", paramLabel = "TOKENS", description = "KV cache positions of all running requests together (default: max-running × model context)")
     Long kvBudget;
 
+    @picocli.CommandLine.Mixin
+    KvTypeOption kvType = new KvTypeOption();
+
     @Option(names = "--max-adapters", defaultValue = "16", description = "Adapters kept in memory (default: ${DEFAULT-VALUE})")
     int maxAdapters;
 
@@ -66,13 +69,14 @@ final class ServeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         LlamaModel m = CliModels.load(model, quant, quantEmbeddings.enabled, memory.budget);
         String name = model.equals("demo") ? "demo" : Path.of(model).getFileName().toString();
-        MemorySplit split = MemorySplit.of(memory.budget, m, maxRunning, kvBudget, adaptersDir != null, maxAdapterMib << 20);
+        MemorySplit split = MemorySplit.of(memory.budget, m, maxRunning, kvBudget, adaptersDir != null, maxAdapterMib << 20,
+                kvType.type());
         if (!memory.budget.unlimited()) {
             System.err.println("jlora serve: " + split.describe(memory.budget));
         }
         AdapterRegistry registry = adaptersDir == null ? null : registry(adaptersDir, m, maxAdapters, split.adapterBytes());
         var settings = new OpenAiServer.Settings(host, port, apiKey, maxQueue, maxTokensLimit, maxRunning,
-                split.kvTokens());
+                split.kvTokens(), kvType.type());
         var server = new OpenAiServer(m, name, registry, settings);
         var stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

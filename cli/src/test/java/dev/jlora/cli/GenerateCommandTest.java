@@ -38,6 +38,17 @@ class GenerateCommandTest {
     }
 
     @Test
+    void fp16KvCacheGivesTheGoldenStoryToo() {
+        var r = CliRun.of("generate", "demo", "--prompt", "Once upon a time", "--max-tokens", "60",
+                "--temperature", "0", "--ignore-eos", "--kv-type", "f16", "--max-memory", "64M");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(GOLDEN, r.out().strip());
+        var bad = CliRun.of("generate", "demo", "--prompt", "x", "--kv-type", "q8_0");
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().strip().endsWith("unknown KV cache type 'q8_0': expected f32 or f16"), bad.err());
+    }
+
+    @Test
     void seededSamplingIsReproducibleAndSeedsDiffer() {
         String model = CliRun.models().resolve("stories260K.gguf").toString();
         var a = CliRun.of("generate", model, "--prompt", "Once upon a time", "--max-tokens", "40", "--temperature", "1.0",

@@ -35,6 +35,9 @@ class MemoryBudgetCliTest {
         var fits = CliRun.of("generate", "demo", "--prompt", "Once", "--max-tokens", "4", "--ctx", "64",
                 "--max-memory", budget);
         assertEquals(0, fits.code(), fits.err());
+        var halved = CliRun.of("generate", "demo", "--prompt", "Once", "--max-tokens", "4", "--ctx", "512",
+                "--max-memory", budget, "--kv-type", "f16");
+        assertEquals(0, halved.code(), "an fp16 cache of 512 positions takes half the bytes: " + halved.err());
     }
 
     @Test
@@ -50,6 +53,9 @@ class MemoryBudgetCliTest {
         var baseOnly = MemorySplit.of(budget, m, 8, null, false, 1L << 30);
         assertEquals(1000, baseOnly.kvTokens());
         assertEquals(63, baseOnly.poolPages(), "without adapters: ⌈1000 / 16⌉ pages, all for KV");
+        var fp16 = MemorySplit.of(budget, m, 8, null, false, 1L << 30, dev.jlora.engine.infer.KvCacheType.F16);
+        assertEquals(2000, fp16.kvTokens(), "--kv-type f16: twice the positions in the same bytes");
+        assertEquals(125, fp16.poolPages());
         var roomy = MemorySplit.of(MemoryBudget.parse("1G"), m, 2, null, true, 1L << 20);
         assertEquals(2L * m.config().contextLength(), roomy.kvTokens(), "no more than max-running × context");
         assertEquals(1L << 20, roomy.adapterBytes(), "--max-adapter-mib still caps the adapter cache");

@@ -373,6 +373,14 @@ public final class LlamaLib {
          * @param threads CPU threads for decode and batches
          */
         public Context newContext(int nCtx, int threads) {
+            return newContext(nCtx, threads, false);
+        }
+
+        /**
+         * {@link #newContext(int, int)} with the KV cache in fp16 when {@code f16Kv} (llama.cpp's default type; its
+         * attention then also rounds the query and the softmax weights to fp16 for the products).
+         */
+        public Context newContext(int nCtx, int threads, boolean f16Kv) {
             live();
             if (vocabOnly) {
                 throw new IllegalStateException("model " + path + " was loaded vocab-only (loadVocabOnly): it has no "
@@ -387,11 +395,13 @@ public final class LlamaLib {
                 cp.set(JAVA_INT, off(CONTEXT_PARAMS, "n_threads"), threads);
                 cp.set(JAVA_INT, off(CONTEXT_PARAMS, "n_threads_batch"), threads);
                 cp.set(JAVA_INT, off(CONTEXT_PARAMS, "flash_attn_type"), FLASH_ATTN_DISABLED);
-                cp.set(JAVA_INT, off(CONTEXT_PARAMS, "type_k"), GGML_TYPE_F32);
-                cp.set(JAVA_INT, off(CONTEXT_PARAMS, "type_v"), GGML_TYPE_F32);
+                int kvType = f16Kv ? GGML_TYPE_F16 : GGML_TYPE_F32;
+                cp.set(JAVA_INT, off(CONTEXT_PARAMS, "type_k"), kvType);
+                cp.set(JAVA_INT, off(CONTEXT_PARAMS, "type_v"), kvType);
                 MemorySegment c = (MemorySegment) initFromModel.invokeExact(ptr, cp);
                 if (c.equals(MemorySegment.NULL)) {
-                    throw new IllegalStateException("llama_init_from_model(n_ctx=" + nCtx + ", F32 KV, flash attention off) returned NULL");
+                    throw new IllegalStateException("llama_init_from_model(n_ctx=" + nCtx + ", " + (f16Kv ? "F16" : "F32")
+                            + " KV, flash attention off) returned NULL");
                 }
                 return new Context(c, nCtx, vocabSize());
             } catch (RuntimeException e) {

@@ -403,13 +403,11 @@ public final class PanamaOps implements VectorOps {
         MemorySegment.copy(src, ScalarOps.F32_LE, srcByteOff, dst, dstOff, n);
     }
 
+    // A plain loop, as the narrowing below: C2 vectorizes Float.float16ToFloat over arrays into vcvtph2ps (F16C), 3×
+    // faster than widening in lanes with integer operations (1024 values: 42 vs 132 ns, one thread).
     @Override
     public void f16ToF32(short[] src, int srcOff, float[] dst, int dstOff, int n) {
-        int i = 0;
-        for (int bound = F.loopBound(n); i < bound; i += F.length()) {
-            f16ToFloats(ShortVector.fromArray(SH, src, srcOff + i)).intoArray(dst, dstOff + i);
-        }
-        for (; i < n; i++) {
+        for (int i = 0; i < n; i++) {
             dst[dstOff + i] = Float.float16ToFloat(src[srcOff + i]);
         }
     }

@@ -11,7 +11,8 @@ import dev.jlora.simd.VectorOps;
  * al. 2023 §4.1, on a CPU).
  *
  * <p>Heads run in parallel on the shared pool once the work is worth a fork (decode of a tiny model is not). Each
- * head owns one score row, so the loop allocates nothing of its own; the body is a field, not a fresh lambda.
+ * head owns {@link #QUERY_BLOCK} score rows, so the loop allocates nothing of its own; the body is a field, not a fresh
+ * lambda.
  */
 final class Attention implements Parallel.RangeBody {
     /** Multiply-adds below which heads run on the caller: a fork-join round trip costs more than this. */
@@ -20,7 +21,11 @@ final class Attention implements Parallel.RangeBody {
     private final VectorOps ops = VectorOps.get();
     private final int H, KVH, hs, group, ctx;
     private final float scale;
-    private final float[] scores;   // [H × ctx]
+    /** Queries whose scores are computed together, page by page (see {@link #head}). */
+    static final int QUERY_BLOCK = 8;
+
+    private final float[] scores;   // [H × QUERY_BLOCK × ctx]
+    private float[][] keyTiles, valueTiles;   // [H][hs × P]: an fp16 page's slice for head h, widened
 
     // arguments of the current forward, read by run(from, to)
     private float[] out, q;
@@ -34,7 +39,7 @@ final class Attention implements Parallel.RangeBody {
         this.group = nHeads / nKvHeads;
         this.ctx = contextSize;
         this.scale = (float) (1.0 / Math.sqrt(headDim));
-        this.scores = new float[Math.multiplyExact(nHeads, contextSize)];
+        this.scores = new float[Math.multiplyExact(nHeads * QUERY_BLOCK, contextSize)];
     }
 
     /**
@@ -51,6 +56,10 @@ final class Attention implements Parallel.RangeBody {
         this.layer = layer;
         this.p0 = p0;
         this.T = T;
+        if (cache.type == KvCacheType.F16 && (keyTiles == null || keyTiles[0].length != hs * cache.pageSize)) {
+            keyTiles = new float[H][hs * cache.pageSize];
+            valueTiles = new float[H][hs * cache.pageSize];
+        }
         long work = 2L * H * T * (p0 + T) * hs;
         if (work < PARALLEL_THRESHOLD) {
             run(0, H);
@@ -70,25 +79,54 @@ final class Attention implements Parallel.RangeBody {
     private void head(int h) {
         final int qDim = H * hs, kvDim = KVH * hs, P = cache.pageSize;
         final int kvOff = (h / group) * hs;
-        final int sOff = h * ctx;
-        for (int t = 0; t < T; t++) {
-            int qOff = t * qDim + h * hs;
-            int n = p0 + t + 1;
-            // A page's scores in one pass over its keys, stored transposed: channel c of the head's keys is a run of
-            // P positions, so the scores add up a vector of positions per channel, with no horizontal sum per
-            // position (a dot product per position took 28 % of the samples of a stories110M run that prefilled
-            // 960 tokens and decoded 32 more).
-            java.util.Arrays.fill(scores, sOff, sOff + n, 0f);
-            for (int page = 0, j0 = 0; j0 < n; page++, j0 += P) {
-                ops.gemvT(scale, q, qOff, cache.page(page).keys[layer], kvOff * P, P, hs, Math.min(P, n - j0),
-                        scores, sOff + j0);
+        final boolean f16 = cache.type == KvCacheType.F16;
+        // Queries in blocks of QUERY_BLOCK, each page visited once per block: an fp16 page's slice for this head is
+        // widened once for the block's queries, not once per query (a 960-token fp16 prefill ran at 0.75× fp32).
+        for (int t0 = 0; t0 < T; t0 += QUERY_BLOCK) {
+            int tb = Math.min(QUERY_BLOCK, T - t0), last = p0 + t0 + tb;   // positions the block's last query sees
+            int rows0 = (h * QUERY_BLOCK) * ctx;
+            for (int b = 0; b < tb; b++) {
+                java.util.Arrays.fill(scores, rows0 + b * ctx, rows0 + b * ctx + p0 + t0 + b + 1, 0f);
             }
-            ops.softmaxForward(scores, sOff, scores, sOff, n, n);
-            int oOff = t * qDim + h * hs;
-            java.util.Arrays.fill(out, oOff, oOff + hs, 0f);
-            for (int page = 0, j0 = 0; j0 < n; page++, j0 += P) {
-                ops.gemvT(1f, scores, sOff + j0, cache.page(page).values[layer], kvOff, kvDim, Math.min(P, n - j0), hs,
-                        out, oOff);
+            // The scores of a page in one pass over its keys, stored transposed: channel c of the head's keys is a run
+            // of P positions, so a vector of positions gains q[c]·(row c) per channel, no horizontal sum per position
+            // (a dot product per position took 28 % of the samples of a stories110M run that prefilled 960 tokens and
+            // decoded 32 more).
+            for (int page = 0, j0 = 0; j0 < last; page++, j0 += P) {
+                KvPage pg = cache.page(page);
+                float[] keys = f16 ? keyTiles[h] : pg.keys[layer];
+                if (f16) {
+                    ops.f16ToF32(pg.keysF16[layer], kvOff * P, keys, 0, hs * P);
+                }
+                for (int b = 0; b < tb; b++) {
+                    int n = p0 + t0 + b + 1;
+                    if (j0 < n) {
+                        ops.gemvT(scale, q, (t0 + b) * qDim + h * hs, keys, f16 ? 0 : kvOff * P, P, hs,
+                                Math.min(P, n - j0), scores, rows0 + b * ctx + j0);
+                    }
+                }
+            }
+            for (int b = 0; b < tb; b++) {
+                int n = p0 + t0 + b + 1, row = rows0 + b * ctx;
+                ops.softmaxForward(scores, row, scores, row, n, n);
+                java.util.Arrays.fill(out, (t0 + b) * qDim + h * hs, (t0 + b) * qDim + h * hs + hs, 0f);
+            }
+            for (int page = 0, j0 = 0; j0 < last; page++, j0 += P) {
+                KvPage pg = cache.page(page);
+                int rows = Math.min(P, last - j0);
+                float[] values = f16 ? valueTiles[h] : pg.values[layer];
+                if (f16) {
+                    for (int r = 0; r < rows; r++) {
+                        ops.f16ToF32(pg.valuesF16[layer], r * kvDim + kvOff, values, r * hs, hs);
+                    }
+                }
+                for (int b = 0; b < tb; b++) {
+                    int n = p0 + t0 + b + 1;
+                    if (j0 < n) {
+                        ops.gemvT(1f, scores, rows0 + b * ctx + j0, values, f16 ? 0 : kvOff, f16 ? hs : kvDim,
+                                Math.min(P, n - j0), hs, out, (t0 + b) * qDim + h * hs);
+                    }
+                }
             }
         }
     }

@@ -55,9 +55,14 @@ public final class InferenceSession {
     private final XLoraModel xlora;             // X-LoRA adapters' scaling head, or null
     private final InferenceSession scalingPass; // the base model in lockstep, for X-LoRA's hidden states, or null
 
-    /** Bytes of the KV cache a session for {@code contextSize} positions of {@code cfg} allocates. */
+    /** Bytes of the fp32 KV cache a session for {@code contextSize} positions of {@code cfg} allocates. */
     public static long kvCacheBytes(LlamaConfig cfg, long contextSize) {
-        return KvCache.bytesFor(cfg.nLayers(), contextSize, cfg.kvDim());
+        return kvCacheBytes(cfg, contextSize, KvCacheType.F32);
+    }
+
+    /** Bytes of a KV cache of {@code type} for {@code contextSize} positions of {@code cfg}. */
+    public static long kvCacheBytes(LlamaConfig cfg, long contextSize, KvCacheType type) {
+        return KvCache.bytesFor(cfg.nLayers(), contextSize, cfg.kvDim(), type);
     }
 
     /** A session for {@code contextSize} positions with the default prefill chunk. */

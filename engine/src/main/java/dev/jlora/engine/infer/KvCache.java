@@ -1,5 +1,6 @@
 package dev.jlora.engine.infer;
 
+import dev.jlora.simd.VectorOps;
 import java.util.Arrays;
 
 /**
@@ -13,6 +14,7 @@ final class KvCache {
     final int contextSize;
     final int kvDim;
     final int pageSize;
+    final KvCacheType type;
     private KvPage[] pages = new KvPage[4];
     private int pageCount;
 
@@ -21,6 +23,7 @@ final class KvCache {
         this.contextSize = contextSize;
         this.kvDim = pool.kvDim();
         this.pageSize = pool.pageSize();
+        this.type = pool.type();
     }
 
     /** Positions the pages held can store. */
@@ -77,7 +80,8 @@ final class KvCache {
     /**
      * Stores rows {@code kRow0 ..} of {@code kRows} and {@code vRow0 ..} of {@code vRows} (T rows of kvDim each) at
      * positions {@code p0 .. p0+T} of {@code layer}, across page boundaries. The pages must be there ({@link #grow}).
-     * Values are stored as rows, keys transposed (channel c of the page's row r at c·P + r, see {@link KvPage}).
+     * Values are stored as rows, keys transposed (channel c of the page's row r at c·P + r, see {@link KvPage});
+     * F16 pages round both to the nearest fp16.
      */
     void write(int layer, int p0, float[] kRows, int kRow0, float[] vRows, int vRow0, int T) {
         int t = 0;
@@ -86,13 +90,23 @@ final class KvCache {
             int inPage = p % pageSize;
             int n = Math.min(T - t, pageSize - inPage);
             KvPage page = pages[p / pageSize];
-            float[] keys = page.keys[layer];
-            for (int r = 0; r < n; r++) {
-                for (int c = 0, src = (kRow0 + t + r) * kvDim; c < kvDim; c++) {
-                    keys[c * pageSize + inPage + r] = kRows[src + c];
+            if (type == KvCacheType.F16) {
+                short[] keys = page.keysF16[layer];
+                for (int r = 0; r < n; r++) {
+                    for (int c = 0, src = (kRow0 + t + r) * kvDim; c < kvDim; c++) {
+                        keys[c * pageSize + inPage + r] = Float.floatToFloat16(kRows[src + c]);
+                    }
                 }
+                VectorOps.get().f32ToF16(vRows, (vRow0 + t) * kvDim, page.valuesF16[layer], inPage * kvDim, n * kvDim);
+            } else {
+                float[] keys = page.keys[layer];
+                for (int r = 0; r < n; r++) {
+                    for (int c = 0, src = (kRow0 + t + r) * kvDim; c < kvDim; c++) {
+                        keys[c * pageSize + inPage + r] = kRows[src + c];
+                    }
+                }
+                System.arraycopy(vRows, (vRow0 + t) * kvDim, page.values[layer], inPage * kvDim, n * kvDim);
             }
-            System.arraycopy(vRows, (vRow0 + t) * kvDim, page.values[layer], inPage * kvDim, n * kvDim);
             t += n;
         }
     }
@@ -102,8 +116,8 @@ final class KvCache {
         return pageCount * pool.pageBytes();
     }
 
-    /** Bytes of a cache for {@code contextSize} positions: keys and values, fp32. */
-    static long bytesFor(int nLayers, long contextSize, int kvDim) {
-        return 2L * nLayers * contextSize * kvDim * Float.BYTES;
+    /** Bytes of a cache for {@code contextSize} positions: keys and values in {@code type}. */
+    static long bytesFor(int nLayers, long contextSize, int kvDim, KvCacheType type) {
+        return 2L * nLayers * contextSize * kvDim * type.bytes();
     }
 }

@@ -37,6 +37,7 @@ public final class KvPagePool {
     }
 
     private final int nLayers, kvDim, pageSize;
+    private final KvCacheType type;
     private final long totalPages;
     private final long pageBytes;
     private final ArrayDeque<KvPage> recycled = new ArrayDeque<>();
@@ -46,11 +47,17 @@ public final class KvPagePool {
     private long waitingDemand;   // pages wanted by reserve calls that wait for room
     private volatile Reclaimer reclaimer;
 
+    /** A pool of fp32 pages. */
+    public KvPagePool(LlamaConfig cfg, int pageSize, long totalPages) {
+        this(cfg, pageSize, totalPages, KvCacheType.F32);
+    }
+
     /**
      * @param pageSize   positions per page (≥ 1)
      * @param totalPages pages of the budget (≥ 1)
+     * @param type       how the pages store keys and values
      */
-    public KvPagePool(LlamaConfig cfg, int pageSize, long totalPages) {
+    public KvPagePool(LlamaConfig cfg, int pageSize, long totalPages, KvCacheType type) {
         if (pageSize < 1 || totalPages < 1) {
             throw new IllegalArgumentException("a KV page pool needs page size ≥ 1 and ≥ 1 page, got page size "
                     + pageSize + " and " + totalPages + " pages");
@@ -62,26 +69,33 @@ public final class KvPagePool {
         this.nLayers = cfg.nLayers();
         this.kvDim = cfg.kvDim();
         this.pageSize = pageSize;
+        this.type = type;
         this.totalPages = totalPages;
-        this.pageBytes = KvCache.bytesFor(nLayers, pageSize, kvDim);
+        this.pageBytes = KvCache.bytesFor(nLayers, pageSize, kvDim, type);
     }
 
-    /** A pool of {@link #DEFAULT_PAGE_SIZE} pages that holds at least {@code positions} positions. */
+    /** A pool of {@link #DEFAULT_PAGE_SIZE} fp32 pages that holds at least {@code positions} positions. */
     public static KvPagePool forPositions(LlamaConfig cfg, long positions) {
-        return new KvPagePool(cfg, DEFAULT_PAGE_SIZE, KvCache.pagesFor(positions, DEFAULT_PAGE_SIZE));
+        return forPositions(cfg, positions, KvCacheType.F32);
     }
 
-    /** Pages of {@link #DEFAULT_PAGE_SIZE} positions of {@code cfg} that {@code bytes} hold (rounded down). */
-    public static long pagesInBytes(LlamaConfig cfg, long bytes) {
-        return bytes / KvCache.bytesFor(cfg.nLayers(), DEFAULT_PAGE_SIZE, cfg.kvDim());
+    /** A pool of {@link #DEFAULT_PAGE_SIZE} pages of {@code type} that holds at least {@code positions} positions. */
+    public static KvPagePool forPositions(LlamaConfig cfg, long positions, KvCacheType type) {
+        return new KvPagePool(cfg, DEFAULT_PAGE_SIZE, KvCache.pagesFor(positions, DEFAULT_PAGE_SIZE), type);
+    }
+
+    /** Pages of {@link #DEFAULT_PAGE_SIZE} positions of {@code cfg} in {@code type} that {@code bytes} hold (rounded down). */
+    public static long pagesInBytes(LlamaConfig cfg, long bytes, KvCacheType type) {
+        return bytes / KvCache.bytesFor(cfg.nLayers(), DEFAULT_PAGE_SIZE, cfg.kvDim(), type);
     }
 
     /**
-     * Pages of a server's pool: {@code kvPositions} positions of KV cache (rounded up to whole pages) plus the pages
-     * {@code adapterBytes} of adapters take (rounded down), which KV caches may use while no adapter does.
+     * Pages of a server's pool of {@code type}: {@code kvPositions} positions of KV cache (rounded up to whole pages)
+     * plus the pages {@code adapterBytes} of adapters take (rounded down), which KV caches may use while no adapter
+     * does.
      */
-    public static long poolPages(LlamaConfig cfg, long kvPositions, long adapterBytes) {
-        return KvCache.pagesFor(kvPositions, DEFAULT_PAGE_SIZE) + pagesInBytes(cfg, adapterBytes);
+    public static long poolPages(LlamaConfig cfg, long kvPositions, long adapterBytes, KvCacheType type) {
+        return KvCache.pagesFor(kvPositions, DEFAULT_PAGE_SIZE) + pagesInBytes(cfg, adapterBytes, type);
     }
 
     public int pageSize() {
@@ -92,11 +106,16 @@ public final class KvPagePool {
         return kvDim;
     }
 
+    /** How the pages store keys and values. */
+    public KvCacheType type() {
+        return type;
+    }
+
     int layers() {
         return nLayers;
     }
 
-    /** Bytes of one page: keys and values of {@link #pageSize()} positions in every layer, fp32. */
+    /** Bytes of one page: keys and values of {@link #pageSize()} positions in every layer, in {@link #type()}. */
     public long pageBytes() {
         return pageBytes;
     }
@@ -154,7 +173,7 @@ public final class KvPagePool {
         }
         kvPages++;
         KvPage p = recycled.pollFirst();
-        return p != null ? p : new KvPage(nLayers, pageSize, kvDim);
+        return p != null ? p : new KvPage(nLayers, pageSize, kvDim, type);
     }
 
     synchronized void free(KvPage p) {

@@ -107,6 +107,28 @@ class InferenceSessionTest {
     }
 
     @Test
+    void fp16KvCacheMatchesFloat64ReferenceWithKeysAndValuesRoundedToFp16() {
+        // 48 positions: three pages of 16 filled in chunks of 20 (a chunk ends inside a page), heads in parallel
+        LlamaConfig c = TinyModels.config(false, true, false, RopeScaling.NONE);
+        LlamaWeights w = TinyModels.weights(c, 77);
+        int[] tokens = TinyModels.tokens(78, 48, c.vocabSize());
+        double[][] rounded = LlamaForwardRef.logits(c, w, tokens, true), exact = LlamaForwardRef.logits(c, w, tokens);
+        var pool = KvPagePool.forPositions(c, 64, KvCacheType.F16);
+        assertEquals(InferenceSession.kvCacheBytes(c, KvPagePool.DEFAULT_PAGE_SIZE, KvCacheType.F16), pool.pageBytes());
+        assertEquals(InferenceSession.kvCacheBytes(c, 64) / 2, InferenceSession.kvCacheBytes(c, 64, KvCacheType.F16));
+        float[] got = new InferenceSession(new LlamaModel(c, w, null), AdapterSet.NONE, 64, 20, pool).forwardAllLogits(tokens);
+        double offExact = 0;
+        for (int t = 0; t < tokens.length; t++) {
+            for (int i = 0; i < c.vocabSize(); i++) {
+                double r = rounded[t][i], g = got[t * c.vocabSize() + i];
+                assertEquals(r, g, ABS + REL * Math.abs(r), "seed 77: logit[" + t + "][" + i + "]");
+                offExact = Math.max(offExact, Math.abs(exact[t][i] - g) - (ABS + REL * Math.abs(exact[t][i])));
+            }
+        }
+        assertTrue(offExact > 0, "the fp16 cache should move some logit past the fp32 tolerance of the unrounded reference");
+    }
+
+    @Test
     void rewindRecomputesTheSameLogits() {
         LlamaConfig c = TinyModels.config(true, false, false, RopeScaling.NONE);
         var s = new InferenceSession(new LlamaModel(c, TinyModels.weights(c, 9), null), AdapterSet.NONE, 16);

@@ -34,6 +34,34 @@ class KvCacheTest {
     }
 
     @Test
+    void fp16PagesStoreTheRoundedKeysTransposedAndTheRoundedValuesAsRows() {
+        var pool = new KvPagePool(CFG, 3, 4, KvCacheType.F16);
+        int kvDim = CFG.kvDim();
+        assertEquals(2L * CFG.nLayers() * 3 * kvDim * Short.BYTES, pool.pageBytes(), "fp16: half the bytes of fp32");
+        var cache = new KvCache(pool, 12);
+        assertTrue(cache.grow(5));
+        float[] k = new float[4 * kvDim], v = new float[4 * kvDim];
+        for (int i = 0; i < k.length; i++) {
+            k[i] = 0.1f * i + 1e-4f;      // not representable in fp16: the stored value is rounded
+            v[i] = -70000f + 5e4f * i;    // past fp16's largest finite value at i = 0: stored as −inf
+        }
+        cache.write(0, 1, k, 0, v, 0, 4);   // positions 1..4: the end of page 0 and the start of page 1
+        for (int t = 0; t < 4; t++) {
+            int p = 1 + t;
+            KvPage page = cache.page(p / 3);
+            assertNull(page.keys);
+            for (int d = 0; d < kvDim; d++) {
+                assertEquals(Float.floatToFloat16(k[t * kvDim + d]), page.keysF16[0][d * 3 + p % 3], "key " + p + "," + d);
+                assertEquals(Float.floatToFloat16(v[t * kvDim + d]), page.valuesF16[0][(p % 3) * kvDim + d], "value " + p + "," + d);
+            }
+        }
+        assertEquals(Float.NEGATIVE_INFINITY, Float.float16ToFloat(cache.page(0).valuesF16[0][kvDim]));
+        assertEquals(KvCacheType.F16, KvCacheType.parse("F16"));
+        var e = assertThrows(IllegalArgumentException.class, () -> KvCacheType.parse("q8_0"));
+        assertTrue(e.getMessage().contains("expected f32 or f16"), e.getMessage());
+    }
+
+    @Test
     void pageTableGrowsPageByPageAndWritesAcrossPageBoundaries() {
         var pool = new KvPagePool(CFG, 3, 10);
         var cache = new KvCache(pool, 20);

@@ -111,6 +111,30 @@ class SchedulerTest {
         assertNotEquals(got.get(1).streamed.toString(), got.get(2).streamed.toString(), "the adapters differ");
     }
 
+    /** With an fp16 KV pool, batched requests give what a single session with an fp16 cache gives. */
+    @Test
+    void fp16KvPoolRequestsEqualTheirSingleRunsWithAnFp16Cache() throws Exception {
+        AdapterSet a = lora(11);
+        var greedy = new GenerationConfig(12, SamplerConfig.greedy(), List.of(), false);
+        List<int[]> prompts = List.of(prompt("hello"), prompt("abc"), prompt("xyz q"));
+        var pool = KvPagePool.forPositions(MODEL.config(), 1000, dev.jlora.engine.infer.KvCacheType.F16);
+        try (var s = new Scheduler(MODEL, 3, pool, 8, 3, DecodeStep.batched(MODEL))) {
+            List<Collect> got = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                var c = new Collect();
+                got.add(c);
+                s.submit(new ServeRequest("f" + i, a, prompts.get(i), greedy, c));
+            }
+            for (int i = 0; i < prompts.size(); i++) {
+                int[] p = prompts.get(i);
+                var single = new InferenceSession(MODEL, a, p.length + 12, InferenceSession.DEFAULT_MAX_BATCH,
+                        KvPagePool.forPositions(MODEL.config(), p.length + 12, dev.jlora.engine.infer.KvCacheType.F16));
+                String want = new Generator(single, TOK).generate(p, greedy, Generator.Listener.NONE).text();
+                assertEquals(want, got.get(i).get().text(), "request " + i);
+            }
+        }
+    }
+
     /**
      * A request with its own RoPE scale (an adapter trained with LongLoRA's position interpolation) decodes, in the
      * same batch as a request without one, exactly as the scaled model does on its own.

@@ -14,6 +14,14 @@ public final class LlamaForwardRef {
 
     /** Logits [T][V] of every position of {@code tokens} (positions 0 .. T-1). */
     public static double[][] logits(LlamaConfig c, LlamaWeights w, int[] tokens) {
+        return logits(c, w, tokens, false);
+    }
+
+    /**
+     * {@link #logits(LlamaConfig, LlamaWeights, int[])} with every key (after rotation) and value rounded to fp16
+     * (through fp32, round to nearest even) when {@code fp16Kv}: what an fp16 KV cache stores.
+     */
+    public static double[][] logits(LlamaConfig c, LlamaWeights w, int[] tokens, boolean fp16Kv) {
         int T = tokens.length, C = c.dim(), H = c.nHeads(), KVH = c.nKvHeads(), hs = c.headDim();
         double[] invFreq = Rope.inverseFrequencies(hs, c.ropeTheta(), c.ropeScaling());
         // YaRN's temperature as Hugging Face applies it: cos and sin (so q and k) times the attention factor.
@@ -29,6 +37,10 @@ public final class LlamaForwardRef {
                 q[t] = rope(add(linear(L.wq(), xn), L.bq()), t, H, hs, invFreq, magnitude, c.ropeInterleaved());
                 k[t] = rope(add(linear(L.wk(), xn), L.bk()), t, KVH, hs, invFreq, magnitude, c.ropeInterleaved());
                 v[t] = add(linear(L.wv(), xn), L.bv());
+                if (fp16Kv) {
+                    toFp16(k[t]);
+                    toFp16(v[t]);
+                }
             }
             for (int t = 0; t < T; t++) {
                 double[] att = new double[H * hs];
@@ -75,6 +87,12 @@ public final class LlamaForwardRef {
             out[t] = linear(w.output(), rmsNorm(x[t], w.finalNorm(), c.rmsEps()));
         }
         return out;
+    }
+
+    private static void toFp16(double[] a) {
+        for (int i = 0; i < a.length; i++) {
+            a[i] = Float.float16ToFloat(Float.floatToFloat16((float) a[i]));
+        }
     }
 
     static double[] row(QuantMatrix m, int r) {
