@@ -1,6 +1,7 @@
 package dev.jlora.api;
 
 import dev.jlora.cli.OpenAiServer;
+import dev.jlora.engine.infer.KvCacheType;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.engine.serve.AdapterRegistry;
 import dev.jlora.loaders.adapter.AdapterFiles;
@@ -27,7 +28,8 @@ public final class Server implements AutoCloseable {
         }, o.maxAdapters, o.maxAdapterBytes);
         long budget = (long) o.maxRunning * model.config().contextLength();
         this.server = new OpenAiServer(model, name, registry,
-                new OpenAiServer.Settings(o.host, o.port, o.apiKey, o.maxQueue, o.maxTokensLimit, o.maxRunning, budget));
+                new OpenAiServer.Settings(o.host, o.port, o.apiKey, o.maxQueue, o.maxTokensLimit, o.maxRunning, budget,
+                        o.fp16KvCache ? KvCacheType.F16 : KvCacheType.F32));
         this.host = o.host;
     }
 
@@ -68,6 +70,7 @@ public final class Server implements AutoCloseable {
         private int maxRunning = 8;
         private int maxAdapters = 16;
         private long maxAdapterBytes = 2048L << 20;
+        private boolean fp16KvCache;
 
         private Options() {}
 
@@ -144,6 +147,17 @@ public final class Server implements AutoCloseable {
          */
         public Options maxQueue(int n) {
             this.maxQueue = n;
+            return this;
+        }
+
+        /**
+         * Store keys and values in fp16 (half the memory, as {@code jlora serve --kv-type f16}); fp32 by default.
+         *
+         * @param on whether the KV cache is fp16
+         * @return this
+         */
+        public Options fp16KvCache(boolean on) {
+            this.fp16KvCache = on;
             return this;
         }
 

@@ -40,7 +40,7 @@ public final class ServeAdaptersExample {
         }
         var answers = new LinkedHashMap<String, String>();
         // tag::serve[]
-        try (Server server = model.serve(Server.Options.defaults().port(0).adapters(adapters));
+        try (Server server = model.serve(Server.Options.defaults().port(0).adapters(adapters).fp16KvCache(true));
              HttpClient http = HttpClient.newHttpClient()) {
             for (String name : new String[] {model.name(), "lora.jlora", "dora.jlora"}) {
                 String body = "{\"model\": \"" + name + "\", \"prompt\": \"Once upon a time\", "
