@@ -10,9 +10,9 @@ import dev.jlora.simd.VectorOps;
  * positions go page by page, so paging costs one array lookup per page, not per position (PagedAttention, Kwon et
  * al. 2023 §4.1, on a CPU).
  *
- * <p>Heads run in parallel on the shared pool once the work is worth a fork (decode of a tiny model is not). Each
- * head owns {@link #QUERY_BLOCK} score rows, so the loop allocates nothing of its own; the body is a field, not a fresh
- * lambda.
+ * <p>Key/value heads run in parallel on the shared pool once the work is worth a fork (decode of a tiny model is
+ * not), each with the query heads of its group. Each query head owns {@link #QUERY_BLOCK} score rows, so the loop
+ * allocates nothing of its own; the body is a field, not a fresh lambda.
  */
 final class Attention implements Parallel.RangeBody {
     /** Multiply-adds below which heads run on the caller: a fork-join round trip costs more than this. */
@@ -25,7 +25,7 @@ final class Attention implements Parallel.RangeBody {
     static final int QUERY_BLOCK = 8;
 
     private final float[] scores;   // [H × QUERY_BLOCK × ctx]
-    private float[][] keyTiles, valueTiles;   // [H][hs × P]: an fp16 page's slice for head h, widened
+    private float[][] keyTiles, valueTiles;   // [KVH][hs × P]: an fp16 page's slice for key/value head kh, widened
 
     // arguments of the current forward, read by run(from, to)
     private float[] out, q;
@@ -57,36 +57,39 @@ final class Attention implements Parallel.RangeBody {
         this.p0 = p0;
         this.T = T;
         if (cache.type == KvCacheType.F16 && (keyTiles == null || keyTiles[0].length != hs * cache.pageSize)) {
-            keyTiles = new float[H][hs * cache.pageSize];
-            valueTiles = new float[H][hs * cache.pageSize];
+            keyTiles = new float[KVH][hs * cache.pageSize];
+            valueTiles = new float[KVH][hs * cache.pageSize];
         }
         long work = 2L * H * T * (p0 + T) * hs;
         if (work < PARALLEL_THRESHOLD) {
-            run(0, H);
+            run(0, KVH);
         } else {
-            Parallel.parallelForRange(H, this);
+            Parallel.parallelForRange(KVH, this);
         }
     }
 
-    /** Heads [from, to) of the current forward. */
+    /** Key/value heads [from, to) of the current forward, each with the query heads that read it. */
     @Override
     public void run(int from, int to) {
-        for (int h = from; h < to; h++) {
-            head(h);
+        for (int kh = from; kh < to; kh++) {
+            kvHead(kh);
         }
     }
 
-    private void head(int h) {
+    private void kvHead(int kh) {
         final int qDim = H * hs, kvDim = KVH * hs, P = cache.pageSize;
-        final int kvOff = (h / group) * hs;
+        final int kvOff = kh * hs, h0 = kh * group;
         final boolean f16 = cache.type == KvCacheType.F16;
-        // Queries in blocks of QUERY_BLOCK, each page visited once per block: an fp16 page's slice for this head is
-        // widened once for the block's queries (widened per query, a 960-token fp16 prefill ran at 0.81× fp32).
+        // Queries in blocks of QUERY_BLOCK, each page visited once per block and key/value head: an fp16 page's slice
+        // is widened once for the block's queries of every query head of the group (widened per query and query
+        // head, a 960-token fp16 prefill ran at 0.81× fp32).
         for (int t0 = 0; t0 < T; t0 += QUERY_BLOCK) {
             int tb = Math.min(QUERY_BLOCK, T - t0), last = p0 + t0 + tb;   // positions the block's last query sees
-            int rows0 = (h * QUERY_BLOCK) * ctx;
-            for (int b = 0; b < tb; b++) {
-                java.util.Arrays.fill(scores, rows0 + b * ctx, rows0 + b * ctx + p0 + t0 + b + 1, 0f);
+            for (int h = h0; h < h0 + group; h++) {
+                for (int b = 0; b < tb; b++) {
+                    int row = scoreRow(h, b);
+                    java.util.Arrays.fill(scores, row, row + p0 + t0 + b + 1, 0f);
+                }
             }
             // The scores of a page in one pass over its keys, stored transposed: channel c of the head's keys is a run
             // of P positions, so a vector of positions gains q[c]·(row c) per channel, no horizontal sum per position
@@ -94,40 +97,51 @@ final class Attention implements Parallel.RangeBody {
             // decoded 32 more).
             for (int page = 0, j0 = 0; j0 < last; page++, j0 += P) {
                 KvPage pg = cache.page(page);
-                float[] keys = f16 ? keyTiles[h] : pg.keys[layer];
+                float[] keys = f16 ? keyTiles[kh] : pg.keys[layer];
                 if (f16) {
                     ops.f16ToF32(pg.keysF16[layer], kvOff * P, keys, 0, hs * P);
                 }
-                for (int b = 0; b < tb; b++) {
-                    int n = p0 + t0 + b + 1;
-                    if (j0 < n) {
-                        ops.gemvT(scale, q, (t0 + b) * qDim + h * hs, keys, f16 ? 0 : kvOff * P, P, hs,
-                                Math.min(P, n - j0), scores, rows0 + b * ctx + j0);
+                for (int h = h0; h < h0 + group; h++) {
+                    for (int b = 0; b < tb; b++) {
+                        int n = p0 + t0 + b + 1;
+                        if (j0 < n) {
+                            ops.gemvT(scale, q, (t0 + b) * qDim + h * hs, keys, f16 ? 0 : kvOff * P, P, hs,
+                                    Math.min(P, n - j0), scores, scoreRow(h, b) + j0);
+                        }
                     }
                 }
             }
-            for (int b = 0; b < tb; b++) {
-                int n = p0 + t0 + b + 1, row = rows0 + b * ctx;
-                ops.softmaxForward(scores, row, scores, row, n, n);
-                java.util.Arrays.fill(out, (t0 + b) * qDim + h * hs, (t0 + b) * qDim + h * hs + hs, 0f);
+            for (int h = h0; h < h0 + group; h++) {
+                for (int b = 0; b < tb; b++) {
+                    int n = p0 + t0 + b + 1, row = scoreRow(h, b), o = (t0 + b) * qDim + h * hs;
+                    ops.softmaxForward(scores, row, scores, row, n, n);
+                    java.util.Arrays.fill(out, o, o + hs, 0f);
+                }
             }
             for (int page = 0, j0 = 0; j0 < last; page++, j0 += P) {
                 KvPage pg = cache.page(page);
                 int rows = Math.min(P, last - j0);
-                float[] values = f16 ? valueTiles[h] : pg.values[layer];
+                float[] values = f16 ? valueTiles[kh] : pg.values[layer];
                 if (f16) {
                     for (int r = 0; r < rows; r++) {
                         ops.f16ToF32(pg.valuesF16[layer], r * kvDim + kvOff, values, r * hs, hs);
                     }
                 }
-                for (int b = 0; b < tb; b++) {
-                    int n = p0 + t0 + b + 1;
-                    if (j0 < n) {
-                        ops.gemvT(1f, scores, rows0 + b * ctx + j0, values, f16 ? 0 : kvOff, f16 ? hs : kvDim,
-                                Math.min(P, n - j0), hs, out, (t0 + b) * qDim + h * hs);
+                for (int h = h0; h < h0 + group; h++) {
+                    for (int b = 0; b < tb; b++) {
+                        int n = p0 + t0 + b + 1;
+                        if (j0 < n) {
+                            ops.gemvT(1f, scores, scoreRow(h, b) + j0, values, f16 ? 0 : kvOff, f16 ? hs : kvDim,
+                                    Math.min(P, n - j0), hs, out, (t0 + b) * qDim + h * hs);
+                        }
                     }
                 }
             }
         }
+    }
+
+    /** Start of the score row of query b of the current block for query head h. */
+    private int scoreRow(int h, int b) {
+        return (h * QUERY_BLOCK + b) * ctx;
     }
 }
