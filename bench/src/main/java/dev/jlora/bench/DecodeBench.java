@@ -12,6 +12,7 @@ import dev.jlora.engine.infer.Sampler;
 import dev.jlora.engine.model.LlamaModel;
 import dev.jlora.ffm.LlamaLib;
 import dev.jlora.loaders.ModelLoader;
+import dev.jlora.loaders.safetensors.SafetensorsDtype;
 import dev.jlora.quant.QuantMatrix;
 import dev.jlora.quant.QuantType;
 import dev.jlora.simd.Parallel;
@@ -43,9 +44,11 @@ import java.util.Optional;
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
  *      dev.jlora.bench.DecodeBench --models ../shared/models --out bench/target/models [--shapes 15M,110M] \
  *      [--types F32,Q8_0] [--prompt 16] [--tokens 64] [--rounds 5] [--warmup 2] [--threads N] [--results bench/results]
- *      [--ggml-weights] [--llama-plain] [--kv-f16]
+ *      [--ggml-weights] [--llama-plain] [--kv-f16] [--safetensors]
  * </pre>
- * {@code --kv-f16} adds jlora with an fp16 KV cache ({@code --kv-type f16}) to the alternation.
+ * {@code --kv-f16} adds jlora with an fp16 KV cache ({@code --kv-type f16}) to the alternation;
+ * {@code --safetensors} adds jlora on the same model written as a Hugging Face directory (F32 and F16 only,
+ * {@link BenchModels#writeHf}).
  * llama.cpp loads each model as it does by default, Q4_0/Q4_K weights repacked into its CPU_REPACK buffer on an
  * AVX2 CPU (an int8 GEMV over rows interleaved eight at a time); {@code --llama-plain} adds it once more with every
  * weight in its stored layout ({@code use_extra_bufts = false}), the layout jlora reads.
@@ -100,6 +103,7 @@ public final class DecodeBench {
         Backend ggmlWeights = Arrays.asList(args).contains("--ggml-weights") ? Backends.select("ggml").backend() : null;
         boolean llamaPlain = Arrays.asList(args).contains("--llama-plain");
         boolean kvF16 = Arrays.asList(args).contains("--kv-f16");
+        boolean safetensors = Arrays.asList(args).contains("--safetensors");
         Optional<LlamaLib> llama = LlamaLib.load(LlamaLib.defaultDirectory());
         String started = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
         String load = loadAverage();
@@ -121,6 +125,13 @@ public final class DecodeBench {
                 engines.add(new Engine("jlora", () -> jloraRound(m, prompt, tokens, KvCacheType.F32)));
                 if (kvF16) {
                     engines.add(new Engine("jlora f16 KV", () -> jloraRound(m, prompt, tokens, KvCacheType.F16)));
+                }
+                if (safetensors && (type == QuantType.F32 || type == QuantType.F16)) {
+                    Path hf = BenchModels.writeHf(shape, type, models.resolve("vocab/ggml-vocab-llama-spm.gguf"), file,
+                            out.resolve(shape.name() + "-" + type + "-hf"),
+                            type == QuantType.F32 ? SafetensorsDtype.F32 : SafetensorsDtype.F16, 42);
+                    LlamaModel fromHf = ModelLoader.load(hf);
+                    engines.add(new Engine("jlora safetensors", () -> jloraRound(fromHf, prompt, tokens, KvCacheType.F32)));
                 }
                 List<AutoCloseable> natives = new ArrayList<>();
                 try {
