@@ -114,27 +114,30 @@ class FusedMatrixTest {
 
     @ParameterizedTest
     @EnumSource(value = QuantType.class, names = {"Q8_0", "Q4_K", "NF4", "F16"})
-    void forwardSplitsLongRowsIntoColumnChunks(QuantType t) {
-        // 70 rows (a 64-row tile plus 6) × 2304 columns: more than one column chunk of the 1 < T < GEMM_MIN_T tile
-        // (64 rows × 1024 floats), with a partial last chunk for block sizes 32 and 64 and 256, and T = 7 rows of x
-        // (4 × 4 blocks, then three tokens left over); GEMM_MIN_T + 3 takes the packed GEMM (rows decoded whole).
+    void forwardSplitsLongRowsIntoTilesOfWholeRowsOrColumnChunks(QuantType t) {
+        // 70 rows × 2304 columns: tiles of 28 whole rows (28, 28, then 14). 70 rows (a 64-row tile plus 6) × 8448
+        // columns, too wide for 8 whole rows in a tile: more than one column chunk of 1024 floats, with a partial
+        // last chunk. T = 7 rows of x (4 × 4 blocks, then three tokens left over); GEMM_MIN_T + 3 takes the packed
+        // GEMM (rows decoded whole).
         var rnd = new SplittableRandom(9 + t.ordinal());
-        int rows = 70, cols = 2304;
-        FusedMatrix m = matrix(t, rows, cols, Kind.RANDOM, rnd);
-        double[][] w = dense(m);
-        for (int T : new int[] {7, FusedMatrix.GEMM_MIN_T + 3}) {
-            float[] x = Rand.floats(rnd, T * cols, -1, 1), y = new float[T * rows];
-            m.matmul(x, T, y);
-            for (int tt = 0; tt < T; tt++) {
-                for (int o = 0; o < rows; o++) {
-                    double ref = 0, abs = 0;
-                    for (int i = 0; i < cols; i++) {
-                        ref += w[o][i] * x[tt * cols + i];
-                        abs += Math.abs(w[o][i] * x[tt * cols + i]);
+        int rows = 70;
+        for (int cols : new int[] {2304, 8448}) {
+            FusedMatrix m = matrix(t, rows, cols, Kind.RANDOM, rnd);
+            double[][] w = dense(m);
+            for (int T : new int[] {7, FusedMatrix.GEMM_MIN_T + 3}) {
+                float[] x = Rand.floats(rnd, T * cols, -1, 1), y = new float[T * rows];
+                m.matmul(x, T, y);
+                for (int tt = 0; tt < T; tt++) {
+                    for (int o = 0; o < rows; o++) {
+                        double ref = 0, abs = 0;
+                        for (int i = 0; i < cols; i++) {
+                            ref += w[o][i] * x[tt * cols + i];
+                            abs += Math.abs(w[o][i] * x[tt * cols + i]);
+                        }
+                        int idx = tt * rows + o, fT = T, fc = cols;
+                        Approx.assertClose(ref, y[idx], (cols + 2) * Math.ulp(1f) * abs, 0,
+                                () -> t + " cols=" + fc + " T=" + fT + " y[" + idx + "]");
                     }
-                    int idx = tt * rows + o, fT = T;
-                    Approx.assertClose(ref, y[idx], (cols + 2) * Math.ulp(1f) * abs, 0,
-                            () -> t + " T=" + fT + " y[" + idx + "]");
                 }
             }
         }
