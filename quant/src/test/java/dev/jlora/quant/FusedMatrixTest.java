@@ -45,6 +45,25 @@ class FusedMatrixTest {
         return (FusedMatrix) t.wrap(data, rows, cols);
     }
 
+    /**
+     * y [T × rows] against x·wᵀ summed in double: a float sum of cols products in any order is within
+     * cols·ulp(1)·Σ|w·x| (+1 rounding per scale).
+     */
+    static void assertForwardMatchesDouble(double[][] w, float[] x, int T, float[] y, String what) {
+        int rows = w.length, cols = w[0].length;
+        for (int tt = 0; tt < T; tt++) {
+            for (int o = 0; o < rows; o++) {
+                double ref = 0, abs = 0;
+                for (int i = 0; i < cols; i++) {
+                    ref += w[o][i] * x[tt * cols + i];
+                    abs += Math.abs(w[o][i] * x[tt * cols + i]);
+                }
+                int idx = tt * rows + o;
+                Approx.assertClose(ref, y[idx], (cols + 2) * Math.ulp(1f) * abs, 0, () -> what + "[" + idx + "]");
+            }
+        }
+    }
+
     static double[][] dense(FusedMatrix m) {
         double[][] w = new double[m.rows()][m.cols()];
         float[] row = new float[m.cols()];
@@ -76,20 +95,8 @@ class FusedMatrixTest {
                     float[] y = new float[T * rows], yRef = new float[T * rows];
                     m.matmul(x, T, y);
                     m.matmulRef(x, T, yRef);
-                    for (int tt = 0; tt < T; tt++) {
-                        for (int o = 0; o < rows; o++) {
-                            double ref = 0, abs = 0;
-                            for (int i = 0; i < cols; i++) {
-                                ref += w[o][i] * x[tt * cols + i];
-                                abs += Math.abs(w[o][i] * x[tt * cols + i]);
-                            }
-                            // A float sum of `cols` products, any order: ≤ cols·ulp(1)·Σ|w·x| (+1 rounding per scale).
-                            double tol = (cols + 2) * Math.ulp(1f) * abs;
-                            int idx = tt * rows + o;
-                            Approx.assertClose(ref, y[idx], tol, 0, () -> ctx + " y[" + idx + "]");
-                            Approx.assertClose(ref, yRef[idx], tol, 0, () -> ctx + " yRef[" + idx + "]");
-                        }
-                    }
+                    assertForwardMatchesDouble(w, x, T, y, ctx + " y");
+                    assertForwardMatchesDouble(w, x, T, yRef, ctx + " yRef");
                     float[] dx0 = Rand.floats(rnd, T * cols, -1, 1);
                     float[] dx = dx0.clone(), dxRef = dx0.clone();
                     m.matmulBackwardInput(dy, T, dx);
@@ -127,18 +134,7 @@ class FusedMatrixTest {
             for (int T : new int[] {7, FusedMatrix.GEMM_MIN_T + 3}) {
                 float[] x = Rand.floats(rnd, T * cols, -1, 1), y = new float[T * rows];
                 m.matmul(x, T, y);
-                for (int tt = 0; tt < T; tt++) {
-                    for (int o = 0; o < rows; o++) {
-                        double ref = 0, abs = 0;
-                        for (int i = 0; i < cols; i++) {
-                            ref += w[o][i] * x[tt * cols + i];
-                            abs += Math.abs(w[o][i] * x[tt * cols + i]);
-                        }
-                        int idx = tt * rows + o, fT = T, fc = cols;
-                        Approx.assertClose(ref, y[idx], (cols + 2) * Math.ulp(1f) * abs, 0,
-                                () -> t + " cols=" + fc + " T=" + fT + " y[" + idx + "]");
-                    }
-                }
+                assertForwardMatchesDouble(w, x, T, y, t + " cols=" + cols + " T=" + T + " y");
             }
         }
     }
