@@ -43,7 +43,7 @@ class LlamaCppReferenceTest {
     void logitsOfEveryPositionMatchLlamaCpp() throws Exception {
         LlamaLib lib = llama();
         LlamaModel m = ModelLoader.load(Golden.stories260K());
-        int[] seq = IntStream.concat(IntStream.of(Golden.PROMPT_IDS), IntStream.of(Golden.GREEDY_60)).toArray();
+        int[] seq = goldenSequence();
         int V = m.config().vocabSize();
         float[] ours = new InferenceSession(m, AdapterSet.NONE, 80).forwardAllLogits(seq);
         float[] theirs;
@@ -69,7 +69,7 @@ class LlamaCppReferenceTest {
         // pages of 16, the last partly filled while the sequence grows.
         LlamaLib lib = llama();
         LlamaModel m = ModelLoader.load(Golden.stories260K());
-        int[] seq = IntStream.concat(IntStream.of(Golden.PROMPT_IDS), IntStream.of(Golden.GREEDY_60)).toArray();
+        int[] seq = goldenSequence();
         int V = m.config().vocabSize();
         float[] oursF16 = new InferenceSession(m, AdapterSet.NONE, 80, InferenceSession.DEFAULT_MAX_BATCH,
                 KvPagePool.forPositions(m.config(), 80, KvCacheType.F16)).forwardAllLogits(seq);
@@ -104,6 +104,11 @@ class LlamaCppReferenceTest {
             }
         }
         return best;
+    }
+
+    /** The golden prompt and its 60 greedy tokens (README): 65 positions. */
+    private static int[] goldenSequence() {
+        return IntStream.concat(IntStream.of(Golden.PROMPT_IDS), IntStream.of(Golden.GREEDY_60)).toArray();
     }
 
     private static double maxDiff(float[] a, float[] b) {
