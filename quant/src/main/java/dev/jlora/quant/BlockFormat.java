@@ -74,12 +74,16 @@ public sealed interface BlockFormat permits F32, F16, BF16, Q8_0, Q4_0, Q6_K, Q8
     }
 
     /**
-     * y[yOff + k·yStride] = {@link #dot}(src, off + k·stride, x, 0, n) for k &lt; 4, in one pass over x; only
-     * called when {@link #hasDot4()}.
+     * y[yOff + i + k·yStride] = {@link #dot}(src, off + i·rowBytes + k·stride, x, 0, n) for k &lt; 4 and i &lt;
+     * count (rowBytes of n elements): runs of consecutive rows, four rows per pass over x; only called when
+     * {@link #hasDot4()}.
      */
-    default void dot4(MemorySegment src, long off, long stride, float[] x, int n, float[] y, int yOff, int yStride) {
-        for (int k = 0; k < 4; k++) {
-            y[yOff + k * yStride] = dot(src, off + k * stride, x, 0, n);
+    default void dot4(MemorySegment src, long off, long stride, int count, float[] x, int n, float[] y, int yOff, int yStride) {
+        long rowBytes = type().rowBytes(n);
+        for (int i = 0; i < count; i++) {
+            for (int k = 0; k < 4; k++) {
+                y[yOff + i + k * yStride] = dot(src, off + i * rowBytes + k * stride, x, 0, n);
+            }
         }
     }
 

@@ -78,8 +78,8 @@ final class BlockMatrix extends FusedMatrix {
         return format.hasDot4();
     }
 
-    @Override void dotRows4(int row, int stride, float[] x, float[] y) {
-        format.dot4(data, row * rowBytes, stride * rowBytes, x, cols, y, row, stride);
+    @Override void dotRows4(int row, int count, int stride, float[] x, float[] y) {
+        format.dot4(data, row * rowBytes, stride * rowBytes, count, x, cols, y, row, stride);
     }
 
     @Override int columnAlign() {

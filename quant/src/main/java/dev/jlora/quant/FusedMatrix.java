@@ -104,15 +104,24 @@ abstract class FusedMatrix implements QuantMatrix {
         return false;
     }
 
-    /** y[row + k·stride] = {@link #dotRow}(row + k·stride, x, 0) for k &lt; 4, in one pass over x. */
-    void dotRows4(int row, int stride, float[] x, float[] y) {
-        for (int k = 0; k < 4; k++) {
-            y[row + k * stride] = dotRow(row + k * stride, x, 0);
+    /**
+     * y[o + k·stride] = {@link #dotRow}(o + k·stride, x, 0) for k &lt; 4 and row ≤ o &lt; row + count: four rows per
+     * pass over x. A whole run per call, so that a kernel slices its four streams once, not once per row (see
+     * {@link PanamaQuant#dot4Q8_0}).
+     */
+    void dotRows4(int row, int count, int stride, float[] x, float[] y) {
+        for (int o = row; o < row + count; o++) {
+            for (int k = 0; k < 4; k++) {
+                y[o + k * stride] = dotRow(o + k * stride, x, 0);
+            }
         }
     }
 
     /** Column granularity of {@link #decode} (the block size). */
     abstract int columnAlign();
+
+    /** Most bytes of one stream in a {@link #dotRows4} run (its kernels index a run with int offsets). */
+    private static final long MAX_RUN_BYTES = 1L << 30;
 
     /** Smallest share of a T = 1 matmul worth a fork/join task. */
     private static final int MATVEC_MIN_TASK_MACS = 1 << 15;
@@ -149,9 +158,11 @@ abstract class FusedMatrix implements QuantMatrix {
             }
             // Four rows per pass over x, a quarter of the matrix apart: four sequential streams (dotRows4).
             int quarter = rows / 4;
+            // Runs short enough for the kernels' int offsets (MAX_RUN_BYTES of storage per stream).
+            int runRows = (int) Math.max(1, MAX_RUN_BYTES / Math.max(1, storageBytes() / rows));
             Parallel.parallelForRange(quarter, Math.max(2, minRows / 4), (q0, q1) -> {
-                for (int q = q0; q < q1; q++) {
-                    dotRows4(q, quarter, x, y);
+                for (int q = q0; q < q1; q += runRows) {
+                    dotRows4(q, Math.min(runRows, q1 - q), quarter, x, y);
                 }
             });
             for (int o = 4 * quarter; o < rows; o++) {

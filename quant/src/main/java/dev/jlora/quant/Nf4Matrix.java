@@ -187,10 +187,10 @@ public final class Nf4Matrix extends FusedMatrix {
         return VectorDecode.AVAILABLE && PanamaQuant.lanes() == 16;
     }
 
-    @Override void dotRows4(int row, int stride, float[] x, float[] y) {
+    @Override void dotRows4(int row, int count, int stride, float[] x, float[] y) {
         int blocksPerRow = cols / Nf4.BLOCK;
-        PanamaQuant.dot4Nf4(codes, (long) row * cols / 2, (long) stride * cols / 2, qAbsmax, absmax2, offset, row * blocksPerRow,
-                stride * blocksPerRow, blocksPerRow, x, y, row, stride);
+        PanamaQuant.dot4Nf4(codes, (long) row * cols / 2, (long) stride * cols / 2, count, qAbsmax, absmax2, offset,
+                row * blocksPerRow, stride * blocksPerRow, blocksPerRow, x, y, row, stride);
     }
 
     @Override float dotRow(int row, float[] x, int xOff) {

@@ -142,44 +142,50 @@ final class PanamaQuant {
     }
 
     /**
-     * Four Q4_0 rows at once, {@code stride} bytes apart, as {@link #dot4Q8_0}. Only direct Vector API calls in the
+     * Runs of four Q4_0 rows at once, as {@link #dot4Q8_0}. Only direct Vector API calls in the
      * loop (they are force-inlined): with helpers, four rows' worth of nodes passed C2's NodeCountInliningCutoff and
      * the fourth row's helper stayed a call that boxed its vectors. Only for L = 16 (the 16 levels in one table).
      */
-    static void dot4Q4_0(MemorySegment src, long off, long stride, float[] x, int nBlocks, float[] y, int yOff, int yStride) {
-        long bytes = (long) Q4_0.BYTES * nBlocks;
+    static void dot4Q4_0(MemorySegment src, long off, long stride, int count, float[] x, int nBlocks, float[] y, int yOff,
+                         int yStride) {
+        int rowBytes = Math.multiplyExact(Q4_0.BYTES, nBlocks);
+        int bytes = Math.toIntExact((long) count * rowBytes);
         MemorySegment r0 = src.asSlice(off, bytes), r1 = src.asSlice(off + stride, bytes);
         MemorySegment r2 = src.asSlice(off + 2 * stride, bytes), r3 = src.asSlice(off + 3 * stride, bytes);
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        for (int b = 0; b < nBlocks; b++) {
-            long o = (long) Q4_0.BYTES * b;
-            int xOff = 32 * b;
-            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
-            for (int j = 0; j < 16; j += L) {
-                var xLo = FloatVector.fromArray(F, x, xOff + j);
-                var xHi = FloatVector.fromArray(F, x, xOff + 16 + j);
-                var q0 = (IntVector) ByteVector.fromMemorySegment(B, r0, o + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                var q1 = (IntVector) ByteVector.fromMemorySegment(B, r1, o + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                var q2 = (IntVector) ByteVector.fromMemorySegment(B, r2, o + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                var q3 = (IntVector) ByteVector.fromMemorySegment(B, r3, o + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                b0 = q0.and(0x0F).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xLo, b0);
-                b0 = q0.lanewise(VectorOperators.LSHR, 4).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xHi, b0);
-                b1 = q1.and(0x0F).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xLo, b1);
-                b1 = q1.lanewise(VectorOperators.LSHR, 4).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xHi, b1);
-                b2 = q2.and(0x0F).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xLo, b2);
-                b2 = q2.lanewise(VectorOperators.LSHR, 4).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xHi, b2);
-                b3 = q3.and(0x0F).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xLo, b3);
-                b3 = q3.lanewise(VectorOperators.LSHR, 4).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xHi, b3);
+        for (int i = 0; i < count; i++) {
+            int rowOff = i * rowBytes;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int b = 0; b < nBlocks; b++) {
+                int o = rowOff + Q4_0.BYTES * b;
+                int xOff = 32 * b;
+                FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
+                for (int j = 0; j < 16; j += L) {
+                    var xLo = FloatVector.fromArray(F, x, xOff + j);
+                    var xHi = FloatVector.fromArray(F, x, xOff + 16 + j);
+                    var q0 = (IntVector) ByteVector.fromMemorySegment(B, r0, o + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var q1 = (IntVector) ByteVector.fromMemorySegment(B, r1, o + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var q2 = (IntVector) ByteVector.fromMemorySegment(B, r2, o + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var q3 = (IntVector) ByteVector.fromMemorySegment(B, r3, o + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    b0 = q0.and(0x0F).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xLo, b0);
+                    b0 = q0.lanewise(VectorOperators.LSHR, 4).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xHi, b0);
+                    b1 = q1.and(0x0F).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xLo, b1);
+                    b1 = q1.lanewise(VectorOperators.LSHR, 4).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xHi, b1);
+                    b2 = q2.and(0x0F).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xLo, b2);
+                    b2 = q2.lanewise(VectorOperators.LSHR, 4).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xHi, b2);
+                    b3 = q3.and(0x0F).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xLo, b3);
+                    b3 = q3.lanewise(VectorOperators.LSHR, 4).selectFrom(Q4_0_LO).reinterpretAsFloats().fma(xHi, b3);
+                }
+                a0 = b0.fma(FloatVector.broadcast(F, Float.float16ToFloat(r0.get(Le.SHORT, o))), a0);
+                a1 = b1.fma(FloatVector.broadcast(F, Float.float16ToFloat(r1.get(Le.SHORT, o))), a1);
+                a2 = b2.fma(FloatVector.broadcast(F, Float.float16ToFloat(r2.get(Le.SHORT, o))), a2);
+                a3 = b3.fma(FloatVector.broadcast(F, Float.float16ToFloat(r3.get(Le.SHORT, o))), a3);
             }
-            a0 = b0.fma(FloatVector.broadcast(F, Float.float16ToFloat(r0.get(Le.SHORT, o))), a0);
-            a1 = b1.fma(FloatVector.broadcast(F, Float.float16ToFloat(r1.get(Le.SHORT, o))), a1);
-            a2 = b2.fma(FloatVector.broadcast(F, Float.float16ToFloat(r2.get(Le.SHORT, o))), a2);
-            a3 = b3.fma(FloatVector.broadcast(F, Float.float16ToFloat(r3.get(Le.SHORT, o))), a3);
+            int yi = yOff + i;
+            y[yi] = a0.reduceLanes(VectorOperators.ADD);
+            y[yi + yStride] = a1.reduceLanes(VectorOperators.ADD);
+            y[yi + 2 * yStride] = a2.reduceLanes(VectorOperators.ADD);
+            y[yi + 3 * yStride] = a3.reduceLanes(VectorOperators.ADD);
         }
-        y[yOff] = a0.reduceLanes(VectorOperators.ADD);
-        y[yOff + yStride] = a1.reduceLanes(VectorOperators.ADD);
-        y[yOff + 2 * yStride] = a2.reduceLanes(VectorOperators.ADD);
-        y[yOff + 3 * yStride] = a3.reduceLanes(VectorOperators.ADD);
     }
 
     // ---------------------------------------------------------------- Q8_0
@@ -222,40 +228,50 @@ final class PanamaQuant {
     }
 
     /**
-     * Four Q8_0 rows at once, {@code stride} bytes apart: one pass over x feeds four rows. The caller picks rows a
-     * quarter of the matrix apart, so the four are four independent sequential streams; four neighbouring rows
-     * (816 bytes apart for 768 columns) ran 2.2× slower than one row at a time over a DRAM-resident matrix, rows a
-     * quarter apart 1.2× faster (one thread, [120000 × 768], best of 40), and 1.5× faster in L2; the row slices 1.2×
-     * more (slices of a file mapping are costly copies, so {@link BlockMatrix} reads mappings through a plain view).
-     * Q4_0 and NF4 have four-row kernels too ({@link #dot4Q4_0}, {@link #dot4Nf4}); Q4_K's gained nothing.
+     * Runs of four Q8_0 rows at once: rows {@code off + i·rowBytes + k·stride} (k &lt; 4, i &lt; count) into
+     * y[yOff + i + k·yStride]; one pass over x feeds four rows. The caller picks rows a quarter of the matrix apart,
+     * so the four are four independent sequential streams; four neighbouring rows (816 bytes apart for 768 columns)
+     * ran 2.2× slower than one row at a time over a DRAM-resident matrix, rows a quarter apart 1.2× faster (one
+     * thread, [120000 × 768], best of 40), and 1.5× faster in L2. Q4_0 and NF4 have four-row kernels too
+     * ({@link #dot4Q4_0}, {@link #dot4Nf4}); Q4_K's gained nothing.
+     *
+     * <p>Each stream is one slice of the whole run, indexed with int offsets from the loop counters (count·rowBytes
+     * must fit an int): C2 then hoists the bounds checks, which long offsets into the whole matrix left in the loop
+     * (1.4× slower). Slicing once per run, not once per four rows, matters as much: when C2 declines to inline
+     * {@code asSlice} (its profile is shared with every other caller in the JVM, and loading a model made it "low
+     * call site frequency"), four slice calls per four rows made the [32000 × 288] head of stories15M 1.8× slower.
      */
-    static void dot4Q8_0(MemorySegment src, long off, long stride, float[] x, int nBlocks, float[] y, int yOff, int yStride) {
-        // Each row through its own slice, at offsets from the int loop counter: C2 then hoists the bounds checks,
-        // which a running long offset into the whole matrix left in the loop as compares and conditional moves.
-        long bytes = (long) Q8_0.BYTES * nBlocks;
+    static void dot4Q8_0(MemorySegment src, long off, long stride, int count, float[] x, int nBlocks, float[] y, int yOff,
+                         int yStride) {
+        int rowBytes = Math.multiplyExact(Q8_0.BYTES, nBlocks);
+        int bytes = Math.toIntExact((long) count * rowBytes);
         MemorySegment r0 = src.asSlice(off, bytes), r1 = src.asSlice(off + stride, bytes);
         MemorySegment r2 = src.asSlice(off + 2 * stride, bytes), r3 = src.asSlice(off + 3 * stride, bytes);
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        for (int b = 0; b < nBlocks; b++) {
-            long o = (long) Q8_0.BYTES * b;
-            int xOff = 32 * b;
-            FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
-            for (int j = 0; j < 32; j += L) {   // the blocks written out, as in dotQ4_0; each x load feeds four rows
-                var xj = FloatVector.fromArray(F, x, xOff + j);
-                b0 = widen(ByteVector.fromMemorySegment(B, r0, o + 2 + j, LE)).fma(xj, b0);
-                b1 = widen(ByteVector.fromMemorySegment(B, r1, o + 2 + j, LE)).fma(xj, b1);
-                b2 = widen(ByteVector.fromMemorySegment(B, r2, o + 2 + j, LE)).fma(xj, b2);
-                b3 = widen(ByteVector.fromMemorySegment(B, r3, o + 2 + j, LE)).fma(xj, b3);
+        for (int i = 0; i < count; i++) {
+            int rowOff = i * rowBytes;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int b = 0; b < nBlocks; b++) {
+                int o = rowOff + Q8_0.BYTES * b;
+                int xOff = 32 * b;
+                FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0;
+                for (int j = 0; j < 32; j += L) {   // the blocks written out, as in dotQ4_0; each x load feeds four rows
+                    var xj = FloatVector.fromArray(F, x, xOff + j);
+                    b0 = widen(ByteVector.fromMemorySegment(B, r0, o + 2 + j, LE)).fma(xj, b0);
+                    b1 = widen(ByteVector.fromMemorySegment(B, r1, o + 2 + j, LE)).fma(xj, b1);
+                    b2 = widen(ByteVector.fromMemorySegment(B, r2, o + 2 + j, LE)).fma(xj, b2);
+                    b3 = widen(ByteVector.fromMemorySegment(B, r3, o + 2 + j, LE)).fma(xj, b3);
+                }
+                a0 = b0.fma(FloatVector.broadcast(F, Le.f16(r0, o)), a0);
+                a1 = b1.fma(FloatVector.broadcast(F, Le.f16(r1, o)), a1);
+                a2 = b2.fma(FloatVector.broadcast(F, Le.f16(r2, o)), a2);
+                a3 = b3.fma(FloatVector.broadcast(F, Le.f16(r3, o)), a3);
             }
-            a0 = b0.fma(FloatVector.broadcast(F, Le.f16(r0, o)), a0);
-            a1 = b1.fma(FloatVector.broadcast(F, Le.f16(r1, o)), a1);
-            a2 = b2.fma(FloatVector.broadcast(F, Le.f16(r2, o)), a2);
-            a3 = b3.fma(FloatVector.broadcast(F, Le.f16(r3, o)), a3);
+            int yi = yOff + i;
+            y[yi] = a0.reduceLanes(VectorOperators.ADD);   // not a helper taking vectors: a call boxes them
+            y[yi + yStride] = a1.reduceLanes(VectorOperators.ADD);
+            y[yi + 2 * yStride] = a2.reduceLanes(VectorOperators.ADD);
+            y[yi + 3 * yStride] = a3.reduceLanes(VectorOperators.ADD);
         }
-        y[yOff] = a0.reduceLanes(VectorOperators.ADD);   // not a helper taking vectors: a call boxes them
-        y[yOff + yStride] = a1.reduceLanes(VectorOperators.ADD);
-        y[yOff + 2 * yStride] = a2.reduceLanes(VectorOperators.ADD);
-        y[yOff + 3 * yStride] = a3.reduceLanes(VectorOperators.ADD);
     }
 
     // ---------------------------------------------------------------- Q4_1, Q5_0, Q5_1
@@ -571,46 +587,51 @@ final class PanamaQuant {
     }
 
     /**
-     * Four NF4 rows at once, as {@link #dot4Q4_0} (L = 16 only): codes {@code stride} bytes apart, their blocks
-     * {@code blockStride} apart from block {@code b0}.
+     * Runs of four NF4 rows at once, as {@link #dot4Q8_0} (L = 16 only): codes of row i &lt; count at
+     * {@code off + i·rowBytes + k·stride}, their blocks from {@code b0 + i·nBlocks + k·blockStride}.
      */
-    static void dot4Nf4(MemorySegment codes, long off, long stride, byte[] qAbsmax, float[] absmax2, float offset, int b0,
-                        int blockStride, int nBlocks, float[] x, float[] y, int yOff, int yStride) {
-        long bytes = 32L * nBlocks;
+    static void dot4Nf4(MemorySegment codes, long off, long stride, int count, byte[] qAbsmax, float[] absmax2, float offset,
+                        int b0, int blockStride, int nBlocks, float[] x, float[] y, int yOff, int yStride) {
+        int rowBytes = Math.multiplyExact(32, nBlocks);
+        int bytes = Math.toIntExact((long) count * rowBytes);
         MemorySegment r0 = codes.asSlice(off, bytes), r1 = codes.asSlice(off + stride, bytes);
         MemorySegment r2 = codes.asSlice(off + 2 * stride, bytes), r3 = codes.asSlice(off + 3 * stride, bytes);
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        for (int k = 0; k < nBlocks; k++) {
-            long o = 32L * k;
-            int xOff = 64 * k;
-            FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
-            for (int j = 0; j < 32; j += L) {
-                var xLo = FloatVector.fromArray(F, x, xOff + j);
-                var xHi = FloatVector.fromArray(F, x, xOff + 32 + j);
-                var q0 = (IntVector) ByteVector.fromMemorySegment(B, r0, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                var q1 = (IntVector) ByteVector.fromMemorySegment(B, r1, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                var q2 = (IntVector) ByteVector.fromMemorySegment(B, r2, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                var q3 = (IntVector) ByteVector.fromMemorySegment(B, r3, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
-                c0 = q0.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats().fma(xLo, c0);
-                c0 = q0.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats().fma(xHi, c0);
-                c1 = q1.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats().fma(xLo, c1);
-                c1 = q1.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats().fma(xHi, c1);
-                c2 = q2.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats().fma(xLo, c2);
-                c2 = q2.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats().fma(xHi, c2);
-                c3 = q3.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats().fma(xLo, c3);
-                c3 = q3.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats().fma(xHi, c3);
+        for (int i = 0; i < count; i++) {
+            int rowOff = i * rowBytes;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int k = 0; k < nBlocks; k++) {
+                int o = rowOff + 32 * k;
+                int xOff = 64 * k;
+                FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
+                for (int j = 0; j < 32; j += L) {
+                    var xLo = FloatVector.fromArray(F, x, xOff + j);
+                    var xHi = FloatVector.fromArray(F, x, xOff + 32 + j);
+                    var q0 = (IntVector) ByteVector.fromMemorySegment(B, r0, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var q1 = (IntVector) ByteVector.fromMemorySegment(B, r1, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var q2 = (IntVector) ByteVector.fromMemorySegment(B, r2, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var q3 = (IntVector) ByteVector.fromMemorySegment(B, r3, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    c0 = q0.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats().fma(xLo, c0);
+                    c0 = q0.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats().fma(xHi, c0);
+                    c1 = q1.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats().fma(xLo, c1);
+                    c1 = q1.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats().fma(xHi, c1);
+                    c2 = q2.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats().fma(xLo, c2);
+                    c2 = q2.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats().fma(xHi, c2);
+                    c3 = q3.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats().fma(xLo, c3);
+                    c3 = q3.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats().fma(xHi, c3);
+                }
+                // absmax(b) as in nf4Absmax, written out: past C2's node budget that call was not inlined
+                int b = b0 + i * nBlocks + k, b1 = b + blockStride, b2 = b1 + blockStride, b3 = b2 + blockStride;
+                a0 = c0.fma(FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b] & 0xFF] * absmax2[b / Nf4.DQ_BLOCK] + offset), a0);
+                a1 = c1.fma(FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b1] & 0xFF] * absmax2[b1 / Nf4.DQ_BLOCK] + offset), a1);
+                a2 = c2.fma(FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b2] & 0xFF] * absmax2[b2 / Nf4.DQ_BLOCK] + offset), a2);
+                a3 = c3.fma(FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b3] & 0xFF] * absmax2[b3 / Nf4.DQ_BLOCK] + offset), a3);
             }
-            // absmax(b) as in nf4Absmax, written out: past C2's node budget that call was not inlined
-            int b = b0 + k, b1 = b + blockStride, b2 = b1 + blockStride, b3 = b2 + blockStride;
-            a0 = c0.fma(FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b] & 0xFF] * absmax2[b / Nf4.DQ_BLOCK] + offset), a0);
-            a1 = c1.fma(FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b1] & 0xFF] * absmax2[b1 / Nf4.DQ_BLOCK] + offset), a1);
-            a2 = c2.fma(FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b2] & 0xFF] * absmax2[b2 / Nf4.DQ_BLOCK] + offset), a2);
-            a3 = c3.fma(FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b3] & 0xFF] * absmax2[b3 / Nf4.DQ_BLOCK] + offset), a3);
+            int yi = yOff + i;
+            y[yi] = a0.reduceLanes(VectorOperators.ADD);
+            y[yi + yStride] = a1.reduceLanes(VectorOperators.ADD);
+            y[yi + 2 * yStride] = a2.reduceLanes(VectorOperators.ADD);
+            y[yi + 3 * yStride] = a3.reduceLanes(VectorOperators.ADD);
         }
-        y[yOff] = a0.reduceLanes(VectorOperators.ADD);   // not a helper taking vectors: a call boxes them
-        y[yOff + yStride] = a1.reduceLanes(VectorOperators.ADD);
-        y[yOff + 2 * yStride] = a2.reduceLanes(VectorOperators.ADD);
-        y[yOff + 3 * yStride] = a3.reduceLanes(VectorOperators.ADD);
     }
 
     private static float nf4Absmax(byte[] qAbsmax, float[] absmax2, float offset, int b) {

@@ -47,8 +47,8 @@ public final class Q4_0 implements BlockFormat {
         return VectorDecode.AVAILABLE && PanamaQuant.lanes() == 16;
     }
 
-    @Override public void dot4(MemorySegment src, long off, long stride, float[] x, int n, float[] y, int yOff, int yStride) {
-        PanamaQuant.dot4Q4_0(src, off, stride, x, n / QK, y, yOff, yStride);
+    @Override public void dot4(MemorySegment src, long off, long stride, int count, float[] x, int n, float[] y, int yOff, int yStride) {
+        PanamaQuant.dot4Q4_0(src, off, stride, count, x, n / QK, y, yOff, yStride);
     }
 
     /** ggml {@code quantize_row_q4_0_ref}: d = max/−8 where max is the signed value of largest magnitude. */

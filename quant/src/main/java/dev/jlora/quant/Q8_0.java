@@ -41,11 +41,11 @@ public final class Q8_0 implements BlockFormat {
         return VectorDecode.AVAILABLE;
     }
 
-    @Override public void dot4(MemorySegment src, long off, long stride, float[] x, int n, float[] y, int yOff, int yStride) {
+    @Override public void dot4(MemorySegment src, long off, long stride, int count, float[] x, int n, float[] y, int yOff, int yStride) {
         if (VectorDecode.AVAILABLE) {
-            PanamaQuant.dot4Q8_0(src, off, stride, x, n / QK, y, yOff, yStride);
+            PanamaQuant.dot4Q8_0(src, off, stride, count, x, n / QK, y, yOff, yStride);
         } else {
-            BlockFormat.super.dot4(src, off, stride, x, n, y, yOff, yStride);
+            BlockFormat.super.dot4(src, off, stride, count, x, n, y, yOff, yStride);
         }
     }
 
