@@ -36,9 +36,12 @@ import java.util.Optional;
  * are printed and written with every round to {@code bench/results/<date>/decode-<UTC>.json}. A plain runner, not
  * JMH: one decode step is milliseconds long, and the loop is the thing measured.
  *
- * <p>Each round also times a {@link StreamRead} of as many bytes as one decode step reads from weights
- * ({@link #weightBytesPerToken}): decode GB/s (those bytes × tokens/s) over that read's GB/s is the fraction of the
- * memory-bandwidth limit reached, both measured in the same round and with the same threads.
+ * <p>Each round also times two {@link StreamRead}s with the same threads: one of a buffer large enough to measure
+ * main memory by STREAM's rule (four times the last-level cache, {@link StreamRead#memoryResidentBytes}), whose
+ * GB/s is the memory-bandwidth limit, and one of exactly as many bytes as one decode step reads from weights
+ * ({@link #weightBytesPerToken}). Decode GB/s (those bytes × tokens/s) over the first is the fraction of the
+ * memory-bandwidth limit reached. A model whose weights fit the last-level cache can pass that limit; the second
+ * read says how fast the same bytes come when they stay in cache.
  *
  * <pre>
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp bench/target/benchmarks.jar \
@@ -59,8 +62,8 @@ import java.util.Optional;
  */
 public final class DecodeBench {
     /** Tokens/s of every measured round of one engine on one model. */
-    record Series(String shape, QuantType type, String engine, double[] decode, double[] prefill,
-                  long bytesPerToken, double[] streamGBs, double[] decodeCpu, double[] streamCpuGBs) {
+    record Series(String shape, QuantType type, String engine, double[] decode, double[] prefill, long bytesPerToken,
+                  double[] memoryGBs, double[] sameSizeGBs, double[] decodeCpu, double[] memoryCpuGBs) {
         double best(double[] a) {
             return Arrays.stream(a).max().orElse(0);
         }
@@ -145,10 +148,12 @@ public final class DecodeBench {
                         LlamaModel onGgml = BackendWeights.onBackend(m, ggmlWeights);
                         engines.add(new Engine("jlora+ggml", () -> jloraRound(onGgml, prompt, tokens, KvCacheType.F32)));
                     }
-                    // The bandwidth limit: a STREAM-like read of as many bytes as one decode step reads, same threads.
+                    // The bandwidth limit: a STREAM-like read from main memory; and a read of as many bytes as one
+                    // decode step reads, which stays in cache when they fit. Same threads as the engines.
                     long bytesPerToken = weightBytesPerToken(m);
-                    var stream = new StreamRead(bytesPerToken, 43);
-                    double[] streamGBs = new double[rounds], streamCpuGBs = new double[rounds];
+                    var memory = new StreamRead(StreamRead.memoryResidentBytes(bytesPerToken), 44);
+                    var sameSize = new StreamRead(bytesPerToken, 43);
+                    double[] memoryGBs = new double[rounds], memoryCpuGBs = new double[rounds], sameSizeGBs = new double[rounds];
                     double[][][] measured = new double[engines.size()][3][rounds];   // [engine][prefill, decode, decode per CPU s][round]
                     for (int r = -warmup; r < rounds; r++) {
                         for (int e = 0; e < engines.size(); e++) {
@@ -157,21 +162,16 @@ public final class DecodeBench {
                                 measured[e][k][r] = a[k];
                             }
                         }
-                        double gbs = 0, cpuGbs = 0;
-                        for (int k = 0; k < 3; k++) {   // best of three: one read is short enough to be preempted
-                            long s0 = System.nanoTime(), c0 = THREADS.getCurrentThreadCpuTime();
-                            stream.read();
-                            gbs = Math.max(gbs, bytesPerToken / (double) (System.nanoTime() - s0));
-                            cpuGbs = Math.max(cpuGbs, bytesPerToken / (double) (THREADS.getCurrentThreadCpuTime() - c0));
-                        }
+                        double[] mem = bestRead(memory), same = bestRead(sameSize);
                         if (r >= 0) {
-                            streamGBs[r] = gbs;
-                            streamCpuGBs[r] = cpuGbs;
+                            memoryGBs[r] = mem[0];
+                            memoryCpuGBs[r] = mem[1];
+                            sameSizeGBs[r] = same[0];
                         }
                     }
                     for (int e = 0; e < engines.size(); e++) {
                         results.add(new Series(shape.name(), type, engines.get(e).name(), measured[e][1], measured[e][0],
-                                bytesPerToken, streamGBs, measured[e][2], streamCpuGBs));
+                                bytesPerToken, memoryGBs, sameSizeGBs, measured[e][2], memoryCpuGBs));
                         print(results.getLast());
                     }
                 } finally {
@@ -183,18 +183,21 @@ public final class DecodeBench {
         }
         System.out.println();
         System.out.println("| model | weights | engine | decode tok/s best | median | prefill tok/s best | median "
-                + "| MB read per token | decode GB/s (best) | STREAM-like GB/s best (median) | of limit, best (median) "
-                + "| decode tok per CPU s best (median) | of limit by CPU time, median |");
-        System.out.println("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+                + "| MB read per token | decode GB/s (best) | memory read GB/s best (median) | of memory limit, best (median) "
+                + "| same-size read GB/s, median | of same-size read, median "
+                + "| decode tok per CPU s best (median) | of memory limit by CPU time, median |");
+        System.out.println("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (Series r : results) {
             double mb = r.bytesPerToken() / 1e6, gbs = r.bytesPerToken() * r.best(r.decode()) / 1e9;
-            System.out.printf(Locale.ROOT, "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f (%.2f) | %.0f %% (%.0f %%) | %.1f (%.1f) | %.0f %% |%n",
+            double medianGbs = r.bytesPerToken() * r.median(r.decode()) / 1e9;
+            System.out.printf(Locale.ROOT, "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f (%.2f) | %.0f %% (%.0f %%) "
+                            + "| %.2f | %.0f %% | %.1f (%.1f) | %.0f %% |%n",
                     r.shape(), r.type(), r.engine(), r.best(r.decode()), r.median(r.decode()), r.best(r.prefill()),
-                    r.median(r.prefill()), mb, gbs, r.best(r.streamGBs()), r.median(r.streamGBs()),
-                    100 * gbs / r.best(r.streamGBs()),
-                    100 * r.bytesPerToken() * r.median(r.decode()) / 1e9 / r.median(r.streamGBs()),
+                    r.median(r.prefill()), mb, gbs, r.best(r.memoryGBs()), r.median(r.memoryGBs()),
+                    100 * gbs / r.best(r.memoryGBs()), 100 * medianGbs / r.median(r.memoryGBs()),
+                    r.median(r.sameSizeGBs()), 100 * medianGbs / r.median(r.sameSizeGBs()),
                     r.best(r.decodeCpu()), r.median(r.decodeCpu()),
-                    100 * r.bytesPerToken() * r.median(r.decodeCpu()) / 1e9 / r.median(r.streamCpuGBs()));
+                    100 * r.bytesPerToken() * r.median(r.decodeCpu()) / 1e9 / r.median(r.memoryCpuGBs()));
         }
         writeResults(resultsDir, started, load, loadAverage(), threads, promptTokens, tokens, rounds, warmup, results);
     }
@@ -243,6 +246,18 @@ public final class DecodeBench {
         return new double[] {prompt.length * 1e9 / (t1 - t0), tokens * 1e9 / (t2 - t1), tokens * 1e9 / (c2 - c1)};
     }
 
+    /** {GB/s, GB per CPU second of the calling thread}, each the best of three reads (one can be preempted). */
+    private static double[] bestRead(StreamRead read) {
+        double gbs = 0, cpuGbs = 0;
+        for (int k = 0; k < 3; k++) {
+            long s0 = System.nanoTime(), c0 = THREADS.getCurrentThreadCpuTime();
+            read.read();
+            gbs = Math.max(gbs, read.bytes() / (double) (System.nanoTime() - s0));
+            cpuGbs = Math.max(cpuGbs, read.bytes() / (double) (THREADS.getCurrentThreadCpuTime() - c0));
+        }
+        return new double[] {gbs, cpuGbs};
+    }
+
     /**
      * Bytes of weights one decode step reads: every block matrix and the output head once, one embedding row
      * (norm vectors are a few KB and left out). The KV cache is not counted: these runs stay below 50 positions.
@@ -279,8 +294,9 @@ public final class DecodeBench {
             m.put("decode_median", s.median(s.decode()));
             m.put("decode_tokens_per_cpu_s", Arrays.stream(s.decodeCpu()).boxed().toList());
             m.put("weight_bytes_per_token", s.bytesPerToken());
-            m.put("stream_read_GB_per_s", Arrays.stream(s.streamGBs()).boxed().toList());
-            m.put("stream_read_GB_per_cpu_s", Arrays.stream(s.streamCpuGBs()).boxed().toList());
+            m.put("memory_read_GB_per_s", Arrays.stream(s.memoryGBs()).boxed().toList());
+            m.put("memory_read_GB_per_cpu_s", Arrays.stream(s.memoryCpuGBs()).boxed().toList());
+            m.put("same_size_read_GB_per_s", Arrays.stream(s.sameSizeGBs()).boxed().toList());
             runs.add(m);
         }
         var doc = new java.util.LinkedHashMap<String, Object>();
@@ -289,6 +305,7 @@ public final class DecodeBench {
         doc.put("load_average_start", loadStart);
         doc.put("load_average_end", loadEnd);
         doc.put("threads", threads);
+        doc.put("last_level_cache_bytes", StreamRead.lastLevelCacheBytes().orElse(-1));
         doc.put("kernels", VectorOps.get().name());
         doc.put("prompt_tokens", promptTokens);
         doc.put("decode_tokens", tokens);
