@@ -82,6 +82,15 @@ final class BlockMatrix extends FusedMatrix {
         format.dot4(data, row * rowBytes, stride * rowBytes, count, x, cols, y, row, stride);
     }
 
+    @Override int tokenPairsBelow() {
+        return format.dot4PairsBelow();
+    }
+
+    @Override void dotRows4Pair(int row, int count, int stride, float[] x, int t0, int t1, float[] y, float[] lanes) {
+        format.dot4Pair(data, row * rowBytes, stride * rowBytes, count, x, t0 * cols, t1 * cols, cols, y,
+                t0 * rows + row, t1 * rows + row, stride, lanes);
+    }
+
     @Override int columnAlign() {
         return format.type().blockSize();
     }

@@ -17,7 +17,9 @@ import dev.jlora.simd.VectorOps;
  *       ({@link Matmul#matmulABt(float[], float[], RowReader, int, int, int)},
  *       {@link Matmul#matmulABAccumulate}) reads W's rows through {@link #decode}: each weight is decoded once per
  *       call into packed panels that the register-blocked micro-kernel streams for all T rows.</li>
- *   <li>Forward, 1 &lt; T &lt; {@value #GEMM_MIN_T} (prefill, batched decode, short training batches): a tile of up
+ *   <li>Forward, 2 ≤ T &lt; {@link #tokenPairsBelow()} for formats with a two-token kernel (Q8_0, Q4_0: batched
+ *       decode of a few sequences): the T = 1 pass, two tokens per pass over the weights ({@link #dotRows4Pair}).</li>
+ *   <li>Forward, 1 &lt; T &lt; {@value #GEMM_MIN_T} otherwise (prefill, batched decode, short training batches): a tile of up
  *       to 64 rows × kc columns is decoded once into the thread's buffer of 256 KiB and multiplied with all T rows of
  *       x (4 × 4 register blocks, leftover tokens 4 rows × 1), so each weight block is decoded once per call, not once
  *       per token.</li>
@@ -117,11 +119,31 @@ abstract class FusedMatrix implements QuantMatrix {
         }
     }
 
+    /**
+     * Below this many tokens (from 2), the matmul takes pairs of tokens through {@link #dotRows4Pair} instead of
+     * decoded tiles; 0 without a two-token kernel.
+     */
+    int tokenPairsBelow() {
+        return 0;
+    }
+
+    /**
+     * {@link #dotRows4} for tokens t0 and t1 of x (T rows of cols) into rows t0 and t1 of y (T rows of rows), each
+     * weight decoded once for both; t1 = t0 for a lone token. Lanes are summed in a fixed order through
+     * {@code lanes}; only called when {@link #tokenPairsBelow()} &gt; 2.
+     */
+    void dotRows4Pair(int row, int count, int stride, float[] x, int t0, int t1, float[] y, float[] lanes) {
+        throw new UnsupportedOperationException(this + " has no two-token kernel");
+    }
+
     /** Column granularity of {@link #decode} (the block size). */
     abstract int columnAlign();
 
     /** Most bytes of one stream in a {@link #dotRows4} run (its kernels index a run with int offsets). */
     private static final long MAX_RUN_BYTES = 1L << 30;
+
+    /** Bytes of the four streams a pass of token pairs reads before the next pair reads them again (from L2). */
+    private static final long PAIR_RUN_BYTES = 256 << 10;
 
     /** Smallest share of a T = 1 matmul worth a fork/join task. */
     private static final int MATVEC_MIN_TASK_MACS = 1 << 15;
@@ -168,6 +190,10 @@ abstract class FusedMatrix implements QuantMatrix {
             for (int o = 4 * quarter; o < rows; o++) {
                 y[o] = dotRow(o, x, 0);
             }
+            return;
+        }
+        if (T < tokenPairsBelow()) {
+            matmulTokenPairs(x, T, y);
             return;
         }
         // GEMM-style blocking: a tile of R rows × kc columns of W is decoded once (≤ TILE_FLOATS floats, in L2) and
@@ -228,6 +254,37 @@ abstract class FusedMatrix implements QuantMatrix {
                 }
             }
         });
+    }
+
+    /**
+     * A few tokens (2 ≤ T &lt; {@link #tokenPairsBelow()}): the T = 1 pass over four streams, two tokens per pass, in runs
+     * whose weights stay in L2 for the next pair. Every sum runs in a fixed order, as on the tile path.
+     */
+    private void matmulTokenPairs(float[] x, int T, float[] y) {
+        int quarter = rows / 4;
+        int minRows = Math.max(8, MATVEC_MIN_TASK_MACS / (cols * T));
+        long rowBytes = Math.max(1, storageBytes() / rows);
+        int runRows = (int) Math.max(1, Math.min(MAX_RUN_BYTES, PAIR_RUN_BYTES / 4) / rowBytes);
+        Parallel.parallelForRange(quarter, Math.max(2, minRows / 4), (q0, q1) -> {
+            float[] lanes = new float[8 * PanamaQuant.lanes()];
+            for (int q = q0; q < q1; q += runRows) {
+                int n = Math.min(runRows, q1 - q);
+                for (int t = 0; t < T; t += 2) {
+                    dotRows4Pair(q, n, quarter, x, t, Math.min(t + 1, T - 1), y, lanes);
+                }
+            }
+        });
+        float[] w = new float[cols];
+        for (int o = 4 * quarter; o < rows; o++) {   // the rows left over: decoded, then summed in index order
+            decode(o, 0, cols, w, 0);
+            for (int t = 0; t < T; t++) {
+                float d = 0;
+                for (int i = 0; i < cols; i++) {
+                    d += w[i] * x[t * cols + i];
+                }
+                y[t * rows + o] = d;
+            }
+        }
     }
 
     /** Scalar twin of {@link #matmul}: decode each row with the reference, then float dots in index order. */

@@ -188,6 +188,69 @@ final class PanamaQuant {
         }
     }
 
+    /** {@link #dot4Q4_0} for two tokens, as {@link #dot4Q8_0Pair} (L = 16 only). */
+    static void dot4Q4_0Pair(MemorySegment src, long off, long stride, int count, float[] x, int x0, int x1, int nBlocks,
+                             float[] y, int y0, int y1, int yStride, float[] lanes) {
+        int rowBytes = Math.multiplyExact(Q4_0.BYTES, nBlocks);
+        int bytes = Math.toIntExact((long) count * rowBytes);
+        MemorySegment r0 = src.asSlice(off, bytes), r1 = src.asSlice(off + stride, bytes);
+        MemorySegment r2 = src.asSlice(off + 2 * stride, bytes), r3 = src.asSlice(off + 3 * stride, bytes);
+        for (int i = 0; i < count; i++) {
+            int rowOff = i * rowBytes;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+            for (int b = 0; b < nBlocks; b++) {
+                int o = rowOff + Q4_0.BYTES * b;
+                FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, e0 = b0, e1 = b0, e2 = b0, e3 = b0;
+                for (int j = 0; j < 16; j += L) {
+                    var uLo = FloatVector.fromArray(F, x, x0 + 32 * b + j);
+                    var uHi = FloatVector.fromArray(F, x, x0 + 32 * b + 16 + j);
+                    var vLo = FloatVector.fromArray(F, x, x1 + 32 * b + j);
+                    var vHi = FloatVector.fromArray(F, x, x1 + 32 * b + 16 + j);
+                    var q0 = (IntVector) ByteVector.fromMemorySegment(B, r0, o + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var lo0 = q0.and(0x0F).selectFrom(Q4_0_LO).reinterpretAsFloats();
+                    var hi0 = q0.lanewise(VectorOperators.LSHR, 4).selectFrom(Q4_0_LO).reinterpretAsFloats();
+                    b0 = hi0.fma(uHi, lo0.fma(uLo, b0));
+                    e0 = hi0.fma(vHi, lo0.fma(vLo, e0));
+                    var q1 = (IntVector) ByteVector.fromMemorySegment(B, r1, o + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var lo1 = q1.and(0x0F).selectFrom(Q4_0_LO).reinterpretAsFloats();
+                    var hi1 = q1.lanewise(VectorOperators.LSHR, 4).selectFrom(Q4_0_LO).reinterpretAsFloats();
+                    b1 = hi1.fma(uHi, lo1.fma(uLo, b1));
+                    e1 = hi1.fma(vHi, lo1.fma(vLo, e1));
+                    var q2 = (IntVector) ByteVector.fromMemorySegment(B, r2, o + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var lo2 = q2.and(0x0F).selectFrom(Q4_0_LO).reinterpretAsFloats();
+                    var hi2 = q2.lanewise(VectorOperators.LSHR, 4).selectFrom(Q4_0_LO).reinterpretAsFloats();
+                    b2 = hi2.fma(uHi, lo2.fma(uLo, b2));
+                    e2 = hi2.fma(vHi, lo2.fma(vLo, e2));
+                    var q3 = (IntVector) ByteVector.fromMemorySegment(B, r3, o + 2 + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var lo3 = q3.and(0x0F).selectFrom(Q4_0_LO).reinterpretAsFloats();
+                    var hi3 = q3.lanewise(VectorOperators.LSHR, 4).selectFrom(Q4_0_LO).reinterpretAsFloats();
+                    b3 = hi3.fma(uHi, lo3.fma(uLo, b3));
+                    e3 = hi3.fma(vHi, lo3.fma(vLo, e3));
+                }
+                var d0 = FloatVector.broadcast(F, Float.float16ToFloat(r0.get(Le.SHORT, o)));
+                a0 = b0.fma(d0, a0);
+                c0 = e0.fma(d0, c0);
+                var d1 = FloatVector.broadcast(F, Float.float16ToFloat(r1.get(Le.SHORT, o)));
+                a1 = b1.fma(d1, a1);
+                c1 = e1.fma(d1, c1);
+                var d2 = FloatVector.broadcast(F, Float.float16ToFloat(r2.get(Le.SHORT, o)));
+                a2 = b2.fma(d2, a2);
+                c2 = e2.fma(d2, c2);
+                var d3 = FloatVector.broadcast(F, Float.float16ToFloat(r3.get(Le.SHORT, o)));
+                a3 = b3.fma(d3, a3);
+                c3 = e3.fma(d3, c3);
+            }
+            a0.intoArray(lanes, 0); a1.intoArray(lanes, L); a2.intoArray(lanes, 2 * L); a3.intoArray(lanes, 3 * L);
+            c0.intoArray(lanes, 4 * L); c1.intoArray(lanes, 5 * L); c2.intoArray(lanes, 6 * L); c3.intoArray(lanes, 7 * L);
+            for (int k = 0; k < 4; k++) {
+                y[y0 + i + k * yStride] = sumLanes(lanes, k * L);
+            }
+            for (int k = 0; k < 4; k++) {
+                y[y1 + i + k * yStride] = sumLanes(lanes, (4 + k) * L);
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- Q8_0
 
     static void dequantizeQ8_0(MemorySegment src, long off, float[] dst, int dstOff, int nBlocks) {
@@ -271,6 +334,65 @@ final class PanamaQuant {
             y[yi + yStride] = a1.reduceLanes(VectorOperators.ADD);
             y[yi + 2 * yStride] = a2.reduceLanes(VectorOperators.ADD);
             y[yi + 3 * yStride] = a3.reduceLanes(VectorOperators.ADD);
+        }
+    }
+
+    /**
+     * {@link #dot4Q8_0} for two tokens at once: x rows at {@code x0} and {@code x1} into y at {@code y0} and
+     * {@code y1} (plus i + k·yStride), each weight vector widened once and multiplied into both. A lone token goes
+     * through as a pair with itself (x1 = x0, y1 = y0: both sums run the same operations and store the same
+     * value). Lanes are summed in a fixed order through {@code lanes} (8·L floats, as {@link #sumLanes}): batched
+     * decode of two or three sequences and bit-reproducible training both come here.
+     */
+    static void dot4Q8_0Pair(MemorySegment src, long off, long stride, int count, float[] x, int x0, int x1, int nBlocks,
+                             float[] y, int y0, int y1, int yStride, float[] lanes) {
+        int rowBytes = Math.multiplyExact(Q8_0.BYTES, nBlocks);
+        int bytes = Math.toIntExact((long) count * rowBytes);
+        MemorySegment r0 = src.asSlice(off, bytes), r1 = src.asSlice(off + stride, bytes);
+        MemorySegment r2 = src.asSlice(off + 2 * stride, bytes), r3 = src.asSlice(off + 3 * stride, bytes);
+        for (int i = 0; i < count; i++) {
+            int rowOff = i * rowBytes;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+            for (int b = 0; b < nBlocks; b++) {
+                int o = rowOff + Q8_0.BYTES * b;
+                FloatVector b0 = FloatVector.zero(F), b1 = b0, b2 = b0, b3 = b0, e0 = b0, e1 = b0, e2 = b0, e3 = b0;
+                for (int j = 0; j < 32; j += L) {
+                    var u = FloatVector.fromArray(F, x, x0 + 32 * b + j);
+                    var v = FloatVector.fromArray(F, x, x1 + 32 * b + j);
+                    var w0 = widen(ByteVector.fromMemorySegment(B, r0, o + 2 + j, LE));
+                    b0 = w0.fma(u, b0);
+                    e0 = w0.fma(v, e0);
+                    var w1 = widen(ByteVector.fromMemorySegment(B, r1, o + 2 + j, LE));
+                    b1 = w1.fma(u, b1);
+                    e1 = w1.fma(v, e1);
+                    var w2 = widen(ByteVector.fromMemorySegment(B, r2, o + 2 + j, LE));
+                    b2 = w2.fma(u, b2);
+                    e2 = w2.fma(v, e2);
+                    var w3 = widen(ByteVector.fromMemorySegment(B, r3, o + 2 + j, LE));
+                    b3 = w3.fma(u, b3);
+                    e3 = w3.fma(v, e3);
+                }
+                var d0 = FloatVector.broadcast(F, Le.f16(r0, o));
+                a0 = b0.fma(d0, a0);
+                c0 = e0.fma(d0, c0);
+                var d1 = FloatVector.broadcast(F, Le.f16(r1, o));
+                a1 = b1.fma(d1, a1);
+                c1 = e1.fma(d1, c1);
+                var d2 = FloatVector.broadcast(F, Le.f16(r2, o));
+                a2 = b2.fma(d2, a2);
+                c2 = e2.fma(d2, c2);
+                var d3 = FloatVector.broadcast(F, Le.f16(r3, o));
+                a3 = b3.fma(d3, a3);
+                c3 = e3.fma(d3, c3);
+            }
+            a0.intoArray(lanes, 0); a1.intoArray(lanes, L); a2.intoArray(lanes, 2 * L); a3.intoArray(lanes, 3 * L);
+            c0.intoArray(lanes, 4 * L); c1.intoArray(lanes, 5 * L); c2.intoArray(lanes, 6 * L); c3.intoArray(lanes, 7 * L);
+            for (int k = 0; k < 4; k++) {
+                y[y0 + i + k * yStride] = sumLanes(lanes, k * L);
+            }
+            for (int k = 0; k < 4; k++) {
+                y[y1 + i + k * yStride] = sumLanes(lanes, (4 + k) * L);
+            }
         }
     }
 

@@ -51,6 +51,15 @@ public final class Q4_0 implements BlockFormat {
         PanamaQuant.dot4Q4_0(src, off, stride, count, x, n / QK, y, yOff, yStride);
     }
 
+    @Override public int dot4PairsBelow() {
+        return hasDot4() ? 8 : 0;
+    }
+
+    @Override public void dot4Pair(MemorySegment src, long off, long stride, int count, float[] x, int x0, int x1, int n,
+                                   float[] y, int y0, int y1, int yStride, float[] lanes) {
+        PanamaQuant.dot4Q4_0Pair(src, off, stride, count, x, x0, x1, n / QK, y, y0, y1, yStride, lanes);
+    }
+
     /** ggml {@code quantize_row_q4_0_ref}: d = max/−8 where max is the signed value of largest magnitude. */
     @Override public void quantizeRowRef(float[] src, int srcOff, MemorySegment dst, long off, int n) {
         for (int b = 0; b < n / QK; b++, off += BYTES, srcOff += QK) {

@@ -49,6 +49,15 @@ public final class Q8_0 implements BlockFormat {
         }
     }
 
+    @Override public int dot4PairsBelow() {
+        return VectorDecode.AVAILABLE ? 12 : 0;
+    }
+
+    @Override public void dot4Pair(MemorySegment src, long off, long stride, int count, float[] x, int x0, int x1, int n,
+                                   float[] y, int y0, int y1, int yStride, float[] lanes) {
+        PanamaQuant.dot4Q8_0Pair(src, off, stride, count, x, x0, x1, n / QK, y, y0, y1, yStride, lanes);
+    }
+
     /** ggml {@code quantize_row_q8_0_ref}: d = amax/127, q = roundf(x/d). */
     @Override public void quantizeRowRef(float[] src, int srcOff, MemorySegment dst, long off, int n) {
         for (int b = 0; b < n / QK; b++, off += BYTES, srcOff += QK) {

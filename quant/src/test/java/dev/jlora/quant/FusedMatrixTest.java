@@ -21,7 +21,7 @@ class FusedMatrixTest {
 
     static final int[] ROWS = {1, 7, 37};
     /** T = 1 (fused dots), 3 and 17 (tiles), then the backward's packed GEMM alone, then both packed GEMMs. */
-    static final int[] TOKENS = {1, 3, 17, FusedMatrix.GEMM_MIN_T_BACKWARD + 1, FusedMatrix.GEMM_MIN_T + 1};
+    static final int[] TOKENS = {1, 2, 3, 6, 9, 17, FusedMatrix.GEMM_MIN_T_BACKWARD + 1, FusedMatrix.GEMM_MIN_T + 1};
 
     /** Columns: two or three blocks (odd counts for the element formats) so chunking and tails are exercised. */
     static int colsFor(QuantType t) {
@@ -242,6 +242,83 @@ class FusedMatrixTest {
                 }
             }
         }
+    }
+
+    @org.junit.jupiter.api.Test
+    void tokenPairKernelsSumInOneOrderInEveryJitTier() {
+        // The same guarantee for the two-token kernels that batched decode and short training batches (2 ≤ T <
+        // the format's dot4PairsBelow()) run on: Q8_0 and Q4_0 held bit for bit to a scalar twin, interpreted and compiled.
+        org.junit.jupiter.api.Assumptions.assumeTrue(VectorDecode.AVAILABLE, "needs the Vector API kernels (L = 8 or 16)");
+        int L = PanamaQuant.lanes();
+        var rnd = new SplittableRandom(78);
+        for (QuantType t : L == 16 ? new QuantType[] {QuantType.Q8_0, QuantType.Q4_0} : new QuantType[] {QuantType.Q8_0}) {
+            int rows = 8, cols = 96, nBlocks = cols / 32;
+            long rowBytes = t.rowBytes(cols);
+            var data = java.lang.foreign.Arena.ofAuto().allocate(rowBytes * rows);
+            float[] dense = Rand.gaussians(rnd, rows * cols, 0, 1);
+            for (int r = 0; r < rows; r++) {
+                t.format().quantizeRowRef(dense, r * cols, data, r * rowBytes, cols);
+            }
+            float[] x = Rand.floats(rnd, 3 + 2 * cols, -1, 1);
+            float[] want = new float[2 * rows];
+            for (int tok = 0; tok < 2; tok++) {
+                for (int r = 0; r < rows; r++) {
+                    want[tok * rows + r] = pairKernelOrderDot(t, data, r * rowBytes, x, 3 + tok * cols, nBlocks, L);
+                }
+            }
+            // runs of two rows in four streams two rows apart: rows 0–7, token 1 into y[rows..]
+            float[] lanes = new float[8 * L], y = new float[2 * rows];
+            for (int call = 0; call < 20_000; call++) {
+                t.format().dot4Pair(data, 0, 2 * rowBytes, 2, x, 3, 3 + cols, cols, y, 0, rows, 2, lanes);
+                if (call % 2_000 == 0 || call == 19_999) {
+                    int fc = call;
+                    assertTrue(java.util.Arrays.equals(want, y), () -> t + " call " + fc + ": " + java.util.Arrays.toString(y)
+                            + " vs " + java.util.Arrays.toString(want));
+                }
+            }
+        }
+    }
+
+    /**
+     * The order of the two-token kernels: per block, lane l accumulates its elements (l, l + L, … of the block; for
+     * Q4_0 the low nibble's element, then the high one's) with fused multiply-adds, then joins the row's lane
+     * accumulator as a multiply-add with the block scale; the lanes are summed as {@link #fixedOrderDot} does.
+     */
+    private static float pairKernelOrderDot(QuantType t, java.lang.foreign.MemorySegment data, long off, float[] x, int xOff,
+                                            int nBlocks, int L) {
+        float[] acc = new float[L];
+        for (int b = 0; b < nBlocks; b++) {
+            long o = off + (long) t.bytesPerBlock() * b;
+            float d = Float.float16ToFloat(data.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, o));
+            float[] blk = new float[L];
+            if (t == QuantType.Q8_0) {
+                for (int j = 0; j < 32; j += L) {
+                    for (int l = 0; l < L; l++) {
+                        float w = data.get(java.lang.foreign.ValueLayout.JAVA_BYTE, o + 2 + j + l);
+                        blk[l] = Math.fma(w, x[xOff + 32 * b + j + l], blk[l]);
+                    }
+                }
+            } else {
+                for (int j = 0; j < 16; j += L) {
+                    for (int l = 0; l < L; l++) {
+                        int q = data.get(java.lang.foreign.ValueLayout.JAVA_BYTE, o + 2 + j + l) & 0xFF;
+                        float lo = (q & 0x0F) - 8, hi = (q >>> 4) - 8;
+                        blk[l] = Math.fma(hi, x[xOff + 32 * b + 16 + j + l], Math.fma(lo, x[xOff + 32 * b + j + l], blk[l]));
+                    }
+                }
+            }
+            for (int l = 0; l < L; l++) {
+                acc[l] = Math.fma(blk[l], d, acc[l]);
+            }
+        }
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (int l = 0; l < L; l += 4) {
+            s0 += acc[l];
+            s1 += acc[l + 1];
+            s2 += acc[l + 2];
+            s3 += acc[l + 3];
+        }
+        return (s0 + s1) + (s2 + s3);
     }
 
     /**
