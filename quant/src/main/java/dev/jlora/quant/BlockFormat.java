@@ -88,22 +88,34 @@ public sealed interface BlockFormat permits F32, F16, BF16, Q8_0, Q4_0, Q6_K, Q8
     }
 
     /**
-     * Below this many tokens (from 2) a matmul takes pairs of tokens through {@link #dot4Pair} rather than decoded
-     * tiles; 0 without a two-token kernel. Measured over stories110M's block weights on two threads, pairs took
-     * 0.36× the tiles' time at T = 2, 0.56× at 3, 0.67× at 4 and 0.92× at 8 in Q8_0 (1.07× at 12), and 0.47×,
-     * 0.71×, 0.91× and 1.2× in Q4_0.
+     * Below this many tokens (from 2) a matmul takes pairs of tokens through {@link #dot4Pair} (formats with
+     * {@link #hasDot4()}) or {@link #dotPair} rather than decoded tiles; 0 without a two-token kernel. Measured over
+     * stories110M's block weights on two threads, pairs took 0.36× the tiles' time at T = 2, 0.56× at 3, 0.67× at 4
+     * and 0.92× at 8 in Q8_0 (1.07× at 12), 0.47×, 0.71×, 0.91× and 1.2× in Q4_0; at T = 2 0.63× in Q4_K and
+     * Q5_K (1.05× at 3).
      */
-    default int dot4PairsBelow() {
+    default int tokenPairsBelow() {
         return 0;
     }
 
     /**
      * {@link #dot4} for two tokens, x rows at {@code x0} and {@code x1} into y at {@code y0} and {@code y1} (a lone
      * token as a pair with itself), lanes summed in a fixed order through {@code lanes}; only called when
-     * {@link #dot4PairsBelow()} &gt; 2.
+     * {@link #tokenPairsBelow()} &gt; 2 and {@link #hasDot4()}.
      */
     default void dot4Pair(MemorySegment src, long off, long stride, int count, float[] x, int x0, int x1, int n,
                           float[] y, int y0, int y1, int yStride, float[] lanes) {
+        throw new UnsupportedOperationException(type() + " has no two-token kernel");
+    }
+
+    /**
+     * y[y0 + i] and y[y1 + i] = {@link #dot} of row i &lt; count (from {@code off}, rows of n elements) with the x rows
+     * at {@code x0} and {@code x1} (a lone token as a pair with itself), given {@code prepared0} and
+     * {@code prepared1} from {@link #dotPrepare} of those rows, lanes summed in a fixed order through {@code lanes};
+     * only called when {@link #tokenPairsBelow()} &gt; 2 without {@link #hasDot4()}.
+     */
+    default void dotPair(MemorySegment src, long off, int count, float[] x, int x0, int x1, int n, float[] prepared0,
+                         float[] prepared1, float[] y, int y0, int y1, float[] lanes) {
         throw new UnsupportedOperationException(type() + " has no two-token kernel");
     }
 

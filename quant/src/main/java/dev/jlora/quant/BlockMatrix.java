@@ -66,8 +66,8 @@ final class BlockMatrix extends FusedMatrix {
         return format.dot(data, row * rowBytes, x, xOff, cols);
     }
 
-    @Override float[] dotPrepare(float[] x) {
-        return format.dotPrepare(x, 0, cols);
+    @Override float[] dotPrepare(float[] x, int xOff) {
+        return format.dotPrepare(x, xOff, cols);
     }
 
     @Override float dotRow(int row, float[] x, float[] prepared) {
@@ -83,7 +83,13 @@ final class BlockMatrix extends FusedMatrix {
     }
 
     @Override int tokenPairsBelow() {
-        return format.dot4PairsBelow();
+        return format.tokenPairsBelow();
+    }
+
+    @Override void dotRowsPair(int row, int count, float[] x, int t0, int t1, float[] prepared0, float[] prepared1,
+                               float[] y, float[] lanes) {
+        format.dotPair(data, row * rowBytes, count, x, t0 * cols, t1 * cols, cols, prepared0, prepared1, y,
+                t0 * rows + row, t1 * rows + row, lanes);
     }
 
     @Override void dotRows4Pair(int row, int count, int stride, float[] x, int t0, int t1, float[] y, float[] lanes) {

@@ -17,8 +17,9 @@ import dev.jlora.simd.VectorOps;
  *       ({@link Matmul#matmulABt(float[], float[], RowReader, int, int, int)},
  *       {@link Matmul#matmulABAccumulate}) reads W's rows through {@link #decode}: each weight is decoded once per
  *       call into packed panels that the register-blocked micro-kernel streams for all T rows.</li>
- *   <li>Forward, 2 ≤ T &lt; {@link #tokenPairsBelow()} for formats with a two-token kernel (Q8_0, Q4_0: batched
- *       decode of a few sequences): the T = 1 pass, two tokens per pass over the weights ({@link #dotRows4Pair}).</li>
+ *   <li>Forward, 2 ≤ T &lt; {@link #tokenPairsBelow()} for formats with a two-token kernel (Q8_0, Q4_0, Q4_K, Q5_K:
+ *       batched decode of a few sequences): the T = 1 pass, two tokens per pass over the weights
+ *       ({@link #dotRows4Pair}, {@link #dotRowsPair}).</li>
  *   <li>Forward, 1 &lt; T &lt; {@value #GEMM_MIN_T} otherwise (prefill, batched decode, short training batches): a tile of up
  *       to 64 rows × kc columns is decoded once into the thread's buffer of 256 KiB and multiplied with all T rows of
  *       x (4 × 4 register blocks, leftover tokens 4 rows × 1), so each weight block is decoded once per call, not once
@@ -91,12 +92,12 @@ abstract class FusedMatrix implements QuantMatrix {
     /** Σ_i W[row, i]·x[xOff + i]. */
     abstract float dotRow(int row, float[] x, int xOff);
 
-    /** What the T = 1 matmul's row dots need from x, computed once for all rows (null: nothing). */
-    float[] dotPrepare(float[] x) {
+    /** What row dots with the x row at xOff need from it, computed once for all rows (null: nothing). */
+    float[] dotPrepare(float[] x, int xOff) {
         return null;
     }
 
-    /** {@link #dotRow}(row, x, 0) given {@code prepared} = {@link #dotPrepare}(x). */
+    /** {@link #dotRow}(row, x, 0) given {@code prepared} = {@link #dotPrepare}(x, 0). */
     float dotRow(int row, float[] x, float[] prepared) {
         return dotRow(row, x, 0);
     }
@@ -136,6 +137,16 @@ abstract class FusedMatrix implements QuantMatrix {
         throw new UnsupportedOperationException(this + " has no two-token kernel");
     }
 
+    /**
+     * Rows row … row + count − 1 with tokens t0 and t1 (t1 = t0 for a lone token), as {@link #dotRows4Pair} for
+     * formats without a four-row kernel; {@code prepared0} and {@code prepared1} from {@link #dotPrepare} of those
+     * tokens' rows of x.
+     */
+    void dotRowsPair(int row, int count, float[] x, int t0, int t1, float[] prepared0, float[] prepared1, float[] y,
+                     float[] lanes) {
+        throw new UnsupportedOperationException(this + " has no two-token kernel");
+    }
+
     /** Column granularity of {@link #decode} (the block size). */
     abstract int columnAlign();
 
@@ -170,7 +181,7 @@ abstract class FusedMatrix implements QuantMatrix {
             // (small decode matvecs ran slower on two threads than on one).
             int minRows = Math.max(8, MATVEC_MIN_TASK_MACS / cols);
             if (!dotsFourRows()) {
-                float[] prepared = dotPrepare(x);
+                float[] prepared = dotPrepare(x, 0);
                 Parallel.parallelForRange(rows, minRows, (o0, o1) -> {
                     for (int o = o0; o < o1; o++) {
                         y[o] = dotRow(o, x, prepared);
@@ -257,13 +268,32 @@ abstract class FusedMatrix implements QuantMatrix {
     }
 
     /**
-     * A few tokens (2 ≤ T &lt; {@link #tokenPairsBelow()}): the T = 1 pass over four streams, two tokens per pass, in runs
-     * whose weights stay in L2 for the next pair. Every sum runs in a fixed order, as on the tile path.
+     * A few tokens (2 ≤ T &lt; {@link #tokenPairsBelow()}): the T = 1 pass (over four streams where the format has a
+     * four-row kernel), two tokens per pass, in runs whose weights stay in L2 for the next pair. Every sum runs in a
+     * fixed order, as on the tile path.
      */
     private void matmulTokenPairs(float[] x, int T, float[] y) {
-        int quarter = rows / 4;
         int minRows = Math.max(8, MATVEC_MIN_TASK_MACS / (cols * T));
         long rowBytes = Math.max(1, storageBytes() / rows);
+        if (!dotsFourRows()) {
+            float[][] prepared = new float[T][];
+            for (int t = 0; t < T; t++) {
+                prepared[t] = dotPrepare(x, t * cols);
+            }
+            int runRows = (int) Math.max(1, PAIR_RUN_BYTES / rowBytes);
+            Parallel.parallelForRange(rows, minRows, (o0, o1) -> {
+                float[] lanes = new float[2 * PanamaQuant.lanes()];
+                for (int o = o0; o < o1; o += runRows) {
+                    int n = Math.min(runRows, o1 - o);
+                    for (int t = 0; t < T; t += 2) {
+                        int t1 = Math.min(t + 1, T - 1);
+                        dotRowsPair(o, n, x, t, t1, prepared[t], prepared[t1], y, lanes);
+                    }
+                }
+            });
+            return;
+        }
+        int quarter = rows / 4;
         int runRows = (int) Math.max(1, Math.min(MAX_RUN_BYTES, PAIR_RUN_BYTES / 4) / rowBytes);
         Parallel.parallelForRange(quarter, Math.max(2, minRows / 4), (q0, q1) -> {
             float[] lanes = new float[8 * PanamaQuant.lanes()];

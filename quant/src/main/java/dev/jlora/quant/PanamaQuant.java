@@ -539,6 +539,62 @@ final class PanamaQuant {
         return accLo.add(accHi).reduceLanes(VectorOperators.ADD) - minSum;
     }
 
+    /**
+     * {@link #dotQ4_KOrQ5_K} for two tokens (x rows at {@code x0} and {@code x1}, their sums32 {@code sums0} and
+     * {@code sums1}) into y[y0] and y[y1]: the scales, mins and codes of each block are unpacked once for both. A
+     * lone token goes through as a pair with itself. Lanes are summed in a fixed order through {@code lanes} (2·L
+     * floats), as {@link #dot4Q8_0Pair}.
+     */
+    static void dotQ4_KOrQ5_KPair(MemorySegment src, long off, float[] x, int x0, int x1, int nBlocks, float[] sums0,
+                                  float[] sums1, boolean fifthBits, float[] y, int y0, int y1, float[] lanes) {
+        int bytes = fifthBits ? Q5_K.BYTES : Q4_K.BYTES, codesAt = fifthBits ? 48 : 16;
+        var lo0Acc = FloatVector.zero(F);
+        var hi0Acc = lo0Acc;
+        var lo1Acc = lo0Acc;
+        var hi1Acc = lo0Acc;
+        float minSum0 = 0, minSum1 = 0;
+        for (int b = 0; b < nBlocks; b++, off += bytes) {
+            float d = Le.f16(src, off), dmin = Le.f16(src, off + 2);
+            long scales = KQuants.scalesK4(src, off + 4), mins = KQuants.minsK4(src, off + 4);
+            minSum0 += dmin * minTerms(mins, sums0, 8 * b);
+            minSum1 += dmin * minTerms(mins, sums1, 8 * b);
+            long q = off + codesAt, qh = off + 16;
+            for (int is = 0; is < 8; is += 2, q += 32) {
+                int xo = 256 * b + 32 * is;
+                var lo0 = FloatVector.zero(F);
+                var hi0 = lo0;
+                var lo1 = lo0;
+                var hi1 = lo0;
+                for (int l = 0; l < 32; l += L) {
+                    var v = codes(ByteVector.fromMemorySegment(B, src, q + l, LE));
+                    var qLo = v.and(0x0F);
+                    var qHi = v.lanewise(VectorOperators.LSHR, 4);
+                    if (fifthBits) {   // as in dotQ4_KOrQ5_K
+                        var h = codes(ByteVector.fromMemorySegment(B, src, qh + l, LE)).lanewise(VectorOperators.LSHL, 4);
+                        qLo = qLo.or(h.lanewise(VectorOperators.LSHR, is).and(16));
+                        qHi = qHi.or(h.lanewise(VectorOperators.LSHR, is + 1).and(16));
+                    }
+                    var wLo = (FloatVector) qLo.convert(VectorOperators.I2F, 0);
+                    var wHi = (FloatVector) qHi.convert(VectorOperators.I2F, 0);
+                    lo0 = wLo.fma(FloatVector.fromArray(F, x, x0 + xo + l), lo0);
+                    hi0 = wHi.fma(FloatVector.fromArray(F, x, x0 + xo + 32 + l), hi0);
+                    lo1 = wLo.fma(FloatVector.fromArray(F, x, x1 + xo + l), lo1);
+                    hi1 = wHi.fma(FloatVector.fromArray(F, x, x1 + xo + 32 + l), hi1);
+                }
+                var sLo = FloatVector.broadcast(F, d * KQuants.byteAt(scales, is));
+                var sHi = FloatVector.broadcast(F, d * KQuants.byteAt(scales, is + 1));
+                lo0Acc = lo0.fma(sLo, lo0Acc);
+                hi0Acc = hi0.fma(sHi, hi0Acc);
+                lo1Acc = lo1.fma(sLo, lo1Acc);
+                hi1Acc = hi1.fma(sHi, hi1Acc);
+            }
+        }
+        lo0Acc.add(hi0Acc).intoArray(lanes, 0);
+        lo1Acc.add(hi1Acc).intoArray(lanes, L);
+        y[y0] = sumLanes(lanes, 0) - minSum0;
+        y[y1] = sumLanes(lanes, L) - minSum1;
+    }
+
     /** Σ_j m_j·sums32[j0 + j] over the eight 6-bit mins of a Q4_K/Q5_K block, summed as a tree (one chain cost 1.2×). */
     private static float minTerms(long mins, float[] sums32, int j0) {
         float m01 = KQuants.byteAt(mins, 0) * sums32[j0] + KQuants.byteAt(mins, 1) * sums32[j0 + 1];

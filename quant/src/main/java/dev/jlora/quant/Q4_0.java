@@ -51,7 +51,7 @@ public final class Q4_0 implements BlockFormat {
         PanamaQuant.dot4Q4_0(src, off, stride, count, x, n / QK, y, yOff, yStride);
     }
 
-    @Override public int dot4PairsBelow() {
+    @Override public int tokenPairsBelow() {
         return hasDot4() ? 8 : 0;
     }
 

@@ -47,6 +47,18 @@ public final class Q5_K implements OffsetBlockFormat {
         }
     }
 
+    /** Two tokens only: a lone third token costs a whole pair, and from T = 3 on the decoded tiles win. */
+    @Override public int tokenPairsBelow() {
+        return VectorDecode.AVAILABLE ? 3 : 0;
+    }
+
+    @Override public void dotPair(MemorySegment src, long off, int count, float[] x, int x0, int x1, int n, float[] prepared0,
+                                  float[] prepared1, float[] y, int y0, int y1, float[] lanes) {
+        for (int i = 0; i < count; i++, off += (long) BYTES * (n / QK)) {
+            PanamaQuant.dotQ4_KOrQ5_KPair(src, off, x, x0, x1, n / QK, prepared0, prepared1, true, y, y0 + i, y1 + i, lanes);
+        }
+    }
+
     @Override public float dotWithSums(MemorySegment src, long off, float[] x, int xOff, int n, float[] sums32) {
         return PanamaQuant.dotQ4_KOrQ5_K(src, off, x, xOff, n / QK, sums32, true);
     }

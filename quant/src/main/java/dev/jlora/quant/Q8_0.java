@@ -49,7 +49,7 @@ public final class Q8_0 implements BlockFormat {
         }
     }
 
-    @Override public int dot4PairsBelow() {
+    @Override public int tokenPairsBelow() {
         return VectorDecode.AVAILABLE ? 12 : 0;
     }
 

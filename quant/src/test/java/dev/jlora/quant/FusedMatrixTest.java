@@ -277,6 +277,75 @@ class FusedMatrixTest {
                 }
             }
         }
+        // Q4_K: one row stream, rows in order
+        int rows = 3, cols = 512;
+        long rowBytes = QuantType.Q4_K.rowBytes(cols);
+        var data = java.lang.foreign.Arena.ofAuto().allocate(rowBytes * rows);
+        float[] dense = Rand.gaussians(rnd, rows * cols, 0, 1);
+        for (int r = 0; r < rows; r++) {
+            QuantType.Q4_K.format().quantizeRowRef(dense, r * cols, data, r * rowBytes, cols);
+        }
+        float[] x = Rand.floats(rnd, 3 + 2 * cols, -1, 1);
+        float[] sums0 = PanamaQuant.sums32(x, 3, cols), sums1 = PanamaQuant.sums32(x, 3 + cols, cols);
+        float[] want = new float[2 * rows];
+        for (int r = 0; r < rows; r++) {
+            want[r] = q4kPairOrderDot(data, r * rowBytes, x, 3, cols / 256, sums0, L);
+            want[rows + r] = q4kPairOrderDot(data, r * rowBytes, x, 3 + cols, cols / 256, sums1, L);
+        }
+        float[] lanes = new float[2 * L], y = new float[2 * rows];
+        for (int call = 0; call < 20_000; call++) {
+            QuantType.Q4_K.format().dotPair(data, 0, rows, x, 3, 3 + cols, cols, sums0, sums1, y, 0, rows, lanes);
+            if (call % 2_000 == 0 || call == 19_999) {
+                int fc = call;
+                assertTrue(java.util.Arrays.equals(want, y), () -> "Q4_K call " + fc + ": " + java.util.Arrays.toString(y)
+                        + " vs " + java.util.Arrays.toString(want));
+            }
+        }
+    }
+
+    /**
+     * The order of the Q4_K two-token kernel: per pair of 32-element sub-blocks, lane l accumulates its low-nibble
+     * and high-nibble products separately, each then joins its lane accumulator with the sub-block's scale; the two
+     * accumulators are added lane by lane and summed as {@link #fixedOrderDot} does; the mins' term (a tree of four
+     * pairs per block, summed over blocks in order) is subtracted last.
+     */
+    private static float q4kPairOrderDot(java.lang.foreign.MemorySegment data, long off, float[] x, int xOff, int nBlocks,
+                                         float[] sums32, int L) {
+        float[] accLo = new float[L], accHi = new float[L];
+        float minSum = 0;
+        for (int b = 0; b < nBlocks; b++, off += 144) {
+            float d = Float.float16ToFloat(data.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, off));
+            float dmin = Float.float16ToFloat(data.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, off + 2));
+            float[] m = new float[8];
+            for (int j = 0; j < 8; j++) {
+                m[j] = KQuants.minK4(data, off + 4, j) * sums32[8 * b + j];
+            }
+            minSum += dmin * (((m[0] + m[1]) + (m[2] + m[3])) + ((m[4] + m[5]) + (m[6] + m[7])));
+            for (int is = 0; is < 8; is += 2) {
+                float[] lo = new float[L], hi = new float[L];
+                for (int l0 = 0; l0 < 32; l0 += L) {
+                    for (int l = 0; l < L; l++) {
+                        int q = data.get(java.lang.foreign.ValueLayout.JAVA_BYTE, off + 16 + 16L * is + l0 + l) & 0xFF;
+                        int xi = xOff + 256 * b + 32 * is + l0 + l;
+                        lo[l] = Math.fma(q & 0x0F, x[xi], lo[l]);
+                        hi[l] = Math.fma(q >>> 4, x[xi + 32], hi[l]);
+                    }
+                }
+                float sLo = d * KQuants.scaleK4(data, off + 4, is), sHi = d * KQuants.scaleK4(data, off + 4, is + 1);
+                for (int l = 0; l < L; l++) {
+                    accLo[l] = Math.fma(lo[l], sLo, accLo[l]);
+                    accHi[l] = Math.fma(hi[l], sHi, accHi[l]);
+                }
+            }
+        }
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (int l = 0; l < L; l += 4) {
+            s0 += accLo[l] + accHi[l];
+            s1 += accLo[l + 1] + accHi[l + 1];
+            s2 += accLo[l + 2] + accHi[l + 2];
+            s3 += accLo[l + 3] + accHi[l + 3];
+        }
+        return (s0 + s1) + (s2 + s3) - minSum;
     }
 
     /**
