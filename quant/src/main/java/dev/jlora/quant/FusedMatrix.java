@@ -17,8 +17,8 @@ import dev.jlora.simd.VectorOps;
  *       ({@link Matmul#matmulABt(float[], float[], RowReader, int, int, int)},
  *       {@link Matmul#matmulABAccumulate}) reads W's rows through {@link #decode}: each weight is decoded once per
  *       call into packed panels that the register-blocked micro-kernel streams for all T rows.</li>
- *   <li>Forward, 2 ≤ T &lt; {@link #tokenPairsBelow()} for formats with a two-token kernel (Q8_0, Q4_0, Q4_K, Q5_K:
- *       batched decode of a few sequences): the T = 1 pass, two tokens per pass over the weights
+ *   <li>Forward, 2 ≤ T &lt; {@link #tokenPairsBelow()} for formats with a two-token kernel (Q8_0, Q4_0, NF4,
+ *       Q4_K, Q5_K: batched decode of a few sequences): the T = 1 pass, two tokens per pass over the weights
  *       ({@link #dotRows4Pair}, {@link #dotRowsPair}).</li>
  *   <li>Forward, 1 &lt; T &lt; {@value #GEMM_MIN_T} otherwise (prefill, batched decode, short training batches): a tile of up
  *       to 64 rows × kc columns is decoded once into the thread's buffer of 256 KiB and multiplied with all T rows of

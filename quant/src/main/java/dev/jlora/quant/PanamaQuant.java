@@ -812,6 +812,72 @@ final class PanamaQuant {
         }
     }
 
+    /** {@link #dot4Nf4} for two tokens, as {@link #dot4Q8_0Pair} (L = 16 only). */
+    static void dot4Nf4Pair(MemorySegment codes, long off, long stride, int count, byte[] qAbsmax, float[] absmax2,
+                            float offset, int b0, int blockStride, int nBlocks, float[] x, int x0, int x1, float[] y,
+                            int y0, int y1, int yStride, float[] lanes) {
+        int rowBytes = Math.multiplyExact(32, nBlocks);
+        int bytes = Math.toIntExact((long) count * rowBytes);
+        MemorySegment r0 = codes.asSlice(off, bytes), r1 = codes.asSlice(off + stride, bytes);
+        MemorySegment r2 = codes.asSlice(off + 2 * stride, bytes), r3 = codes.asSlice(off + 3 * stride, bytes);
+        for (int i = 0; i < count; i++) {
+            int rowOff = i * rowBytes;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+            for (int k = 0; k < nBlocks; k++) {
+                int o = rowOff + 32 * k;
+                FloatVector p0 = FloatVector.zero(F), p1 = p0, p2 = p0, p3 = p0, e0 = p0, e1 = p0, e2 = p0, e3 = p0;
+                for (int j = 0; j < 32; j += L) {
+                    var uLo = FloatVector.fromArray(F, x, x0 + 64 * k + j);
+                    var uHi = FloatVector.fromArray(F, x, x0 + 64 * k + 32 + j);
+                    var vLo = FloatVector.fromArray(F, x, x1 + 64 * k + j);
+                    var vHi = FloatVector.fromArray(F, x, x1 + 64 * k + 32 + j);
+                    var q0 = (IntVector) ByteVector.fromMemorySegment(B, r0, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var lo0 = q0.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats();
+                    var hi0 = q0.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats();
+                    p0 = hi0.fma(uHi, lo0.fma(uLo, p0));
+                    e0 = hi0.fma(vHi, lo0.fma(vLo, e0));
+                    var q1 = (IntVector) ByteVector.fromMemorySegment(B, r1, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var lo1 = q1.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats();
+                    var hi1 = q1.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats();
+                    p1 = hi1.fma(uHi, lo1.fma(uLo, p1));
+                    e1 = hi1.fma(vHi, lo1.fma(vLo, e1));
+                    var q2 = (IntVector) ByteVector.fromMemorySegment(B, r2, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var lo2 = q2.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats();
+                    var hi2 = q2.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats();
+                    p2 = hi2.fma(uHi, lo2.fma(uLo, p2));
+                    e2 = hi2.fma(vHi, lo2.fma(vLo, e2));
+                    var q3 = (IntVector) ByteVector.fromMemorySegment(B, r3, o + j, LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+                    var lo3 = q3.and(0x0F).selectFrom(NF4_LO).reinterpretAsFloats();
+                    var hi3 = q3.lanewise(VectorOperators.LSHR, 4).selectFrom(NF4_LO).reinterpretAsFloats();
+                    p3 = hi3.fma(uHi, lo3.fma(uLo, p3));
+                    e3 = hi3.fma(vHi, lo3.fma(vLo, e3));
+                }
+                // absmax(b) as in nf4Absmax, written out (see dot4Nf4)
+                int b = b0 + i * nBlocks + k, b1 = b + blockStride, b2 = b1 + blockStride, b3 = b2 + blockStride;
+                var s0 = FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b] & 0xFF] * absmax2[b / Nf4.DQ_BLOCK] + offset);
+                a0 = p0.fma(s0, a0);
+                c0 = e0.fma(s0, c0);
+                var s1 = FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b1] & 0xFF] * absmax2[b1 / Nf4.DQ_BLOCK] + offset);
+                a1 = p1.fma(s1, a1);
+                c1 = e1.fma(s1, c1);
+                var s2 = FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b2] & 0xFF] * absmax2[b2 / Nf4.DQ_BLOCK] + offset);
+                a2 = p2.fma(s2, a2);
+                c2 = e2.fma(s2, c2);
+                var s3 = FloatVector.broadcast(F, Nf4.DYNAMIC[qAbsmax[b3] & 0xFF] * absmax2[b3 / Nf4.DQ_BLOCK] + offset);
+                a3 = p3.fma(s3, a3);
+                c3 = e3.fma(s3, c3);
+            }
+            a0.intoArray(lanes, 0); a1.intoArray(lanes, L); a2.intoArray(lanes, 2 * L); a3.intoArray(lanes, 3 * L);
+            c0.intoArray(lanes, 4 * L); c1.intoArray(lanes, 5 * L); c2.intoArray(lanes, 6 * L); c3.intoArray(lanes, 7 * L);
+            for (int q = 0; q < 4; q++) {
+                y[y0 + i + q * yStride] = sumLanes(lanes, q * L);
+            }
+            for (int q = 0; q < 4; q++) {
+                y[y1 + i + q * yStride] = sumLanes(lanes, (4 + q) * L);
+            }
+        }
+    }
+
     private static float nf4Absmax(byte[] qAbsmax, float[] absmax2, float offset, int b) {
         return Nf4.DYNAMIC[qAbsmax[b] & 0xFF] * absmax2[b / Nf4.DQ_BLOCK] + offset;
     }

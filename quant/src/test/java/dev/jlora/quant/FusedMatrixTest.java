@@ -247,7 +247,7 @@ class FusedMatrixTest {
     @org.junit.jupiter.api.Test
     void tokenPairKernelsSumInOneOrderInEveryJitTier() {
         // The same guarantee for the two-token kernels that batched decode and short training batches (2 ≤ T <
-        // the format's dot4PairsBelow()) run on: Q8_0 and Q4_0 held bit for bit to a scalar twin, interpreted and compiled.
+        // tokenPairsBelow()) run on: Q8_0, Q4_0, NF4 and Q4_K held bit for bit to scalar twins, interpreted and compiled.
         org.junit.jupiter.api.Assumptions.assumeTrue(VectorDecode.AVAILABLE, "needs the Vector API kernels (L = 8 or 16)");
         int L = PanamaQuant.lanes();
         var rnd = new SplittableRandom(78);
@@ -277,6 +277,26 @@ class FusedMatrixTest {
                 }
             }
         }
+        if (L == 16) {   // NF4: the four-row kernel's rows a quarter apart, through the matrix
+            int rows = 8, cols = 128;
+            Nf4Matrix m = (Nf4Matrix) QuantType.NF4.quantize(Rand.gaussians(rnd, rows * cols, 0, 1), rows, cols);
+            float[] x = Rand.floats(rnd, 2 * cols, -1, 1);
+            float[] want = new float[2 * rows];
+            for (int tok = 0; tok < 2; tok++) {
+                for (int r = 0; r < rows; r++) {
+                    want[tok * rows + r] = nf4PairOrderDot(m, r, x, tok * cols, L);
+                }
+            }
+            float[] lanes = new float[8 * L], y = new float[2 * rows];
+            for (int call = 0; call < 20_000; call++) {
+                m.dotRows4Pair(0, 2, 2, x, 0, 1, y, lanes);
+                if (call % 2_000 == 0 || call == 19_999) {
+                    int fc = call;
+                    assertTrue(java.util.Arrays.equals(want, y), () -> "NF4 call " + fc + ": " + java.util.Arrays.toString(y)
+                            + " vs " + java.util.Arrays.toString(want));
+                }
+            }
+        }
         // Q4_K: one row stream, rows in order
         int rows = 3, cols = 512;
         long rowBytes = QuantType.Q4_K.rowBytes(cols);
@@ -301,6 +321,35 @@ class FusedMatrixTest {
                         + " vs " + java.util.Arrays.toString(want));
             }
         }
+    }
+
+    /** The order of the NF4 two-token kernel: {@link #pairKernelOrderDot}'s for 64-element blocks of NF4 levels. */
+    private static float nf4PairOrderDot(Nf4Matrix m, int row, float[] x, int xOff, int L) {
+        var codes = m.codes();
+        int blocks = m.cols() / Nf4.BLOCK;
+        float[] acc = new float[L];
+        for (int k = 0; k < blocks; k++) {
+            float[] blk = new float[L];
+            for (int j = 0; j < 32; j += L) {
+                for (int l = 0; l < L; l++) {
+                    int q = codes.get(java.lang.foreign.ValueLayout.JAVA_BYTE, ((long) row * m.cols() + 64L * k) / 2 + j + l) & 0xFF;
+                    int xi = xOff + 64 * k + j + l;
+                    blk[l] = Math.fma(Nf4.CODE[q >>> 4], x[xi + 32], Math.fma(Nf4.CODE[q & 0x0F], x[xi], blk[l]));
+                }
+            }
+            float s = m.absmax(row * blocks + k);
+            for (int l = 0; l < L; l++) {
+                acc[l] = Math.fma(blk[l], s, acc[l]);
+            }
+        }
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (int l = 0; l < L; l += 4) {
+            s0 += acc[l];
+            s1 += acc[l + 1];
+            s2 += acc[l + 2];
+            s3 += acc[l + 3];
+        }
+        return (s0 + s1) + (s2 + s3);
     }
 
     /**
