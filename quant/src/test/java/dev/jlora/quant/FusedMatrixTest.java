@@ -342,14 +342,7 @@ class FusedMatrixTest {
                 acc[l] = Math.fma(blk[l], s, acc[l]);
             }
         }
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (int l = 0; l < L; l += 4) {
-            s0 += acc[l];
-            s1 += acc[l + 1];
-            s2 += acc[l + 2];
-            s3 += acc[l + 3];
-        }
-        return (s0 + s1) + (s2 + s3);
+        return sumLanesInOrder(acc, L);
     }
 
     /**
@@ -387,14 +380,11 @@ class FusedMatrixTest {
                 }
             }
         }
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (int l = 0; l < L; l += 4) {
-            s0 += accLo[l] + accHi[l];
-            s1 += accLo[l + 1] + accHi[l + 1];
-            s2 += accLo[l + 2] + accHi[l + 2];
-            s3 += accLo[l + 3] + accHi[l + 3];
+        float[] acc = new float[L];
+        for (int l = 0; l < L; l++) {
+            acc[l] = accLo[l] + accHi[l];
         }
-        return (s0 + s1) + (s2 + s3) - minSum;
+        return sumLanesInOrder(acc, L) - minSum;
     }
 
     /**
@@ -429,14 +419,7 @@ class FusedMatrixTest {
                 acc[l] = Math.fma(blk[l], d, acc[l]);
             }
         }
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (int l = 0; l < L; l += 4) {
-            s0 += acc[l];
-            s1 += acc[l + 1];
-            s2 += acc[l + 2];
-            s3 += acc[l + 3];
-        }
-        return (s0 + s1) + (s2 + s3);
+        return sumLanesInOrder(acc, L);
     }
 
     /**
@@ -451,14 +434,7 @@ class FusedMatrixTest {
                 acc[l] = Math.fma(w[wOff + i + l], x[xOff + i + l], acc[l]);
             }
         }
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (int l = 0; l < L; l += 4) {
-            s0 += acc[l];
-            s1 += acc[l + 1];
-            s2 += acc[l + 2];
-            s3 += acc[l + 3];
-        }
-        float sum = (s0 + s1) + (s2 + s3);
+        float sum = sumLanesInOrder(acc, L);
         if (bound < n) {
             float tail = 0;
             for (int i = bound; i < n; i++) {
@@ -467,5 +443,17 @@ class FusedMatrixTest {
             sum += tail;
         }
         return sum;
+    }
+
+    /** PanamaQuant's lane sum: four interleaved partial sums over the L lanes, then their pairs. */
+    private static float sumLanesInOrder(float[] acc, int L) {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (int l = 0; l < L; l += 4) {
+            s0 += acc[l];
+            s1 += acc[l + 1];
+            s2 += acc[l + 2];
+            s3 += acc[l + 3];
+        }
+        return (s0 + s1) + (s2 + s3);
     }
 }
