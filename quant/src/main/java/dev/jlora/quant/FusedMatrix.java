@@ -191,8 +191,7 @@ abstract class FusedMatrix implements QuantMatrix {
             }
             // Four rows per pass over x, a quarter of the matrix apart: four sequential streams (dotRows4).
             int quarter = rows / 4;
-            // Runs short enough for the kernels' int offsets (MAX_RUN_BYTES of storage per stream).
-            int runRows = (int) Math.max(1, MAX_RUN_BYTES / Math.max(1, storageBytes() / rows));
+            int runRows = rowsWithin(MAX_RUN_BYTES);   // short enough for the kernels' int offsets
             Parallel.parallelForRange(quarter, Math.max(2, minRows / 4), (q0, q1) -> {
                 for (int q = q0; q < q1; q += runRows) {
                     dotRows4(q, Math.min(runRows, q1 - q), quarter, x, y);
@@ -274,13 +273,12 @@ abstract class FusedMatrix implements QuantMatrix {
      */
     private void matmulTokenPairs(float[] x, int T, float[] y) {
         int minRows = Math.max(8, MATVEC_MIN_TASK_MACS / (cols * T));
-        long rowBytes = Math.max(1, storageBytes() / rows);
         if (!dotsFourRows()) {
             float[][] prepared = new float[T][];
             for (int t = 0; t < T; t++) {
                 prepared[t] = dotPrepare(x, t * cols);
             }
-            int runRows = (int) Math.max(1, PAIR_RUN_BYTES / rowBytes);
+            int runRows = rowsWithin(PAIR_RUN_BYTES);
             Parallel.parallelForRange(rows, minRows, (o0, o1) -> {
                 float[] lanes = new float[2 * PanamaQuant.lanes()];
                 for (int o = o0; o < o1; o += runRows) {
@@ -294,7 +292,7 @@ abstract class FusedMatrix implements QuantMatrix {
             return;
         }
         int quarter = rows / 4;
-        int runRows = (int) Math.max(1, Math.min(MAX_RUN_BYTES, PAIR_RUN_BYTES / 4) / rowBytes);
+        int runRows = rowsWithin(PAIR_RUN_BYTES / 4);   // four streams
         Parallel.parallelForRange(quarter, Math.max(2, minRows / 4), (q0, q1) -> {
             float[] lanes = new float[8 * PanamaQuant.lanes()];
             for (int q = q0; q < q1; q += runRows) {
@@ -315,6 +313,11 @@ abstract class FusedMatrix implements QuantMatrix {
                 y[t * rows + o] = d;
             }
         }
+    }
+
+    /** How many rows (at least one) fit in {@code bytes} of storage: the length of a run of rows for the kernels. */
+    private int rowsWithin(long bytes) {
+        return (int) Math.max(1, bytes / Math.max(1, storageBytes() / rows));
     }
 
     /** Scalar twin of {@link #matmul}: decode each row with the reference, then float dots in index order. */
